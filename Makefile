@@ -1,0 +1,33 @@
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned: 2.13.0 is the CPU build these machines carry; an unpinned
+# torch on a machine without it pulls a multi-GB CUDA build.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: help install test bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/goldstar: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PIN)
+	$(BIN)/pip install -q -e '.[torch,qp,plots,dev]'
+	touch $(BIN)/goldstar
+
+install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra
+
+test: $(BIN)/goldstar  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/goldstar  ## newton vs L-BFGS-B at n=280,000, J=550; writes BENCHMARKS.md
+	$(BIN)/python scripts/bench.py
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache *.egg-info

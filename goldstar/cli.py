@@ -1,0 +1,157 @@
+"""The `goldstar` command line. main(argv) -> exit code.
+
+Exit codes: 0 success; 1 a check failed or a solver did not converge;
+2 bad input (something could not be read, or an argument is wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .exceptions import GoldstarError, InputError, VerificationFailed
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a sub-command: its arguments and its function."""
+
+    def wrap(fn: Command) -> Command:
+        COMMANDS[name] = (arguments, fn, help_text)
+        return fn
+
+    return wrap
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """`key=value` with the value read as JSON when it parses (numbers, null, true), else a string."""
+    if "=" not in text:
+        raise InputError(f"--option must look like key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+# -- synth -------------------------------------------------------------------------
+
+
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--records", type=int, required=True, help="number of records n")
+    p.add_argument("--targets", type=int, required=True, help="number of targets J")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="problem directory to write")
+
+
+@command("synth", "write a seeded TMD-shaped synthetic problem in the interchange layout", _synth_args)
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .layout import write_problem
+    from .synth import synth_problem
+
+    problem = synth_problem(args.records, args.targets, args.seed)
+    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed})
+    print(f"wrote {args.out}: n={problem.n} J={problem.J} nnz={problem.nnz} "
+          f"lam in [{problem.lam.min():.3g}, {problem.lam.max():.3g}]")
+    return EXIT_OK
+
+
+# -- solve -------------------------------------------------------------------------
+
+
+def _solve_args(p: argparse.ArgumentParser) -> None:
+    from .solvers import SOLVERS
+
+    p.add_argument("problem", type=Path, help="problem directory (interchange layout)")
+    p.add_argument("--solver", default="newton", choices=sorted(SOLVERS), help="default: newton")
+    p.add_argument("--out", type=Path, required=True, help="Parquet file of m and weight per record")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a solver option, e.g. --option tol=1e-10 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("solve", "solve a problem directory and write the weights", _solve_args)
+def cmd_solve(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .atomic import atomic_write
+    from .certificate import certify
+    from .layout import read_problem
+    from .progress import Progress
+    from .solve import solve
+
+    options = dict(parse_option(o) for o in args.option)
+    problem = read_problem(args.problem)
+    with Progress(f"{args.solver}", quiet=args.quiet) as progress:
+        solution = solve(problem, args.solver, progress=progress, **options)
+    table = pa.table({
+        "record_id": pa.array(problem.record_ids, pa.int64()),
+        "m": pa.array(solution.m, pa.float64()),
+        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
+    })
+    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
+    cert = certify(problem, solution.m)
+    print(f"solver      {solution.method} ({solution.message})")
+    print(f"loss        {solution.loss:.15g}")
+    print(f"pg          {solution.pg:.3g}")
+    print(f"gap         {cert.gap:.3g}")
+    print(f"iterations  {solution.iterations}")
+    print(f"seconds     {solution.seconds:.3f}")
+    print(f"wrote       {args.out}")
+    if not solution.success:
+        print(f"ERROR: {solution.method} did not converge: {solution.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# -- entry point ---------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="goldstar",
+        description="Exact, reproducible reweighting weights with a certificate of optimality.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (arguments, fn, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        arguments(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for bad arguments
+        return int(exc.code or 0)
+    try:
+        return args.func(args)
+    except VerificationFailed as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except InputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except GoldstarError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("ERROR: interrupted; nothing was half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The exceptions goldstar raises, one family rooted at GoldstarError.
+
+The CLI maps them onto exit codes: InputError and its kin (something could not
+be read or is malformed) exit 2; VerificationFailed and SolverError (a check or
+a solve did not succeed) exit 1.
+"""
+
+from __future__ import annotations
+
+
+class GoldstarError(Exception):
+    """Base of every error goldstar raises on purpose."""
+
+
+class InputError(GoldstarError, ValueError):
+    """Input data or an argument is malformed; the message names what and where."""
+
+
+class ReferenceFormatError(InputError):
+    """A reference file is missing, truncated, or of a schema this version does not know."""
+
+
+class SolverNotFound(InputError):
+    """The requested solver is unknown or its optional package is not installed."""
+
+
+class HashMismatch(GoldstarError):
+    """An input no longer hashes to what a reference recorded."""
+
+
+class SolverError(GoldstarError):
+    """A solver failed in a way that left no usable answer."""
+
+
+class VerificationFailed(GoldstarError):
+    """A verification check failed."""

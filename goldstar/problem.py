@@ -1,0 +1,290 @@
+"""The reweighting problem of design/method.md, as one validated object.
+
+Records i = 1..n carry initial weights w0_i > 0; targets j = 1..J carry values
+t_j; A_ij is record i's contribution to target j. With
+
+    B_ij  = w0_i * A_ij / (t_j + 1)
+    c_j   = t_j / (t_j + 1)
+    L0    = || B^T 1 - c ||^2
+    lam_i = penalty * L0 * w0_i^2 / sum_k w0_k^2
+
+the problem is
+
+    minimize  f(m) = || B^T m - c ||^2 + sum_i lam_i (m_i - 1)^2
+    subject to lower <= m_i <= upper.
+
+f is strictly convex (every lam_i > 0), so its minimizer is unique. Final
+weights are w0 * m. Every other module refers to this docstring for the math.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .exceptions import InputError
+from .hashing import arrays_hash
+
+DEFAULT_PENALTY = 0.01
+DEFAULT_LOWER = 0.1
+DEFAULT_UPPER = 10.0
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A validated reweighting problem. Build it with `Problem.from_arrays`."""
+
+    A: sp.csr_matrix
+    w0: np.ndarray
+    t: np.ndarray
+    penalty: float
+    lower: float
+    upper: float
+    record_ids: np.ndarray
+    target_names: tuple[str, ...]
+    B: sp.csr_matrix = field(repr=False)
+    c: np.ndarray = field(repr=False)
+    lam: np.ndarray = field(repr=False)
+    L0: float = 0.0
+
+    @property
+    def n(self) -> int:
+        """Number of records."""
+        return self.A.shape[0]
+
+    @property
+    def J(self) -> int:
+        """Number of targets."""
+        return self.A.shape[1]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.A.nnz)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        A: sp.spmatrix | np.ndarray,
+        w0: Sequence[float] | np.ndarray,
+        t: Sequence[float] | np.ndarray,
+        *,
+        penalty: float = DEFAULT_PENALTY,
+        lower: float = DEFAULT_LOWER,
+        upper: float = DEFAULT_UPPER,
+        record_ids: Sequence[int] | np.ndarray | None = None,
+        target_names: Sequence[str] | None = None,
+    ) -> "Problem":
+        """Validate the inputs and derive B, c, L0 and lam as the module docstring defines.
+
+        Raises InputError naming the first thing wrong: NaN or inf, a weight
+        <= 0, mismatched shapes, no targets, duplicate target names, a target
+        no record contributes to, lower >= upper, or penalty <= 0.
+        """
+        penalty, lower, upper = _check_parameters(penalty, lower, upper)
+        A = _as_csr(A)
+        n, J = A.shape
+        w0 = _as_float_vector(w0, "w0")
+        t = _as_float_vector(t, "targets")
+        if J == 0:
+            raise InputError("the problem has no targets (A has 0 columns)")
+        if n == 0:
+            raise InputError("the problem has no records (A has 0 rows)")
+        if w0.shape[0] != n:
+            raise InputError(f"w0 has {w0.shape[0]} entries but A has {n} rows (records)")
+        if t.shape[0] != J:
+            raise InputError(f"targets have {t.shape[0]} entries but A has {J} columns")
+        bad_data = ~np.isfinite(A.data)
+        if bad_data.any():
+            k = int(np.flatnonzero(bad_data)[0])
+            row = int(np.searchsorted(A.indptr, k, side="right") - 1)
+            raise InputError(
+                f"A has a non-finite value ({A.data[k]}) at record {row}, target {int(A.indices[k])}"
+            )
+        nonpositive = np.flatnonzero(w0 <= 0)
+        if nonpositive.size:
+            i = int(nonpositive[0])
+            raise InputError(
+                f"w0 must be > 0: record {i} has w0 = {w0[i]!r} "
+                f"({nonpositive.size} record(s) with w0 <= 0)"
+            )
+        if t.size and np.any(t <= -1):
+            j = int(np.flatnonzero(t <= -1)[0])
+            raise InputError(f"target {j} is {t[j]!r}: targets must be > -1 (the scale is t + 1)")
+
+        names = _target_names(target_names, J)
+        ids = _record_ids(record_ids, n)
+
+        column_nnz = np.bincount(A.indices[A.data != 0], minlength=J)
+        empty = np.flatnonzero(column_nnz == 0)
+        if empty.size:
+            listed = ", ".join(repr(names[j]) for j in empty[:5])
+            more = f" and {empty.size - 5} more" if empty.size > 5 else ""
+            raise InputError(
+                f"{empty.size} target(s) have no contributing record (an all-zero column of A): "
+                f"{listed}{more}"
+            )
+
+        scale = 1.0 / (t + 1.0)
+        B = sp.csr_matrix(sp.diags(w0) @ A @ sp.diags(scale))
+        B.sort_indices()
+        c = t * scale
+        r1 = np.asarray(B.sum(axis=0)).ravel() - c
+        L0 = float(r1 @ r1)
+        if not L0 > 0:
+            raise InputError("the initial weights already hit every target exactly (L0 = 0)")
+        w2 = w0 * w0
+        lam = penalty * L0 * w2 / w2.sum()
+        if not np.all(lam > 0):
+            i = int(np.flatnonzero(~(lam > 0))[0])
+            raise InputError(
+                f"record {i}: its penalty weight lam underflows to 0 (w0 = {w0[i]!r} is too "
+                "small next to the largest weights)"
+            )
+        return cls(
+            A=A, w0=w0, t=t, penalty=penalty, lower=lower, upper=upper,
+            record_ids=ids, target_names=names, B=B, c=c, lam=lam, L0=L0,
+        )
+
+    # -- the objective and its optimality measures ---------------------------------
+
+    def residual(self, m: np.ndarray) -> np.ndarray:
+        """r = B^T m - c, the scaled target misses."""
+        return self.B.T @ m - self.c
+
+    def loss(self, m: np.ndarray) -> float:
+        """f(m) of the module docstring."""
+        r = self.residual(m)
+        d = m - 1.0
+        return float(r @ r + self.lam @ (d * d))
+
+    def grad(self, m: np.ndarray) -> np.ndarray:
+        """grad f(m) = 2 B (B^T m - c) + 2 lam (m - 1)."""
+        return 2.0 * (self.B @ self.residual(m)) + 2.0 * self.lam * (m - 1.0)
+
+    def pg(self, m: np.ndarray) -> float:
+        """Projected-gradient norm || m - clip(m - grad f(m), lower, upper) ||_inf."""
+        g = self.grad(m)
+        return float(np.max(np.abs(m - np.clip(m - g, self.lower, self.upper))))
+
+    def bound_violation(self, m: np.ndarray) -> float:
+        """Largest amount by which m leaves [lower, upper]; 0 when feasible."""
+        return float(max(0.0, np.max(self.lower - m), np.max(m - self.upper)))
+
+    def fitted(self, m: np.ndarray) -> np.ndarray:
+        """Weighted target totals sum_i w0_i m_i A_ij."""
+        return self.A.T @ (self.w0 * m)
+
+    def check_multipliers(self, m: np.ndarray, what: str = "m") -> np.ndarray:
+        """Return m as a float64 vector of length n, or raise InputError saying why not."""
+        m = _as_float_vector(m, what)
+        if m.shape[0] != self.n:
+            raise InputError(f"{what} has {m.shape[0]} entries but the problem has {self.n} records")
+        return m
+
+    def content_hash(self) -> str:
+        """Hash of everything that defines the problem, by value (goldstar.hashing).
+
+        A changes one value, a weight, a target, a name, a bound or the penalty:
+        the hash changes. The same problem read from CSV or Parquet, on any
+        machine: the same hash.
+        """
+        return arrays_hash([
+            ("record_id", self.record_ids),
+            ("w0", self.w0),
+            ("A.indptr", self.A.indptr.astype(np.int64)),
+            ("A.indices", self.A.indices.astype(np.int64)),
+            ("A.data", self.A.data),
+            ("target", self.t),
+            ("target_name", np.array(self.target_names, dtype=object)),
+            ("penalty,lower,upper", np.array([self.penalty, self.lower, self.upper])),
+        ])
+
+    def permuted(self, record_order: np.ndarray, target_order: np.ndarray) -> "Problem":
+        """The same problem with records and targets taken in the given orders."""
+        A = self.A[record_order][:, target_order]
+        return Problem.from_arrays(
+            A, self.w0[record_order], self.t[target_order],
+            penalty=self.penalty, lower=self.lower, upper=self.upper,
+            record_ids=self.record_ids[record_order],
+            target_names=[self.target_names[j] for j in target_order],
+        )
+
+
+def _check_parameters(penalty: float, lower: float, upper: float) -> tuple[float, float, float]:
+    values = {}
+    for name, value in (("penalty", penalty), ("lower", lower), ("upper", upper)):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"`{name}` must be a number, got {value!r}") from None
+        if not np.isfinite(v):
+            raise InputError(f"`{name}` must be finite, got {v!r}")
+        values[name] = v
+    if values["penalty"] <= 0:
+        raise InputError(f"`penalty` must be > 0, got {values['penalty']!r}")
+    if values["lower"] >= values["upper"]:
+        raise InputError(
+            f"`lower` must be < `upper`, got lower={values['lower']!r}, upper={values['upper']!r}"
+        )
+    return values["penalty"], values["lower"], values["upper"]
+
+
+def _as_csr(A: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
+    if sp.issparse(A):
+        out = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    else:
+        arr = np.asarray(A, dtype=np.float64)
+        if arr.ndim != 2:
+            raise InputError(f"A must be a 2-D matrix, got {arr.ndim} dimension(s)")
+        if not np.all(np.isfinite(arr)):
+            i, j = np.argwhere(~np.isfinite(arr))[0]
+            raise InputError(f"A has a non-finite value ({arr[i, j]}) at record {i}, target {j}")
+        out = sp.csr_matrix(arr)
+    out.sum_duplicates()
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
+def _as_float_vector(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} must be numeric: {exc}") from None
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InputError(
+            f"{what} has a non-finite value ({arr[bad[0]]}) at position {int(bad[0])} "
+            f"({bad.size} in all)"
+        )
+    return arr
+
+
+def _target_names(names: Sequence[str] | None, J: int) -> tuple[str, ...]:
+    if names is None:
+        return tuple(f"target_{j}" for j in range(J))
+    names = tuple(str(x) for x in names)
+    if len(names) != J:
+        raise InputError(f"{len(names)} target names given for {J} targets")
+    dupes = [name for name, k in Counter(names).items() if k > 1]
+    if dupes:
+        raise InputError(f"duplicate target names: {', '.join(repr(d) for d in dupes[:5])}")
+    return names
+
+
+def _record_ids(ids: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    arr = np.asarray(ids)
+    if arr.shape != (n,):
+        raise InputError(f"record_id has {arr.size} entries for {n} records")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"record_id must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if np.unique(arr).size != n:
+        raise InputError("record_id has duplicate values")
+    return arr

@@ -1,0 +1,237 @@
+"""Semismooth Newton on the J-dimensional dual of design/method.md, written once.
+
+The algorithm is written against a small `Kernels` interface (sparse products,
+the generalized Jacobian H, a Cholesky solve) and otherwise uses only
+operators that numpy arrays and torch tensors share, so the numpy backend
+(`newton`) and the torch backend (`newton-torch`, CPU or CUDA) run the same
+steps in the same order.
+
+The math, in the notation of goldstar.problem:
+
+    m(y)  = clip(1 - (B y) / lam, lower, upper)         best multipliers for residual y
+    F(y)  = y + c - B^T m(y)                           zero exactly at the optimum
+    H(y)  = I + B_Fr^T diag(1/lam_Fr) B_Fr             Fr: records strictly inside the bounds
+
+F is the gradient of the convex, C^1 function Phi = -D/2 (D the Lagrange
+dual), and H is a generalized Hessian of Phi with H >= I. Each iteration
+solves H d = -F and then takes the exact minimizer of Phi along d, found as the
+root of phi'(t) = d.F(y + t d), which is monotone and piecewise linear in t.
+Exactness matters: plain backtracking on ||F|| stalls (method.md).
+
+Stopping rule (method.md): ||F||_inf does not reach zero in float64 but stalls
+at a problem-dependent floor. Once it is below tol * max(1, ||c||_inf), stop at
+the first iteration that fails to halve it, and keep the best iterate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn
+
+# Line-search bracket growth and evaluation cap. phi' is piecewise linear, so a
+# Newton or secant step inside one linear piece lands on the root exactly; the
+# cap only guards against pathological breakpoint clusters.
+_LINE_SEARCH_MAX_EVALS = 60
+_BRACKET_GROWTH = 4.0
+_BRACKET_MAX_STEP = 1e12
+# phi'(t) counts as zero when it is this small next to the sum of the absolute
+# values of its terms: float64 cannot resolve it further.
+_LINE_SEARCH_REL_TOL = 1e-15
+
+
+class Kernels(Protocol):
+    """The backend-specific pieces of one Newton iteration."""
+
+    c: Any
+    lam: Any
+    lower: float
+    upper: float
+
+    def Bmul(self, y: Any) -> Any: ...  # noqa: E704  s = B y (n)
+    def BTmul(self, m: Any) -> Any: ...  # noqa: E704  B^T m (J)
+    def hessian(self, free: Any) -> Any: ...  # noqa: E704  H for this free set
+    def solve(self, H: Any, rhs: Any) -> Any: ...  # noqa: E704  H^-1 rhs
+    def scalar(self, x: Any) -> float: ...  # noqa: E704
+    def count(self, mask: Any) -> int: ...  # noqa: E704
+
+
+@dataclass
+class DualState:
+    """y with everything derived from it: s = B y, m = m(y), F = F(y)."""
+
+    y: Any
+    s: Any
+    m: Any
+    F: Any
+    Fnorm: float
+
+
+@dataclass
+class NewtonResult:
+    state: DualState
+    iterations: int
+    status: int
+    message: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def multipliers(k: Kernels, s: Any) -> Any:
+    """m(y) given s = B y."""
+    return (1.0 - s / k.lam).clip(k.lower, k.upper)
+
+
+def free_set(k: Kernels, s: Any) -> Any:
+    """Records whose unclipped best multiplier lies strictly inside the bounds."""
+    unclipped = 1.0 - s / k.lam
+    return (unclipped > k.lower) & (unclipped < k.upper)
+
+
+def dual_state(k: Kernels, y: Any) -> DualState:
+    s = k.Bmul(y)
+    m = multipliers(k, s)
+    F = y + k.c - k.BTmul(m)
+    return DualState(y=y, s=s, m=m, F=F, Fnorm=k.scalar(abs(F).max()))
+
+
+def dual_loss(k: Kernels, st: DualState) -> float:
+    """f(m(y)), cheaply: the residual B^T m - c equals y - F."""
+    r = st.y - st.F
+    d = st.m - 1.0
+    return k.scalar((r * r).sum() + (k.lam * d * d).sum())
+
+
+def newton_step(k: Kernels, st: DualState) -> Any:
+    """The Newton direction d = -H(y)^-1 F(y)."""
+    H = k.hessian(free_set(k, st.s))
+    return -k.solve(H, st.F)
+
+
+def exact_line_search(k: Kernels, st: DualState, d: Any, u: Any) -> float:
+    """The t >= 0 minimizing Phi(y + t d): the root of phi'(t) = d.F(y + t d).
+
+    phi'(t) = d.(y + c) + t |d|^2 - u.m(s + t u) with u = B d; it is monotone
+    increasing and piecewise linear with slope |d|^2 + sum_free u_i^2 / lam_i.
+    A bracket [a, b] with phi'(a) < 0 <= phi'(b) is kept; candidates are the
+    Newton step on the current piece, else the secant, else the midpoint.
+    """
+    dd = k.scalar((d * d).sum())
+    dyc = k.scalar((d * (st.y + k.c)).sum())
+    q = u * u / k.lam
+
+    def evaluate(t: float) -> tuple[float, float, float]:
+        unclipped = 1.0 - (st.s + t * u) / k.lam
+        mt = unclipped.clip(k.lower, k.upper)
+        um = u * mt
+        value = dyc + t * dd - k.scalar(um.sum())
+        free = (unclipped > k.lower) & (unclipped < k.upper)
+        slope = dd + k.scalar((q * free).sum())
+        size = abs(dyc) + abs(t) * dd + k.scalar(abs(um).sum())
+        return value, slope, size
+
+    f0, _, _ = evaluate(0.0)
+    if not f0 < 0:
+        return 0.0  # not a descent direction in float64: nothing to gain along d
+    a, fa = 0.0, f0
+    t = 1.0
+    ft, gt, size = evaluate(t)
+    while ft < 0 and t < _BRACKET_MAX_STEP:
+        a, fa = t, ft
+        t *= _BRACKET_GROWTH
+        ft, gt, size = evaluate(t)
+    if ft < 0:
+        return t
+    b, fb = t, ft
+    x, fx, gx = t, ft, gt
+    best_t, best_f = (a, fa) if abs(fa) < abs(fb) else (b, fb)
+    for _ in range(_LINE_SEARCH_MAX_EVALS):
+        if fx == 0 or abs(fx) <= _LINE_SEARCH_REL_TOL * size:
+            return x
+        cand = x - fx / gx if gx > 0 else math.nan
+        if not a < cand < b:
+            cand = a - fa * (b - a) / (fb - fa)
+        if not a < cand < b:
+            cand = 0.5 * (a + b)
+        if not a < cand < b:
+            break  # the bracket is down to adjacent floats
+        x = cand
+        fx, gx, size = evaluate(x)
+        if fx < 0:
+            a, fa = x, fx
+        else:
+            b, fb = x, fx
+        if abs(fx) < abs(best_f):
+            best_t, best_f = x, fx
+    return best_t
+
+
+def newton_dual(
+    k: Kernels,
+    y0: Any,
+    *,
+    tol: float,
+    max_iter: int,
+    progress: ProgressFn | None = None,
+    time_limit: float | None = None,
+) -> NewtonResult:
+    """Run semismooth Newton from y0 until the stopping rule of the module docstring holds."""
+    start = time.perf_counter()
+    threshold = tol * max(1.0, k.scalar(abs(k.c).max()))
+    st = dual_state(k, y0)
+    best = st
+    reached = st.Fnorm < threshold
+    history: list[dict[str, float]] = []
+
+    def record(it: int, step: float, state: DualState) -> None:
+        entry = {
+            "iteration": it,
+            "seconds": time.perf_counter() - start,
+            "loss": dual_loss(k, state),
+            "F_inf": state.Fnorm,
+            "step": step,
+            "free": k.count(free_set(k, state.s)),
+        }
+        history.append(entry)
+        if progress is not None:
+            progress(entry)
+
+    record(0, 0.0, st)
+    for it in range(1, max_iter + 1):
+        if st.Fnorm == 0.0:
+            return NewtonResult(st, it - 1, CONVERGED, "F(y) is exactly zero", history)
+        d = newton_step(k, st)
+        u = k.Bmul(d)
+        t = exact_line_search(k, st, d, u)
+        new = dual_state(k, st.y + t * d)
+        record(it, t, new)
+        if not math.isfinite(new.Fnorm):
+            return NewtonResult(best, it, FAILED, "non-finite F(y): the problem is badly scaled", history)
+        if reached and new.Fnorm > 0.5 * best.Fnorm:
+            if new.Fnorm < best.Fnorm:
+                best = new
+            return NewtonResult(
+                best, it, CONVERGED,
+                f"||F||_inf = {best.Fnorm:.3g} (below {threshold:.3g}) stopped halving: float64 floor",
+                history,
+            )
+        if t == 0.0 and new.Fnorm >= st.Fnorm:
+            return NewtonResult(
+                best, it, FAILED,
+                f"line search made no progress at ||F||_inf = {st.Fnorm:.3g}, above the "
+                f"threshold {threshold:.3g}",
+                history,
+            )
+        st = new
+        if st.Fnorm < best.Fnorm:
+            best = st
+        reached = reached or st.Fnorm < threshold
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            break
+    status_message = (
+        f"stopped after {it} iterations at ||F||_inf = {best.Fnorm:.3g}"
+        + ("" if reached else f", above the threshold {threshold:.3g}")
+    )
+    return NewtonResult(best, it, CONVERGED if reached else LIMIT_REACHED, status_message, history)

@@ -1,0 +1,45 @@
+"""Small named problems reused across the tests (qpsolvers-style)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from goldstar import Problem
+from goldstar.synth import synth_problem
+
+
+def tiny_problem() -> Problem:
+    """Four records, two targets, numbers small enough to check by hand."""
+    A = np.array([[1.0, 0.0], [1.0, 2.0], [0.0, 3.0], [1.0, 1.0]])
+    w0 = np.array([10.0, 20.0, 5.0, 40.0])
+    t = np.array([100.0, 150.0])
+    return Problem.from_arrays(A, w0, t, target_names=["count", "amount"])
+
+
+@pytest.fixture
+def tiny() -> Problem:
+    return tiny_problem()
+
+
+@pytest.fixture(scope="session")
+def small() -> Problem:
+    """300 records, 24 targets: small enough for dense independent solves."""
+    return synth_problem(300, 24, seed=3)
+
+
+@pytest.fixture(scope="session")
+def medium() -> Problem:
+    """5,000 records, 120 targets: TMD-shaped, solved in well under a second."""
+    return synth_problem(5000, 120, seed=11)
+
+
+@pytest.fixture(scope="session")
+def medium_solution(medium):
+    from goldstar import solve
+
+    return solve(medium, "newton")
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b) / np.abs(b)))
