@@ -115,6 +115,73 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- build -------------------------------------------------------------------------
+
+
+def _build_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--records", type=Path, default=None,
+                   help="record table in SOI variable names (CSV, CSV.gz or Parquet); "
+                        "default: the embedded CPS file through its adapter")
+    p.add_argument("--targets", type=Path, default=None,
+                   help="SOI target table (soi.csv's columns); default: the embedded soi.csv")
+    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
+    p.add_argument("--out", type=Path, required=True, help="problem directory to write")
+    p.add_argument("--report", type=Path, default=None,
+                   help="CSV of name, target, initial weighted total, relative error")
+    _parameter_args(p)
+
+
+def _parameter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--penalty", type=float, default=0.01, help="deviation penalty (default 0.01)")
+    p.add_argument("--lower", type=float, default=0.1, help="lowest multiplier (default 0.1)")
+    p.add_argument("--upper", type=float, default=10.0, help="highest multiplier (default 10)")
+
+
+@command("build", "build a problem directory from a record table and the SOI targets", _build_args)
+def cmd_build(args: argparse.Namespace) -> int:
+    import time
+    import warnings
+
+    import pandas as pd
+
+    from .atomic import atomic_write
+    from .build import build_from_files
+    from .layout import write_problem
+
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problem, info, inputs = build_from_files(
+            args.records, args.targets, args.year,
+            penalty=args.penalty, lower=args.lower, upper=args.upper,
+        )
+    seconds = time.perf_counter() - start
+    for w in caught:
+        print(f"WARNING: {w.message}", file=sys.stderr)
+    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"})
+    print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
+    print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
+    print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
+    print(f"L0            {problem.L0:.12g}")
+    print(f"lam           [{problem.lam.min():.3g}, {problem.lam.max():.3g}]")
+    print("targets by variable:")
+    for variable, count in sorted(info.targets_by_variable.items()):
+        print(f"  {variable:32s} {count}")
+    print(f"build seconds {seconds:.2f}")
+    print(f"wrote         {args.out}")
+    if args.report is not None:
+        initial = info.initial_totals
+        report = pd.DataFrame({
+            "name": problem.target_names,
+            "target": problem.t,
+            "initial": initial,
+            "rel_error": (initial + 1.0) / (problem.t + 1.0) - 1.0,
+        })
+        atomic_write(args.report, lambda tmp: report.to_csv(tmp, index=False))
+        print(f"report        {args.report}")
+    return EXIT_OK
+
+
 # -- entry point ---------------------------------------------------------------------
 
 

@@ -111,9 +111,9 @@ class Problem:
                 f"w0 must be > 0: record {i} has w0 = {w0[i]!r} "
                 f"({nonpositive.size} record(s) with w0 <= 0)"
             )
-        if t.size and np.any(t <= -1):
-            j = int(np.flatnonzero(t <= -1)[0])
-            raise InputError(f"target {j} is {t[j]!r}: targets must be > -1 (the scale is t + 1)")
+        if np.any(t == -1.0):
+            j = int(np.flatnonzero(t == -1.0)[0])
+            raise InputError(f"target {j} is -1: the scale 1 / (t + 1) is undefined there")
 
         names = _target_names(target_names, J)
         ids = _record_ids(record_ids, n)
