@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # torch on a machine without it pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help install test bench clean
+.PHONY: help install test goldstar verify bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,12 @@ install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra
 
 test: $(BIN)/goldstar  ## run the test suite
 	$(BIN)/python -m pytest -q
+
+goldstar: $(BIN)/goldstar  ## (release manager) make the reference: L-BFGS-B, Newton polish, certificate
+	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)
+
+verify: $(BIN)/goldstar  ## check the committed reference: hashes, certificate, numpy recompute
+	$(BIN)/goldstar verify $(VERIFY_ARGS)
 
 bench: $(BIN)/goldstar  ## newton vs L-BFGS-B at n=280,000, J=550; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py

@@ -182,6 +182,84 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- goldstar (the reference) and verify -----------------------------------------------
+
+
+def _goldstar_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--problem", type=Path, default=None,
+                   help="a problem directory to use instead of building one")
+    p.add_argument("--records", default=None, help="record table to build from (default: embedded CPS)")
+    p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
+    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
+    _parameter_args(p)
+    p.add_argument("--reference", type=Path, default=Path("reference/default"),
+                   help="reference directory to write (default reference/default)")
+    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs")
+    p.add_argument("--lbfgsb-maxiter", type=int, default=None,
+                   help="iteration cap of the L-BFGS-B stage (default 3000)")
+    p.add_argument("--lbfgsb-gtol", type=float, default=None, help="pg tolerance of the L-BFGS-B stage (default 1e-10)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+@command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
+         _goldstar_args)
+def cmd_goldstar(args: argparse.Namespace) -> int:
+    from .pipeline import make_reference
+    from .progress import Progress
+    from .source import ProblemSource
+
+    if args.problem is not None:
+        source = ProblemSource(kind="directory", path=str(args.problem))
+    else:
+        source = ProblemSource(
+            kind="build", records=args.records, targets=args.targets, year=args.year,
+            penalty=args.penalty, lower=args.lower, upper=args.upper,
+        )
+    lbfgsb = {}
+    if args.lbfgsb_maxiter is not None:
+        lbfgsb["maxiter"] = args.lbfgsb_maxiter
+    if args.lbfgsb_gtol is not None:
+        lbfgsb["gtol"] = args.lbfgsb_gtol
+    run = make_reference(
+        source, args.reference, force=args.force, lbfgsb_options=lbfgsb,
+        progress_factory=lambda name: Progress(name, quiet=args.quiet),
+    )
+    print("seconds     " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
+    d = run.stages[0]["distance_from_optimum"]
+    print(f"lbfgsb vs optimum: loss +{d['loss_difference']:.3g}, largest relative weight "
+          f"difference {d['max_relative_weight_difference']:.3g} (record_id {d['record_id_of_max']})")
+    return EXIT_OK
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    from .verify import BACKENDS, MODES
+
+    p.add_argument("--reference", type=Path, default=Path("reference/default"),
+                   help="reference directory (default reference/default)")
+    p.add_argument("--mode", action="append", choices=MODES, default=None,
+                   help="hash, certificate or recompute (repeatable; default: all three)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy",
+                   help="recompute backend (default numpy)")
+    p.add_argument("--device", default="auto", help="torch device for --backend torch (default auto)")
+    p.add_argument("--problem", type=Path, default=None,
+                   help="check against this problem directory instead of the recorded source")
+
+
+@command("verify", "check the reference: input hashes, certificate, recompute", _verify_args)
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import DEFAULT_MODES, verify
+
+    modes = tuple(args.mode) if args.mode else DEFAULT_MODES
+    report = verify(args.reference, modes, backend=args.backend, device=args.device, problem_dir=args.problem)
+    print(report.table())
+    if not report.passed:
+        names = ", ".join(f"{c.mode}/{c.name}" for c in report.failures())
+        print(f"ERROR: verification failed: {names}", file=sys.stderr)
+        return EXIT_FAILED
+    print("all checks passed")
+    return EXIT_OK
+
+
 # -- entry point ---------------------------------------------------------------------
 
 

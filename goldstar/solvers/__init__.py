@@ -24,6 +24,21 @@ register(SolverSpec(
     },
 ))
 register(SolverSpec(
+    name="newton-torch",
+    module="goldstar.solvers.newton_torch",
+    description="the same dual Newton method on torch float64 tensors, CUDA or CPU",
+    defaults={
+        "tol": 1e-10,
+        "max_iter": 200,
+        "rebuild_fraction": 0.5,
+        "y0": None,
+        "time_limit": None,
+        "device": "auto",  # 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', ...
+    },
+    requires=("torch",),
+    extra="torch",
+))
+register(SolverSpec(
     name="lbfgsb",
     module="goldstar.solvers.lbfgsb",
     description="scipy L-BFGS-B on the primal with the analytic gradient (TMD's notes)",
@@ -35,6 +50,38 @@ register(SolverSpec(
         "time_limit": None,  # seconds; None for no cap
         "m0": None,  # starting multipliers (n values); None starts at m = 1
     },
+))
+register(SolverSpec(
+    name="torch-lbfgs",
+    module="goldstar.solvers.torch_lbfgs",
+    description="TMD's original torch L-BFGS with clamped multipliers (kept to show its flaw)",
+    defaults={
+        "grad_norm_tol": 1e-5,  # TMD's stopping rule
+        "max_steps": 800,  # TMD's outer-step cap
+        "max_iter": 20,  # L-BFGS iterations (line searches) per step
+        "history_size": 10,
+        "seed": 65748392,  # TMD's seed (the method is deterministic; kept for parity)
+        "device": "auto",
+        "time_limit": None,
+    },
+    requires=("torch",),
+    extra="torch",
+))
+register(SolverSpec(
+    name="osqp",
+    module="goldstar.solvers.osqp_",
+    description="OSQP (ADMM) on the augmented QP of the notes",
+    defaults={"eps_abs": 1e-5, "eps_rel": 1e-5, "max_iter": 50000, "polish": True, "time_limit": None},
+    requires=("osqp",),
+    extra="qp",
+))
+register(SolverSpec(
+    name="clarabel",
+    module="goldstar.solvers.clarabel_",
+    description="Clarabel (interior point) on the augmented QP",
+    defaults={"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 200, "time_limit": None},
+    requires=("clarabel",),
+    extra="qp",
 ))
 
 __all__ = [

@@ -1,0 +1,237 @@
+"""The gold-star reference on disk: written atomically, read with its schema checked.
+
+A reference is a directory (reference/default for the default problem):
+
+    weights.parquet  record_id int64, w0, m, weight float64; Parquet key-value
+                     metadata under b"goldstar": a JSON object holding the schema
+                     version, the problem's source and hashes, the input file
+                     hashes, the weights' own hash, the solver chain, the
+                     certificate, versions, platform and time
+    targets.parquet  name, target, fitted (weighted total), rel_error, dual (y)
+    MANIFEST.json    a small sorted summary for readable pull-request diffs
+
+The whole directory is replaced at once (goldstar.atomic.atomic_directory): an
+interrupted write leaves the previous reference whole. The weights' hash is
+taken of the decoded arrays (goldstar.hashing), never of the Parquet bytes,
+which differ between writer versions and platforms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .atomic import atomic_directory
+from .exceptions import ReferenceFormatError
+from .hashing import arrays_hash
+
+SCHEMA_VERSION = 1
+KNOWN_SCHEMA_VERSIONS = (1,)
+METADATA_KEY = b"goldstar"
+WEIGHTS = "weights.parquet"
+TARGETS = "targets.parquet"
+MANIFEST = "MANIFEST.json"
+REQUIRED_METADATA = (
+    "schema_version", "problem", "inputs", "weights_hash", "solver_chain", "certificate",
+    "versions", "platform", "created",
+)
+WEIGHT_COLUMNS = {"record_id": pa.int64(), "w0": pa.float64(), "m": pa.float64(), "weight": pa.float64()}
+TARGET_COLUMNS = {
+    "name": pa.string(), "target": pa.float64(), "fitted": pa.float64(),
+    "rel_error": pa.float64(), "dual": pa.float64(),
+}
+
+
+@dataclass
+class Reference:
+    """A reference as read back: the arrays and the metadata."""
+
+    directory: Path
+    record_id: np.ndarray
+    w0: np.ndarray
+    m: np.ndarray
+    weight: np.ndarray
+    targets: pa.Table
+    metadata: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+def weights_hash(record_id: np.ndarray, w0: np.ndarray, m: np.ndarray, weight: np.ndarray) -> str:
+    return arrays_hash([("record_id", record_id), ("w0", w0), ("m", m), ("weight", weight)])
+
+
+def fingerprint(weight: np.ndarray) -> dict[str, float]:
+    """The weight distribution's fingerprint, the statistics TMD's test_weights compares."""
+    return {
+        "n": int(weight.size),
+        "total": float(weight.sum()),
+        "mean": float(weight.mean()),
+        "sdev": float(weight.std()),
+        "min": float(weight.min()),
+        "p25": float(np.percentile(weight, 25)),
+        "p50": float(np.median(weight)),
+        "p75": float(np.percentile(weight, 75)),
+        "max": float(weight.max()),
+        "sum_sq": float(np.sum(weight**2)),
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for package in ("numpy", "scipy", "pyarrow", "pandas", "xxhash", "goldstar"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def write_reference(
+    directory: str | os.PathLike[str],
+    *,
+    record_id: np.ndarray,
+    w0: np.ndarray,
+    m: np.ndarray,
+    target_names: tuple[str, ...],
+    target_values: np.ndarray,
+    fitted: np.ndarray,
+    dual: np.ndarray,
+    problem_meta: dict[str, Any],
+    inputs: dict[str, Any],
+    solver_chain: list[dict[str, Any]],
+    certificate: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the three files of a reference as one atomic directory replacement; return the manifest."""
+    weight = w0 * m
+    digest = weights_hash(record_id, w0, m, weight)
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "problem": problem_meta,
+        "inputs": inputs,
+        "weights_hash": digest,
+        "solver_chain": solver_chain,
+        "certificate": certificate,
+        "versions": versions(),
+        "platform": platform.platform(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    weights_table = pa.table({
+        "record_id": pa.array(record_id, pa.int64()),
+        "w0": pa.array(w0, pa.float64()),
+        "m": pa.array(m, pa.float64()),
+        "weight": pa.array(weight, pa.float64()),
+    }).replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True).encode("utf-8")})
+    targets_table = pa.table({
+        "name": pa.array(list(target_names), pa.string()),
+        "target": pa.array(target_values, pa.float64()),
+        "fitted": pa.array(fitted, pa.float64()),
+        "rel_error": pa.array((fitted + 1.0) / (target_values + 1.0) - 1.0, pa.float64()),
+        "dual": pa.array(dual, pa.float64()),
+    })
+    final = solver_chain[-1]
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "problem_hash": problem_meta["problem_hash"],
+        "inputs": {k: v.get("hash") for k, v in sorted(inputs.items())},
+        "weights_hash": digest,
+        "loss": final["loss"],
+        "solver_chain": [s["method"] for s in solver_chain],
+        "certificate": {k: certificate[k] for k in (
+            "passed", "fixed_point_error", "gap", "bound_max_relative", "pg", "bound_violation"
+        )},
+        "weight_fingerprint": fingerprint(weight),
+        "targets": len(target_names),
+    }
+    with atomic_directory(directory) as tmp:
+        pq.write_table(weights_table, tmp / WEIGHTS)
+        pq.write_table(targets_table, tmp / TARGETS)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def resolve_reference_dir(directory: str | os.PathLike[str]) -> Path:
+    """The reference directory, or the previous one an interrupted replacement left aside.
+
+    atomic_directory swaps with two renames; a kill between them leaves the
+    previous reference whole under `.NAME.old-PID`. Reading falls back to it.
+    """
+    directory = Path(directory)
+    if directory.is_dir():
+        return directory
+    aside = sorted(directory.parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if aside:
+        return aside[-1]
+    raise ReferenceFormatError(f"{directory}: no reference here (run `make goldstar` to create one)")
+
+
+def read_reference(directory: str | os.PathLike[str]) -> Reference:
+    """Read a reference, checking files, columns, schema version and metadata keys."""
+    directory = resolve_reference_dir(directory)
+    weights = _read_parquet(directory / WEIGHTS, WEIGHT_COLUMNS)
+    targets = _read_parquet(directory / TARGETS, TARGET_COLUMNS)
+    raw = (weights.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise ReferenceFormatError(f"{directory / WEIGHTS}: no goldstar metadata in the Parquet file")
+    try:
+        metadata = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceFormatError(f"{directory / WEIGHTS}: goldstar metadata is not JSON ({exc})") from None
+    version = metadata.get("schema_version")
+    if version not in KNOWN_SCHEMA_VERSIONS:
+        raise ReferenceFormatError(
+            f"{directory / WEIGHTS}: schema version {version!r} is not one this goldstar knows "
+            f"({', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); upgrade goldstar or regenerate the reference"
+        )
+    missing = [k for k in REQUIRED_METADATA if k not in metadata]
+    if missing:
+        raise ReferenceFormatError(f"{directory / WEIGHTS}: metadata lacks key(s): {', '.join(missing)}")
+    manifest_path = directory / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReferenceFormatError(f"{manifest_path}: missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceFormatError(f"{manifest_path}: not valid JSON ({exc})") from None
+    return Reference(
+        directory=directory,
+        record_id=weights.column("record_id").to_numpy(),
+        w0=weights.column("w0").to_numpy(),
+        m=weights.column("m").to_numpy(),
+        weight=weights.column("weight").to_numpy(),
+        targets=targets,
+        metadata=metadata,
+        manifest=manifest,
+    )
+
+
+def _read_parquet(path: Path, columns: dict[str, pa.DataType]) -> pa.Table:
+    if not path.is_file():
+        raise ReferenceFormatError(f"{path}: missing")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ReferenceFormatError(f"{path}: truncated or not Parquet ({exc})") from None
+    for name, dtype in columns.items():
+        if name not in table.column_names:
+            raise ReferenceFormatError(f"{path}: missing column {name!r}")
+        if not table.schema.field(name).type.equals(dtype) and not (
+            dtype == pa.string() and table.schema.field(name).type == pa.large_string()
+        ):
+            raise ReferenceFormatError(
+                f"{path}: column {name!r} is {table.schema.field(name).type}, expected {dtype}"
+            )
+        if table.column(name).null_count:
+            raise ReferenceFormatError(f"{path}: column {name!r} has missing values")
+    return table

@@ -1,0 +1,254 @@
+"""`make verify`: check a committed reference on this machine.
+
+Modes (each a list of Checks with a figure and a threshold):
+- hash:        the input files hash to what the reference recorded, and the
+               weights hash to their own recorded hash (milliseconds);
+- certificate: the reference is the optimum of the current inputs, by the
+               certificate of goldstar.certificate (about one Newton step, no solve);
+- recompute:   re-solve here with a backend and compare record by record, matched
+               by record_id. Newton backends (numpy, torch) must agree to rtol
+               1e-9, atol 0; lbfgsb reports how far it lands and compares the
+               weight fingerprint as TMD's test_weights does (np.allclose defaults).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .certificate import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL, certify
+from .exceptions import InputError
+from .problem import Problem
+from .reference import Reference, fingerprint, read_reference, weights_hash
+from .solve import solve
+from .source import ProblemSource
+
+MODES = ("hash", "certificate", "recompute")
+DEFAULT_MODES = MODES
+# Newton on any backend reaches the optimum to ~1e-11 relative (method.md:
+# 4e-11 across orders and numpy vs torch); 1e-9 is the project's bar.
+RECOMPUTE_RTOL = 1e-9
+BACKENDS = {"numpy": "newton", "torch": "newton-torch", "lbfgsb": "lbfgsb"}
+WORST_ROWS = 5
+
+
+@dataclass
+class Check:
+    mode: str
+    name: str
+    passed: bool
+    figure: str
+    threshold: str
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def table(self) -> str:
+        rows = [("mode", "check", "result", "figure", "threshold")]
+        for c in self.checks:
+            rows.append((c.mode, c.name, "ok" if c.passed else "FAIL", c.figure, c.threshold))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for c in self.checks:
+            if c.detail and not c.passed:
+                lines.append(f"\n{c.mode}/{c.name}: {c.detail}")
+        timing = ", ".join(f"{mode} {s:.3f} s" for mode, s in self.seconds.items())
+        lines.append(f"\nseconds: {timing}")
+        return "\n".join(lines)
+
+
+def verify(
+    reference_dir: str | Path,
+    modes: tuple[str, ...] = DEFAULT_MODES,
+    *,
+    backend: str = "numpy",
+    device: str = "auto",
+    problem_dir: str | Path | None = None,
+) -> Report:
+    """Run the asked-for modes against the reference in `reference_dir`.
+
+    `problem_dir` checks the reference against another problem directory (the
+    records may come in another order: they are matched by record_id) instead
+    of the source the reference recorded.
+    """
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise InputError(f"unknown verify mode(s) {unknown}; modes are {', '.join(MODES)}")
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; backends are {', '.join(BACKENDS)}")
+    report = Report()
+    ref = read_reference(reference_dir)
+    source = (
+        ProblemSource(kind="directory", path=str(problem_dir)) if problem_dir is not None
+        else ProblemSource.from_dict(ref.metadata["problem"]["source"])
+    )
+    if "hash" in modes:
+        start = time.perf_counter()
+        report.checks += hash_checks(ref, source, compare_inputs=problem_dir is None)
+        report.seconds["hash"] = time.perf_counter() - start
+    problem = None
+    if "certificate" in modes or "recompute" in modes:
+        start = time.perf_counter()
+        problem, _ = source.load()
+        m_ref = aligned_multipliers(ref, problem)
+        report.seconds["load problem"] = time.perf_counter() - start
+    if "certificate" in modes:
+        start = time.perf_counter()
+        report.checks += certificate_checks(ref, problem, m_ref, compare_hash=problem_dir is None)
+        report.seconds["certificate"] = time.perf_counter() - start
+    if "recompute" in modes:
+        start = time.perf_counter()
+        report.checks += recompute_checks(problem, m_ref, backend, device)
+        report.seconds[f"recompute ({backend})"] = time.perf_counter() - start
+    return report
+
+
+def hash_checks(ref: Reference, source: ProblemSource, compare_inputs: bool) -> list[Check]:
+    checks = []
+    recorded = ref.metadata["weights_hash"]
+    actual = weights_hash(ref.record_id, ref.w0, ref.m, ref.weight)
+    checks.append(Check(
+        "hash", "weights", actual == recorded, actual, f"recorded {recorded}",
+        "the weights file's values changed since the reference was written"
+        " (or the recorded hash is outdated): regenerate with `make goldstar`",
+    ))
+    if not compare_inputs:
+        return checks
+    current = source.input_hashes()
+    for role, entry in current.items():
+        before = ref.metadata["inputs"].get(role, {}).get("hash")
+        checks.append(Check(
+            "hash", f"input {role}", entry["hash"] == before, entry["hash"], f"recorded {before}",
+            f"input {role} ({entry['file']}) changed since the reference was made "
+            "(or the recorded hash is outdated): rerun `make goldstar` if the change is intended",
+        ))
+    return checks
+
+
+def aligned_multipliers(ref: Reference, problem: Problem) -> np.ndarray:
+    """The reference's m in the problem's record order, matched by record_id."""
+    if ref.record_id.size != problem.n:
+        raise InputError(
+            f"the reference has {ref.record_id.size} records, the problem {problem.n}: "
+            "they are not the same records"
+        )
+    order = np.argsort(ref.record_id)
+    pos = np.searchsorted(ref.record_id[order], problem.record_ids)
+    pos = np.minimum(pos, problem.n - 1)
+    found = ref.record_id[order][pos] == problem.record_ids
+    if not found.all():
+        missing = problem.record_ids[~found][:5].tolist()
+        raise InputError(f"record_id(s) {missing} of the problem are not in the reference")
+    return ref.m[order][pos]
+
+
+def certificate_checks(ref: Reference, problem: Problem, m: np.ndarray, compare_hash: bool) -> list[Check]:
+    checks = []
+    if compare_hash:
+        recorded = ref.metadata["problem"]["problem_hash"]
+        actual = problem.content_hash()
+        checks.append(Check(
+            "certificate", "problem hash", actual == recorded, actual, f"recorded {recorded}",
+            "the problem built from the current inputs differs from the one the reference solved",
+        ))
+    cert = certify(problem, m)
+    checks.append(Check(
+        "certificate", "fixed-point error", cert.fixed_point_error <= FIXED_POINT_TOL,
+        f"{cert.fixed_point_error:.3g} (record_id {cert.worst_record_id})", f"<= {FIXED_POINT_TOL:g}",
+        f"record_id {cert.worst_record_id} is {cert.fixed_point_error:.3g} (relative) from where the "
+        "optimum puts it",
+    ))
+    checks.append(Check(
+        "certificate", "duality gap", cert.gap <= GAP_RTOL * cert.loss,
+        f"{cert.gap:.3g} (loss {cert.loss:.12g})", f"<= {GAP_RTOL:g} x loss",
+        "the weights are not the optimum of the current problem",
+    ))
+    checks.append(Check(
+        "certificate", "bound violation", cert.bound_violation <= BOUND_TOL,
+        f"{cert.bound_violation:.3g}", f"<= {BOUND_TOL:g}", "multipliers leave [lower, upper]",
+    ))
+    checks.append(Check(
+        "certificate", "proven weight bound", True,
+        f"max {cert.bound_max_relative:.3g}, median {cert.bound_median_relative:.3g}",
+        "(reported)",
+    ))
+    checks.append(Check("certificate", "projected gradient", True, f"{cert.pg:.3g}", "(reported)"))
+    return checks
+
+
+def compare_weights(problem: Problem, reference_m: np.ndarray, m: np.ndarray) -> dict[str, Any]:
+    """Record-by-record comparison in the pytest-regressions style."""
+    ref_w = problem.w0 * reference_m
+    new_w = problem.w0 * m
+    abs_err = np.abs(new_w - ref_w)
+    rel_err = abs_err / np.abs(ref_w)
+    differ = ~(abs_err <= RECOMPUTE_RTOL * np.abs(ref_w))
+    worst = np.argsort(rel_err)[::-1][:WORST_ROWS]
+    rows = "\n".join(
+        f"    record_id {problem.record_ids[i]}: reference {ref_w[i]:.12g}, here {new_w[i]:.12g}, "
+        f"relative {rel_err[i]:.3g}" for i in worst
+    )
+    return {
+        "differ": int(differ.sum()),
+        "max_abs": float(abs_err.max()),
+        "mean_abs": float(abs_err.mean()),
+        "max_rel": float(rel_err.max()),
+        "mean_rel": float(rel_err.mean()),
+        "worst_rows": rows,
+    }
+
+
+def recompute_checks(problem: Problem, reference_m: np.ndarray, backend: str, device: str) -> list[Check]:
+    method = BACKENDS[backend]
+    options = {"device": device} if backend == "torch" else {}
+    solution = solve(problem, method, **options)
+    stats = compare_weights(problem, reference_m, solution.m)
+    label = f"recompute {backend}" + (f" on {solution.device}" if backend == "torch" else "")
+    ref_loss = problem.loss(reference_m)
+    detail = (
+        f"{stats['differ']} / {problem.n} records differ by more than rtol {RECOMPUTE_RTOL:g}; "
+        f"max abs {stats['max_abs']:.3g}, mean abs {stats['mean_abs']:.3g}, max rel "
+        f"{stats['max_rel']:.3g}, mean rel {stats['mean_rel']:.3g}; worst records:\n{stats['worst_rows']}\n"
+        "regenerate the reference with `make goldstar` if the inputs changed on purpose"
+    )
+    checks = [Check(
+        "recompute", f"{label}: converged", solution.success, solution.message[:60], "converged",
+        solution.message,
+    )]
+    if backend == "lbfgsb":
+        checks.append(Check(
+            "recompute", f"{label}: weights", True,
+            f"max rel diff {stats['max_rel']:.3g}, {stats['differ']}/{problem.n} records beyond 1e-9; "
+            f"loss +{solution.loss - ref_loss:.3g}", "(reported: a tolerance-stopped solve)",
+        ))
+        ref_fp = fingerprint(problem.w0 * reference_m)
+        new_fp = fingerprint(problem.w0 * solution.m)
+        off = [k for k in ref_fp if not np.allclose([new_fp[k]], [ref_fp[k]])]
+        checks.append(Check(
+            "recompute", f"{label}: fingerprint", not off,
+            "all stats allclose" if not off else f"differ: {', '.join(off)}", "np.allclose defaults",
+            "; ".join(f"{k}: here {new_fp[k]:.10g}, reference {ref_fp[k]:.10g}" for k in off),
+        ))
+        return checks
+    checks.append(Check(
+        "recompute", f"{label}: weights", stats["differ"] == 0,
+        f"max rel diff {stats['max_rel']:.3g} ({solution.seconds:.2f} s solve)",
+        f"rtol {RECOMPUTE_RTOL:g}, atol 0", detail,
+    ))
+    return checks
