@@ -82,6 +82,7 @@ def _solve_args(p: argparse.ArgumentParser) -> None:
 
 @command("solve", "solve a problem directory and write the weights", _solve_args)
 def cmd_solve(args: argparse.Namespace) -> int:
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -106,6 +107,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
     print(f"loss        {solution.loss:.15g}")
     print(f"pg          {solution.pg:.3g}")
     print(f"gap         {cert.gap:.3g}")
+    at_lower = int(np.sum(solution.m <= problem.lower))
+    at_upper = int(np.sum(solution.m >= problem.upper))
+    print(f"bounds      {at_lower:,} at lower ({at_lower / problem.n:.2%}), "
+          f"{at_upper:,} at upper ({at_upper / problem.n:.2%})")
     print(f"iterations  {solution.iterations}")
     print(f"seconds     {solution.seconds:.3f}")
     print(f"wrote       {args.out}")
@@ -257,6 +262,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"ERROR: verification failed: {names}", file=sys.stderr)
         return EXIT_FAILED
     print("all checks passed")
+    return EXIT_OK
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reference", type=Path, default=Path("reference/default"),
+                   help="reference directory (default reference/default)")
+    p.add_argument("--out", type=Path, required=True, help="HTML file to write")
+
+
+@command("report", "write a self-contained HTML report of a reference", _report_args)
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    write_report(args.reference, args.out)
+    print(f"wrote {args.out}")
     return EXIT_OK
 
 

@@ -42,7 +42,13 @@ class GoldstarRun:
 
 
 def stage_record(solution: Solution) -> dict[str, Any]:
-    return solution.summary()
+    """The stage's summary with its convergence history (iteration, seconds, loss)."""
+    record = solution.summary()
+    record["history"] = [
+        {"iteration": int(e["iteration"]), "seconds": round(float(e["seconds"]), 4), "loss": float(e["loss"])}
+        for e in solution.history
+    ]
+    return record
 
 
 def distance(problem: Problem, m: np.ndarray, optimum: Solution) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, default=Path("reference/default"))
     parser.add_argument("--synthetic", type=int, default=1_000_000, help="records of the synthetic run (0: skip)")
     parser.add_argument("--out", type=Path, default=Path("device_check.json"))
+    parser.add_argument("--device", default="cuda", help="torch device to check (default cuda)")
     args = parser.parse_args()
 
     import torch
@@ -50,8 +51,8 @@ def main() -> int:
     rows = []
     for label, method, options in [
         ("numpy (cpu)", "newton", {}),
-        ("torch cuda, first call", "newton-torch", {"device": "cuda"}),
-        ("torch cuda", "newton-torch", {"device": "cuda"}),
+        (f"torch {args.device}, first call", "newton-torch", {"device": args.device}),
+        (f"torch {args.device}", "newton-torch", {"device": args.device}),
         ("torch cpu", "newton-torch", {"device": "cpu"}),
     ]:
         solution, seconds = timed(problem, method, **options)
@@ -70,8 +71,8 @@ def main() -> int:
                      "iterations": base.iterations, "loss": base.loss, "pg": base.pg,
                      "max_rel_diff_vs_reference": 0.0, "certificate_passed": certify(big, base.m).passed,
                      "status": base.message})
-        sol, s = timed(big, "newton-torch", device="cuda")
-        rows.append({"problem": f"synthetic n={big.n:,} J=550", "backend": "torch cuda", "seconds": s,
+        sol, s = timed(big, "newton-torch", device=args.device)
+        rows.append({"problem": f"synthetic n={big.n:,} J=550", "backend": f"torch {args.device}", "seconds": s,
                      "iterations": sol.iterations, "loss": sol.loss, "pg": sol.pg,
                      "max_rel_diff_vs_reference": float(np.max(np.abs(sol.m - base.m) / base.m)),
                      "certificate_passed": certify(big, sol.m).passed, "status": sol.message})

@@ -57,7 +57,7 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     )
     timed_out = limit is not None and time.perf_counter() - start > limit and not result.success
     status = CONVERGED if result.success else LIMIT_REACHED
-    message = str(result.message) + (f" (time limit {limit} s)" if timed_out else "")
+    message = f"time limit {limit} s reached" if timed_out else str(result.message)
     return Solution(
         method="lbfgsb",
         m=np.clip(np.asarray(result.x, dtype=np.float64), problem.lower, problem.upper),

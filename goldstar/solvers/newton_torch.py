@@ -30,6 +30,7 @@ from .newton_core import newton_dual
 # torch announces on first use that sparse CSR is in beta; goldstar's own tests
 # check every result this backend gives, so the notice is noise to users.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled", category=UserWarning)
 
 # Rows per dense block when H is built on CUDA: 65,536 rows x 550 targets in
 # float64 is 290 MB, small next to any GPU and large enough to keep it busy.

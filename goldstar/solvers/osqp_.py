@@ -33,7 +33,7 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
         settings["time_limit"] = float(options["time_limit"])
     solver = osqp.OSQP()
     solver.setup(qp.P, qp.q, A, lower, upper, **settings)
-    result = solver.solve()
+    result = solver.solve(raise_error=False)
     status_text = str(result.info.status)
     solved = status_text.lower() == "solved"
     x = np.asarray(result.x, dtype=np.float64)

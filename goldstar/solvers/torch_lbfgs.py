@@ -23,6 +23,7 @@ from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 from .newton_torch import describe_device, resolve_device
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled", category=UserWarning)
 
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:

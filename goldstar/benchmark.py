@@ -1,0 +1,243 @@
+"""The benchmark behind `make bench`: every solver on the default problem and a synthetic
+series, in one process, each judged against the certified Newton optimum of its problem.
+
+Nothing here is timed by the test suite: the script prints figures and writes
+BENCHMARKS.md, its PNG plots and the raw JSON from the run it made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .atomic import atomic_write_text
+from .certificate import certify
+from .problem import Problem
+from .solve import solve
+from .solvers import available_solvers
+
+# Each solver's settings in the bench: the notes' settings where they have them.
+BENCH_SOLVERS: dict[str, dict[str, Any]] = {
+    "newton": {},
+    "newton-torch": {"device": "cpu"},
+    "lbfgsb": {"gtol": 1e-5, "maxiter": 20000},  # the notes' rule
+    "torch-lbfgs": {},  # TMD's original settings
+    "osqp": {"eps_abs": 1e-5, "eps_rel": 1e-5, "max_iter": 50000},  # the notes' run
+    "clarabel": {},
+}
+CAPPED = {"lbfgsb", "torch-lbfgs", "osqp", "clarabel"}
+# "within 1e-6 of the optimal loss" is relative: (loss - loss*) / loss* <= 1e-6
+LOSS_CLOSE = 1e-6
+
+
+@dataclass
+class Run:
+    problem: str
+    n: int
+    J: int
+    solver: str
+    seconds: float
+    iterations: int
+    loss: float
+    pg: float
+    gap: float
+    max_rel_diff: float
+    allclose: bool
+    status: str
+    message: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds_to_close: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out.pop("history")
+        return out
+
+
+def machine() -> dict[str, str]:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+    }
+    for package in ("numpy", "scipy", "torch", "osqp", "clarabel", "pyarrow"):
+        try:
+            info[package] = version(package)
+        except PackageNotFoundError:
+            info[package] = "not installed"
+    return info
+
+
+def seconds_to_close(history: list[dict[str, float]], optimum: float) -> float | None:
+    """First time in a solver's history its loss came within LOSS_CLOSE of the optimum."""
+    for entry in history:
+        if (entry["loss"] - optimum) <= LOSS_CLOSE * optimum:
+            return float(entry["seconds"])
+    return None
+
+
+def run_solver(name: str, problem: Problem, label: str, optimum, cap: float,
+               progress: Callable[[dict], None] | None = None) -> Run:
+    options = dict(BENCH_SOLVERS[name])
+    if name in CAPPED:
+        options["time_limit"] = cap
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solution = optimum if (name == "newton" and optimum is not None) else solve(
+            problem, name, progress=progress, **options)
+    reference = optimum if optimum is not None else solution
+    cert = certify(problem, solution.m)
+    rel = np.abs(solution.m - reference.m) / reference.m
+    history = [{k: float(v) for k, v in e.items() if k in ("iteration", "seconds", "loss")}
+               for e in solution.history]
+    return Run(
+        problem=label, n=problem.n, J=problem.J, solver=name, seconds=solution.seconds,
+        iterations=solution.iterations, loss=solution.loss, pg=solution.pg, gap=cert.gap,
+        max_rel_diff=float(rel.max()),
+        allclose=bool(np.allclose(problem.w0 * solution.m, problem.w0 * reference.m)),
+        status="converged" if solution.success else "limit", message=solution.message,
+        history=history, seconds_to_close=seconds_to_close(history, reference.loss),
+    )
+
+
+def bench_problem(problem: Problem, label: str, solvers: list[str], cap: float,
+                  log: Callable[[str], None]) -> list[Run]:
+    """Newton first (its certified answer is the optimum), then every other solver."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimum = solve(problem, "newton")
+    if not (optimum.success and certify(problem, optimum.m).passed):
+        raise RuntimeError(f"{label}: the Newton optimum failed its certificate: {optimum.message}")
+    runs = []
+    for name in solvers:
+        run = run_solver(name, problem, label, optimum, cap)
+        log(f"{label:32s} {name:13s} {run.seconds:9.2f} s  it={run.iterations:6d}  "
+            f"loss={run.loss:.12g}  max rel diff={run.max_rel_diff:.3g}  {run.status}")
+        runs.append(run)
+    return runs
+
+
+def _fmt_seconds(run: Run, newton_seconds: float) -> str:
+    return f"{run.seconds:.2f}" + (" (cap)" if run.status == "limit" and run.solver in CAPPED else "")
+
+
+def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], info: dict[str, str],
+             command: str, plots: dict[str, str]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{command}` (scripts/bench.py) on {time.strftime('%Y-%m-%d')}; every figure below "
+        "comes from that one run. Each solver is compared with the certified Newton optimum of the "
+        "same problem: *gap* is the certificate's duality gap of the solver's answer (an upper bound on "
+        "its loss excess), *max rel diff* the largest relative weight difference from the optimum, "
+        "*allclose* whether `np.allclose(weights, optimal weights)` holds. *newton x* is the solver's "
+        "seconds over Newton's. `(cap)` marks a solver stopped by the time cap before its own rule.",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+    ]
+    if focus:
+        lines += [
+            f"## Newton vs L-BFGS-B, synthetic n = {focus['n']:,}, J = {focus['J']}",
+            "",
+            f"- newton: {focus['newton_seconds']:.2f} s, {focus['newton_iterations']} iterations, "
+            f"pg {focus['newton_pg']:.3g}, loss {focus['newton_loss']:.12f}",
+            f"- lbfgsb (the notes' rule, gtol 1e-5): {focus['lbfgsb_seconds']:.2f} s, "
+            f"{focus['lbfgsb_iterations']} iterations, pg {focus['lbfgsb_pg']:.3g}, "
+            f"loss {focus['lbfgsb_loss']:.12f} ({focus['lbfgsb_status']})",
+            f"- largest relative difference of m between them: {focus['max_rel_diff']:.3g}",
+            "- L-BFGS-B's time to come within 1e-6 (relative) of the optimal loss: "
+            + (f"{focus['lbfgsb_close']:.2f} s, {focus['close_ratio']:.0f}x Newton's time"
+               if focus["lbfgsb_close"] is not None else
+               f"not reached in {focus['lbfgsb_seconds']:.0f} s (more than "
+               f"{focus['lbfgsb_seconds'] / focus['newton_seconds']:.0f}x Newton's time)"),
+            "",
+        ]
+    if default_runs:
+        lines += ["## Every solver on the default problem", "", f"{default_runs[0].problem}: n = "
+                  f"{default_runs[0].n:,}, J = {default_runs[0].J}.", ""]
+        lines += _table(default_runs)
+        if "loss_gap" in plots:
+            lines += ["", f"![loss gap against seconds]({plots['loss_gap']})", ""]
+    if series:
+        lines += ["## Synthetic series (J = 550)", ""]
+        lines += _table(series)
+        if "newton_scaling" in plots:
+            lines += ["", f"![Newton seconds against n]({plots['newton_scaling']})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _table(runs: list[Run]) -> list[str]:
+    newton = {r.problem: r.seconds for r in runs if r.solver == "newton"}
+    out = ["| problem | solver | seconds | iterations | loss | pg | gap | max rel diff | allclose | newton x |",
+           "|---|---|---:|---:|---:|---:|---:|---:|:-:|---:|"]
+    for r in runs:
+        ratio = r.seconds / newton[r.problem] if newton.get(r.problem) else float("nan")
+        out.append(
+            f"| {r.problem} | {r.solver} | {_fmt_seconds(r, newton.get(r.problem, 0))} | {r.iterations} | "
+            f"{r.loss:.12f} | {r.pg:.2g} | {r.gap:.2g} | {r.max_rel_diff:.2g} | "
+            f"{'yes' if r.allclose else 'no'} | {ratio:.1f} |"
+        )
+    return out
+
+
+def write_outputs(out: Path, plots_dir: Path, default_runs: list[Run], series: list[Run],
+                  focus: dict[str, Any], command: str) -> None:
+    from .plots import loss_gap_plot, newton_scaling_plot
+
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, str] = {}
+    if default_runs:
+        path = plots_dir / "loss_gap_default.png"
+        loss_gap_plot(default_runs, path)
+        plots["loss_gap"] = os.path.relpath(path, out.parent)
+    newton_runs = [r for r in series if r.solver == "newton"]
+    if len(newton_runs) >= 2:
+        path = plots_dir / "newton_seconds_vs_n.png"
+        newton_scaling_plot(newton_runs, path)
+        plots["newton_scaling"] = os.path.relpath(path, out.parent)
+    info = machine()
+    atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots))
+    raw = {"machine": info, "command": command, "focus": focus,
+           "runs": [r.row() | {"history": r.history} for r in default_runs + series]}
+    atomic_write_text(plots_dir / "bench.json", json.dumps(raw, indent=1) + "\n")
+
+
+def focus_figures(series: list[Run]) -> dict[str, Any]:
+    """Newton vs L-BFGS-B on the 280K problem (the core issue's figures)."""
+    by = {(r.n, r.solver): r for r in series}
+    sizes = sorted({r.n for r in series if (r.n, "newton") in by and (r.n, "lbfgsb") in by})
+    if not sizes:
+        return {}
+    n = 280_000 if 280_000 in sizes else sizes[-1]
+    nt, lb = by[(n, "newton")], by[(n, "lbfgsb")]
+    return {
+        "n": n,
+        "J": nt.J,
+        "newton_seconds": nt.seconds, "newton_iterations": nt.iterations, "newton_pg": nt.pg,
+        "newton_loss": nt.loss,
+        "lbfgsb_seconds": lb.seconds, "lbfgsb_iterations": lb.iterations, "lbfgsb_pg": lb.pg,
+        "lbfgsb_loss": lb.loss, "lbfgsb_status": lb.message,
+        "max_rel_diff": lb.max_rel_diff,
+        "lbfgsb_close": lb.seconds_to_close,
+        "close_ratio": (lb.seconds_to_close / nt.seconds) if lb.seconds_to_close else None,
+    }
+
+
+def available(names: list[str]) -> list[str]:
+    have = set(available_solvers())
+    missing = [n for n in names if n not in have]
+    if missing:
+        print(f"skipping solvers whose packages are missing: {', '.join(missing)}", file=sys.stderr)
+    return [n for n in names if n in have]

@@ -1,0 +1,141 @@
+"""`goldstar report`: one self-contained HTML page about a reference.
+
+It shows what the reference records (no solve): the certificate with its
+thresholds, the weight fingerprint, a histogram of multipliers with the bounds
+marked, the fit of every target grouped by variable, and the solver stages
+with their convergence curves. Plots are PNGs embedded as data URIs, so the
+file can be mailed or attached to a pull request as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_text
+from .reference import fingerprint, read_reference
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+td, th { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+.ok { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; }
+img { max-width: 100%; } code { font-size: 0.9em; }
+"""
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _png(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return html.escape(str(x))
+
+
+def variable_of(target_name: str) -> str:
+    """The variable part of a TMD-style label, e.g. 'employment income/total/...' -> 'employment income'."""
+    return target_name.split("/")[0]
+
+
+def render(reference_dir: str | os.PathLike[str]) -> str:
+    from .plots import convergence_plot, multiplier_histogram, target_fit_plot
+
+    ref = read_reference(reference_dir)
+    meta = ref.metadata
+    problem = meta["problem"]
+    cert = meta["certificate"]
+    thresholds = cert.get("thresholds", {})
+    lower, upper = float(problem["lower"]), float(problem["upper"])
+    names = ref.targets.column("name").to_pylist()
+    rel = ref.targets.column("rel_error").to_numpy()
+    groups: dict[str, list[float]] = {}
+    for name, err in zip(names, rel):
+        groups.setdefault(variable_of(name), []).append(float(err))
+    group_arrays = {k: np.array(v) for k, v in groups.items()}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        histogram = _png(multiplier_histogram(ref.m, lower, upper, tmp_path / "multipliers.png"))
+        fit = _png(target_fit_plot(group_arrays, tmp_path / "target_fit.png"))
+        stages_with_history = [s for s in meta["solver_chain"] if s.get("history")]
+        convergence = (_png(convergence_plot(meta["solver_chain"], tmp_path / "convergence.png"))
+                       if stages_with_history else "<p>No convergence history was recorded for these stages.</p>")
+
+    def verdict(ok: bool) -> str:
+        return '<span class="ok">pass</span>' if ok else '<span class="fail">FAIL</span>'
+
+    cert_rows = [
+        ["fixed-point error", _fmt(cert["fixed_point_error"]), f"&le; {_fmt(thresholds.get('fixed_point_error'))}",
+         f"record_id {cert['worst_record_id']}"],
+        ["duality gap", _fmt(cert["gap"]), f"&le; {_fmt(thresholds.get('gap_relative_to_loss'))} &times; loss",
+         f"loss {cert['loss']:.12g}"],
+        ["bound violation", _fmt(cert["bound_violation"]), f"&le; {_fmt(thresholds.get('bound_violation'))}", ""],
+        ["proven bound on |m - m*| / m", f"max {_fmt(cert['bound_max_relative'])}, median "
+         f"{_fmt(cert['bound_median_relative'])}", "(reported)", f"record_id {cert['bound_worst_record_id']}"],
+        ["projected gradient", _fmt(cert["pg"]), "(reported)", ""],
+    ]
+    fp = fingerprint(ref.weight)
+    fit_rows = []
+    for name in sorted(group_arrays):
+        err = np.abs(group_arrays[name])
+        fit_rows.append([html.escape(name), len(err), f"{err.mean():.3g}", f"{err.max():.3g}"])
+    worst = np.argsort(np.abs(rel))[::-1][:10]
+    worst_rows = [[html.escape(names[i]), f"{ref.targets.column('target')[i].as_py():.6g}",
+                   f"{ref.targets.column('fitted')[i].as_py():.6g}", f"{rel[i]:+.3g}"] for i in worst]
+    stage_rows = []
+    for s in meta["solver_chain"]:
+        dist = s.get("distance_from_optimum", {})
+        stage_rows.append([
+            html.escape(s["method"]), html.escape(s["status"]), f"{s['loss']:.12g}", _fmt(s["pg"]),
+            s["iterations"], f"{s['seconds']:.2f}",
+            (f"max rel weight diff {dist['max_relative_weight_difference']:.3g}, loss +{dist['loss_difference']:.3g}"
+             if dist else "final"),
+        ])
+    source = problem.get("source", {})
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>goldstar reference: {html.escape(str(ref.directory))}</title><style>{STYLE}</style></head><body>",
+        f"<h1>goldstar reference <code>{html.escape(str(ref.directory))}</code></h1>",
+        f"<p>Made {html.escape(meta['created'])} on {html.escape(meta['platform'])} "
+        f"(goldstar {html.escape(meta['versions'].get('goldstar', '?'))}). Problem: n = {problem['n']:,}, "
+        f"J = {problem['J']}, nonzeros {problem['nnz']:,}, penalty {problem['penalty']}, bounds "
+        f"[{lower}, {upper}]; source {html.escape(str(source))}.</p>",
+        f"<p>Problem hash <code>{html.escape(problem['problem_hash'])}</code>, weights hash "
+        f"<code>{html.escape(meta['weights_hash'])}</code>.</p>",
+        f"<h2>Certificate: {verdict(bool(cert.get('passed')))}</h2>",
+        _table(["check", "figure", "threshold", "where"], cert_rows),
+        "<h2>Weight fingerprint</h2>",
+        _table(list(fp), [[_fmt(v) for v in fp.values()]]),
+        "<h2>Multipliers</h2>", histogram,
+        "<h2>Target fit, by variable</h2>",
+        _table(["variable", "targets", "mean |rel error|", "max |rel error|"], fit_rows), fit,
+        "<h3>Worst-fitted targets</h3>",
+        _table(["target", "SOI value", "fitted", "rel error"], worst_rows),
+        "<h2>Solver stages</h2>",
+        _table(["method", "status", "loss", "pg", "iterations", "seconds", "distance from the optimum"], stage_rows),
+        convergence,
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(reference_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    return atomic_write_text(out, render(reference_dir))

@@ -1,0 +1,74 @@
+"""`make bench`: every solver on the default problem and a synthetic series; writes BENCHMARKS.md.
+
+    python scripts/bench.py                      # the full run (tens of minutes on 2 cores)
+    python scripts/bench.py --sizes 2000 --targets 60 --default-records 3000 --cap 5 \
+        --out /tmp/B.md --plots-dir /tmp/b         # a quick end-to-end run
+
+Solvers missing their optional package are skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from goldstar.benchmark import BENCH_SOLVERS, available, bench_problem, focus_figures, write_outputs  # noqa: E402
+from goldstar.synth import synth_problem  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_problem(records: int | None):
+    """The embedded CPS + SOI problem, or one built from its first `records` rows."""
+    import pandas as pd
+
+    from goldstar.build import DEFAULT_RECORDS, DEFAULT_TARGETS, build_problem, read_table
+    from goldstar.cps import cps_to_soi
+
+    cps = pd.read_csv(DEFAULT_RECORDS, nrows=records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        problem, _ = build_problem(cps_to_soi(cps), read_table(DEFAULT_TARGETS, "target"), 2015)
+    label = "default (CPS, SOI 2015)" if records is None else f"default, first {records:,} CPS records"
+    return problem, label
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="50000,100000,280000,1000000",
+                        help="synthetic record counts, comma-separated (empty: none)")
+    parser.add_argument("--targets", type=int, default=550, help="targets of the synthetic problems")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--default-records", type=int, default=None,
+                        help="use only the first N CPS records for the default problem")
+    parser.add_argument("--skip-default", action="store_true", help="no default-problem section")
+    parser.add_argument("--solvers", default=",".join(BENCH_SOLVERS), help="comma-separated")
+    parser.add_argument("--series-solvers", default="newton,lbfgsb,osqp,clarabel",
+                        help="solvers for the synthetic series (comma-separated)")
+    parser.add_argument("--cap", type=float, default=120.0, help="time cap per capped solver run, seconds")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--plots-dir", type=Path, default=ROOT / "benchmarks")
+    args = parser.parse_args(argv)
+
+    command = "python scripts/bench.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    default_runs = []
+    if not args.skip_default:
+        problem, label = default_problem(args.default_records)
+        default_runs = bench_problem(problem, label, available(args.solvers.split(",")), args.cap, print)
+    series = []
+    for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        problem = synth_problem(n, args.targets, seed=args.seed)
+        series += bench_problem(problem, f"synthetic n={n:,}", available(args.series_solvers.split(",")),
+                                args.cap, print)
+    write_outputs(args.out, args.plots_dir, default_runs, series, focus_figures(series), command.strip())
+    print(f"wrote {args.out} and {args.plots_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""`goldstar report` renders what it claims; scripts/bench.py runs end to end on tiny sizes."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from goldstar.cli import main
+from goldstar.layout import write_problem
+from goldstar.reference import fingerprint, read_reference
+from goldstar.synth import synth_problem
+
+REPO = Path(__file__).resolve().parent.parent
+pytest.importorskip("matplotlib", reason="plots need the 'plots' extra: pip install 'goldstar[plots]'")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    base = tmp_path_factory.mktemp("report")
+    write_problem(synth_problem(1200, 40, seed=31), base / "problem")
+    argv = ["goldstar", "--problem", str(base / "problem"), "--reference", str(base / "ref"),
+            "--lbfgsb-maxiter", "100", "--quiet"]
+    assert main(argv) == 0
+    return base / "ref"
+
+
+def test_report_contains_the_figures_it_claims(reference, tmp_path):
+    out = tmp_path / "report.html"
+    assert main(["report", "--reference", str(reference), "--out", str(out)]) == 0
+    page = out.read_text()
+    ref = read_reference(reference)
+    cert = ref.metadata["certificate"]
+    assert f"{cert['fixed_point_error']:.6g}" in page
+    assert f"{cert['gap']:.6g}" in page
+    assert f"record_id {cert['worst_record_id']}" in page
+    assert f"{fingerprint(ref.weight)['total']:.6g}" in page
+    for stage in ref.metadata["solver_chain"]:
+        assert f"{stage['loss']:.12g}" in page
+    # histogram, target fit and convergence curves, each a real PNG
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    # targets grouped by variable
+    assert "employment_income" in page and "count" in page
+
+
+def test_report_of_a_missing_reference_exits_2(tmp_path, capsys):
+    assert main(["report", "--reference", str(tmp_path / "none"), "--out", str(tmp_path / "r.html")]) == 2
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_bench_script_runs_end_to_end_on_tiny_sizes(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "BENCH.md"
+    solvers = "newton,lbfgsb,osqp,clarabel"
+    assert bench.main(["--sizes", "1500,3000", "--targets", "50", "--default-records", "1500", "--cap", "3",
+                       "--solvers", solvers, "--series-solvers", "newton,lbfgsb", "--out", str(out),
+                       "--plots-dir", str(tmp_path / "plots")]) == 0
+    text = out.read_text()
+    raw = json.loads((tmp_path / "plots" / "bench.json").read_text())
+    assert "## Every solver on the default problem" in text and "## Synthetic series" in text
+    for run in raw["runs"]:
+        # every run in the JSON appears in the Markdown with its loss to 12 digits
+        assert f"{run['loss']:.12f}" in text
+    assert {r["solver"] for r in raw["runs"]} >= {"newton", "lbfgsb"}
+    assert (tmp_path / "plots" / "loss_gap_default.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "newton_seconds_vs_n.png").stat().st_size > 1000
+    assert "loss_gap_default.png" in text and "newton_seconds_vs_n.png" in text
