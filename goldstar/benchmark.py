@@ -112,24 +112,35 @@ def run_solver(name: str, problem: Problem, label: str, optimum, cap: float,
 
 
 def bench_problem(problem: Problem, label: str, solvers: list[str], cap: float,
-                  log: Callable[[str], None]) -> list[Run]:
-    """Newton first (its certified answer is the optimum), then every other solver."""
-    with warnings.catch_warnings():
+                  log: Callable[[str], None], quiet: bool = False) -> list[Run]:
+    """Newton first (its certified answer is the optimum), then every other solver.
+
+    On a terminal each run shows a progress bar (iteration, loss, elapsed);
+    `quiet` or a non-terminal stderr keeps it silent.
+    """
+    from .progress import Progress
+
+    with warnings.catch_warnings(), Progress(f"{label}: newton", quiet=quiet) as progress:
         warnings.simplefilter("ignore")
-        optimum = solve(problem, "newton")
+        optimum = solve(problem, "newton", progress=progress)
     if not (optimum.success and certify(problem, optimum.m).passed):
         raise RuntimeError(f"{label}: the Newton optimum failed its certificate: {optimum.message}")
     runs = []
     for name in solvers:
-        run = run_solver(name, problem, label, optimum, cap)
+        with Progress(f"{label}: {name}", quiet=quiet) as progress:
+            run = run_solver(name, problem, label, optimum, cap, progress)
         log(f"{label:32s} {name:13s} {run.seconds:9.2f} s  it={run.iterations:6d}  "
             f"loss={run.loss:.12g}  max rel diff={run.max_rel_diff:.3g}  {run.status}")
         runs.append(run)
     return runs
 
 
-def _fmt_seconds(run: Run, newton_seconds: float) -> str:
-    return f"{run.seconds:.2f}" + (" (cap)" if run.status == "limit" and run.solver in CAPPED else "")
+def stop_reason(run: Run) -> str:
+    """Why the solver stopped, in a few words for the tables."""
+    text = run.message.replace("|", "/")
+    if run.solver in ("newton", "newton-torch") and run.status == "converged":
+        return "its own rule: float64 floor of F(y)"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], info: dict[str, str],
@@ -142,7 +153,7 @@ def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], 
         "same problem: *gap* is the certificate's duality gap of the solver's answer (an upper bound on "
         "its loss excess), *max rel diff* the largest relative weight difference from the optimum, "
         "*allclose* whether `np.allclose(weights, optimal weights)` holds. *newton x* is the solver's "
-        "seconds over Newton's. `(cap)` marks a solver stopped by the time cap before its own rule.",
+        "seconds over Newton's; *stopped by* says whether a solver met its own rule or a cap.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
         "",
@@ -180,20 +191,21 @@ def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], 
 
 def _table(runs: list[Run]) -> list[str]:
     newton = {r.problem: r.seconds for r in runs if r.solver == "newton"}
-    out = ["| problem | solver | seconds | iterations | loss | pg | gap | max rel diff | allclose | newton x |",
-           "|---|---|---:|---:|---:|---:|---:|---:|:-:|---:|"]
+    out = ["| problem | solver | seconds | iterations | loss | pg | gap | max rel diff | allclose | newton x "
+           "| stopped by |",
+           "|---|---|---:|---:|---:|---:|---:|---:|:-:|---:|---|"]
     for r in runs:
         ratio = r.seconds / newton[r.problem] if newton.get(r.problem) else float("nan")
         out.append(
-            f"| {r.problem} | {r.solver} | {_fmt_seconds(r, newton.get(r.problem, 0))} | {r.iterations} | "
+            f"| {r.problem} | {r.solver} | {r.seconds:.2f} | {r.iterations} | "
             f"{r.loss:.12f} | {r.pg:.2g} | {r.gap:.2g} | {r.max_rel_diff:.2g} | "
-            f"{'yes' if r.allclose else 'no'} | {ratio:.1f} |"
+            f"{'yes' if r.allclose else 'no'} | {ratio:.1f} | {stop_reason(r)} |"
         )
     return out
 
 
 def write_outputs(out: Path, plots_dir: Path, default_runs: list[Run], series: list[Run],
-                  focus: dict[str, Any], command: str) -> None:
+                  focus: dict[str, Any], command: str, machine_info: dict[str, str] | None = None) -> None:
     from .plots import loss_gap_plot, newton_scaling_plot
 
     plots_dir.mkdir(parents=True, exist_ok=True)
@@ -207,11 +219,20 @@ def write_outputs(out: Path, plots_dir: Path, default_runs: list[Run], series: l
         path = plots_dir / "newton_seconds_vs_n.png"
         newton_scaling_plot(newton_runs, path)
         plots["newton_scaling"] = os.path.relpath(path, out.parent)
-    info = machine()
+    info = machine() if machine_info is None else machine_info
     atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots))
     raw = {"machine": info, "command": command, "focus": focus,
            "runs": [r.row() | {"history": r.history} for r in default_runs + series]}
     atomic_write_text(plots_dir / "bench.json", json.dumps(raw, indent=1) + "\n")
+
+
+def load_runs(path: Path) -> tuple[list[Run], list[Run], str]:
+    """The runs of a previous bench from its bench.json: (default runs, series runs, command)."""
+    raw = json.loads(path.read_text())
+    runs = [Run(**{k: v for k, v in r.items()}) for r in raw["runs"]]
+    default = [r for r in runs if not r.problem.startswith("synthetic")]
+    series = [r for r in runs if r.problem.startswith("synthetic")]
+    return default, series, raw["command"]
 
 
 def focus_figures(series: list[Run]) -> dict[str, Any]:

@@ -107,9 +107,9 @@ def read_problem(directory: str | os.PathLike[str]) -> Problem:
     if not directory.is_dir():
         raise InputError(f"{directory}: no such problem directory")
     settings = read_settings(directory)
-    records = _read_table(directory / RECORDS, {"w0": "float64"}, optional={"record_id": "int64"})
-    targets = _read_table(directory / TARGETS, {"name": "string", "target": "float64"})
-    matrix = _read_table(directory / MATRIX, {"row": "int32", "col": "int32", "value": "float64"})
+    records = read_table_checked(directory / RECORDS, {"w0": "float64"}, optional={"record_id": "int64"})
+    targets = read_table_checked(directory / TARGETS, {"name": "string", "target": "float64"})
+    matrix = read_table_checked(directory / MATRIX, {"row": "int32", "col": "int32", "value": "float64"})
 
     n = records.num_rows
     J = targets.num_rows
@@ -150,23 +150,31 @@ def read_problem(directory: str | os.PathLike[str]) -> Problem:
         raise InputError(f"{directory}: {exc}") from None
 
 
-def _read_table(
-    path: Path, required: dict[str, str], optional: dict[str, str] | None = None
+def read_table_checked(
+    path: Path,
+    required: dict[str, str],
+    optional: dict[str, str] | None = None,
+    *,
+    error: type[InputError] = InputError,
 ) -> pa.Table:
+    """A Parquet file with the named columns of the named types and no missing numbers.
+
+    Raises `error` (an InputError) naming the file and the column at fault.
+    """
     if not path.is_file():
-        raise InputError(f"{path}: missing")
+        raise error(f"{path}: missing")
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise error(f"{path}: truncated or not a Parquet file ({exc})") from None
     for name, dtype in {**required, **(optional or {})}.items():
         if name not in table.column_names:
             if name in required:
-                raise InputError(f"{path}: missing column {name!r} (has {table.column_names})")
+                raise error(f"{path}: missing column {name!r} (has {table.column_names})")
             continue
         actual = table.schema.field(name).type
         if actual not in _ACCEPTED_TYPES[dtype]:
-            raise InputError(f"{path}: column {name!r} must be {dtype}, found {actual}")
+            raise error(f"{path}: column {name!r} must be {dtype}, found {actual}")
         if dtype != "string" and table.column(name).null_count:
-            raise InputError(f"{path}: column {name!r} has {table.column(name).null_count} missing value(s)")
+            raise error(f"{path}: column {name!r} has {table.column(name).null_count} missing value(s)")
     return table

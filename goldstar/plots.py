@@ -115,6 +115,7 @@ def convergence_plot(stages: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.plot(it, gap, label=s["method"])
     ax.set_yscale("log")
     ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(left=0)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss - final loss")
     ax.legend()

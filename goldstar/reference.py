@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from .atomic import atomic_directory
 from .exceptions import ReferenceFormatError
 from .hashing import arrays_hash
+from .layout import read_table_checked
 
 SCHEMA_VERSION = 1
 KNOWN_SCHEMA_VERSIONS = (1,)
@@ -45,10 +46,9 @@ REQUIRED_METADATA = (
     "schema_version", "problem", "inputs", "weights_hash", "solver_chain", "certificate",
     "versions", "platform", "created",
 )
-WEIGHT_COLUMNS = {"record_id": pa.int64(), "w0": pa.float64(), "m": pa.float64(), "weight": pa.float64()}
+WEIGHT_COLUMNS = {"record_id": "int64", "w0": "float64", "m": "float64", "weight": "float64"}
 TARGET_COLUMNS = {
-    "name": pa.string(), "target": pa.float64(), "fitted": pa.float64(),
-    "rel_error": pa.float64(), "dual": pa.float64(),
+    "name": "string", "target": "float64", "fitted": "float64", "rel_error": "float64", "dual": "float64",
 }
 
 
@@ -179,8 +179,8 @@ def resolve_reference_dir(directory: str | os.PathLike[str]) -> Path:
 def read_reference(directory: str | os.PathLike[str]) -> Reference:
     """Read a reference, checking files, columns, schema version and metadata keys."""
     directory = resolve_reference_dir(directory)
-    weights = _read_parquet(directory / WEIGHTS, WEIGHT_COLUMNS)
-    targets = _read_parquet(directory / TARGETS, TARGET_COLUMNS)
+    weights = read_table_checked(directory / WEIGHTS, WEIGHT_COLUMNS, error=ReferenceFormatError)
+    targets = read_table_checked(directory / TARGETS, TARGET_COLUMNS, error=ReferenceFormatError)
     raw = (weights.schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: no goldstar metadata in the Parquet file")
@@ -214,24 +214,3 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
         metadata=metadata,
         manifest=manifest,
     )
-
-
-def _read_parquet(path: Path, columns: dict[str, pa.DataType]) -> pa.Table:
-    if not path.is_file():
-        raise ReferenceFormatError(f"{path}: missing")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise ReferenceFormatError(f"{path}: truncated or not Parquet ({exc})") from None
-    for name, dtype in columns.items():
-        if name not in table.column_names:
-            raise ReferenceFormatError(f"{path}: missing column {name!r}")
-        if not table.schema.field(name).type.equals(dtype) and not (
-            dtype == pa.string() and table.schema.field(name).type == pa.large_string()
-        ):
-            raise ReferenceFormatError(
-                f"{path}: column {name!r} is {table.schema.field(name).type}, expected {dtype}"
-            )
-        if table.column(name).null_count:
-            raise ReferenceFormatError(f"{path}: column {name!r} has missing values")
-    return table

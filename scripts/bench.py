@@ -53,18 +53,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", type=float, default=120.0, help="time cap per capped solver run, seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--plots-dir", type=Path, default=ROOT / "benchmarks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite BENCHMARKS.md and the plots from PLOTS_DIR/bench.json, running nothing")
     args = parser.parse_args(argv)
+    if args.render_only:
+        import json
+
+        from goldstar.benchmark import load_runs
+
+        default_runs, series, command = load_runs(args.plots_dir / "bench.json")
+        info = json.loads((args.plots_dir / "bench.json").read_text())["machine"]
+        write_outputs(args.out, args.plots_dir, default_runs, series, focus_figures(series), command, info)
+        print(f"rendered {args.out} from {args.plots_dir / 'bench.json'}")
+        return 0
 
     command = "python scripts/bench.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     default_runs = []
     if not args.skip_default:
         problem, label = default_problem(args.default_records)
-        default_runs = bench_problem(problem, label, available(args.solvers.split(",")), args.cap, print)
+        default_runs = bench_problem(problem, label, available(args.solvers.split(",")), args.cap, print,
+                                     args.quiet)
     series = []
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
         problem = synth_problem(n, args.targets, seed=args.seed)
         series += bench_problem(problem, f"synthetic n={n:,}", available(args.series_solvers.split(",")),
-                                args.cap, print)
+                                args.cap, print, args.quiet)
     write_outputs(args.out, args.plots_dir, default_runs, series, focus_figures(series), command.strip())
     print(f"wrote {args.out} and {args.plots_dir}")
     return 0

@@ -63,7 +63,7 @@ def _rewrite(path, **columns):
         (lambda d: (d / PROBLEM_JSON).unlink(), "problem.json: missing"),
         (lambda d: (d / PROBLEM_JSON).write_text("{"), "problem.json: not valid JSON"),
         (lambda d: (d / PROBLEM_JSON).write_text('{"penalty": 0.01, "lower": 0.1}'), "missing key 'upper'"),
-        (lambda d: (d / RECORDS).write_bytes((d / RECORDS).read_bytes()[:100]), "not a readable Parquet file"),
+        (lambda d: (d / RECORDS).write_bytes((d / RECORDS).read_bytes()[:100]), "truncated or not a Parquet file"),
         (lambda d: _rewrite(d / RECORDS, w0=None), "missing column 'w0'"),
         (lambda d: _rewrite(d / MATRIX, row=pa.array([0, 1, 1, 2, 3, 3], pa.int64())), "column 'row' must be int32"),
         (lambda d: _rewrite(d / MATRIX, col=pa.array([0, 0, 1, 1, 0, 5], pa.int32())), "entry 5 has col 5, outside 0..1"),

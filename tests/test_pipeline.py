@@ -122,9 +122,9 @@ def test_weight_moved_by_1e7_fails_certificate_naming_the_record(work, capsys):
     "damage, message",
     [
         (lambda r: (r / "weights.parquet").write_bytes((r / "weights.parquet").read_bytes()[:-200]),
-         "truncated or not Parquet"),
+         "truncated or not a Parquet file"),
         (lambda r: (r / "weights.parquet").write_bytes(
-            (r / "weights.parquet").read_bytes()[:-4] + b"XXXX"), "truncated or not Parquet"),
+            (r / "weights.parquet").read_bytes()[:-4] + b"XXXX"), "truncated or not a Parquet file"),
         (lambda r: (r / "targets.parquet").unlink(), "targets.parquet: missing"),
         (lambda r: (r / "MANIFEST.json").write_text("{"), "MANIFEST.json: not valid JSON"),
         ("drop certificate", "metadata lacks key(s): certificate"),

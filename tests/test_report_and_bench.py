@@ -74,3 +74,7 @@ def test_bench_script_runs_end_to_end_on_tiny_sizes(tmp_path):
     assert (tmp_path / "plots" / "loss_gap_default.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "newton_seconds_vs_n.png").stat().st_size > 1000
     assert "loss_gap_default.png" in text and "newton_seconds_vs_n.png" in text
+    # --render-only rewrites the same tables from bench.json without running anything
+    out.unlink()
+    assert bench.main(["--render-only", "--out", str(out), "--plots-dir", str(tmp_path / "plots")]) == 0
+    assert out.read_text().split("## Newton vs")[1] == text.split("## Newton vs")[1]

@@ -11,30 +11,25 @@ from .base import (
     available_solvers, get_solver, register,
 )
 
+NEWTON_DEFAULTS = {
+    "tol": 1e-10,  # ||F||_inf threshold relative to max(1, ||c||_inf): method.md's rule
+    "max_iter": 200,
+    "rebuild_fraction": 0.5,  # rebuild H when more than this share of free records changed
+    "y0": None,  # starting dual point (J values); None starts at y = 0, i.e. m = 1
+    "time_limit": None,  # seconds; None for no cap
+}
+
 register(SolverSpec(
     name="newton",
     module="goldstar.solvers.newton",
     description="exact semismooth Newton on the dual (numpy/scipy, float64)",
-    defaults={
-        "tol": 1e-10,  # ||F||_inf threshold relative to max(1, ||c||_inf): method.md's rule
-        "max_iter": 200,
-        "rebuild_fraction": 0.5,  # rebuild H when more than this share of free records changed
-        "y0": None,  # starting dual point (J values); None starts at y = 0, i.e. m = 1
-        "time_limit": None,  # seconds; None for no cap
-    },
+    defaults=NEWTON_DEFAULTS,
 ))
 register(SolverSpec(
     name="newton-torch",
     module="goldstar.solvers.newton_torch",
     description="the same dual Newton method on torch float64 tensors, CUDA or CPU",
-    defaults={
-        "tol": 1e-10,
-        "max_iter": 200,
-        "rebuild_fraction": 0.5,
-        "y0": None,
-        "time_limit": None,
-        "device": "auto",  # 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', ...
-    },
+    defaults={**NEWTON_DEFAULTS, "device": "auto"},  # device: 'auto' (CUDA when present), 'cpu', 'cuda:1'...
     requires=("torch",),
     extra="torch",
 ))

@@ -19,9 +19,9 @@ import scipy.sparse as sp
 from ..exceptions import InputError
 from ..problem import Problem
 from .base import ProgressFn, Solution
-from .newton_core import newton_dual
+from .newton_core import HessianUpdates, newton_dual
 
-class NumpyKernels:
+class NumpyKernels(HessianUpdates):
     """Sparse products and the generalized Jacobian H on scipy CSR matrices."""
 
     def __init__(self, problem: Problem, rebuild_fraction: float = 0.5) -> None:
@@ -33,8 +33,6 @@ class NumpyKernels:
         self.lower = problem.lower
         self.upper = problem.upper
         self.rebuild_fraction = rebuild_fraction
-        self._free: np.ndarray | None = None
-        self._H: np.ndarray | None = None
         self.rebuilds = 0
         self.updates = 0
 
@@ -48,27 +46,11 @@ class NumpyKernels:
         Gs = self.G[rows]
         return (Gs.T @ Gs).toarray()
 
-    def hessian(self, free: np.ndarray) -> np.ndarray:
-        J = self.B.shape[1]
-        old = self._free
-        if old is not None:
-            entered = np.flatnonzero(free & ~old)
-            left = np.flatnonzero(old & ~free)
-            changed = entered.size + left.size
-        if old is None or changed > self.rebuild_fraction * max(1, int(free.sum())):
-            H = self._gram(np.flatnonzero(free))
-            H[np.diag_indices(J)] += 1.0
-            self.rebuilds += 1
-        else:
-            H = self._H.copy()
-            if entered.size:
-                H += self._gram(entered)
-            if left.size:
-                H -= self._gram(left)
-            self.updates += 1
-        self._free = free.copy()
-        self._H = H
-        return H
+    def _where(self, mask: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(mask)
+
+    def _identity(self) -> np.ndarray:
+        return np.eye(self.B.shape[1])
 
     def solve(self, H: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         try:

@@ -59,6 +59,45 @@ class Kernels(Protocol):
     def count(self, mask: Any) -> int: ...  # noqa: E704
 
 
+class HessianUpdates:
+    """H(y) kept between iterations and moved by the records whose status changed.
+
+    H = I + G_Fr^T G_Fr with G = diag(1/sqrt(lam)) B. Between two iterations
+    only the records that entered or left the free set change H, by rank-one
+    terms; late iterations change few. H is rebuilt from scratch when more
+    than `rebuild_fraction` of the free records changed (then the update
+    would cost more than the rebuild). Backends supply `_gram(rows)` (G_rows^T
+    G_rows, dense), `_where(mask)` (indices) and `_identity()`.
+    """
+
+    rebuild_fraction: float = 0.5
+
+    def _gram(self, rows: Any) -> Any: ...  # noqa: E704
+    def _where(self, mask: Any) -> Any: ...  # noqa: E704
+    def _identity(self) -> Any: ...  # noqa: E704
+
+    def hessian(self, free: Any) -> Any:
+        old = getattr(self, "_free", None)
+        rebuild = old is None
+        if not rebuild:
+            entered = self._where(free & ~old)
+            left = self._where(old & ~free)
+            rebuild = len(entered) + len(left) > self.rebuild_fraction * max(1, self.count(free))
+        if rebuild:
+            H = self._gram(self._where(free)) + self._identity()
+            self.rebuilds = getattr(self, "rebuilds", 0) + 1
+        else:
+            H = self._H
+            if len(entered):
+                H = H + self._gram(entered)
+            if len(left):
+                H = H - self._gram(left)
+            self.updates = getattr(self, "updates", 0) + 1
+        self._free = free
+        self._H = H
+        return H
+
+
 @dataclass
 class DualState:
     """y with everything derived from it: s = B y, m = m(y), F = F(y)."""

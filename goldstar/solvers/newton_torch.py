@@ -25,7 +25,7 @@ from ..exceptions import InputError
 from ..problem import Problem
 from .base import ProgressFn, Solution
 from .newton import dual_start
-from .newton_core import newton_dual
+from .newton_core import HessianUpdates, newton_dual
 
 # torch announces on first use that sparse CSR is in beta; goldstar's own tests
 # check every result this backend gives, so the notice is noise to users.
@@ -67,7 +67,7 @@ def _csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple
     )
 
 
-class TorchKernels:
+class TorchKernels(HessianUpdates):
     """Sparse products and the generalized Jacobian H on torch tensors."""
 
     def __init__(self, problem: Problem, device: torch.device, rebuild_fraction: float = 0.5) -> None:
@@ -88,8 +88,6 @@ class TorchKernels:
             B.data / np.sqrt(problem.lam[row_of_entry]), dtype=torch.float64, device=device
         )
         self.rebuild_fraction = rebuild_fraction
-        self._free: torch.Tensor | None = None
-        self._H: torch.Tensor | None = None
         self.rebuilds = 0
         self.updates = 0
 
@@ -125,28 +123,11 @@ class TorchKernels:
         G = self._rows(rows)
         return (G.t().to_sparse_csr() @ G).to_dense()
 
-    def hessian(self, free: torch.Tensor) -> torch.Tensor:
-        old = self._free
-        rebuild = old is None
-        if not rebuild:
-            entered = torch.nonzero(free & ~old).flatten()
-            left = torch.nonzero(old & ~free).flatten()
-            changed = entered.numel() + left.numel()
-            rebuild = changed > self.rebuild_fraction * max(1, int(free.sum()))
-        if rebuild:
-            H = self._gram(torch.nonzero(free).flatten())
-            H.diagonal().add_(1.0)
-            self.rebuilds += 1
-        else:
-            H = self._H.clone()
-            if entered.numel():
-                H += self._gram(entered)
-            if left.numel():
-                H -= self._gram(left)
-            self.updates += 1
-        self._free = free.clone()
-        self._H = H
-        return H
+    def _where(self, mask: torch.Tensor) -> torch.Tensor:
+        return torch.nonzero(mask).flatten()
+
+    def _identity(self) -> torch.Tensor:
+        return torch.eye(self.J, dtype=torch.float64, device=self.device)
 
     def solve(self, H: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
         L, info = torch.linalg.cholesky_ex(H)
