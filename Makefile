@@ -32,7 +32,7 @@ goldstar: $(BIN)/goldstar  ## (release manager) make the reference: L-BFGS-B, Ne
 verify: $(BIN)/goldstar  ## check the committed reference: hashes, certificate, numpy recompute
 	$(BIN)/goldstar verify $(VERIFY_ARGS)
 
-bench: $(BIN)/goldstar  ## newton vs L-BFGS-B at n=280,000, J=550; writes BENCHMARKS.md
+bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series (~25 min); writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py
 
 clean:  ## remove the virtual environment and caches

@@ -14,7 +14,6 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +22,7 @@ import numpy as np
 from .atomic import atomic_write_text
 from .certificate import certify
 from .problem import Problem
+from .reference import package_versions
 from .solve import solve
 from .solvers import available_solvers
 
@@ -65,18 +65,12 @@ class Run:
 
 
 def machine() -> dict[str, str]:
-    info = {
+    return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
+        **package_versions(("numpy", "scipy", "torch", "osqp", "clarabel", "pyarrow")),
     }
-    for package in ("numpy", "scipy", "torch", "osqp", "clarabel", "pyarrow"):
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = "not installed"
-    return info
 
 
 def seconds_to_close(history: list[dict[str, float]], optimum: float) -> float | None:
@@ -144,7 +138,7 @@ def stop_reason(run: Run) -> str:
 
 
 def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], info: dict[str, str],
-             command: str, plots: dict[str, str]) -> str:
+             command: str, plots: dict[str, str], extra: list[str] | None = None) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -186,7 +180,35 @@ def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], 
         lines += _table(series)
         if "newton_scaling" in plots:
             lines += ["", f"![Newton seconds against n]({plots['newton_scaling']})", ""]
+    lines += extra or []
     return "\n".join(lines) + "\n"
+
+
+def gpu_section(plots_dir: Path) -> list[str]:
+    """Figures of GPU checks run elsewhere (scripts/device_check.py), from their saved JSON."""
+    lines: list[str] = []
+    for path in sorted(plots_dir.glob("gpu-*.json")):
+        raw = json.loads(path.read_text())
+        lines += [
+            f"## GPU check: {raw['device']} ({path.name})", "",
+            f"Not part of `make bench`: `scripts/device_check.py` run on a machine with that GPU "
+            f"(torch {raw['torch']}, Python {raw['python']}, numpy {raw['numpy']}); figures copied "
+            f"from its output file `{path.name}`. *max rel diff* is measured against the committed "
+            "reference for the default problem and against numpy's answer for the synthetic one.", "",
+            "| problem | backend | seconds | iterations | loss | max rel diff | certificate |",
+            "|---|---|---:|---:|---:|---:|:-:|",
+        ]
+        for r in raw["runs"]:
+            lines.append(f"| {r['problem']} | {r['backend']} | {r['seconds']:.3f} | {r['iterations']} | "
+                         f"{r['loss']:.12f} | {r['max_rel_diff_vs_reference']:.3g} | "
+                         f"{'pass' if r['certificate_passed'] else 'fail'} |")
+        legacy = raw.get("torch_lbfgs_device_vs_cpu")
+        if legacy:
+            lines += ["", f"TMD's torch L-BFGS after {legacy['steps']} steps on the GPU and on the CPU: largest "
+                      f"relative weight difference between the two {legacy['max_rel_diff']:.3g}, np.allclose "
+                      f"{'holds' if legacy['allclose_weights'] else 'fails'}."]
+        lines.append("")
+    return lines
 
 
 def _table(runs: list[Run]) -> list[str]:
@@ -220,7 +242,7 @@ def write_outputs(out: Path, plots_dir: Path, default_runs: list[Run], series: l
         newton_scaling_plot(newton_runs, path)
         plots["newton_scaling"] = os.path.relpath(path, out.parent)
     info = machine() if machine_info is None else machine_info
-    atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots))
+    atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots, gpu_section(plots_dir)))
     raw = {"machine": info, "command": command, "focus": focus,
            "runs": [r.row() | {"history": r.history} for r in default_runs + series]}
     atomic_write_text(plots_dir / "bench.json", json.dumps(raw, indent=1) + "\n")

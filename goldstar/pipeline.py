@@ -22,7 +22,6 @@ from .problem import Problem
 from .reference import read_reference, write_reference
 from .solve import solve
 from .solvers import Solution
-from .solvers.base import ProgressFn
 from .source import ProblemSource
 
 DEFAULT_REFERENCE = Path("reference") / "default"

@@ -86,16 +86,21 @@ def fingerprint(weight: np.ndarray) -> dict[str, float]:
     }
 
 
-def versions() -> dict[str, str]:
+def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the named packages, with Python's."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for package in ("numpy", "scipy", "pyarrow", "pandas", "xxhash", "goldstar"):
+    for package in packages:
         try:
             out[package] = version(package)
         except PackageNotFoundError:
             out[package] = "not installed"
     return out
+
+
+def versions() -> dict[str, str]:
+    return package_versions(("numpy", "scipy", "pyarrow", "pandas", "xxhash", "goldstar"))
 
 
 def write_reference(

@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--synthetic", type=int, default=1_000_000, help="records of the synthetic run (0: skip)")
     parser.add_argument("--out", type=Path, default=Path("device_check.json"))
     parser.add_argument("--device", default="cuda", help="torch device to check (default cuda)")
+    parser.add_argument("--torch-lbfgs-steps", type=int, default=0,
+                        help="also run TMD's torch L-BFGS this many steps on the device and on the CPU "
+                             "and compare the two (0: skip)")
     args = parser.parse_args()
 
     import torch
@@ -76,6 +79,24 @@ def main() -> int:
                      "iterations": sol.iterations, "loss": sol.loss, "pg": sol.pg,
                      "max_rel_diff_vs_reference": float(np.max(np.abs(sol.m - base.m) / base.m)),
                      "certificate_passed": certify(big, sol.m).passed, "status": sol.message})
+    if args.torch_lbfgs_steps:
+        legacy = {}
+        for device in (args.device, "cpu"):
+            sol, s = timed(problem, "torch-lbfgs", device=device, max_steps=args.torch_lbfgs_steps)
+            legacy[device] = sol
+            rows.append({"problem": "default (CPS 2015)", "backend": f"torch-lbfgs {device}", "seconds": s,
+                         "iterations": sol.iterations, "loss": sol.loss, "pg": sol.pg,
+                         "max_rel_diff_vs_reference": float(np.max(np.abs(sol.m - m_ref) / m_ref)),
+                         "certificate_passed": certify(problem, sol.m).passed, "status": sol.message})
+        a, b = legacy[args.device].m, legacy["cpu"].m
+        figures["torch_lbfgs_device_vs_cpu"] = {
+            "steps": args.torch_lbfgs_steps,
+            "max_rel_diff": float(np.max(np.abs(a - b) / b)),
+            "allclose_weights": bool(np.allclose(problem.w0 * a, problem.w0 * b)),
+        }
+        print(f"torch-lbfgs {args.device} vs cpu after {args.torch_lbfgs_steps} steps: "
+              f"max rel diff {figures['torch_lbfgs_device_vs_cpu']['max_rel_diff']:.3g}, "
+              f"allclose {figures['torch_lbfgs_device_vs_cpu']['allclose_weights']}")
     figures["runs"] = rows
     for r in rows:
         print(f"{r['problem']:28s} {r['backend']:24s} {r['seconds']:8.3f} s  it={r['iterations']:3d}  "

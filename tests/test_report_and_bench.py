@@ -78,3 +78,12 @@ def test_bench_script_runs_end_to_end_on_tiny_sizes(tmp_path):
     out.unlink()
     assert bench.main(["--render-only", "--out", str(out), "--plots-dir", str(tmp_path / "plots")]) == 0
     assert out.read_text().split("## Newton vs")[1] == text.split("## Newton vs")[1]
+    # a saved GPU check is rendered from its JSON
+    gpu = {"device": "Test GPU", "torch": "x", "python": "3", "numpy": "2",
+           "runs": [{"problem": "p", "backend": "torch cuda", "seconds": 0.123, "iterations": 7, "loss": 1.5,
+                     "max_rel_diff_vs_reference": 2.5e-12, "certificate_passed": True}],
+           "torch_lbfgs_device_vs_cpu": {"steps": 3, "max_rel_diff": 4.25, "allclose_weights": False}}
+    (tmp_path / "plots" / "gpu-test.json").write_text(json.dumps(gpu))
+    assert bench.main(["--render-only", "--out", str(out), "--plots-dir", str(tmp_path / "plots")]) == 0
+    rendered = out.read_text()
+    assert "## GPU check: Test GPU" in rendered and "| 0.123 | 7 |" in rendered and "4.25" in rendered

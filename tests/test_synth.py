@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from goldstar import InputError, solve
+from goldstar import InputError
 from goldstar.synth import synth_problem
 
 

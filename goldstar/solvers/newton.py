@@ -9,7 +9,6 @@ products.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -19,9 +18,9 @@ import scipy.sparse as sp
 from ..exceptions import InputError
 from ..problem import Problem
 from .base import ProgressFn, Solution
-from .newton_core import HessianUpdates, newton_dual
+from .newton_core import KernelBase, run_newton
 
-class NumpyKernels(HessianUpdates):
+class NumpyKernels(KernelBase):
     """Sparse products and the generalized Jacobian H on scipy CSR matrices."""
 
     def __init__(self, problem: Problem, rebuild_fraction: float = 0.5) -> None:
@@ -35,12 +34,6 @@ class NumpyKernels(HessianUpdates):
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
         self.updates = 0
-
-    def Bmul(self, y: np.ndarray) -> np.ndarray:
-        return self.B @ y
-
-    def BTmul(self, m: np.ndarray) -> np.ndarray:
-        return self.BT @ m
 
     def _gram(self, rows: np.ndarray) -> np.ndarray:
         Gs = self.G[rows]
@@ -61,35 +54,11 @@ class NumpyKernels(HessianUpdates):
             # spoil the factorization. A symmetric solve is slower but safe.
             return la.solve(H, rhs, assume_a="sym", check_finite=False)
 
-    def scalar(self, x: Any) -> float:
-        return float(x)
-
-    def count(self, mask: np.ndarray) -> int:
-        return int(np.count_nonzero(mask))
-
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:
-    start = time.perf_counter()
     k = NumpyKernels(problem, rebuild_fraction=float(options["rebuild_fraction"]))
-    y0 = options["y0"]
-    y0 = np.zeros(problem.J) if y0 is None else dual_start(y0, problem.J)
-    result = newton_dual(
-        k, y0, tol=float(options["tol"]), max_iter=int(options["max_iter"]),
-        progress=progress, time_limit=options["time_limit"],
-    )
-    return Solution(
-        method="newton",
-        m=result.state.m,
-        y=result.state.y,
-        loss=float("nan"),
-        pg=float("nan"),
-        iterations=result.iterations,
-        seconds=time.perf_counter() - start,
-        status=result.status,
-        message=result.message,
-        history=result.history,
-        options={**options, "hessian_rebuilds": k.rebuilds, "hessian_updates": k.updates},
-    )
+    y0 = np.zeros(problem.J) if options["y0"] is None else dual_start(options["y0"], problem.J)
+    return run_newton(k, y0, options, progress, "newton")
 
 
 def dual_start(values: Any, length: int) -> np.ndarray:

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn
+from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn, Solution
 
 # Line-search bracket growth and evaluation cap. phi' is piecewise linear, so a
 # Newton or secant step inside one linear piece lands on the root exactly; the
@@ -59,8 +59,11 @@ class Kernels(Protocol):
     def count(self, mask: Any) -> int: ...  # noqa: E704
 
 
-class HessianUpdates:
-    """H(y) kept between iterations and moved by the records whose status changed.
+class KernelBase:
+    """What the numpy and torch kernels share: the products with B and B^T (both
+    libraries spell them `@`), scalar reads, and H kept between iterations.
+
+    H(y) is moved by the records whose status changed.
 
     H = I + G_Fr^T G_Fr with G = diag(1/sqrt(lam)) B. Between two iterations
     only the records that entered or left the free set change H, by rank-one
@@ -71,6 +74,20 @@ class HessianUpdates:
     """
 
     rebuild_fraction: float = 0.5
+    B: Any
+    BT: Any
+
+    def Bmul(self, y: Any) -> Any:
+        return self.B @ y
+
+    def BTmul(self, m: Any) -> Any:
+        return self.BT @ m
+
+    def scalar(self, x: Any) -> float:
+        return float(x)
+
+    def count(self, mask: Any) -> int:
+        return int(mask.sum())
 
     def _gram(self, rows: Any) -> Any: ...  # noqa: E704
     def _where(self, mask: Any) -> Any: ...  # noqa: E704
@@ -116,6 +133,26 @@ class NewtonResult:
     status: int
     message: str
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def run_newton(
+    k: Kernels, y0: Any, options: dict[str, Any], progress: ProgressFn | None, method: str,
+    to_numpy: Any = lambda x: x, device: str = "cpu",
+) -> Solution:
+    """Run newton_dual with a solver's options and wrap the result as a Solution."""
+    start = time.perf_counter()
+    result = newton_dual(
+        k, y0, tol=float(options["tol"]), max_iter=int(options["max_iter"]),
+        progress=progress, time_limit=options["time_limit"],
+    )
+    m, y = to_numpy(result.state.m), to_numpy(result.state.y)  # also waits for a GPU to finish
+    return Solution(
+        method=method, m=m, y=y, loss=float("nan"), pg=float("nan"),
+        iterations=result.iterations, seconds=time.perf_counter() - start,
+        status=result.status, message=result.message, history=result.history,
+        options={**options, "hessian_rebuilds": k.rebuilds, "hessian_updates": k.updates},
+        device=device,
+    )
 
 
 def multipliers(k: Kernels, s: Any) -> Any:

@@ -14,7 +14,6 @@ of 1e-9 is met on every backend (method.md, Reproducibility).
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any
 
@@ -25,7 +24,7 @@ from ..exceptions import InputError
 from ..problem import Problem
 from .base import ProgressFn, Solution
 from .newton import dual_start
-from .newton_core import HessianUpdates, newton_dual
+from .newton_core import KernelBase, run_newton
 
 # torch announces on first use that sparse CSR is in beta; goldstar's own tests
 # check every result this backend gives, so the notice is noise to users.
@@ -67,7 +66,7 @@ def _csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple
     )
 
 
-class TorchKernels(HessianUpdates):
+class TorchKernels(KernelBase):
     """Sparse products and the generalized Jacobian H on torch tensors."""
 
     def __init__(self, problem: Problem, device: torch.device, rebuild_fraction: float = 0.5) -> None:
@@ -90,12 +89,6 @@ class TorchKernels(HessianUpdates):
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
         self.updates = 0
-
-    def Bmul(self, y: torch.Tensor) -> torch.Tensor:
-        return self.B @ y
-
-    def BTmul(self, m: torch.Tensor) -> torch.Tensor:
-        return self.BT @ m
 
     def _rows(self, rows: torch.Tensor) -> torch.Tensor:
         """G restricted to the given rows, as a sparse CSR tensor."""
@@ -135,37 +128,12 @@ class TorchKernels(HessianUpdates):
             return torch.cholesky_solve(rhs.unsqueeze(1), L).squeeze(1)
         return torch.linalg.solve(H, rhs)
 
-    def scalar(self, x: Any) -> float:
-        return float(x)
-
-    def count(self, mask: torch.Tensor) -> int:
-        return int(mask.sum())
-
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:
-    start = time.perf_counter()
     device = resolve_device(str(options["device"]))
     k = TorchKernels(problem, device, rebuild_fraction=float(options["rebuild_fraction"]))
-    y0 = options["y0"]
-    y0 = np.zeros(problem.J) if y0 is None else dual_start(y0, problem.J)
-    result = newton_dual(
-        k, torch.as_tensor(y0, dtype=torch.float64, device=device),
-        tol=float(options["tol"]), max_iter=int(options["max_iter"]),
-        progress=progress, time_limit=options["time_limit"],
-    )
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return Solution(
-        method="newton-torch",
-        m=result.state.m.cpu().numpy(),
-        y=result.state.y.cpu().numpy(),
-        loss=float("nan"),
-        pg=float("nan"),
-        iterations=result.iterations,
-        seconds=time.perf_counter() - start,
-        status=result.status,
-        message=result.message,
-        history=result.history,
-        options={**options, "hessian_rebuilds": k.rebuilds, "hessian_updates": k.updates},
-        device=describe_device(device),
+    y0 = np.zeros(problem.J) if options["y0"] is None else dual_start(options["y0"], problem.J)
+    return run_newton(
+        k, torch.as_tensor(y0, dtype=torch.float64, device=device), options, progress, "newton-torch",
+        to_numpy=lambda x: x.cpu().numpy(), device=describe_device(device),
     )
