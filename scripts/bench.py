@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="use only the first N CPS records for the default problem")
     parser.add_argument("--skip-default", action="store_true", help="no default-problem section")
     parser.add_argument("--solvers", default=",".join(BENCH_SOLVERS), help="comma-separated")
-    parser.add_argument("--series-solvers", default="newton,lbfgsb,osqp,clarabel",
-                        help="solvers for the synthetic series (comma-separated)")
+    parser.add_argument("--series-solvers", default=",".join(BENCH_SOLVERS),
+                        help="solvers for the synthetic series (comma-separated; default: every solver)")
     parser.add_argument("--cap", type=float, default=120.0, help="time cap per capped solver run, seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--plots-dir", type=Path, default=ROOT / "benchmarks")
