@@ -134,7 +134,7 @@ def stop_reason(run: Run) -> str:
     text = run.message.replace("|", "/")
     if run.solver in ("newton", "newton-torch") and run.status == "converged":
         return "its own rule: float64 floor of F(y)"
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 50 else text[:47] + "..."
 
 
 def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], info: dict[str, str],
