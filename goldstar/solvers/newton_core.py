@@ -117,13 +117,14 @@ class KernelBase:
 
 @dataclass
 class DualState:
-    """y with everything derived from it: s = B y, m = m(y), F = F(y)."""
+    """y with everything derived from it: s = B y, m = m(y), F = F(y), and the free set."""
 
     y: Any
     s: Any
     m: Any
     F: Any
     Fnorm: float
+    free: Any
 
 
 @dataclass
@@ -160,17 +161,15 @@ def multipliers(k: Kernels, s: Any) -> Any:
     return (1.0 - s / k.lam).clip(k.lower, k.upper)
 
 
-def free_set(k: Kernels, s: Any) -> Any:
-    """Records whose unclipped best multiplier lies strictly inside the bounds."""
-    unclipped = 1.0 - s / k.lam
-    return (unclipped > k.lower) & (unclipped < k.upper)
-
-
 def dual_state(k: Kernels, y: Any) -> DualState:
+    """Everything derived from y, each computed once; `free` marks the records whose
+    unclipped best multiplier lies strictly inside the bounds."""
     s = k.Bmul(y)
-    m = multipliers(k, s)
+    unclipped = 1.0 - s / k.lam
+    m = unclipped.clip(k.lower, k.upper)
     F = y + k.c - k.BTmul(m)
-    return DualState(y=y, s=s, m=m, F=F, Fnorm=k.scalar(abs(F).max()))
+    free = (unclipped > k.lower) & (unclipped < k.upper)
+    return DualState(y=y, s=s, m=m, F=F, Fnorm=k.scalar(abs(F).max()), free=free)
 
 
 def dual_loss(k: Kernels, st: DualState) -> float:
@@ -182,7 +181,7 @@ def dual_loss(k: Kernels, st: DualState) -> float:
 
 def newton_step(k: Kernels, st: DualState) -> Any:
     """The Newton direction d = -H(y)^-1 F(y)."""
-    H = k.hessian(free_set(k, st.s))
+    H = k.hessian(st.free)
     return -k.solve(H, st.F)
 
 
@@ -268,7 +267,7 @@ def newton_dual(
             "loss": dual_loss(k, state),
             "F_inf": state.Fnorm,
             "step": step,
-            "free": k.count(free_set(k, state.s)),
+            "free": k.count(state.free),
         }
         history.append(entry)
         if progress is not None:
