@@ -52,6 +52,19 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", type=int, required=True, help="number of targets J")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
+    _force_arg(p)
+
+
+def _force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace a goldstar problem directory already at --out (never any other directory)")
+
+
+def _prepare_problem_out(args: argparse.Namespace) -> None:
+    """Refuse --out before any work when it may not be written (goldstar.outputs)."""
+    from .outputs import PROBLEM, prepare_output
+
+    prepare_output(args.out, PROBLEM, replace=args.force)
 
 
 @command("synth", "write a seeded TMD-shaped synthetic problem in the interchange layout", _synth_args)
@@ -59,8 +72,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .layout import write_problem
     from .synth import synth_problem
 
+    _prepare_problem_out(args)
     problem = synth_problem(args.records, args.targets, args.seed)
-    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed})
+    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed}, replace=args.force)
     print(f"wrote {args.out}: n={problem.n} J={problem.J} nnz={problem.nnz} "
           f"lam in [{problem.lam.min():.3g}, {problem.lam.max():.3g}]")
     return EXIT_OK
@@ -133,6 +147,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
     p.add_argument("--report", type=Path, default=None,
                    help="CSV of name, target, initial weighted total, relative error")
+    _force_arg(p)
     _parameter_args(p)
 
 
@@ -153,6 +168,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_from_files
     from .layout import write_problem
 
+    _prepare_problem_out(args)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -163,7 +179,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
-    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"})
+    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"},
+                  replace=args.force)
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
     print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
@@ -199,7 +216,7 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
     _parameter_args(p)
     p.add_argument("--reference", type=Path, default=Path("reference/default"),
                    help="reference directory to write (default reference/default)")
-    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs")
+    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs (never a directory that is not a goldstar reference)")
     p.add_argument("--lbfgsb-maxiter", type=int, default=None,
                    help="iteration cap of the L-BFGS-B stage (default 3000)")
     p.add_argument("--lbfgsb-gtol", type=float, default=None, help="pg tolerance of the L-BFGS-B stage (default 1e-10)")

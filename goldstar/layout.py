@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from . import outputs
 from .atomic import atomic_directory
 from .exceptions import InputError
 from .problem import Problem
@@ -41,9 +42,14 @@ _ACCEPTED_TYPES = {
 
 
 def write_problem(
-    problem: Problem, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+    problem: Problem, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
+    *, replace: bool = False,
 ) -> Path:
-    """Write `problem` in the interchange layout; the directory appears whole or not at all."""
+    """Write `problem` in the interchange layout; the directory appears whole or not at all.
+
+    An existing problem directory there is replaced only with `replace=True`;
+    a directory goldstar did not write is never replaced (goldstar.outputs).
+    """
     A = problem.A.tocoo()
     order = np.lexsort((A.col, A.row))
     settings = {
@@ -57,7 +63,7 @@ def write_problem(
         "problem_hash": problem.content_hash(),
         **(metadata or {}),
     }
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, kind=outputs.PROBLEM, replace=replace) as tmp:
         pq.write_table(
             pa.table({
                 "w0": pa.array(problem.w0, pa.float64()),

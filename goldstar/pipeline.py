@@ -18,6 +18,7 @@ import numpy as np
 
 from .certificate import certify
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
+from .outputs import REFERENCE, output_kind, prepare_output
 from .problem import Problem
 from .reference import read_reference, write_reference
 from .solve import solve
@@ -65,8 +66,12 @@ def distance(problem: Problem, m: np.ndarray, optimum: Solution) -> dict[str, An
 
 def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: str,
                       inputs: dict[str, Any], force: bool) -> None:
-    """Refuse to replace a reference made from other inputs, naming what changed."""
-    if not reference_dir.exists() or force:
+    """Refuse to replace a reference made from other inputs, naming what changed.
+
+    A directory that is not a goldstar reference was refused before
+    (goldstar.outputs.prepare_output), whatever `force` says.
+    """
+    if force or output_kind(reference_dir) != REFERENCE:
         return
     try:
         old = read_reference(reference_dir).metadata
@@ -102,6 +107,8 @@ def make_reference(
     """Run the gold-star pipeline and write the reference; see the module docstring."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    # never a directory goldstar did not write; a reference is judged by its inputs below
+    prepare_output(reference_dir, REFERENCE, replace=True)
     problem, build_meta = source.load()
     inputs = source.input_hashes()
     problem_hash = problem.content_hash()
@@ -153,6 +160,7 @@ def make_reference(
         inputs=inputs,
         solver_chain=stages,
         certificate=cert.as_dict(),
+        replace=True,  # check_replaceable decided, with --force
     )
     timings["write"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start

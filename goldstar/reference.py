@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_directory
-from .exceptions import ReferenceFormatError
+from . import outputs
+from .atomic import atomic_directory, recover
+from .exceptions import InputError, ReferenceFormatError
 from .hashing import arrays_hash
 from .layout import read_table_checked
 
@@ -117,8 +118,13 @@ def write_reference(
     inputs: dict[str, Any],
     solver_chain: list[dict[str, Any]],
     certificate: dict[str, Any],
+    replace: bool = False,
 ) -> dict[str, Any]:
-    """Write the three files of a reference as one atomic directory replacement; return the manifest."""
+    """Write the three files of a reference as one atomic directory replacement; return the manifest.
+
+    An existing reference there is replaced only with `replace=True`; a
+    directory that is not a goldstar reference is never replaced (goldstar.outputs).
+    """
     weight = w0 * m
     digest = weights_hash(record_id, w0, m, weight)
     metadata = {
@@ -159,7 +165,7 @@ def write_reference(
         "weight_fingerprint": fingerprint(weight),
         "targets": len(target_names),
     }
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, kind=outputs.REFERENCE, replace=replace) as tmp:
         pq.write_table(weights_table, tmp / WEIGHTS)
         pq.write_table(targets_table, tmp / TARGETS)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -167,17 +173,21 @@ def write_reference(
 
 
 def resolve_reference_dir(directory: str | os.PathLike[str]) -> Path:
-    """The reference directory, or the previous one an interrupted replacement left aside.
+    """The reference directory, after rolling back a replacement that was interrupted.
 
-    atomic_directory swaps with two renames; a kill between them leaves the
-    previous reference whole under `.NAME.old-PID`. Reading falls back to it.
+    atomic_directory swaps with two renames; a kill between them leaves NAME
+    missing and the previous reference whole under `.NAME.old-PID`.
+    goldstar.atomic.recover moves it back, says so on stderr, and that is what
+    is read. A missing reference with no interrupted swap is an error: a stale
+    copy is never read in its place.
     """
     directory = Path(directory)
+    try:
+        recover(directory)
+    except InputError as exc:
+        raise ReferenceFormatError(str(exc)) from None
     if directory.is_dir():
         return directory
-    aside = sorted(directory.parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if aside:
-        return aside[-1]
     raise ReferenceFormatError(f"{directory}: no reference here (run `make goldstar` to create one)")
 
 
