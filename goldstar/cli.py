@@ -92,10 +92,19 @@ def _solve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a solver option, e.g. --option tol=1e-10 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--write-unconverged", action="store_true",
+                   help="write the answer even when it did not converge or fails its certificate "
+                        "(marked in the file; exit code still 1)")
 
 
 @command("solve", "solve a problem directory and write the weights", _solve_args)
 def cmd_solve(args: argparse.Namespace) -> int:
+    """Solve, certify, and write --out only when the answer converged and its certificate passed.
+
+    Otherwise nothing is written (an earlier file at --out stays as it was) and
+    the exit code is 1; --write-unconverged writes the answer anyway, marks it
+    in the file's metadata and says so on stderr, and the exit code is still 1.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -104,32 +113,50 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .certificate import certify
     from .layout import read_problem
     from .progress import Progress
-    from .solve import solve
+    from .solve import check_options, solve
 
-    options = dict(parse_option(o) for o in args.option)
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give the path of a Parquet file to write")
+    options = check_options(args.solver, dict(parse_option(o) for o in args.option))
     problem = read_problem(args.problem)
     with Progress(f"{args.solver}", quiet=args.quiet) as progress:
         solution = solve(problem, args.solver, progress=progress, **options)
-    table = pa.table({
-        "record_id": pa.array(problem.record_ids, pa.int64()),
-        "m": pa.array(solution.m, pa.float64()),
-        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
-    })
-    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
     cert = certify(problem, solution.m)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
     print(f"pg          {solution.pg:.3g}")
     print(f"gap         {cert.gap:.3g}")
+    print(f"certificate {'passed' if cert.passed else 'FAILED: ' + '; '.join(cert.failures())}")
     at_lower = int(np.sum(solution.m <= problem.lower))
     at_upper = int(np.sum(solution.m >= problem.upper))
     print(f"bounds      {at_lower:,} at lower ({at_lower / problem.n:.2%}), "
           f"{at_upper:,} at upper ({at_upper / problem.n:.2%})")
     print(f"iterations  {solution.iterations}")
     print(f"seconds     {solution.seconds:.3f}")
-    print(f"wrote       {args.out}")
+    faults = []
     if not solution.success:
-        print(f"ERROR: {solution.method} did not converge: {solution.message}", file=sys.stderr)
+        faults.append(f"{solution.method} did not converge: {solution.message}")
+    if not cert.passed:
+        faults.append("its answer fails the certificate: " + "; ".join(cert.failures()))
+    if faults and not args.write_unconverged:
+        print(f"ERROR: {'; '.join(faults)}. Nothing written to {args.out}; pass --write-unconverged "
+              "to write this answer anyway", file=sys.stderr)
+        return EXIT_FAILED
+    status = {"method": solution.method, "status": solution.summary()["status"], "message": solution.message,
+              "converged": solution.success, "certificate_passed": cert.passed}
+    table = pa.table({
+        "record_id": pa.array(problem.record_ids, pa.int64()),
+        "m": pa.array(solution.m, pa.float64()),
+        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
+    }).replace_schema_metadata({b"goldstar_solve": json.dumps(status, sort_keys=True).encode("utf-8")})
+    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
+    print(f"wrote       {args.out}")
+    if faults:
+        for line in (f"WARNING: wrote UNCONVERGED weights to {args.out} (--write-unconverged): "
+                     f"{'; '.join(faults)}.",
+                     "WARNING: these are NOT the optimum; its Parquet metadata says so "
+                     "(goldstar_solve: converged/certificate_passed)."):
+            print(line, file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -295,6 +322,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give the path of an HTML file to write")
     write_report(args.reference, args.out)
     print(f"wrote {args.out}")
     return EXIT_OK

@@ -104,6 +104,10 @@ def read_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("penalty", "lower", "upper"):
         if key not in settings:
             raise InputError(f"{path}: missing key {key!r}")
+        value = settings[key]
+        # bool is an int to Python: `"penalty": true` would otherwise pass as 1
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{path}: {key!r} must be a number, found {value!r}")
     return settings
 
 

@@ -21,7 +21,7 @@ from .exceptions import GoldstarError, ReferenceFormatError, SolverError
 from .outputs import REFERENCE, output_kind, prepare_output
 from .problem import Problem
 from .reference import read_reference, write_reference
-from .solve import solve
+from .solve import check_options, solve
 from .solvers import Solution
 from .source import ProblemSource
 
@@ -107,7 +107,8 @@ def make_reference(
     """Run the gold-star pipeline and write the reference; see the module docstring."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    # never a directory goldstar did not write; a reference is judged by its inputs below
+    # bad settings and a directory goldstar did not write are refused before any work
+    first_options = check_options("lbfgsb", {**LBFGSB_STAGE, **(lbfgsb_options or {})})
     prepare_output(reference_dir, REFERENCE, replace=True)
     problem, build_meta = source.load()
     inputs = source.input_hashes()
@@ -116,7 +117,6 @@ def make_reference(
     log(f"problem     n={problem.n:,} J={problem.J} nnz={problem.nnz:,} ({timings['build']:.2f} s)")
     check_replaceable(reference_dir, source, problem_hash, inputs, force)
 
-    first_options = {**LBFGSB_STAGE, **(lbfgsb_options or {})}
     first = _run_stage(problem, "lbfgsb", first_options, progress_factory)
     timings["lbfgsb"] = first.seconds
     log(f"lbfgsb      loss={first.loss:.15g} pg={first.pg:.3g} iterations={first.iterations} "

@@ -19,6 +19,11 @@ from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
 from .problem import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, Problem
 
 KINDS = ("build", "directory")
+# bool is rejected separately: True is an int to Python, never a year or a penalty here
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "records": (str, type(None)), "targets": (str, type(None)), "path": (str, type(None)),
+    "year": (int,), "penalty": (int, float), "lower": (int, float), "upper": (int, float),
+}
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,17 @@ class ProblemSource:
         if not isinstance(data, dict) or data.get("kind") not in KINDS:
             raise ReferenceFormatError(f"the reference's problem source is not one of {KINDS}: {data!r}")
         try:
-            return cls(**data)
+            source = cls(**data)
         except TypeError as exc:
             raise ReferenceFormatError(f"the reference's problem source is malformed ({exc})") from None
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(source, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                allowed = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise ReferenceFormatError(
+                    f"the reference's problem source: `{name}` must be {allowed}, found {value!r}"
+                )
+        return source
 
     def input_files(self) -> dict[str, Path]:
         """The files this problem is made of, by role."""

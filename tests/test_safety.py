@@ -30,19 +30,11 @@ def snapshot(directory: Path) -> dict[str, str]:
     return {str(p.relative_to(directory)): file_hash(p) for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """A small problem directory and its reference (module-wide, read-only)."""
-    base = tmp_path_factory.mktemp("safety")
-    write_problem(synth_problem(600, 30, seed=4), base / "problem")
-    assert main(["goldstar", "--problem", str(base / "problem"), "--reference", str(base / "ref")] + FAST) == 0
-    return base
-
-
 @pytest.fixture
-def work(made, tmp_path):
-    shutil.copytree(made / "problem", tmp_path / "problem")
-    shutil.copytree(made / "ref", tmp_path / "ref")
+def work(small_reference, tmp_path):
+    """A private copy of the small problem and its reference."""
+    shutil.copytree(small_reference / "problem", tmp_path / "problem")
+    shutil.copytree(small_reference / "ref", tmp_path / "ref")
     return tmp_path
 
 
@@ -110,6 +102,11 @@ def test_an_empty_directory_or_a_new_path_may_be_written(tmp_path):
     for name in ("empty", "new/deeper"):
         assert main(["synth", "--records", "50", "--targets", "5", "--out", str(tmp_path / name)]) == 0
         assert output_kind(tmp_path / name) == PROBLEM
+
+
+def test_report_out_naming_a_directory_exits_2(work, capsys):
+    assert main(["report", "--reference", str(work / "ref"), "--out", str(work / "problem")]) == 2
+    assert "is a directory" in capsys.readouterr().err
 
 
 def test_a_file_where_a_directory_belongs_is_refused(tmp_path, capsys):
