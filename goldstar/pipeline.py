@@ -18,6 +18,7 @@ import numpy as np
 
 from .certificate import certify
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
+from .lock import reference_lock
 from .outputs import REFERENCE, output_kind, prepare_output
 from .problem import Problem
 from .reference import read_reference, write_reference
@@ -104,11 +105,28 @@ def make_reference(
     progress_factory: Callable[[str], Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> GoldstarRun:
-    """Run the gold-star pipeline and write the reference; see the module docstring."""
+    """Run the gold-star pipeline and write the reference; see the module docstring.
+
+    The whole run holds the reference's lock (goldstar.lock): a second run on
+    the same reference stops at once with ReferenceLocked, naming the holder.
+    """
+    # bad settings are refused before anything is touched
+    first_options = check_options("lbfgsb", {**LBFGSB_STAGE, **(lbfgsb_options or {})})
+    with reference_lock(reference_dir):
+        return _make_reference(source, reference_dir, force, first_options, progress_factory, log)
+
+
+def _make_reference(
+    source: ProblemSource,
+    reference_dir: Path,
+    force: bool,
+    first_options: dict[str, Any],
+    progress_factory: Callable[[str], Any] | None,
+    log: Callable[[str], None],
+) -> GoldstarRun:
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    # bad settings and a directory goldstar did not write are refused before any work
-    first_options = check_options("lbfgsb", {**LBFGSB_STAGE, **(lbfgsb_options or {})})
+    # a directory goldstar did not write is refused before any work
     prepare_output(reference_dir, REFERENCE, replace=True)
     problem, build_meta = source.load()
     inputs = source.input_hashes()

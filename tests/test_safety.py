@@ -175,3 +175,60 @@ def test_temporaries_asides_and_locks_are_git_ignored():
     names = [".default.12-ab_c.tmp", ".default.old-12", ".default.lock", "reference/.default.old-7"]
     out = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=REPO, capture_output=True, text=True)
     assert sorted(out.stdout.split()) == sorted(names)
+
+
+# -- item 4: one goldstar run at a time on a reference ---------------------------------------------
+
+PAUSE_AFTER_LOCKING = """
+import sys, time
+import goldstar.pipeline as pipeline
+from goldstar.cli import main
+
+real = pipeline.prepare_output
+def paused(*args, **kwargs):
+    real(*args, **kwargs)
+    print("PAUSED", flush=True)
+    time.sleep(120)
+pipeline.prepare_output = paused
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_second_run_on_a_locked_reference_exits_2_naming_the_holder(work, capsys):
+    import os
+    import signal
+
+    from goldstar.lock import lock_path
+
+    argv = ["goldstar", "--problem", str(work / "problem"), "--reference", str(work / "ref")] + FAST
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", PAUSE_AFTER_LOCKING, *argv], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=work)
+    try:
+        assert child.stdout.readline().strip() == "PAUSED", child.stderr.read()
+        before = snapshot(work / "ref")
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"is locked by another `goldstar goldstar` run: process {child.pid}" in err
+        assert str(lock_path(work / "ref")) in err
+        assert snapshot(work / "ref") == before
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    # the holder was killed: its lock is stale, the next run removes it and goes on
+    assert lock_path(work / "ref").exists()
+    assert main(argv + ["--force"]) == 0  # --force: the copy recorded the original problem's path
+    assert f"removed the stale lock {lock_path(work / 'ref')} of process {child.pid}" in capsys.readouterr().err
+    assert not lock_path(work / "ref").exists()
+
+
+def test_a_lock_of_another_host_is_respected(work, capsys):
+    import json
+
+    from goldstar.lock import lock_path
+
+    lock_path(work / "ref").write_text(json.dumps({"pid": 1, "host": "elsewhere", "created": "t"}))
+    argv = ["goldstar", "--problem", str(work / "problem"), "--reference", str(work / "ref")] + FAST
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "process 1 on elsewhere" in err and "if that run is gone, remove" in err
