@@ -178,10 +178,11 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     _parameter_args(p)
 
 
-def _parameter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--penalty", type=float, default=0.01, help="deviation penalty (default 0.01)")
-    p.add_argument("--lower", type=float, default=0.1, help="lowest multiplier (default 0.1)")
-    p.add_argument("--upper", type=float, default=10.0, help="highest multiplier (default 10)")
+def _parameter_args(p: argparse.ArgumentParser, unset: bool = False) -> None:
+    """--penalty, --lower, --upper; `unset` leaves them None when not given (the default applies later)."""
+    p.add_argument("--penalty", type=float, default=None if unset else 0.01, help="deviation penalty (default 0.01)")
+    p.add_argument("--lower", type=float, default=None if unset else 0.1, help="lowest multiplier (default 0.1)")
+    p.add_argument("--upper", type=float, default=None if unset else 10.0, help="highest multiplier (default 10)")
 
 
 @command("build", "build a problem directory from a record table and the SOI targets", _build_args)
@@ -236,11 +237,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _goldstar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem", type=Path, default=None,
-                   help="a problem directory to use instead of building one")
+                   help="a problem directory to use instead of building one (its problem.json sets "
+                        "penalty and bounds: not with --records, --targets, --year, --penalty, --lower, --upper)")
     p.add_argument("--records", default=None, help="record table to build from (default: embedded CPS)")
     p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
-    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
-    _parameter_args(p)
+    p.add_argument("--year", type=int, default=None, help="SOI year (default 2015)")
+    _parameter_args(p, unset=True)
     p.add_argument("--reference", type=Path, default=Path("reference/default"),
                    help="reference directory to write (default reference/default)")
     p.add_argument("--force", action="store_true", help="replace a reference made from other inputs (never a directory that is not a goldstar reference)")
@@ -257,13 +259,20 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
     from .progress import Progress
     from .source import ProblemSource
 
+    build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
+                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper}
     if args.problem is not None:
-        source = ProblemSource(kind="directory", path=str(args.problem))
+        given = [flag for flag, value in build_flags.items() if value is not None]
+        if given:
+            raise InputError(
+                f"--problem {args.problem} cannot be combined with {', '.join(given)}: a problem directory "
+                "carries its own targets, penalty and bounds (problem.json); build a new problem directory "
+                "with `goldstar build` or `goldstar synth` to change them"
+            )
+        source = ProblemSource.given(args.reference, kind="directory", path=args.problem)
     else:
-        source = ProblemSource(
-            kind="build", records=args.records, targets=args.targets, year=args.year,
-            penalty=args.penalty, lower=args.lower, upper=args.upper,
-        )
+        settings = {flag[2:]: value for flag, value in build_flags.items() if value is not None}
+        source = ProblemSource.given(args.reference, kind="build", **settings)
     lbfgsb = {}
     if args.lbfgsb_maxiter is not None:
         lbfgsb["maxiter"] = args.lbfgsb_maxiter

@@ -97,7 +97,7 @@ def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: 
 
 
 def make_reference(
-    source: ProblemSource,
+    source: ProblemSource,  # as recorded: relative paths are relative to reference_dir (goldstar.source)
     reference_dir: Path = DEFAULT_REFERENCE,
     *,
     force: bool = False,
@@ -128,8 +128,9 @@ def _make_reference(
     start = time.perf_counter()
     # a directory goldstar did not write is refused before any work
     prepare_output(reference_dir, REFERENCE, replace=True)
-    problem, build_meta = source.load()
-    inputs = source.input_hashes()
+    inputs_at = source.resolved(reference_dir)  # the recorded paths are relative to the reference
+    problem, build_meta = inputs_at.load()
+    inputs = inputs_at.input_hashes()
     problem_hash = problem.content_hash()
     timings["build"] = time.perf_counter() - start
     log(f"problem     n={problem.n:,} J={problem.J} nnz={problem.nnz:,} ({timings['build']:.2f} s)")

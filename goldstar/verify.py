@@ -96,7 +96,7 @@ def verify(
     ref = read_reference(reference_dir)
     source = (
         ProblemSource(kind="directory", path=str(problem_dir)) if problem_dir is not None
-        else ProblemSource.from_dict(ref.metadata["problem"]["source"])
+        else ProblemSource.from_dict(ref.metadata["problem"]["source"]).resolved(ref.directory)
     )
     if "hash" in modes:
         start = time.perf_counter()

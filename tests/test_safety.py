@@ -232,3 +232,36 @@ def test_a_lock_of_another_host_is_respected(work, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "process 1 on elsewhere" in err and "if that run is gone, remove" in err
+
+
+# -- item 10: --problem with build flags is refused; a relative --problem is recorded relative to the reference
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--penalty", "0.5"], "--penalty"),
+    (["--lower", "0.2", "--upper", "5"], "--lower, --upper"),
+    (["--year", "2015"], "--year"),
+    (["--records", "r.csv"], "--records"),
+])
+def test_problem_with_build_flags_is_refused(work, capsys, extra, named):
+    argv = ["goldstar", "--problem", str(work / "problem"), "--reference", str(work / "new"), *extra] + FAST
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--problem {work / 'problem'} cannot be combined with {named}" in err
+    assert not (work / "new").exists()
+
+
+def test_a_relative_problem_path_is_recorded_relative_to_the_reference(work, monkeypatch, capsys):
+    from goldstar.reference import read_reference
+
+    monkeypatch.chdir(work)
+    assert main(["goldstar", "--problem", "problem", "--reference", "refs/mine"] + FAST) == 0
+    source = read_reference(work / "refs" / "mine").metadata["problem"]["source"]
+    assert source["path"] == "../../problem"
+    (work / "elsewhere").mkdir()
+    monkeypatch.chdir(work / "elsewhere")
+    assert main(["verify", "--reference", "../refs/mine", "--mode", "hash", "--mode", "certificate"]) == 0
+    # the same run again is not "made from other inputs": the recorded source is the same
+    monkeypatch.chdir(work)
+    assert main(["goldstar", "--problem", "./problem", "--reference", "refs/mine"] + FAST) == 0
+    capsys.readouterr()
