@@ -1,7 +1,9 @@
 """The `goldstar` command line. main(argv) -> exit code.
 
 Exit codes: 0 success; 1 a check failed or a solver did not converge;
-2 bad input (something could not be read, or an argument is wrong).
+2 bad input (something could not be read, or an argument is wrong), including
+an output that may not be written (goldstar.outputs) and a reference locked by
+another run (goldstar.lock): nothing was done.
 """
 
 from __future__ import annotations
