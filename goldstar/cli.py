@@ -1,7 +1,9 @@
 """The `goldstar` command line. main(argv) -> exit code.
 
 Exit codes: 0 success; 1 a check failed or a solver did not converge;
-2 bad input (something could not be read, or an argument is wrong).
+2 bad input (something could not be read, or an argument is wrong), including
+an output that may not be written (goldstar.outputs) and a reference locked by
+another run (goldstar.lock): nothing was done.
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", type=int, required=True, help="number of targets J")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
+    _force_arg(p)
+
+
+def _force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace a goldstar problem directory already at --out (never any other directory)")
+
+
+def _prepare_problem_out(args: argparse.Namespace) -> None:
+    """Refuse --out before any work when it may not be written (goldstar.outputs)."""
+    from .outputs import PROBLEM, prepare_output
+
+    prepare_output(args.out, PROBLEM, replace=args.force)
 
 
 @command("synth", "write a seeded TMD-shaped synthetic problem in the interchange layout", _synth_args)
@@ -59,8 +74,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .layout import write_problem
     from .synth import synth_problem
 
+    _prepare_problem_out(args)
     problem = synth_problem(args.records, args.targets, args.seed)
-    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed})
+    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed}, replace=args.force)
     print(f"wrote {args.out}: n={problem.n} J={problem.J} nnz={problem.nnz} "
           f"lam in [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
     return EXIT_OK
@@ -78,10 +94,19 @@ def _solve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a solver option, e.g. --option tol=1e-10 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--write-unconverged", action="store_true",
+                   help="write the answer even when it did not converge or fails its certificate "
+                        "(marked in the file; exit code still 1)")
 
 
 @command("solve", "solve a problem directory and write the weights", _solve_args)
 def cmd_solve(args: argparse.Namespace) -> int:
+    """Solve, certify, and write --out only when the answer converged and its certificate passed.
+
+    Otherwise nothing is written (an earlier file at --out stays as it was) and
+    the exit code is 1; --write-unconverged writes the answer anyway, marks it
+    in the file's metadata and says so on stderr, and the exit code is still 1.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -90,32 +115,50 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .certificate import certify
     from .layout import read_problem
     from .progress import Progress
-    from .solve import solve
+    from .solve import check_options, solve
 
-    options = dict(parse_option(o) for o in args.option)
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give the path of a Parquet file to write")
+    options = check_options(args.solver, dict(parse_option(o) for o in args.option))
     problem = read_problem(args.problem)
     with Progress(f"{args.solver}", quiet=args.quiet) as progress:
         solution = solve(problem, args.solver, progress=progress, **options)
-    table = pa.table({
-        "record_id": pa.array(problem.record_ids, pa.int64()),
-        "m": pa.array(solution.m, pa.float64()),
-        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
-    })
-    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
     cert = certify(problem, solution.m)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
     print(f"pg          {solution.pg:.3g}")
     print(f"gap         {cert.gap:.3g}")
+    print(f"certificate {'passed' if cert.passed else 'FAILED: ' + '; '.join(cert.failures())}")
     at_lower = int(np.sum(solution.m <= problem.lower))
     at_upper = int(np.sum(solution.m >= problem.upper))
     print(f"bounds      {at_lower:,} at lower ({at_lower / problem.n:.2%}), "
           f"{at_upper:,} at upper ({at_upper / problem.n:.2%})")
     print(f"iterations  {solution.iterations}")
     print(f"seconds     {solution.seconds:.3f}")
-    print(f"wrote       {args.out}")
+    faults = []
     if not solution.success:
-        print(f"ERROR: {solution.method} did not converge: {solution.message}", file=sys.stderr)
+        faults.append(f"{solution.method} did not converge: {solution.message}")
+    if not cert.passed:
+        faults.append("its answer fails the certificate: " + "; ".join(cert.failures()))
+    if faults and not args.write_unconverged:
+        print(f"ERROR: {'; '.join(faults)}. Nothing written to {args.out}; pass --write-unconverged "
+              "to write this answer anyway", file=sys.stderr)
+        return EXIT_FAILED
+    status = {"method": solution.method, "status": solution.summary()["status"], "message": solution.message,
+              "converged": solution.success, "certificate_passed": cert.passed}
+    table = pa.table({
+        "record_id": pa.array(problem.record_ids, pa.int64()),
+        "m": pa.array(solution.m, pa.float64()),
+        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
+    }).replace_schema_metadata({b"goldstar_solve": json.dumps(status, sort_keys=True).encode("utf-8")})
+    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
+    print(f"wrote       {args.out}")
+    if faults:
+        for line in (f"WARNING: wrote UNCONVERGED weights to {args.out} (--write-unconverged): "
+                     f"{'; '.join(faults)}.",
+                     "WARNING: these are NOT the optimum; its Parquet metadata says so "
+                     "(goldstar_solve: converged/certificate_passed)."):
+            print(line, file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -133,13 +176,15 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
     p.add_argument("--report", type=Path, default=None,
                    help="CSV of name, target, initial weighted total, relative error")
+    _force_arg(p)
     _parameter_args(p)
 
 
-def _parameter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--penalty", type=float, default=0.01, help="deviation penalty (default 0.01)")
-    p.add_argument("--lower", type=float, default=0.1, help="lowest multiplier (default 0.1)")
-    p.add_argument("--upper", type=float, default=10.0, help="highest multiplier (default 10)")
+def _parameter_args(p: argparse.ArgumentParser, unset: bool = False) -> None:
+    """--penalty, --lower, --upper; `unset` leaves them None when not given (the default applies later)."""
+    p.add_argument("--penalty", type=float, default=None if unset else 0.01, help="deviation penalty (default 0.01)")
+    p.add_argument("--lower", type=float, default=None if unset else 0.1, help="lowest multiplier (default 0.1)")
+    p.add_argument("--upper", type=float, default=None if unset else 10.0, help="highest multiplier (default 10)")
 
 
 @command("build", "build a problem directory from a record table and the SOI targets", _build_args)
@@ -153,6 +198,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_from_files
     from .layout import write_problem
 
+    _prepare_problem_out(args)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -163,7 +209,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
-    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"})
+    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"},
+                  replace=args.force)
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
     print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
@@ -192,14 +239,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _goldstar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem", type=Path, default=None,
-                   help="a problem directory to use instead of building one")
+                   help="a problem directory to use instead of building one (its problem.json sets "
+                        "penalty and bounds: not with --records, --targets, --year, --penalty, --lower, --upper)")
     p.add_argument("--records", default=None, help="record table to build from (default: embedded CPS)")
     p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
-    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
-    _parameter_args(p)
+    p.add_argument("--year", type=int, default=None, help="SOI year (default 2015)")
+    _parameter_args(p, unset=True)
     p.add_argument("--reference", type=Path, default=Path("reference/default"),
                    help="reference directory to write (default reference/default)")
-    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs")
+    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs (never a directory that is not a goldstar reference)")
     p.add_argument("--lbfgsb-maxiter", type=int, default=None,
                    help="iteration cap of the L-BFGS-B stage (default 3000)")
     p.add_argument("--lbfgsb-gtol", type=float, default=None, help="pg tolerance of the L-BFGS-B stage (default 1e-10)")
@@ -213,13 +261,20 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
     from .progress import Progress
     from .source import ProblemSource
 
+    build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
+                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper}
     if args.problem is not None:
-        source = ProblemSource(kind="directory", path=str(args.problem))
+        given = [flag for flag, value in build_flags.items() if value is not None]
+        if given:
+            raise InputError(
+                f"--problem {args.problem} cannot be combined with {', '.join(given)}: a problem directory "
+                "carries its own targets, penalty and bounds (problem.json); build a new problem directory "
+                "with `goldstar build` or `goldstar synth` to change them"
+            )
+        source = ProblemSource.given(args.reference, kind="directory", path=args.problem)
     else:
-        source = ProblemSource(
-            kind="build", records=args.records, targets=args.targets, year=args.year,
-            penalty=args.penalty, lower=args.lower, upper=args.upper,
-        )
+        settings = {flag[2:]: value for flag, value in build_flags.items() if value is not None}
+        source = ProblemSource.given(args.reference, kind="build", **settings)
     lbfgsb = {}
     if args.lbfgsb_maxiter is not None:
         lbfgsb["maxiter"] = args.lbfgsb_maxiter
@@ -278,6 +333,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give the path of an HTML file to write")
     write_report(args.reference, args.out)
     print(f"wrote {args.out}")
     return EXIT_OK

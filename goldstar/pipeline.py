@@ -18,9 +18,11 @@ import numpy as np
 
 from .certificate import certify
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
+from .lock import reference_lock
+from .outputs import REFERENCE, output_kind, prepare_output
 from .problem import Problem
 from .reference import read_reference, write_reference
-from .solve import solve
+from .solve import check_options, solve
 from .solvers import Solution
 from .source import ProblemSource
 
@@ -65,8 +67,12 @@ def distance(problem: Problem, m: np.ndarray, optimum: Solution) -> dict[str, An
 
 def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: str,
                       inputs: dict[str, Any], force: bool) -> None:
-    """Refuse to replace a reference made from other inputs, naming what changed."""
-    if not reference_dir.exists() or force:
+    """Refuse to replace a reference made from other inputs, naming what changed.
+
+    A directory that is not a goldstar reference was refused before
+    (goldstar.outputs.prepare_output), whatever `force` says.
+    """
+    if force or output_kind(reference_dir) != REFERENCE:
         return
     try:
         old = read_reference(reference_dir).metadata
@@ -91,7 +97,7 @@ def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: 
 
 
 def make_reference(
-    source: ProblemSource,
+    source: ProblemSource,  # as recorded: relative paths are relative to reference_dir (goldstar.source)
     reference_dir: Path = DEFAULT_REFERENCE,
     *,
     force: bool = False,
@@ -99,17 +105,37 @@ def make_reference(
     progress_factory: Callable[[str], Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> GoldstarRun:
-    """Run the gold-star pipeline and write the reference; see the module docstring."""
+    """Run the gold-star pipeline and write the reference; see the module docstring.
+
+    The whole run holds the reference's lock (goldstar.lock): a second run on
+    the same reference stops at once with ReferenceLocked, naming the holder.
+    """
+    # bad settings are refused before anything is touched
+    first_options = check_options("lbfgsb", {**LBFGSB_STAGE, **(lbfgsb_options or {})})
+    with reference_lock(reference_dir):
+        return _make_reference(source, reference_dir, force, first_options, progress_factory, log)
+
+
+def _make_reference(
+    source: ProblemSource,
+    reference_dir: Path,
+    force: bool,
+    first_options: dict[str, Any],
+    progress_factory: Callable[[str], Any] | None,
+    log: Callable[[str], None],
+) -> GoldstarRun:
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    problem, build_meta = source.load()
-    inputs = source.input_hashes()
+    # a directory goldstar did not write is refused before any work
+    prepare_output(reference_dir, REFERENCE, replace=True)
+    inputs_at = source.resolved(reference_dir)  # the recorded paths are relative to the reference
+    problem, build_meta = inputs_at.load()
+    inputs = inputs_at.input_hashes()
     problem_hash = problem.content_hash()
     timings["build"] = time.perf_counter() - start
     log(f"problem     n={problem.n:,} J={problem.J} nnz={problem.nnz:,} ({timings['build']:.2f} s)")
     check_replaceable(reference_dir, source, problem_hash, inputs, force)
 
-    first_options = {**LBFGSB_STAGE, **(lbfgsb_options or {})}
     first = _run_stage(problem, "lbfgsb", first_options, progress_factory)
     timings["lbfgsb"] = first.seconds
     log(f"lbfgsb      loss={first.loss:.15g} pg={first.pg:.3g} iterations={first.iterations} "
@@ -153,6 +179,7 @@ def make_reference(
         inputs=inputs,
         solver_chain=stages,
         certificate=cert.as_dict(),
+        replace=True,  # check_replaceable decided, with --force
     )
     timings["write"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start

@@ -2,14 +2,23 @@
 
 Two kinds: "build" (a record table and an SOI table through goldstar.build; no
 records path means the embedded CPS default) and "directory" (a problem
-directory in the interchange layout). Paths are stored as given, relative
-to the working directory `make` runs in (the project root).
+directory in the interchange layout).
+
+Paths (`path`, `records`, `targets`) are recorded relative to the reference
+directory, so that `goldstar verify` finds the inputs from any working
+directory, and the reference and its inputs can move together:
+`goldstar goldstar --problem problems/p --reference reference/p` records
+`../../problems/p`. An absolute path is recorded as given. `ProblemSource.given`
+turns paths given on the command line (relative to the working directory)
+into recorded ones; `resolved(reference_dir)` turns recorded ones back into
+paths to open, and is what every reader of a recorded source calls.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +28,12 @@ from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
 from .problem import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, Problem
 
 KINDS = ("build", "directory")
+_PATH_FIELDS = ("path", "records", "targets")
+# bool is rejected separately: True is an int to Python, never a year or a penalty here
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "records": (str, type(None)), "targets": (str, type(None)), "path": (str, type(None)),
+    "year": (int,), "penalty": (int, float), "lower": (int, float), "upper": (int, float),
+}
 
 
 @dataclass(frozen=True)
@@ -36,13 +51,43 @@ class ProblemSource:
         return asdict(self)
 
     @classmethod
+    def given(cls, reference_dir: str | os.PathLike[str], **fields: Any) -> "ProblemSource":
+        """A source from command-line values: relative paths re-expressed relative to `reference_dir`."""
+        base = os.path.abspath(reference_dir)
+        for name in _PATH_FIELDS:
+            value = fields.get(name)
+            if value is not None:
+                value = Path(value)
+                fields[name] = (value if value.is_absolute()
+                                else Path(os.path.relpath(os.path.abspath(value), base))).as_posix()
+        return cls(**fields)
+
+    def resolved(self, reference_dir: str | os.PathLike[str]) -> "ProblemSource":
+        """This source with its recorded paths made openable: relative ones joined to `reference_dir`."""
+        base = os.path.abspath(reference_dir)
+        changes = {}
+        for name in _PATH_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_absolute():
+                changes[name] = os.path.normpath(os.path.join(base, value))
+        return replace(self, **changes)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProblemSource":
         if not isinstance(data, dict) or data.get("kind") not in KINDS:
             raise ReferenceFormatError(f"the reference's problem source is not one of {KINDS}: {data!r}")
         try:
-            return cls(**data)
+            source = cls(**data)
         except TypeError as exc:
             raise ReferenceFormatError(f"the reference's problem source is malformed ({exc})") from None
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(source, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                allowed = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise ReferenceFormatError(
+                    f"the reference's problem source: `{name}` must be {allowed}, found {value!r}"
+                )
+        return source
 
     def input_files(self) -> dict[str, Path]:
         """The files this problem is made of, by role."""

@@ -2,9 +2,12 @@
 
 Modes (each a list of Checks with a figure and a threshold):
 - hash:        the input files hash to what the reference recorded, and the
-               weights hash to their own recorded hash (milliseconds);
+               weights hash to their own recorded hash (milliseconds); with
+               goldstar.verify_columns.file_checks (weight = w0 m, MANIFEST.json);
 - certificate: the reference is the optimum of the current inputs, by the
-               certificate of goldstar.certificate (about one Newton step, no solve);
+               certificate of goldstar.certificate (about one Newton step, no solve),
+               and every stored column against the problem and m
+               (goldstar.verify_columns.problem_checks);
 - recompute:   re-solve here with a backend and compare record by record, matched
                by record_id. Newton backends (numpy, torch) must agree to rtol
                1e-9, atol 0; lbfgsb reports how far it lands and compares the
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import verify_columns
 from .certificate import certify
 from .exceptions import InputError
 from .problem import Problem
@@ -105,11 +109,12 @@ def verify(
     ref = read_reference(reference_dir)
     source = (
         ProblemSource(kind="directory", path=str(problem_dir)) if problem_dir is not None
-        else ProblemSource.from_dict(ref.metadata["problem"]["source"])
+        else ProblemSource.from_dict(ref.metadata["problem"]["source"]).resolved(ref.directory)
     )
     if "hash" in modes:
         start = time.perf_counter()
         report.checks += hash_checks(ref, source, compare_inputs=problem_dir is None)
+        report.checks += verify_columns.file_checks(ref)
         report.seconds["hash"] = time.perf_counter() - start
     problem = None
     if "certificate" in modes or "recompute" in modes:
@@ -121,6 +126,7 @@ def verify(
         start = time.perf_counter()
         report.checks += certificate_checks(ref, problem, m_ref, compare_hash=problem_dir is None,
                                             reported=report.reported)
+        report.checks += verify_columns.problem_checks(ref, problem, m_ref)
         report.seconds["certificate"] = time.perf_counter() - start
     if "recompute" in modes:
         start = time.perf_counter()
