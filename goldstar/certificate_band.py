@@ -60,6 +60,7 @@ class BandCertificate:
     dual_value: float
     gap: float
     gap_at_stored_dual: float
+    stored_dual: bool
     bound_l2: float
     fixed_point_error: float
     worst_record: int
@@ -93,6 +94,12 @@ class BandCertificate:
                 f"duality gap {self.gap:.3g} > {GAP_RTOL:g} x Q ({self.loss:.12g}): not the band optimum",
             ),
         ]
+        if self.stored_dual:
+            out.append(CertificateCheck(
+                "stored dual", self.gap_at_stored_dual <= GAP_RTOL * max(self.loss, 1e-300),
+                f"gap {self.gap_at_stored_dual:.3g}", f"<= {GAP_RTOL:g} x Q",
+                f"the stored dual leaves a gap of {self.gap_at_stored_dual:.3g}: it is not the optimal dual",
+            ))
         if self.hard_bands:
             out.append(CertificateCheck(
                 "kept bands met", self.max_band_violation <= BAND_TOL,
@@ -151,10 +158,8 @@ def certify_band(problem: Problem, x: np.ndarray, y: np.ndarray | None = None) -
     k = band_kernels(problem)
     z, v = form.violation(x)
     wk = z - v
-    if y is not None and np.all(np.isfinite(np.asarray(y, dtype=np.float64)[form.kept])):
-        y_hat = np.asarray(y, dtype=np.float64)[form.kept]
-    else:
-        y_hat = 2.0 * rho * v
+    stored = y is not None and bool(np.all(np.isfinite(np.asarray(y, dtype=np.float64)[form.kept])))
+    y_hat = np.asarray(y, dtype=np.float64)[form.kept] if stored else 2.0 * rho * v
     sub = Subproblem(wk=wk, rho=rho, mu=np.full(form.J, PROX_MU), l=form.l, u=form.u)
     state = band_state(k, sub, y_hat)
     y1 = y_hat + band_step(k, sub, state)
@@ -175,7 +180,7 @@ def certify_band(problem: Problem, x: np.ndarray, y: np.ndarray | None = None) -
     worst_target = int(np.argmax(viol))
     return BandCertificate(
         n=problem.n, loss=loss, tmd_loss=form.tmd_loss(x), deviation=form.deviation(x),
-        dual_value=loss - gap, gap=gap, gap_at_stored_dual=gaps[0], bound_l2=float(np.sqrt(max(gap, 0.0))),
+        dual_value=loss - gap, gap=gap, gap_at_stored_dual=gaps[0], stored_dual=stored, bound_l2=float(np.sqrt(max(gap, 0.0))),
         fixed_point_error=float(e[worst]), worst_record=worst, worst_record_id=int(problem.record_ids[worst]),
         hard_bands=form.hard, targets_kept=form.J, targets_dropped=problem.J - form.J,
         targets_outside_band=int(np.sum(viol > BAND_TOL)), max_band_violation=float(viol[worst_target]),

@@ -178,6 +178,43 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                    help="CSV of name, target, initial weighted total, relative error")
     _force_arg(p)
     _parameter_args(p)
+    _objective_args(p)
+
+
+def _objective_args(p: argparse.ArgumentParser) -> None:
+    """--objective and the band objective's parameters (goldstar.objectives.band)."""
+    from .objectives import OBJECTIVES
+    from .objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
+
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default="penalized",
+                   help="penalized (the notes', default) or band (TMD's band QP)")
+    p.add_argument("--eps", type=float, default=None, help="band: half-width relative to the target (default 0.005)")
+    p.add_argument("--slack-penalty", type=float, default=None, help="band: M (default 1e6)")
+    p.add_argument("--slack-units", choices=SLACK_UNITS, default=None,
+                   help="band: target (TMD's construction, default) or relative")
+    p.add_argument("--unreachable", choices=UNREACHABLE_POLICIES, default=None,
+                   help="band, target units: drop unreachable targets and record them (default), or error (exit 1)")
+
+
+def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The objective the flags ask for, as stored (None: penalized, with --penalty).
+
+    Band flags with the penalized objective, or --penalty with band, are refused."""
+    band_flags = {"--eps": args.eps, "--slack-penalty": args.slack_penalty,
+                  "--slack-units": args.slack_units, "--unreachable": args.unreachable}
+    given = [flag for flag, value in band_flags.items() if value is not None]
+    if args.objective == "penalized":
+        if given:
+            raise InputError(f"{', '.join(given)} belong to --objective band, not penalized")
+        return None
+    if getattr(args, "penalty", None) is not None and args.penalty != 0.01:
+        raise InputError("--penalty belongs to --objective penalized, not band")
+    from .objectives import Band
+
+    spec = {"name": "band", **{flag[2:].replace("-", "_"): value for flag, value in band_flags.items()
+                               if value is not None}}
+    Band.from_dict({k: v for k, v in spec.items() if k != "name"}, "the command line")  # validate now
+    return spec
 
 
 def _parameter_args(p: argparse.ArgumentParser, unset: bool = False) -> None:
@@ -206,16 +243,32 @@ def cmd_build(args: argparse.Namespace) -> int:
             args.records, args.targets, args.year,
             penalty=args.penalty, lower=args.lower, upper=args.upper,
         )
+    metadata: dict[str, Any] = {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"}
+    spec = objective_spec(args)
+    prepass = None
+    if spec is not None:
+        from .objectives import objective_from_dict
+        from .objectives.band_prepass import apply_policy
+
+        problem, prepass = apply_policy(problem.with_objective(objective_from_dict(spec)))
+        if prepass is not None:
+            metadata["prepass"] = prepass.as_dict()
     seconds = time.perf_counter() - start
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
-    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"},
-                  replace=args.force)
+    write_problem(problem, args.out, metadata, replace=args.force)
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
     print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
-    print(f"L0            {problem.penalized.L0:.12g}")
-    print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
+    print(f"objective     {problem.objective.as_dict()['name']}")
+    if problem.objective.name == "penalized":
+        print(f"L0            {problem.penalized.L0:.12g}")
+        print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
+    if prepass is not None:
+        print(f"pre-pass      {len(prepass.dropped)} target(s) dropped as unreachable "
+              f"(ranges {prepass.seconds['ranges']:.2f} s, elastic LP {prepass.seconds['lp']:.1f} s):")
+        for line in prepass.describe():
+            print(f"  {line}")
     print("targets by variable:")
     for variable, count in sorted(info.targets_by_variable.items()):
         print(f"  {variable:32s} {count}")
@@ -245,8 +298,10 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
     p.add_argument("--year", type=int, default=None, help="SOI year (default 2015)")
     _parameter_args(p, unset=True)
-    p.add_argument("--reference", type=Path, default=Path("reference/default"),
-                   help="reference directory to write (default reference/default)")
+    _objective_args(p)
+    p.add_argument("--reference", type=Path, default=None,
+                   help="reference directory to write (default reference/default, reference/band for "
+                        "--objective band)")
     p.add_argument("--force", action="store_true", help="replace a reference made from other inputs (never a directory that is not a goldstar reference)")
     p.add_argument("--lbfgsb-maxiter", type=int, default=None,
                    help="iteration cap of the L-BFGS-B stage (default 3000)")
@@ -257,12 +312,17 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
-    from .pipeline import make_reference
+    from .pipeline import DEFAULT_REFERENCES, make_reference
     from .progress import Progress
     from .source import ProblemSource
 
     build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
                    "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper}
+    spec = objective_spec(args)
+    if args.reference is None:
+        args.reference = DEFAULT_REFERENCES[args.objective]
+    if spec is not None:
+        build_flags["--objective"] = args.objective
     if args.problem is not None:
         given = [flag for flag, value in build_flags.items() if value is not None]
         if given:
@@ -273,8 +333,9 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
             )
         source = ProblemSource.given(args.reference, kind="directory", path=args.problem)
     else:
-        settings = {flag[2:]: value for flag, value in build_flags.items() if value is not None}
-        source = ProblemSource.given(args.reference, kind="build", **settings)
+        settings = {flag[2:]: value for flag, value in build_flags.items()
+                    if value is not None and flag != "--objective"}
+        source = ProblemSource.given(args.reference, kind="build", objective=spec, **settings)
     lbfgsb = {}
     if args.lbfgsb_maxiter is not None:
         lbfgsb["maxiter"] = args.lbfgsb_maxiter

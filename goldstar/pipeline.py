@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,8 +28,35 @@ from .solvers import Solution
 from .source import ProblemSource
 
 DEFAULT_REFERENCE = Path("reference") / "default"
+BAND_REFERENCE = Path("reference") / "band"
+DEFAULT_REFERENCES = {"penalized": DEFAULT_REFERENCE, "band": BAND_REFERENCE}  # by objective
 # First-stage settings: the notes' solver, much tighter than their gtol 1e-5.
 LBFGSB_STAGE = {"gtol": 1e-10, "ftol": 0.0, "maxiter": 3000, "maxcor": 20}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How each objective's reference is made: the problem the L-BFGS-B stage runs on, and the
+    exact method that polishes its answer, started from it."""
+
+    first_problem: Callable[[Problem], Problem]
+    polish: str
+    polish_start: Callable[[Problem, Solution], dict[str, Any]]
+    start_note: str
+
+
+def _relative_form(problem: Problem) -> Problem:
+    """The band problem with relative slack: in target units rho reaches ~1e30 and L-BFGS-B is
+    hopeless there (band.md), so the first stage runs here, capped."""
+    return problem.with_objective(dataclass_replace(problem.objective, slack_units="relative"))
+
+
+RECIPES: dict[str, Recipe] = {
+    "penalized": Recipe(lambda p: p, "newton", lambda p, s: {"y0": p.penalized.residual(s.m)},
+                        "residual of the lbfgsb stage"),
+    "band": Recipe(_relative_form, "band-newton", lambda p, s: {"x0": s.m},
+                   "multipliers of the lbfgsb stage (run on the relative-slack form)"),
+}
 
 
 class ReferenceConflict(GoldstarError):
@@ -136,27 +164,29 @@ def _make_reference(
     log(f"problem     n={problem.n:,} J={problem.J} nnz={problem.nnz:,} ({timings['build']:.2f} s)")
     check_replaceable(reference_dir, source, problem_hash, inputs, force)
 
-    first = _run_stage(problem, "lbfgsb", first_options, progress_factory)
+    recipe = RECIPES[problem.objective.name]
+    first = _run_stage(recipe.first_problem(problem), "lbfgsb", first_options, progress_factory)
     timings["lbfgsb"] = first.seconds
     log(f"lbfgsb      loss={first.loss:.15g} pg={first.pg:.3g} iterations={first.iterations} "
         f"({first.seconds:.2f} s; {first.message})")
-    y0 = problem.penalized.residual(first.m)
-    final = _run_stage(problem, "newton", {"y0": y0}, progress_factory)
-    timings["newton"] = final.seconds
-    log(f"newton      loss={final.loss:.15g} pg={final.pg:.3g} iterations={final.iterations} "
+    final = _run_stage(problem, recipe.polish, recipe.polish_start(problem, first), progress_factory)
+    timings[recipe.polish] = final.seconds
+    log(f"{recipe.polish:11s} loss={final.loss:.15g} pg={final.pg:.3g} iterations={final.iterations} "
         f"({final.seconds:.2f} s; {final.message})")
     if not final.success:
-        raise SolverError(f"the Newton polish did not converge: {final.message}; nothing written")
+        raise SolverError(f"the {recipe.polish} polish did not converge: {final.message}; nothing written")
 
     t0 = time.perf_counter()
-    cert = certify(problem, final.m)
+    cert = certify(problem, final.m, final.y)
     timings["certificate"] = time.perf_counter() - t0
     if not cert.passed:
         raise SolverError("the polished weights fail their certificate: " + "; ".join(cert.failures()))
     stages = [stage_record(first), stage_record(final)]
     stages[0]["distance_from_optimum"] = distance(problem, first.m, final)
     stages[0]["options"].pop("m0", None)
-    stages[1]["options"]["y0"] = "residual of the lbfgsb stage"
+    stages[1]["options"].pop("y0", None)
+    stages[1]["options"].pop("x0", None)
+    stages[1]["start"] = recipe.start_note
 
     t0 = time.perf_counter()
     manifest = write_reference(
@@ -172,21 +202,40 @@ def _make_reference(
             "source": source.as_dict(),
             "problem_hash": problem_hash,
             "n": problem.n, "J": problem.J, "nnz": problem.nnz,
-            "penalty": problem.penalty, "lower": problem.lower, "upper": problem.upper,
-            "L0": problem.penalized.L0,
+            "objective": problem.objective.as_dict(),
+            "lower": problem.lower, "upper": problem.upper,
+            **({"penalty": problem.penalty, "L0": problem.penalized.L0}
+               if problem.objective.name == "penalized" else {}),
             **build_meta,
         },
         inputs=inputs,
         solver_chain=stages,
         certificate=cert.as_dict(),
         replace=True,  # check_replaceable decided, with --force
+        extra_target_columns=target_columns(problem, final.m),
     )
     timings["write"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
-    log(f"certificate fixed-point {cert.fixed_point_error:.3g}, gap {cert.gap:.3g}, "
-        f"max proven bound {cert.bound_max_relative:.3g} ({timings['certificate']:.2f} s)")
+    log(f"certificate fixed-point {cert.fixed_point_error:.3g}, gap {cert.gap:.3g}; "
+        + "; ".join(cert.reported().values()) + f" ({timings['certificate']:.2f} s)")
     log(f"wrote       {reference_dir} ({timings['total']:.1f} s in all)")
     return GoldstarRun(manifest=manifest, timings=timings, stages=stages)
+
+
+def target_columns(problem: Problem, m: np.ndarray) -> dict[str, np.ndarray]:
+    """The band objective's extra columns of targets.parquet: each target's band, its miss in
+    band widths, and whether it was kept or dropped (NaN band figures for dropped ones)."""
+    if problem.objective.name != "band":
+        return {}
+    form = problem.form
+    status = form.band_status(m)
+    out = {name: np.full(problem.J, np.nan) for name in ("band_low", "band_high", "violation_widths")}
+    for name in out:
+        out[name][form.kept] = status[name]
+    kept = np.zeros(problem.J, dtype=bool)
+    kept[form.kept] = True
+    out["status"] = np.where(kept, "kept", "dropped").astype(object)
+    return out
 
 
 def _run_stage(problem: Problem, method: str, options: dict[str, Any],

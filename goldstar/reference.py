@@ -201,6 +201,7 @@ def write_reference(
     solver_chain: list[dict[str, Any]],
     certificate: dict[str, Any],
     replace: bool = False,
+    extra_target_columns: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Write the three files of a reference as one atomic directory replacement; return the manifest.
 
@@ -232,6 +233,7 @@ def write_reference(
         "fitted": pa.array(fitted, pa.float64()),
         "rel_error": pa.array((fitted + 1.0) / (target_values + 1.0) - 1.0, pa.float64()),
         "dual": pa.array(dual, pa.float64()),
+        **{name: pa.array(values) for name, values in (extra_target_columns or {}).items()},
     })
     final = solver_chain[-1]
     manifest = {
@@ -242,8 +244,9 @@ def write_reference(
         "loss": final["loss"],
         "solver_chain": [s["method"] for s in solver_chain],
         "certificate": {k: certificate[k] for k in (
-            "passed", "fixed_point_error", "gap", "bound_max_relative", "pg", "bound_violation"
-        )},
+            "passed", "fixed_point_error", "gap", "bound_max_relative", "bound_l2", "max_band_violation",
+            "pg", "bound_violation",
+        ) if k in certificate},
         "weight_fingerprint": fingerprint(weight),
         "targets": len(target_names),
     }

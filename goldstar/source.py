@@ -33,6 +33,7 @@ _PATH_FIELDS = ("path", "records", "targets")
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "records": (str, type(None)), "targets": (str, type(None)), "path": (str, type(None)),
     "year": (int,), "penalty": (int, float), "lower": (int, float), "upper": (int, float),
+    "objective": (dict, type(None)),
 }
 
 
@@ -46,6 +47,8 @@ class ProblemSource:
     lower: float = DEFAULT_LOWER
     upper: float = DEFAULT_UPPER
     path: str | None = None
+    # the objective and its parameters for a build (goldstar.objectives); None: penalized with `penalty`
+    objective: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,11 +113,19 @@ class ProblemSource:
             out[role] = {"file": str(path.name), "hash": file_hash(path)}
         return out
 
-    def load(self) -> tuple[Problem, dict[str, Any]]:
-        """The problem and the metadata that describes it (build facts, for "build")."""
+    def load(self, dropped: tuple[str, ...] | None = None) -> tuple[Problem, dict[str, Any]]:
+        """The problem and the metadata that describes it (build facts, the band pre-pass).
+
+        A band objective in target units drops its unreachable targets
+        (objectives.band_prepass.apply_policy): found by the pre-pass, or, when
+        `dropped` is given (a reference's recorded set), applied as recorded.
+        """
+        from .objectives.band_prepass import apply_policy
+
         if self.kind == "directory":
             return read_problem(self.path or "."), {}
         from .build import build_from_files
+        from .objectives import objective_from_dict
 
         with warnings.catch_warnings():
             # dropped all-zero targets are recorded in the build facts instead
@@ -123,4 +134,10 @@ class ProblemSource:
                 self.records, self.targets, self.year,
                 penalty=self.penalty, lower=self.lower, upper=self.upper,
             )
-        return problem, {"build": info.metadata()}
+        meta: dict[str, Any] = {"build": info.metadata()}
+        if self.objective is not None:
+            problem = problem.with_objective(objective_from_dict(self.objective, "the source's objective"))
+            problem, prepass = apply_policy(problem, dropped)
+            if prepass is not None:
+                meta["prepass"] = prepass.as_dict()
+        return problem, meta

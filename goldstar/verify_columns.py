@@ -181,18 +181,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
         if bad.size else "",
     ))
 
-    residual = problem.residual(m)
-    threshold = DUAL_ATOL * max(1.0, float(np.max(np.abs(problem.c), initial=0.0)))
-    err = np.abs(stored["dual"] - residual)
-    worst = int(np.argmax(err)) if err.size else 0
-    worst_err = float(err[worst]) if err.size else 0.0
-    checks.append(_check(
-        "dual = B^T m - c", worst_err <= threshold,
-        f"max {worst_err:.3g}",
-        f"<= {threshold:.3g} (Newton's stopping rule)",
-        f"{int(np.sum(err > threshold))} / {problem.J} targets' dual differ; worst {names[worst]!r}: stored "
-        f"{stored['dual'][worst]!r}, B^T m - c {residual[worst]!r}" if err.size else "",
-    ))
+    checks.append(DUAL_CHECKS[problem.objective.name](problem, m, stored["dual"], names))
 
     loss = problem.loss(m)
     stored_loss = ref.manifest.get("loss")
@@ -228,3 +217,34 @@ def _target_positions(ref: Reference, problem: Problem) -> tuple[np.ndarray, lis
     if missing or extra:
         return np.arange(0), missing or [f"({extra} extra targets in targets.parquet)"]
     return np.array([where[n] for n in problem.target_names], dtype=np.int64), []
+
+
+def _penalized_dual_check(problem: Problem, m: np.ndarray, dual: np.ndarray, names: tuple[str, ...]) -> Any:
+    """The penalized dual is the residual: dual = B^T m - c to Newton's stopping threshold."""
+    residual = problem.penalized.residual(m)
+    threshold = DUAL_ATOL * max(1.0, float(np.max(np.abs(problem.penalized.c), initial=0.0)))
+    err = np.abs(dual - residual)
+    worst = int(np.argmax(err)) if err.size else 0
+    worst_err = float(err[worst]) if err.size else 0.0
+    return _check(
+        "dual = B^T m - c", worst_err <= threshold,
+        f"max {worst_err:.3g}",
+        f"<= {threshold:.3g} (Newton's stopping rule)",
+        f"{int(np.sum(err > threshold))} / {problem.J} targets' dual differ; worst {names[worst]!r}: stored "
+        f"{dual[worst]!r}, B^T m - c {residual[worst]!r}" if err.size else "",
+    )
+
+
+def _band_dual_check(problem: Problem, m: np.ndarray, dual: np.ndarray, names: tuple[str, ...]) -> Any:
+    """The band dual: finite for every kept target, NaN for the dropped ones (no multiplier). Its
+    value is checked by the certificate, which starts from it (BandCertificate, stored-dual gap)."""
+    dropped = np.isin(np.array(names, dtype=object), np.array(problem.objective.dropped, dtype=object))
+    bad = np.flatnonzero(np.isfinite(dual) == dropped)
+    return _check(
+        "dual finite exactly for kept targets", bad.size == 0, f"{bad.size} targets wrong", "NaN iff dropped",
+        f"first: {names[bad[0]]!r} ({'dropped' if dropped[bad[0]] else 'kept'}) has dual {dual[bad[0]]!r}"
+        if bad.size else "",
+    )
+
+
+DUAL_CHECKS = {"penalized": _penalized_dual_check, "band": _band_dual_check}

@@ -70,7 +70,7 @@ def test_a_manifest_that_is_not_an_object_exits_2(work, capsys):
     assert "MANIFEST.json: must hold a JSON object" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("key, value", [("penalty", True), ("lower", "0.1"), ("upper", None)])
+@pytest.mark.parametrize("key, value", [("lower", "0.1"), ("upper", None)])
 def test_problem_json_parameters_must_be_numbers(work, capsys, key, value):
     path = work / "problem" / "problem.json"
     settings = json.loads(path.read_text())
@@ -78,6 +78,16 @@ def test_problem_json_parameters_must_be_numbers(work, capsys, key, value):
     path.write_text(json.dumps(settings))
     assert main(["solve", str(work / "problem"), "--out", str(work / "w.parquet")]) == 2
     assert f"{key!r} must be a number, found {value!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [True, "0.01", None, -1.0])
+def test_the_objectives_parameters_must_be_numbers_in_range(work, capsys, value):
+    path = work / "problem" / "problem.json"
+    settings = json.loads(path.read_text())
+    settings["objective"]["penalty"] = value
+    path.write_text(json.dumps(settings))
+    assert main(["solve", str(work / "problem"), "--out", str(work / "w.parquet")]) == 2
+    assert "`penalty` must be" in capsys.readouterr().err
 
 
 # -- the option specs ------------------------------------------------------------------------------
