@@ -46,6 +46,7 @@ def solve(
     start = time.perf_counter()
     solution = run(problem, {**spec.defaults, **options}, progress)
     solution.seconds = time.perf_counter() - start
+    solution.method = method  # one module may serve several registered names
     solution.m = problem.check_multipliers(solution.m, f"{method} solution")
     solution.loss = problem.loss(solution.m)
     solution.pg = problem.pg(solution.m)

@@ -136,6 +136,34 @@ register(SolverSpec(
     extra="qp",
 ))
 
+CLARABEL_BAND_OPTIONS = {
+    "tol_gap_abs": Option(1e-8, "float", **POSITIVE),
+    "tol_gap_rel": Option(1e-8, "float", **POSITIVE),
+    "tol_feas": Option(1e-8, "float", **POSITIVE),
+    "max_iter": Option(200, "int", low=1),
+    "time_limit": TIME_LIMIT,
+}
+register(SolverSpec(
+    name="clarabel-band",
+    module="goldstar.solvers.clarabel_band",
+    description="Clarabel on the band objective, slack explicit (D = I relative, diag(1/ts) target units)",
+    defaults=CLARABEL_BAND_OPTIONS,
+    requires=("clarabel",),
+    extra="qp",
+    objectives=("band",),
+))
+register(SolverSpec(
+    name="clarabel-tmd",
+    module="goldstar.solvers.clarabel_band",
+    description="Clarabel with TMD's settings (1e-7 tolerances, 1000 iterations) on TMD's construction",
+    defaults={**CLARABEL_BAND_OPTIONS, "tol_gap_abs": Option(1e-7, "float", **POSITIVE),
+              "tol_gap_rel": Option(1e-7, "float", **POSITIVE), "tol_feas": Option(1e-7, "float", **POSITIVE),
+              "max_iter": Option(1000, "int", low=1)},
+    requires=("clarabel",),
+    extra="qp",
+    objectives=("band",),
+))
+
 __all__ = [
     "CONVERGED", "FAILED", "LIMIT_REACHED", "SOLVERS", "Option", "Solution", "SolverSpec",
     "available_solvers", "defaults_of", "get_solver", "register",
