@@ -123,7 +123,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     problem = read_problem(args.problem)
     with Progress(f"{args.solver}", quiet=args.quiet) as progress:
         solution = solve(problem, args.solver, progress=progress, **options)
-    cert = certify(problem, solution.m)
+    cert = certify(problem, solution.m, solution.y)  # any dual point gives a valid gap (weak duality)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
     print(f"pg          {solution.pg:.3g}")

@@ -109,8 +109,12 @@ def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: 
             f"{reference_dir} holds an unreadable reference ({exc}); pass --force to replace it"
         ) from None
     changed = []
-    if old["problem"].get("source") != source.as_dict():
-        changed.append(f"problem source ({old['problem'].get('source')} -> {source.as_dict()})")
+    try:  # read through ProblemSource, so that fields added since (objective) take their defaults
+        before_source = ProblemSource.from_dict(old["problem"].get("source")).as_dict()
+    except ReferenceFormatError:
+        before_source = old["problem"].get("source")
+    if before_source != source.as_dict():
+        changed.append(f"problem source ({before_source} -> {source.as_dict()})")
     for role, entry in inputs.items():
         before = old["inputs"].get(role, {}).get("hash")
         if before != entry["hash"]:

@@ -55,7 +55,8 @@ METADATA_TYPES = {
     "schema_version": "int", "problem": "object", "inputs": "object", "weights_hash": "str",
     "solver_chain": "list", "certificate": "object", "versions": "object", "platform": "str", "created": "str",
     "problem.problem_hash": "str", "problem.source": "object", "problem.n": "int", "problem.J": "int",
-    "problem.nnz": "int", "problem.penalty": "number", "problem.lower": "number", "problem.upper": "number",
+    "problem.nnz": "int", "problem.penalty?": "number",
+    "problem.objective?": "object", "problem.objective?.name": "str", "problem.prepass?": "object", "problem.lower": "number", "problem.upper": "number",
     "inputs.*": "object", "inputs.*.hash": "str", "inputs.*.file": "str",
     "versions.*": "str",
     "solver_chain.*": "object", "solver_chain.*.method": "str", "solver_chain.*.status": "str",
@@ -67,8 +68,9 @@ METADATA_TYPES = {
     "solver_chain.*.distance_from_optimum?.loss_difference": "number",
     "certificate.passed": "bool", "certificate.fixed_point_error": "number", "certificate.gap": "number",
     "certificate.loss": "number", "certificate.pg": "number", "certificate.bound_violation": "number",
-    "certificate.bound_max_relative": "number", "certificate.bound_median_relative": "number",
-    "certificate.worst_record_id": "int", "certificate.bound_worst_record_id": "int",
+    "certificate.bound_max_relative?": "number", "certificate.bound_median_relative?": "number",
+    "certificate.worst_record_id": "int", "certificate.bound_worst_record_id?": "int",
+    "certificate.bound_l2?": "number", "certificate.max_band_violation?": "number",
     "certificate.thresholds?": "object", "certificate.thresholds?.*": "number",
 }
 _TYPE_CHECKS = {

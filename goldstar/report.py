@@ -106,10 +106,19 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
         ["duality gap", cert["gap"], at_most(thresholds.get("gap_relative_to_loss"), " &times; loss"),
          f"loss {cert['loss']:.12g}"],
         ["bound violation", cert["bound_violation"], at_most(thresholds.get("bound_violation")), ""],
-        ["proven bound on |m - m*| / m", f"max {_fmt(cert['bound_max_relative'])}, median "
-         f"{_fmt(cert['bound_median_relative'])}", "(reported)", f"record_id {cert['bound_worst_record_id']}"],
-        ["projected gradient", cert["pg"], "(reported)", ""],
     ]
+    if "bound_max_relative" in cert:  # the penalized certificate
+        cert_rows.append(["proven bound on |m - m*| / m", f"max {_fmt(cert['bound_max_relative'])}, median "
+                          f"{_fmt(cert['bound_median_relative'])}", "(reported)",
+                          f"record_id {cert['bound_worst_record_id']}"])
+    else:  # the band certificate
+        if cert.get("hard_bands"):
+            cert_rows.append(["kept bands met (band widths)", cert["max_band_violation"],
+                              at_most(thresholds.get("band_violation_widths")), cert["worst_target"]])
+        cert_rows.append(["proven ||x - x*||_2", cert["bound_l2"], "(reported)", ""])
+        cert_rows.append(["sum (x - 1)^2; TMD's Q", f"{cert['deviation']:.12g}; {cert['tmd_loss']:.12g}",
+                          "(reported)", ""])
+    cert_rows.append(["projected gradient", cert["pg"], "(reported)", ""])
     fp = fingerprint(ref.weight)
     fit_rows = []
     for name in sorted(group_arrays):
@@ -134,7 +143,8 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
         f"<h1>goldstar reference <code>{directory}</code></h1>",
         f"<p>Made {_esc(meta['created'])} on {_esc(meta['platform'])} "
         f"(goldstar {_esc(meta['versions'].get('goldstar', '?'))}). Problem: n = {problem['n']:,}, "
-        f"J = {problem['J']}, nonzeros {problem['nnz']:,}, penalty {_esc(problem['penalty'])}, bounds "
+        f"J = {problem['J']}, nonzeros {problem['nnz']:,}, objective "
+        f"{_esc(problem.get('objective', {'name': 'penalized', 'penalty': problem.get('penalty')}))}, bounds "
         f"[{lower}, {upper}]; source {_esc(source)}.</p>",
         f"<p>Problem hash <code>{_esc(problem['problem_hash'])}</code>, weights hash "
         f"<code>{_esc(meta['weights_hash'])}</code>.</p>",
@@ -147,12 +157,42 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
         _table(["variable", "targets", "mean |rel error|", "max |rel error|"], fit_rows), fit,
         "<h3>Worst-fitted targets</h3>",
         _table(["target", "SOI value", "fitted", "rel error"], worst_rows),
+        *band_section(ref),
         "<h2>Solver stages</h2>",
         _table(["method", "status", "loss", "pg", "iterations", "seconds", "distance from the optimum"], stage_rows),
         convergence,
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def band_section(ref: Any) -> list[str]:
+    """Each target's band status (band objective only): the dropped ones, then the kept ones worst first."""
+    if "status" not in ref.targets.column_names:
+        return []
+    t = ref.targets.to_pandas()
+    dropped = t[t["status"] == "dropped"]
+    kept = t[t["status"] == "kept"].assign(miss=lambda d: d["violation_widths"].abs())
+    kept = kept.sort_values("miss", ascending=False, kind="stable")
+    prepass = {d.get("name"): d for d in ref.metadata["problem"].get("prepass", {}).get("dropped", [])
+               if isinstance(d, dict)}
+    drop_rows = [[r.name, f"{r.target:.6g}", prepass.get(r.name, {}).get("reason", "?"),
+                  f"{prepass.get(r.name, {}).get('low', float('nan')):.6g} .. "
+                  f"{prepass.get(r.name, {}).get('high', float('nan')):.6g}",
+                  f"{prepass.get(r.name, {}).get('distance_in_band_widths', float('nan')):.3g}"]
+                 for r in dropped.itertuples()]
+    kept_rows = [[r.name, f"{r.band_low:.6g}", f"{r.band_high:.6g}", f"{r.fitted:.6g}", f"{r.violation_widths:+.3g}",
+                  "inside" if r.miss <= 1e-6 else "outside"] for r in kept.itertuples()]
+    outside = int((kept["miss"] > 1e-6).sum())
+    return [
+        "<h2>Band status</h2>",
+        f"<p>{len(kept)} targets kept ({outside} outside their band by more than 1e-6 band widths), "
+        f"{len(dropped)} dropped by the pre-pass.</p>",
+        "<h3>Dropped targets</h3>",
+        _table(["target", "SOI value", "reason", "reachable range", "band widths away"], drop_rows),
+        "<h3>Kept targets, worst first</h3>",
+        _table(["target", "band low", "band high", "fitted", "miss (band widths)", "status"], kept_rows),
+    ]
 
 
 def write_report(reference_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

@@ -99,17 +99,22 @@ def band_state(k: Kernels, sub: Subproblem, y: Any) -> BandState:
 
 
 def band_step(k: Kernels, sub: Subproblem, st: BandState) -> Any:
-    """d = -H^-1 G with H of the module docstring, solved after Jacobi scaling.
+    """d = -H^-1 G with H of the module docstring."""
+    H = k.gram(st.free_x) + k.diag_matrix(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
+    return -scaled_solve(k, H, st.G)
+
+
+def scaled_solve(k: Kernels, H: Any, rhs: Any) -> Any:
+    """H^-1 rhs after Jacobi scaling (H's diagonal spans many decades when rho is huge).
 
     A target with no free record and its w at a band edge has a zero row in H
-    when rho is huge; its diagonal is set to 1 there, so d moves it along -G
-    (still a descent direction: the line search is exact)."""
-    H = k.gram(st.free_x) + k.diag_matrix(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
+    when rho is huge; its diagonal is set to 1 there, so the step moves it along
+    the right-hand side (still a descent direction: the line search is exact)."""
     diag = H.diagonal()
     empty = (diag <= 0) * 1.0
     H = H + k.diag_matrix(empty)
     D = 1.0 / (diag + empty) ** 0.5
-    return -D * k.solve(H * D[:, None] * D[None, :], D * st.G)
+    return D * k.solve(H * D[:, None] * D[None, :], D * rhs)
 
 
 def band_line_search(k: Kernels, sub: Subproblem, st: BandState, d: Any) -> float:
