@@ -253,9 +253,19 @@ def test_the_problem_hash_covers_the_objective_and_its_parameters(relative):
     assert len(hashes) == 5
 
 
+def _torch_devices() -> list[str]:
+    if importlib.util.find_spec("torch") is None:
+        return []
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
-def test_band_newton_torch_matches_numpy(relative, relative_solution, hard, hard_solution):
+@pytest.mark.parametrize("device", _torch_devices())
+def test_band_newton_torch_matches_numpy(relative, relative_solution, hard, hard_solution, device):
     for problem, solution in ((relative, relative_solution), (hard, hard_solution)):
-        torch_solution = solve(problem, "band-newton-torch", device="cpu")
+        torch_solution = solve(problem, "band-newton-torch", device=device)
         assert torch_solution.success, torch_solution.message
+        assert torch_solution.device.startswith(device)
         assert relative_difference(torch_solution.m, solution.m) <= ORDER_RTOL
