@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
 from .exceptions import GoldstarError, InputError, VerificationFailed
 
 EXIT_OK = 0
@@ -172,7 +173,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                         "default: the embedded CPS file through its adapter")
     p.add_argument("--targets", type=Path, default=None,
                    help="SOI target table (soi.csv's columns); default: the embedded soi.csv")
-    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
+    p.add_argument("--year", type=int, default=DEFAULT_YEAR, help=f"SOI year (default {DEFAULT_YEAR})")
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
     p.add_argument("--report", type=Path, default=None,
                    help="CSV of name, target, initial weighted total, relative error")
@@ -207,7 +208,7 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
         if given:
             raise InputError(f"{', '.join(given)} belong to --objective band, not penalized")
         return None
-    if getattr(args, "penalty", None) is not None and args.penalty != 0.01:
+    if getattr(args, "penalty", None) is not None:
         raise InputError("--penalty belongs to --objective penalized, not band")
     from .objectives import Band
 
@@ -217,11 +218,15 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
     return spec
 
 
-def _parameter_args(p: argparse.ArgumentParser, unset: bool = False) -> None:
-    """--penalty, --lower, --upper; `unset` leaves them None when not given (the default applies later)."""
-    p.add_argument("--penalty", type=float, default=None if unset else 0.01, help="deviation penalty (default 0.01)")
-    p.add_argument("--lower", type=float, default=None if unset else 0.1, help="lowest multiplier (default 0.1)")
-    p.add_argument("--upper", type=float, default=None if unset else 10.0, help="highest multiplier (default 10)")
+def _parameter_args(p: argparse.ArgumentParser) -> None:
+    """--penalty, --lower, --upper: None when not given, and the default (goldstar.defaults) applies later."""
+    p.add_argument("--penalty", type=float, default=None, help=f"deviation penalty (default {DEFAULT_PENALTY})")
+    p.add_argument("--lower", type=float, default=None, help=f"lowest multiplier (default {DEFAULT_LOWER})")
+    p.add_argument("--upper", type=float, default=None, help=f"highest multiplier (default {DEFAULT_UPPER:g})")
+
+
+def given_or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 @command("build", "build a problem directory from a record table and the SOI targets", _build_args)
@@ -241,7 +246,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         problem, info, inputs = build_from_files(
             args.records, args.targets, args.year,
-            penalty=args.penalty, lower=args.lower, upper=args.upper,
+            penalty=given_or_default(args.penalty, DEFAULT_PENALTY),
+            lower=given_or_default(args.lower, DEFAULT_LOWER), upper=given_or_default(args.upper, DEFAULT_UPPER),
         )
     metadata: dict[str, Any] = {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"}
     spec = objective_spec(args)
@@ -296,8 +302,8 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
                         "penalty and bounds: not with --records, --targets, --year, --penalty, --lower, --upper)")
     p.add_argument("--records", default=None, help="record table to build from (default: embedded CPS)")
     p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
-    p.add_argument("--year", type=int, default=None, help="SOI year (default 2015)")
-    _parameter_args(p, unset=True)
+    p.add_argument("--year", type=int, default=None, help=f"SOI year (default {DEFAULT_YEAR})")
+    _parameter_args(p)
     _objective_args(p)
     p.add_argument("--reference", type=Path, default=None,
                    help="reference directory to write (default reference/default, reference/band for "
@@ -312,7 +318,7 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
-    from .pipeline import DEFAULT_REFERENCES, make_reference
+    from .pipeline import make_reference
     from .progress import Progress
     from .source import ProblemSource
 
@@ -355,8 +361,8 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
 def _verify_args(p: argparse.ArgumentParser) -> None:
     from .verify import BACKENDS, MODES
 
-    p.add_argument("--reference", type=Path, default=Path("reference/default"),
-                   help="reference directory (default reference/default)")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCES["penalized"],
+                   help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
     p.add_argument("--mode", action="append", choices=MODES, default=None,
                    help="hash, certificate or recompute (repeatable; default: all three)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy",
@@ -385,8 +391,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reference", type=Path, default=Path("reference/default"),
-                   help="reference directory (default reference/default)")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCES["penalized"],
+                   help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .certificate import certify
+from .defaults import DEFAULT_REFERENCES
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
 from .lock import reference_lock
 from .outputs import REFERENCE, output_kind, prepare_output
@@ -27,9 +28,7 @@ from .solve import check_options, solve
 from .solvers import Solution
 from .source import ProblemSource
 
-DEFAULT_REFERENCE = Path("reference") / "default"
-BAND_REFERENCE = Path("reference") / "band"
-DEFAULT_REFERENCES = {"penalized": DEFAULT_REFERENCE, "band": BAND_REFERENCE}  # by objective
+DEFAULT_REFERENCE = DEFAULT_REFERENCES["penalized"]
 # First-stage settings: the notes' solver, much tighter than their gtol 1e-5.
 LBFGSB_STAGE = {"gtol": 1e-10, "ftol": 0.0, "maxiter": 3000, "maxcor": 20}
 

@@ -22,10 +22,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .defaults import DEFAULT_YEAR
 from .exceptions import InputError, ReferenceFormatError
 from .hashing import file_hash
 from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
-from .problem import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, Problem
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
+from .problem import Problem
 
 KINDS = ("build", "directory")
 _PATH_FIELDS = ("path", "records", "targets")
@@ -42,7 +44,7 @@ class ProblemSource:
     kind: str = "build"
     records: str | None = None
     targets: str | None = None
-    year: int = 2015
+    year: int = DEFAULT_YEAR
     penalty: float = DEFAULT_PENALTY
     lower: float = DEFAULT_LOWER
     upper: float = DEFAULT_UPPER
