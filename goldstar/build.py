@@ -288,3 +288,16 @@ def build_from_files(
         "targets": {"file": Path(targets_path).name, "hash": file_hash(targets_path)},
     }
     return problem, info, inputs
+
+
+def default_problem(records: int | None = None) -> tuple[Problem, str]:
+    """The embedded CPS + SOI default problem (quietly: dropped targets are the build's to report),
+    or the one built from its first `records` CPS rows; with a label for tables and plots."""
+    from .cps import cps_to_soi
+
+    cps = pd.read_csv(DEFAULT_RECORDS, nrows=records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        problem, _ = build_problem(cps_to_soi(cps), read_table(DEFAULT_TARGETS, "target"), DEFAULT_YEAR)
+    label = "default (CPS, SOI 2015)" if records is None else f"default, first {records:,} CPS records"
+    return problem, label
