@@ -134,6 +134,13 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", type=Path, default=None,
                    help="CSV of name, target, initial weighted total, relative error")
     _parameter_args(p)
+    _engine_args(p)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from .engines import add_engine_arguments
+
+    add_engine_arguments(p)
 
 
 def _parameter_args(p: argparse.ArgumentParser) -> None:
@@ -151,19 +158,28 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .atomic import atomic_write
     from .build import build_from_files
+    from .engines import engine_options
     from .layout import write_problem
 
     start = time.perf_counter()
+    options = engine_options(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         problem, info, inputs = build_from_files(
             args.records, args.targets, args.year,
             penalty=args.penalty, lower=args.lower, upper=args.upper,
+            engine=args.engine, engine_options=options,
         )
     seconds = time.perf_counter() - start
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
-    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"})
+    meta = {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"}
+    if info.engine is not None:
+        meta["engine"] = info.engine
+        print(f"engine        {info.engine['name']} {info.engine.get('version') or ''}".rstrip()
+              + ("" if "cache_hit" not in info.engine else
+                 f" (derived table {'from the cache' if info.engine['cache_hit'] else 'computed and cached'})"))
+    write_problem(problem, args.out, meta)
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
     print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
@@ -197,6 +213,7 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
     p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
     _parameter_args(p)
+    _engine_args(p)
     p.add_argument("--reference", type=Path, default=Path("reference/default"),
                    help="reference directory to write (default reference/default)")
     p.add_argument("--force", action="store_true", help="replace a reference made from other inputs")
@@ -209,6 +226,7 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
+    from .engines import engine_options
     from .pipeline import make_reference
     from .progress import Progress
     from .source import ProblemSource
@@ -219,6 +237,7 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
         source = ProblemSource(
             kind="build", records=args.records, targets=args.targets, year=args.year,
             penalty=args.penalty, lower=args.lower, upper=args.upper,
+            engine=args.engine, engine_options=engine_options(args) or None,
         )
     lbfgsb = {}
     if args.lbfgsb_maxiter is not None:
