@@ -302,6 +302,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- impact (what the weights mean in dollars; needs the taxcalc extra) ----------------
+
+
+def _impact_args(p: argparse.ArgumentParser) -> None:
+    from .engines import add_engine_arguments
+
+    p.add_argument("weights", nargs="*", type=Path, default=[Path("reference/default")],
+                   help="reference directories or Parquet files (record_id, weight); the first is the "
+                        "base (default reference/default)")
+    p.add_argument("--records", default=None, help="Tax-Calculator input file (default: the first reference's)")
+    p.add_argument("--year", type=int, default=None, help="tax year (default: the first reference's)")
+    p.add_argument("--html", type=Path, default=None, help="also write the tables as a self-contained HTML page")
+    p.add_argument("--no-file-weights", action="store_true", help="leave out the file's own weights")
+    add_engine_arguments(p)
+
+
+@command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
+def cmd_impact(args: argparse.Namespace) -> int:
+    from .engines.taxcalc_ import derive, installed_version
+    from .impact import compute_impact, html_section, inputs_for, load_weights, text_tables
+
+    args.engine = "taxcalc"
+    sets = [load_weights(w) for w in args.weights]
+    inputs = inputs_for(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
+                               "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
+                               "s006_scale": args.tc_s006_scale})
+    table, entry = derive(inputs)
+    impact = compute_impact(table, sets, file_weights=not args.no_file_weights)
+    impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}
+    print(f"Tax-Calculator {installed_version()}, {Path(inputs.records).name}, {inputs.year} "
+          f"({'derived table from the cache' if entry.hit else 'derived table computed and cached'})")
+    print(text_tables(impact))
+    if args.html is not None:
+        from .atomic import atomic_write_text
+        from .report import STYLE
+
+        atomic_write_text(args.html, f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style>"
+                                     f"</head><body>{html_section(impact)}</body></html>")
+        print(f"wrote {args.html}")
+    return EXIT_OK
+
+
 # -- entry point ---------------------------------------------------------------------
 
 

@@ -172,3 +172,51 @@ def test_bad_engine_options_exit_2(tmp_path, capsys, argv, message):
 
 def test_the_readme_lists_the_mapping_as_the_code_has_it():
     assert taxcalc_.mapping_markdown() in README.read_text()
+
+
+def test_impact_totals_and_record_view(engine_reference, tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from goldstar.impact import compute_impact, inputs_for, load_weights, totals
+    from goldstar.reference import read_reference
+
+    ref = read_reference(engine_reference)
+    weight = ref.weight.copy()
+    weight[7] *= 2.0
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"record_id": ref.record_id, "weight": weight}), other)
+    sets = [load_weights(engine_reference), load_weights(other)]
+    table, entry = taxcalc_.derive(inputs_for(sets, {}))
+    assert entry.hit  # the reference's own derived table
+    impact = compute_impact(table, sets, floors={})
+    view = impact.record_view[0]
+    assert (view["differ"], view["record_id"], view["largest"]) == (1, int(ref.record_id[7]), 1.0)
+    row = table.set_index("record_id").loc[int(ref.record_id[7])]
+    expected = row["tc_iitax"] * ref.weight[7] / 1e9
+    diff = impact.totals.at["income tax/national", str(other)] - impact.totals.at["income tax/national",
+                                                                                  str(engine_reference)]
+    assert diff == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    by_status = sum(v for k, v in totals(table, ref.weight).items() if k.startswith("AGI/")
+                    and not k.startswith("AGI/AGI") and k != "AGI/national")
+    assert by_status == pytest.approx(impact.totals.at["AGI/national", str(engine_reference)], rel=1e-12)
+
+    html = tmp_path / "impact.html"
+    assert main(["impact", str(engine_reference), str(other), "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 2,000 records' weights differ by more than 1%" in out
+    assert "What the weights mean in dollars" in html.read_text()
+
+
+def test_report_has_the_dollars_section(engine_reference, tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the 'plots' extra")
+    out = tmp_path / "report.html"
+    assert main(["report", "--reference", str(engine_reference), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "What the weights mean in dollars" in text and "income tax/national" in text
+
+
+def test_impact_without_the_extra_exits_2(monkeypatch, capsys):
+    monkeypatch.setattr(taxcalc_, "installed_version", lambda: None)
+    assert main(["impact"]) == 2
+    assert "pip install 'goldstar[taxcalc]'" in capsys.readouterr().err

@@ -66,7 +66,7 @@ def _cps_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]
 TAXCALC_OPTIONS = ("weights", "growfactors", "data_year", "s006_scale")
 
 
-def _taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) -> Any:
+def taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) -> Any:
     from ..build import DEFAULT_RECORDS
     from .taxcalc_ import TaxcalcInputs
 
@@ -83,7 +83,7 @@ def _taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) ->
 def _taxcalc_derive(records: Path | None, year: int, options: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     from .taxcalc_ import derive
 
-    table, entry = derive(_taxcalc_inputs(records, year, options))
+    table, entry = derive(taxcalc_inputs(records, year, options))
     return table, {"cache_key": entry.key_hash, "cache_hit": entry.hit}
 
 

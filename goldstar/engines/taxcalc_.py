@@ -259,13 +259,19 @@ def read_input(inputs: TaxcalcInputs) -> pd.DataFrame:
     return data
 
 
-def data_year(inputs: TaxcalcInputs, data: pd.DataFrame) -> int:
-    """The data year: as given, else the file's largest FLPDYR."""
+def data_year(inputs: TaxcalcInputs) -> int:
+    """The data year: as given, else the file's largest FLPDYR (only that column is read)."""
     if inputs.data_year is not None:
         return int(inputs.data_year)
-    if "FLPDYR" not in data.columns:
-        raise InputError(f"{inputs.records} has no FLPDYR column: give the data year with --tc-data-year")
-    return int(data["FLPDYR"].max())
+    path = Path(inputs.records)
+    try:
+        if path.name.lower().endswith(".parquet"):
+            years = pd.read_parquet(path, columns=["FLPDYR"])["FLPDYR"]
+        else:
+            years = pd.read_csv(path, usecols=["FLPDYR"])["FLPDYR"]
+    except (ValueError, KeyError):
+        raise InputError(f"{path} has no FLPDYR column: give the data year with --tc-data-year") from None
+    return int(years.max())
 
 
 def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Thresholds]:
@@ -273,7 +279,7 @@ def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tupl
     and that year's filing thresholds from the same policy."""
     taxcalc = require_taxcalc()
     data = read_input(inputs) if data is None else data
-    start = data_year(inputs, data)
+    start = data_year(inputs)
     if inputs.year < start:
         raise InputError(f"target year {inputs.year} is before the data year {start}")
     gfactors = weights = None
@@ -305,7 +311,7 @@ def cache_key(inputs: TaxcalcInputs) -> dict[str, Any]:
         "taxcalc": installed_version(),
         "files": {role: file_hash(p) for role, p in sorted(inputs.files().items())},
         "year": inputs.year,
-        "data_year": inputs.data_year,
+        "data_year": data_year(inputs),  # resolved, so that a given and a read year share the table
         "s006_scale": inputs.scale if inputs.weights is None else None,
         "mapping_code": file_hash(__file__),
     }

@@ -1,0 +1,118 @@
+"""The noise floor of each solver in dollars: how far Tax-Calculator's totals move between
+two record orders of the same problem.
+
+The default problem (the committed reference's) is solved by each solver in the
+file's record order and in a seeded permutation of records and targets; the
+weights are matched back by record_id and each total of goldstar.impact
+(income tax, payroll tax, AGI; national, by AGI group, by filing status) is
+computed under both. The floor of a total is |total(order 1) - total(order 2)|.
+Writes benchmarks/noise_floor.json (read by goldstar impact and goldstar
+report) and prints the Markdown of BENCHMARKS.md's section.
+
+    python scripts/noise_floor.py [--solvers newton,clarabel,lbfgsb] [--lbfgsb-cap 600] [--seed 0]
+
+L-BFGS-B runs with the notes' rule (its defaults) unless --lbfgsb-cap stops it
+at that many seconds; the JSON and the Markdown say which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from goldstar.impact import NOISE_FLOOR, QUANTITIES, inputs_for, totals  # noqa: E402
+from goldstar.engines.taxcalc_ import derive, installed_version  # noqa: E402
+from goldstar.solve import solve  # noqa: E402
+from goldstar.source import ProblemSource  # noqa: E402
+
+
+def run_solver(problem, method: str, options: dict) -> tuple[np.ndarray, dict]:
+    start = time.perf_counter()
+    solution = solve(problem, method, **options)
+    return solution.m, {
+        "seconds": round(time.perf_counter() - start, 2), "loss": float(problem.loss(solution.m)),
+        "status": solution.status, "message": solution.message[:120], "iterations": int(solution.iterations),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--solvers", default="newton,clarabel,lbfgsb")
+    parser.add_argument("--lbfgsb-cap", type=float, default=None, help="time limit of each L-BFGS-B run, s")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=NOISE_FLOOR)
+    args = parser.parse_args(argv)
+
+    problem, _ = ProblemSource().load()
+    inputs = inputs_for([], {"records": None, "year": problem_year()})
+    table, entry = derive(inputs)
+    order = np.argsort(table["record_id"].to_numpy())
+    pos = np.searchsorted(table["record_id"].to_numpy()[order], problem.record_ids)
+    table = table.iloc[order[pos]].reset_index(drop=True)  # the problem's record order
+    assert np.array_equal(table["record_id"].to_numpy(), problem.record_ids)
+
+    rng = np.random.default_rng(args.seed)
+    records, targets = rng.permutation(problem.n), rng.permutation(problem.J)
+    shuffled = problem.permuted(records, targets)
+    floors, runs = {}, {}
+    for method in args.solvers.split(","):
+        options = {"time_limit": args.lbfgsb_cap} if method == "lbfgsb" and args.lbfgsb_cap else {}
+        m1, run1 = run_solver(problem, method, options)
+        m2s, run2 = run_solver(shuffled, method, options)
+        m2 = np.empty_like(m2s)
+        m2[records] = m2s
+        t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
+        floors[method] = {k: abs(t1[k] - t2[k]) for k in t1}
+        rel = np.abs(m1 - m2) / m1
+        runs[method] = {"options": options, "order 1": run1, "order 2": run2,
+                        "max_relative_weight_difference": float(rel.max()),
+                        "records_differing_1pct": int((rel > 0.01).sum())}
+        print(f"{method}: {run1['seconds']} s + {run2['seconds']} s; largest spread "
+              f"{max(floors[method].values()):.4g} $bn; weights differ up to {rel.max():.3g}", flush=True)
+    result = {
+        "command": "python scripts/noise_floor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "floors": floors, "runs": runs, "seed": args.seed,
+        "taxcalc": installed_version(), "year": inputs.year, "platform": platform.platform(),
+        "units": "$bn, |total(file order) - total(permuted order)|",
+    }
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(markdown(result))
+    return 0
+
+
+def problem_year() -> int:
+    return ProblemSource().year
+
+
+def markdown(result: dict) -> str:
+    solvers = list(result["floors"])
+    lines = [f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, {result['year']}).", "",
+             "| solver | seconds (order 1, order 2) | loss (order 1) | status | weights differ up to | "
+             "records differing > 1% |", "|---|---|---:|---|---:|---:|"]
+    for s in solvers:
+        r = result["runs"][s]
+        lines.append(f"| {s} | {r['order 1']['seconds']}, {r['order 2']['seconds']} | "
+                     f"{r['order 1']['loss']:.10g} | {r['order 1']['message'][:50]} | "
+                     f"{r['max_relative_weight_difference']:.3g} | {r['records_differing_1pct']:,} |")
+    lines += ["", "Spread of each national total between the two orders, $bn:", "",
+              "| total | " + " | ".join(solvers) + " |", "|---|" + "---:|" * len(solvers)]
+    for q in QUANTITIES:
+        key = f"{q}/national"
+        lines.append(f"| {key} | " + " | ".join(f"{result['floors'][s][key]:.3g}" for s in solvers) + " |")
+    lines.append("")
+    lines.append("Largest spread over all groups (national, AGI groups, filing statuses), $bn: "
+                 + ", ".join(f"{s} {max(result['floors'][s].values()):.3g}" for s in solvers) + ".")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
