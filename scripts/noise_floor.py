@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lbfgsb-cap", type=float, default=None, help="time limit of each L-BFGS-B run, s")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=NOISE_FLOOR)
+    parser.add_argument("--save-weights", type=Path, default=None,
+                        help="also write each solver's file-order weights to DIR/<solver>.parquet "
+                             "(record_id, weight; the solver in the metadata) for goldstar impact")
     args = parser.parse_args(argv)
 
     problem, _ = ProblemSource().load()
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         m2 = np.empty_like(m2s)
         m2[records] = m2s
         t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
+        if args.save_weights is not None:
+            save_weights(args.save_weights / f"{method}.parquet", problem.record_ids, problem.w0 * m1, method)
         floors[method] = {k: abs(t1[k] - t2[k]) for k in t1}
         rel = np.abs(m1 - m2) / m1
         runs[method] = {"options": options, "order 1": run1, "order 2": run2,
@@ -87,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(markdown(result))
     return 0
+
+
+def save_weights(path: Path, record_id: np.ndarray, weight: np.ndarray, solver: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"record_id": pa.array(record_id, pa.int64()), "weight": pa.array(weight, pa.float64())})
+    pq.write_table(table.replace_schema_metadata({b"goldstar": json.dumps({"solver": solver}).encode()}), path)
 
 
 def problem_year() -> int:
