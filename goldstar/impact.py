@@ -212,7 +212,7 @@ def text_tables(impact: Impact) -> str:
         for lab in impact.labels[1:]:
             d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
             mark = "" if d["above_floor"] is None else (" *" if d["above_floor"] else "")
-            cells.append(f"{d['difference']:+,.3f}{mark}")
+            cells.append(f"{d['difference']:+.4g}{mark}")
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -242,7 +242,7 @@ def html_section(impact: Impact) -> str:
         cells = [html.escape(key)] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
         for lab in impact.labels[1:]:
             d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
-            text = f"{d['difference']:+,.3f}"
+            text = f"{d['difference']:+.4g}"
             if d["above_floor"]:
                 text = f"<b>{text}</b> (floor {d['floor']:.3g})"
             elif d["above_floor"] is False:
@@ -283,3 +283,41 @@ def report_section(reference_dir: str | Path) -> str:
     impact = compute_impact(table, [ws])
     impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}
     return html_section(impact)
+
+
+def noise_floor_section(directory: Path = NOISE_FLOOR.parent) -> list[str]:
+    """BENCHMARKS.md's noise-floor section, from directory/noise_floor.json (none: no lines)."""
+    path = Path(directory) / NOISE_FLOOR.name
+    if not path.is_file():
+        return []
+    result = json.loads(path.read_text())
+    solvers = list(result["floors"])
+    lines = [
+        "## Noise floor in dollars (noise_floor.json)", "",
+        "How far Tax-Calculator's totals (goldstar impact: income tax, payroll tax, AGI; national, by AGI "
+        "group, by filing status) move when the same problem is solved with its records and targets in "
+        "another order, per solver. `goldstar impact` marks a difference between two sets of weights as "
+        "above the floor when it exceeds the larger floor of their two solvers.", "",
+        f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, tax year {result['year']}, "
+        f"permutation seed {result['seed']}; {result['platform']})."
+        + (f" Note: {result['note']}." if result.get("note") else ""), "",
+        "| solver | options | seconds (file order, permuted) | loss (file order) | stopped by | "
+        "weights differ up to | records differing > 1% |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    for s in solvers:
+        r = result["runs"][s]
+        options = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "defaults"
+        lines.append(
+            f"| {s} | {options} | {r['order 1']['seconds']}, {r['order 2']['seconds']} | "
+            f"{r['order 1']['loss']:.10g} | {r['order 1']['message'][:60].replace('|', '&#124;')} | "
+            f"{r['max_relative_weight_difference']:.3g} | {r['records_differing_1pct']:,} |"
+        )
+    lines += ["", "Spread of each national total between the two orders, $bn:", "",
+              "| total | " + " | ".join(solvers) + " |", "|---|" + "---:|" * len(solvers)]
+    for q in QUANTITIES:
+        key = f"{q}/national"
+        lines.append(f"| {key} | " + " | ".join(f"{result['floors'][s][key]:.3g}" for s in solvers) + " |")
+    lines += ["", "Largest spread over every total (national, AGI groups, filing statuses), $bn: "
+              + ", ".join(f"{s} {max(result['floors'][s].values()):.3g}" for s in solvers) + ".", ""]
+    return lines

@@ -7,7 +7,8 @@ weights are matched back by record_id and each total of goldstar.impact
 (income tax, payroll tax, AGI; national, by AGI group, by filing status) is
 computed under both. The floor of a total is |total(order 1) - total(order 2)|.
 Writes benchmarks/noise_floor.json (read by goldstar impact and goldstar
-report) and prints the Markdown of BENCHMARKS.md's section.
+report) and prints BENCHMARKS.md's section, which `make bench` (and
+`python scripts/bench.py --render-only`) renders from that file.
 
     python scripts/noise_floor.py [--solvers newton,clarabel,lbfgsb] [--lbfgsb-cap 600] [--seed 0]
 
@@ -29,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from goldstar.impact import NOISE_FLOOR, QUANTITIES, inputs_for, totals  # noqa: E402
+from goldstar.impact import NOISE_FLOOR, inputs_for, noise_floor_section, totals  # noqa: E402
 from goldstar.engines.taxcalc_ import derive, installed_version  # noqa: E402
 from goldstar.solve import solve  # noqa: E402
 from goldstar.source import ProblemSource  # noqa: E402
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solvers", default="newton,clarabel,lbfgsb")
     parser.add_argument("--lbfgsb-cap", type=float, default=None, help="time limit of each L-BFGS-B run, s")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default=None, help="a remark stored with the figures (e.g. the machine's load)")
     parser.add_argument("--out", type=Path, default=NOISE_FLOOR)
     parser.add_argument("--save-weights", type=Path, default=None,
                         help="also write each solver's file-order weights to DIR/<solver>.parquet "
@@ -88,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         "floors": floors, "runs": runs, "seed": args.seed,
         "taxcalc": installed_version(), "year": inputs.year, "platform": platform.platform(),
         "units": "$bn, |total(file order) - total(permuted order)|",
+        **({"note": args.note} if args.note else {}),
     }
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(markdown(result))
+    print("\n".join(noise_floor_section(args.out.parent)))
     return 0
 
 
@@ -105,27 +108,6 @@ def save_weights(path: Path, record_id: np.ndarray, weight: np.ndarray, solver: 
 
 def problem_year() -> int:
     return ProblemSource().year
-
-
-def markdown(result: dict) -> str:
-    solvers = list(result["floors"])
-    lines = [f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, {result['year']}).", "",
-             "| solver | seconds (order 1, order 2) | loss (order 1) | status | weights differ up to | "
-             "records differing > 1% |", "|---|---|---:|---|---:|---:|"]
-    for s in solvers:
-        r = result["runs"][s]
-        lines.append(f"| {s} | {r['order 1']['seconds']}, {r['order 2']['seconds']} | "
-                     f"{r['order 1']['loss']:.10g} | {r['order 1']['message'][:50]} | "
-                     f"{r['max_relative_weight_difference']:.3g} | {r['records_differing_1pct']:,} |")
-    lines += ["", "Spread of each national total between the two orders, $bn:", "",
-              "| total | " + " | ".join(solvers) + " |", "|---|" + "---:|" * len(solvers)]
-    for q in QUANTITIES:
-        key = f"{q}/national"
-        lines.append(f"| {key} | " + " | ".join(f"{result['floors'][s][key]:.3g}" for s in solvers) + " |")
-    lines.append("")
-    lines.append("Largest spread over all groups (national, AGI groups, filing statuses), $bn: "
-                 + ", ".join(f"{s} {max(result['floors'][s].values()):.3g}" for s in solvers) + ".")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
