@@ -220,3 +220,18 @@ def test_impact_without_the_extra_exits_2(monkeypatch, capsys):
     monkeypatch.setattr(taxcalc_, "installed_version", lambda: None)
     assert main(["impact"]) == 2
     assert "pip install 'goldstar[taxcalc]'" in capsys.readouterr().err
+
+
+def test_weights_and_growfactors_files_age_the_records(taxcalc_module, cache_dir, cps_slice, engine_problem):
+    package = Path(taxcalc_module.__file__).parent
+    aged, _ = taxcalc_.derive(taxcalc_.TaxcalcInputs(
+        records=cps_slice, year=2015, data_year=2014,
+        weights=package / "cps_weights.csv.gz", growfactors=package / "growfactors.csv",
+    ))
+    unaged, entry = taxcalc_.derive(taxcalc_.TaxcalcInputs(records=cps_slice, year=2015, data_year=2014,
+                                                           s006_scale=0.01))
+    assert entry.hit
+    wt = pd.read_csv(package / "cps_weights.csv.gz", nrows=SLICE)["WT2015"].to_numpy()
+    ratio = aged["weight"].to_numpy() / wt  # Tax-Calculator scales a sub-sample's weights by one factor
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
+    assert aged["employment_income"].sum() > unaged["employment_income"].sum()  # wages grew 2014 -> 2015

@@ -295,8 +295,8 @@ def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tupl
             data=data, start_year=start, gfactors=gfactors, weights=weights,
             adjust_ratios=None, exact_calculations=True,
         )
-    except ValueError as exc:
-        raise InputError(f"Tax-Calculator rejects {inputs.records}: {exc}") from None
+    except (ValueError, AssertionError) as exc:  # Tax-Calculator asserts, e.g. "no weights for start year"
+        raise InputError(f"Tax-Calculator rejects {inputs.records} (data year {start}): {exc}") from None
     policy = taxcalc.Policy()
     calculator = taxcalc.Calculator(policy=policy, records=records, verbose=False)  # copies policy
     calculator.advance_to_year(inputs.year)
