@@ -306,7 +306,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _impact_args(p: argparse.ArgumentParser) -> None:
-    from .engines import add_engine_arguments
+    from .engines import add_taxcalc_arguments
 
     p.add_argument("weights", nargs="*", type=Path, default=[Path("reference/default")],
                    help="reference directories or Parquet files (record_id, weight); the first is the "
@@ -315,7 +315,7 @@ def _impact_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--year", type=int, default=None, help="tax year (default: the first reference's)")
     p.add_argument("--html", type=Path, default=None, help="also write the tables as a self-contained HTML page")
     p.add_argument("--no-file-weights", action="store_true", help="leave out the file's own weights")
-    add_engine_arguments(p)
+    add_taxcalc_arguments(p)
 
 
 @command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
@@ -323,7 +323,6 @@ def cmd_impact(args: argparse.Namespace) -> int:
     from .engines.taxcalc_ import derive, installed_version
     from .impact import compute_impact, html_section, inputs_for, load_weights, text_tables
 
-    args.engine = "taxcalc"
     sets = [load_weights(w) for w in args.weights]
     inputs = inputs_for(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
                                "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,

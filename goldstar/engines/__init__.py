@@ -172,6 +172,11 @@ def add_engine_arguments(p: Any) -> None:
     p.add_argument("--engine", choices=sorted(ENGINES), default=None,
                    help="records engine: cps (hand approximation) or taxcalc (Tax-Calculator, extra "
                         "`taxcalc`); default: cps for the embedded file, none for --records")
+    add_taxcalc_arguments(p)
+
+
+def add_taxcalc_arguments(p: Any) -> None:
+    """The --tc-* options: how Tax-Calculator reads the records file."""
     p.add_argument("--tc-weights", default=None, help="taxcalc: weights file (WT<year> columns, x100)")
     p.add_argument("--tc-growfactors", default=None, help="taxcalc: growfactors file (needs --tc-weights)")
     p.add_argument("--tc-data-year", type=int, default=None,
