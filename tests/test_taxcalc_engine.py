@@ -93,10 +93,11 @@ def test_engine_gives_the_problem_of_the_builder_fed_taxcalc_directly(
 def test_filing_thresholds_from_policy_equal_the_hand_table_for_2015(taxcalc_module):
     from goldstar.cps import FILING_THRESHOLD_2015
 
-    thresholds = taxcalc_.filing_thresholds(2015)
+    policy = taxcalc_module.Policy()  # one (building one takes seconds); set_year moves it forward
+    thresholds = taxcalc_.filing_thresholds(2015, policy)
     assert {k: thresholds[k] for k in FILING_THRESHOLD_2015} == FILING_THRESHOLD_2015
     assert thresholds[3] == (4000.0, 4000.0, 4000.0)
-    assert taxcalc_.filing_thresholds(2021)[3] == (5.0, 5.0, 5.0)  # no exemptions: the $5 rule
+    assert taxcalc_.filing_thresholds(2021, policy)[3] == (5.0, 5.0, 5.0)  # no exemptions: the $5 rule
 
 
 def test_cache_is_used_when_inputs_are_unchanged_and_rebuilt_on_one_byte(
