@@ -159,6 +159,8 @@ def test_without_the_extra_build_exits_2_with_the_install_hint(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "pip install 'goldstar[taxcalc]'" in err and "make install" in err
     assert not (tmp_path / "p").exists()
+    assert main(["build", "--out", str(tmp_path / "default")]) == 0  # the default needs no Tax-Calculator
+    assert "engine" not in _problem_json(tmp_path / "default")
 
 
 @pytest.mark.parametrize("argv, message", [
