@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .exceptions import InputError
-from .hashing import file_hash
+from .hashing import file_entry
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 from .problem import Problem
 
@@ -286,7 +286,7 @@ def build_from_files(
     engine_meta = None
     if engine is None and records_path is not None:
         records = read_table(records_path, "record")
-        inputs = {"records": {"file": Path(records_path).name, "hash": file_hash(records_path), "adapter": "none"}}
+        inputs = {"records": {**file_entry(records_path), "adapter": "none"}}
     else:
         records, inputs, engine_meta = run_engine(engine or "cps", records_path, year, engine_options)
         if engine is None:
@@ -294,7 +294,7 @@ def build_from_files(
     targets = read_table(targets_path, "target")
     problem, info = build_problem(records, targets, year, **parameters)
     info.engine = engine_meta
-    inputs["targets"] = {"file": Path(targets_path).name, "hash": file_hash(targets_path)}
+    inputs["targets"] = file_entry(targets_path)
     return problem, info, inputs
 
 

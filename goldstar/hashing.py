@@ -32,6 +32,21 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return _label(h.hexdigest())
 
 
+def file_entry(path: str | os.PathLike[str]) -> dict[str, str]:
+    """How a problem records one input file: its name and the hash of its bytes."""
+    return {"file": os.path.basename(os.fspath(path)), "hash": file_hash(path)}
+
+
+def changed_inputs(recorded: dict, current: dict[str, dict[str, str]]) -> list[tuple[str, str, str | None, str]]:
+    """(role, file, recorded hash, current hash) of each input whose hash is not the recorded one."""
+    out = []
+    for role, entry in current.items():
+        before = recorded.get(role, {}).get("hash") if isinstance(recorded.get(role), dict) else None
+        if before != entry["hash"]:
+            out.append((role, entry["file"], before, entry["hash"]))
+    return out
+
+
 def canonical_array(values: np.ndarray) -> np.ndarray:
     """The array as little-endian, C-ordered, with strings as UTF-8 joined by NUL."""
     arr = np.asarray(values)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .certificate import certify
 from .defaults import DEFAULT_REFERENCES
+from .hashing import changed_inputs
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
 from .lock import reference_lock
 from .outputs import REFERENCE, output_kind, prepare_output
@@ -114,10 +115,8 @@ def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: 
         before_source = old["problem"].get("source")
     if before_source != source.as_dict():
         changed.append(f"problem source ({before_source} -> {source.as_dict()})")
-    for role, entry in inputs.items():
-        before = old["inputs"].get(role, {}).get("hash")
-        if before != entry["hash"]:
-            changed.append(f"input {role} ({entry['file']}: {before} -> {entry['hash']})")
+    for role, file, before, now in changed_inputs(old["inputs"], inputs):
+        changed.append(f"input {role} ({file}: {before} -> {now})")
     if old["problem"].get("problem_hash") != problem_hash:
         changed.append(f"problem hash ({old['problem'].get('problem_hash')} -> {problem_hash})")
     if changed:

@@ -25,7 +25,7 @@ from typing import Any
 
 from .defaults import DEFAULT_YEAR
 from .exceptions import InputError, ReferenceFormatError
-from .hashing import file_hash
+from .hashing import file_entry
 from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 from .problem import Problem
@@ -127,7 +127,7 @@ class ProblemSource:
         for role, path in self.input_files().items():
             if not path.is_file():
                 raise InputError(f"input {role}: {path} not found")
-            out[role] = {"file": str(path.name), "hash": file_hash(path)}
+            out[role] = file_entry(path)
         return out
 
     def load(self, dropped: tuple[str, ...] | None = None) -> tuple[Problem, dict[str, Any]]:

@@ -26,6 +26,7 @@ import numpy as np
 from . import verify_columns
 from .certificate import certify
 from .exceptions import InputError, ReferenceFormatError
+from .hashing import changed_inputs
 from .problem import Problem
 from .reference import Reference, fingerprint, read_reference, weights_hash
 from .solve import solve
@@ -153,10 +154,11 @@ def hash_checks(ref: Reference, source: ProblemSource, compare_inputs: bool) -> 
     checks += [Check("hash", c.name, c.passed, c.figure, c.threshold, c.detail)
                for c in engine_version_checks(ref.metadata["problem"].get("engine"))]
     current = source.input_hashes()
+    changed = {role: before for role, _, before, _ in changed_inputs(ref.metadata["inputs"], current)}
     for role, entry in current.items():
-        before = ref.metadata["inputs"].get(role, {}).get("hash")
+        before = changed.get(role, entry["hash"])
         checks.append(Check(
-            "hash", f"input {role}", entry["hash"] == before, entry["hash"], f"recorded {before}",
+            "hash", f"input {role}", role not in changed, entry["hash"], f"recorded {before}",
             f"input {role} ({entry['file']}) changed since the reference was made "
             "(or the recorded hash is outdated): rerun `make goldstar` if the change is intended",
         ))

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..exceptions import InputError
-from ..hashing import file_hash
+from ..hashing import file_entry
 
 
 class EngineNotInstalled(InputError):
@@ -126,7 +126,7 @@ def run_engine(
     records = Path(records) if records is not None else None
     table, facts = engine.derive(records, year, options)
     inputs = {
-        role: {"file": path.name, "hash": file_hash(path)}
+        role: file_entry(path)
         for role, path in engine.input_files(records, options).items()
     }
     inputs["records"]["adapter"] = name
