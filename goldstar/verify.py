@@ -218,7 +218,7 @@ def prepass_checks(ref: Reference, problem: Problem) -> list[Check]:
     "range" targets: the band misses the reachable range recomputed here. "joint" targets: the
     recorded elastic LP's dual, evaluated on this problem (band_prepass.conflict_bound), proves a
     total violation of at least the recorded LP value (to HiGHS's tolerance), so those bands
-    cannot all be met. That the kept bands can be met is the certificate's "kept bands met".
+    cannot all be met. That the kept bands can be met is the certificate's "hard bands met".
     """
     from .objectives.band_prepass import JOINT_TOL, band_limits, conflict_bound, reachable_ranges
 

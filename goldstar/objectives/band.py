@@ -181,6 +181,13 @@ class BandForm:
             cap *= CONTINUATION_FACTOR
 
     @property
+    def hard_targets(self) -> np.ndarray:
+        """The kept targets whose band is hard to float64 precision: in target units, those with
+        rho_j = M ts_j^2 >= RHO_CAP. A small target (a few dozen returns in an area: ts ~ 50,
+        rho ~ 2.5e9) keeps a soft band even in target units, and its miss is part of the optimum."""
+        return self.rho >= RHO_CAP if self.hard else np.zeros(self.J, dtype=bool)
+
+    @property
     def rho_final(self) -> np.ndarray:
         """The rho the solver ends at and the certificate checks: rho, capped at RHO_CAP."""
         return self.rho_stages()[-1]
