@@ -105,15 +105,15 @@ def per_record_gap(problem: Problem, m: np.ndarray, s: np.ndarray) -> np.ndarray
     exactly 0 when m_i = mc. It is >= 0 for feasible m; rounding can leave a
     tiny negative, which is kept (honest) but cannot hide a positive gap.
     """
-    mc = np.clip(1.0 - s / problem.lam, problem.lower, problem.upper)
-    return (m - mc) * (problem.lam * (m + mc - 2.0) + 2.0 * s)
+    mc = np.clip(1.0 - s / problem.penalized.lam, problem.lower, problem.upper)
+    return (m - mc) * (problem.penalized.lam * (m + mc - 2.0) + 2.0 * s)
 
 
 def certify(problem: Problem, m: np.ndarray) -> Certificate:
     """Check `m` against the optimum of `problem` as the module docstring describes."""
     m = problem.check_multipliers(m)
     k = NumpyKernels(problem)
-    y_hat = problem.residual(m)
+    y_hat = problem.penalized.residual(m)
     state = dual_state(k, y_hat)
     y1 = y_hat + newton_step(k, state)
     s1 = k.Bmul(y1)
@@ -125,8 +125,8 @@ def certify(problem: Problem, m: np.ndarray) -> Certificate:
     miss = y_hat - y1
     gap_at_newton = float(miss @ miss + np.sum(per_record_gap(problem, m, s1)))
     gap = min(gap_at_residual, gap_at_newton)
-    loss = float(y_hat @ y_hat + problem.lam @ ((m - 1.0) ** 2))
-    bound = np.sqrt(max(gap, 0.0) / problem.lam) / m
+    loss = float(y_hat @ y_hat + problem.penalized.lam @ ((m - 1.0) ** 2))
+    bound = np.sqrt(max(gap, 0.0) / problem.penalized.lam) / m
     worst_bound = int(np.argmax(bound))
     return Certificate(
         n=problem.n,

@@ -62,7 +62,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     problem = synth_problem(args.records, args.targets, args.seed)
     write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed})
     print(f"wrote {args.out}: n={problem.n} J={problem.J} nnz={problem.nnz} "
-          f"lam in [{problem.lam.min():.3g}, {problem.lam.max():.3g}]")
+          f"lam in [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
     return EXIT_OK
 
 
@@ -167,8 +167,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
     print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
-    print(f"L0            {problem.L0:.12g}")
-    print(f"lam           [{problem.lam.min():.3g}, {problem.lam.max():.3g}]")
+    print(f"L0            {problem.penalized.L0:.12g}")
+    print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
     print("targets by variable:")
     for variable, count in sorted(info.targets_by_variable.items()):
         print(f"  {variable:32s} {count}")

@@ -4,7 +4,9 @@
     targets.parquet   name string, target float64
     matrix.parquet    A in COO form: row int32, col int32, value float64
                       (the A_ij of goldstar.problem, not B), sorted by row then col
-    problem.json      {"penalty": .., "lower": .., "upper": ..} plus metadata
+    problem.json      {"objective": {"name": .., parameters}, "lower": .., "upper": ..}
+                      plus metadata; without "objective" (the first release's
+                      layout) it reads as {"name": "penalized", "penalty": ..}
 
 Writing and reading round-trip bit-exactly (float64 is stored as float64). The
 reader checks the layout and then validates the problem as Problem.from_arrays
@@ -25,6 +27,7 @@ import scipy.sparse as sp
 
 from .atomic import atomic_directory
 from .exceptions import InputError
+from .objectives import Objective, objective_from_dict
 from .problem import Problem
 
 RECORDS = "records.parquet"
@@ -48,7 +51,7 @@ def write_problem(
     order = np.lexsort((A.col, A.row))
     settings = {
         "layout_version": LAYOUT_VERSION,
-        "penalty": problem.penalty,
+        "objective": problem.objective.as_dict(),
         "lower": problem.lower,
         "upper": problem.upper,
         "n_records": problem.n,
@@ -85,7 +88,7 @@ def write_problem(
 
 
 def read_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """problem.json of a problem directory, checked for the three parameters."""
+    """problem.json of a problem directory, checked for the bounds and an objective."""
     path = Path(directory) / PROBLEM_JSON
     if not path.is_file():
         raise InputError(f"{path}: missing (is {directory} a problem directory?)")
@@ -95,10 +98,17 @@ def read_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(settings, dict):
         raise InputError(f"{path}: must hold a JSON object")
-    for key in ("penalty", "lower", "upper"):
+    for key in ("lower", "upper") + (() if "objective" in settings else ("penalty",)):
         if key not in settings:
             raise InputError(f"{path}: missing key {key!r}")
     return settings
+
+
+def read_objective(settings: dict[str, Any], where: str) -> Objective:
+    """The objective problem.json records; the first release's layout means `penalized`."""
+    if "objective" not in settings:
+        return objective_from_dict({"name": "penalized", "penalty": settings["penalty"]}, where)
+    return objective_from_dict(settings["objective"], f"{where}: objective")
 
 
 def read_problem(directory: str | os.PathLike[str]) -> Problem:
@@ -142,7 +152,8 @@ def read_problem(directory: str | os.PathLike[str]) -> Problem:
             A,
             records.column("w0").to_numpy(),
             targets.column("target").to_numpy(),
-            penalty=settings["penalty"], lower=settings["lower"], upper=settings["upper"],
+            objective=read_objective(settings, str(directory / PROBLEM_JSON)),
+            lower=settings["lower"], upper=settings["upper"],
             record_ids=ids,
             target_names=names.to_pylist(),
         )

@@ -114,7 +114,7 @@ def make_reference(
     timings["lbfgsb"] = first.seconds
     log(f"lbfgsb      loss={first.loss:.15g} pg={first.pg:.3g} iterations={first.iterations} "
         f"({first.seconds:.2f} s; {first.message})")
-    y0 = problem.residual(first.m)
+    y0 = problem.penalized.residual(first.m)
     final = _run_stage(problem, "newton", {"y0": y0}, progress_factory)
     timings["newton"] = final.seconds
     log(f"newton      loss={final.loss:.15g} pg={final.pg:.3g} iterations={final.iterations} "
@@ -147,7 +147,7 @@ def make_reference(
             "problem_hash": problem_hash,
             "n": problem.n, "J": problem.J, "nnz": problem.nnz,
             "penalty": problem.penalty, "lower": problem.lower, "upper": problem.upper,
-            "L0": problem.L0,
+            "L0": problem.penalized.L0,
             **build_meta,
         },
         inputs=inputs,

@@ -1,37 +1,32 @@
-"""The reweighting problem of design/method.md, as one validated object.
+"""The reweighting problem's data, with the objective chosen for it.
 
-Records i = 1..n carry initial weights w0_i > 0; targets j = 1..J carry values
-t_j; A_ij is record i's contribution to target j. With
-
-    B_ij  = w0_i * A_ij / (t_j + 1)
-    c_j   = t_j / (t_j + 1)
-    L0    = || B^T 1 - c ||^2
-    lam_i = penalty * L0 * w0_i^2 / sum_k w0_k^2
-
-the problem is
-
-    minimize  f(m) = || B^T m - c ||^2 + sum_i lam_i (m_i - 1)^2
-    subject to lower <= m_i <= upper.
-
-f is strictly convex (every lam_i > 0), so its minimizer is unique. Final
-weights are w0 * m. Every other module refers to this docstring for the math.
+Records i = 1..n carry initial weights w0_i > 0 and a record_id; targets
+j = 1..J carry values t_j and names; A_ij is record i's contribution to target
+j; multipliers m_i lie in [lower, upper] and final weights are w0 * m. What to
+minimize is the objective's (goldstar.objectives: `penalized`, the notes'
+penalized least squares of design/method.md, or `band`, TMD's band QP of
+design/band.md); `Problem.form` holds the objective's derived data and loss,
+and each objective's module holds its math.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from .exceptions import InputError
 from .hashing import arrays_hash
+from .objectives import Objective, Penalized
+from .objectives.penalized import DEFAULT_PENALTY
 
-DEFAULT_PENALTY = 0.01
 DEFAULT_LOWER = 0.1
 DEFAULT_UPPER = 10.0
+__all__ = ["DEFAULT_LOWER", "DEFAULT_PENALTY", "DEFAULT_UPPER", "Problem"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,15 +36,11 @@ class Problem:
     A: sp.csr_matrix
     w0: np.ndarray
     t: np.ndarray
-    penalty: float
     lower: float
     upper: float
     record_ids: np.ndarray
     target_names: tuple[str, ...]
-    B: sp.csr_matrix = field(repr=False)
-    c: np.ndarray = field(repr=False)
-    lam: np.ndarray = field(repr=False)
-    L0: float = 0.0
+    objective: Objective = field(default_factory=Penalized)
 
     @property
     def n(self) -> int:
@@ -65,6 +56,23 @@ class Problem:
     def nnz(self) -> int:
         return int(self.A.nnz)
 
+    @cached_property
+    def form(self) -> Any:
+        """The objective's derived data and loss (PenalizedForm or BandForm)."""
+        return self.objective.form(self)
+
+    @property
+    def penalty(self) -> float:
+        """The penalized objective's penalty (an InputError for another objective)."""
+        return self.penalized.penalty
+
+    @property
+    def penalized(self) -> Any:
+        """The PenalizedForm; an InputError naming the objective when it is another."""
+        if not isinstance(self.objective, Penalized):
+            raise InputError(f"this needs the penalized objective; the problem's is {self.objective.name!r}")
+        return self.form
+
     @classmethod
     def from_arrays(
         cls,
@@ -72,19 +80,26 @@ class Problem:
         w0: Sequence[float] | np.ndarray,
         t: Sequence[float] | np.ndarray,
         *,
-        penalty: float = DEFAULT_PENALTY,
+        objective: Objective | None = None,
+        penalty: float | None = None,
         lower: float = DEFAULT_LOWER,
         upper: float = DEFAULT_UPPER,
         record_ids: Sequence[int] | np.ndarray | None = None,
         target_names: Sequence[str] | None = None,
     ) -> "Problem":
-        """Validate the inputs and derive B, c, L0 and lam as the module docstring defines.
+        """Validate the data and the objective (default: penalized with `penalty`).
 
         Raises InputError naming the first thing wrong: NaN or inf, a weight
         <= 0, mismatched shapes, no targets, duplicate target names, a target
-        no record contributes to, lower >= upper, or penalty <= 0.
+        no record contributes to, lower >= upper, bounds the objective does
+        not allow, or a parameter out of range.
         """
-        penalty, lower, upper = _check_parameters(penalty, lower, upper)
+        if objective is None:
+            objective = Penalized(DEFAULT_PENALTY if penalty is None else penalty)
+        elif penalty is not None:
+            raise InputError("give `penalty` through the objective (Penalized(penalty)), not beside it")
+        lower, upper = _check_bounds(lower, upper)
+        objective.check_bounds(lower, upper)
         A = _as_csr(A)
         n, J = A.shape
         w0 = _as_float_vector(w0, "w0")
@@ -111,10 +126,6 @@ class Problem:
                 f"w0 must be > 0: record {i} has w0 = {w0[i]!r} "
                 f"({nonpositive.size} record(s) with w0 <= 0)"
             )
-        if np.any(t == -1.0):
-            j = int(np.flatnonzero(t == -1.0)[0])
-            raise InputError(f"target {j} is -1: the scale 1 / (t + 1) is undefined there")
-
         names = _target_names(target_names, J)
         ids = _record_ids(record_ids, n)
 
@@ -127,48 +138,27 @@ class Problem:
                 f"{empty.size} target(s) have no contributing record (an all-zero column of A): "
                 f"{listed}{more}"
             )
+        problem = cls(A=A, w0=w0, t=t, lower=lower, upper=upper, record_ids=ids,
+                      target_names=names, objective=objective)
+        problem.form  # the objective validates itself against the data now, not at first use
+        return problem
 
-        scale = 1.0 / (t + 1.0)
-        B = sp.csr_matrix(sp.diags(w0) @ A @ sp.diags(scale))
-        B.sort_indices()
-        c = t * scale
-        r1 = np.asarray(B.sum(axis=0)).ravel() - c
-        L0 = float(r1 @ r1)
-        if not L0 > 0:
-            raise InputError("the initial weights already hit every target exactly (L0 = 0)")
-        w2 = w0 * w0
-        lam = penalty * L0 * w2 / w2.sum()
-        if not np.all(lam > 0):
-            i = int(np.flatnonzero(~(lam > 0))[0])
-            raise InputError(
-                f"record {i}: its penalty weight lam underflows to 0 (w0 = {w0[i]!r} is too "
-                "small next to the largest weights)"
-            )
-        return cls(
-            A=A, w0=w0, t=t, penalty=penalty, lower=lower, upper=upper,
-            record_ids=ids, target_names=names, B=B, c=c, lam=lam, L0=L0,
-        )
+    def with_objective(self, objective: Objective) -> "Problem":
+        """The same data under another objective (or other parameters), validated."""
+        objective.check_bounds(self.lower, self.upper)
+        problem = replace(self, objective=objective)
+        problem.form
+        return problem
 
-    # -- the objective and its optimality measures ---------------------------------
-
-    def residual(self, m: np.ndarray) -> np.ndarray:
-        """r = B^T m - c, the scaled target misses."""
-        return self.B.T @ m - self.c
+    # -- what every objective offers --------------------------------------------------
 
     def loss(self, m: np.ndarray) -> float:
-        """f(m) of the module docstring."""
-        r = self.residual(m)
-        d = m - 1.0
-        return float(r @ r + self.lam @ (d * d))
-
-    def grad(self, m: np.ndarray) -> np.ndarray:
-        """grad f(m) = 2 B (B^T m - c) + 2 lam (m - 1)."""
-        return 2.0 * (self.B @ self.residual(m)) + 2.0 * self.lam * (m - 1.0)
+        """The objective's value at m (see its module)."""
+        return self.form.loss(m)
 
     def pg(self, m: np.ndarray) -> float:
-        """Projected-gradient norm || m - clip(m - grad f(m), lower, upper) ||_inf."""
-        g = self.grad(m)
-        return float(np.max(np.abs(m - np.clip(m - g, self.lower, self.upper))))
+        """The objective's projected-gradient norm at m (reported beside the certificate)."""
+        return self.form.pg(m)
 
     def bound_violation(self, m: np.ndarray) -> float:
         """Largest amount by which m leaves [lower, upper]; 0 when feasible."""
@@ -188,10 +178,12 @@ class Problem:
     def content_hash(self) -> str:
         """Hash of everything that defines the problem, by value (goldstar.hashing).
 
-        A changes one value, a weight, a target, a name, a bound or the penalty:
-        the hash changes. The same problem read from CSV or Parquet, on any
-        machine: the same hash.
+        A changes one value, a weight, a target, a name, a bound, the objective
+        or one of its parameters: the hash changes. The same problem read from
+        CSV or Parquet, on any machine: the same hash. (Penalized problems hash
+        exactly as in the first release, which had no other objective.)
         """
+        penalty = self.objective.penalty if isinstance(self.objective, Penalized) else 0.0
         return arrays_hash([
             ("record_id", self.record_ids),
             ("w0", self.w0),
@@ -200,7 +192,8 @@ class Problem:
             ("A.data", self.A.data),
             ("target", self.t),
             ("target_name", np.array(self.target_names, dtype=object)),
-            ("penalty,lower,upper", np.array([self.penalty, self.lower, self.upper])),
+            ("penalty,lower,upper", np.array([penalty, self.lower, self.upper])),
+            *self.objective.hash_items(),
         ])
 
     def permuted(self, record_order: np.ndarray, target_order: np.ndarray) -> "Problem":
@@ -208,15 +201,17 @@ class Problem:
         A = self.A[record_order][:, target_order]
         return Problem.from_arrays(
             A, self.w0[record_order], self.t[target_order],
-            penalty=self.penalty, lower=self.lower, upper=self.upper,
+            objective=self.objective, lower=self.lower, upper=self.upper,
             record_ids=self.record_ids[record_order],
             target_names=[self.target_names[j] for j in target_order],
         )
 
 
-def _check_parameters(penalty: float, lower: float, upper: float) -> tuple[float, float, float]:
+def _check_bounds(lower: float, upper: float) -> tuple[float, float]:
     values = {}
-    for name, value in (("penalty", penalty), ("lower", lower), ("upper", upper)):
+    for name, value in (("lower", lower), ("upper", upper)):
+        if isinstance(value, bool):
+            raise InputError(f"`{name}` must be a number, got {value!r}")
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -224,13 +219,11 @@ def _check_parameters(penalty: float, lower: float, upper: float) -> tuple[float
         if not np.isfinite(v):
             raise InputError(f"`{name}` must be finite, got {v!r}")
         values[name] = v
-    if values["penalty"] <= 0:
-        raise InputError(f"`penalty` must be > 0, got {values['penalty']!r}")
     if values["lower"] >= values["upper"]:
         raise InputError(
             f"`lower` must be < `upper`, got lower={values['lower']!r}, upper={values['upper']!r}"
         )
-    return values["penalty"], values["lower"], values["upper"]
+    return values["lower"], values["upper"]
 
 
 def _as_csr(A: sp.spmatrix | np.ndarray) -> sp.csr_matrix:

@@ -13,20 +13,20 @@ def test_derived_quantities_match_method_md(tiny):
     A = tiny.A.toarray()
     w0, t = tiny.w0, tiny.t
     B = w0[:, None] * A / (t + 1.0)[None, :]
-    np.testing.assert_array_equal(tiny.B.toarray(), B)
-    np.testing.assert_array_equal(tiny.c, t / (t + 1.0))
+    np.testing.assert_array_equal(tiny.penalized.B.toarray(), B)
+    np.testing.assert_array_equal(tiny.penalized.c, t / (t + 1.0))
     r1 = B.sum(axis=0) - t / (t + 1.0)
-    assert tiny.L0 == pytest.approx(r1 @ r1, rel=1e-15)
-    np.testing.assert_allclose(tiny.lam, 0.01 * tiny.L0 * w0**2 / np.sum(w0**2), rtol=1e-15)
+    assert tiny.penalized.L0 == pytest.approx(r1 @ r1, rel=1e-15)
+    np.testing.assert_allclose(tiny.penalized.lam, 0.01 * tiny.penalized.L0 * w0**2 / np.sum(w0**2), rtol=1e-15)
 
 
 def test_loss_grad_and_pg(tiny):
     rng = np.random.default_rng(0)
     m = rng.uniform(0.5, 2.0, tiny.n)
-    B = tiny.B.toarray()
-    r = B.T @ m - tiny.c
-    assert tiny.loss(m) == pytest.approx(r @ r + tiny.lam @ (m - 1) ** 2, rel=1e-14)
-    g = tiny.grad(m)
+    B = tiny.penalized.B.toarray()
+    r = B.T @ m - tiny.penalized.c
+    assert tiny.loss(m) == pytest.approx(r @ r + tiny.penalized.lam @ (m - 1) ** 2, rel=1e-14)
+    g = tiny.penalized.grad(m)
     h = 1e-6
     for i in range(tiny.n):
         e = np.zeros(tiny.n)
@@ -34,7 +34,7 @@ def test_loss_grad_and_pg(tiny):
         numeric = (tiny.loss(m + e) - tiny.loss(m - e)) / (2 * h)
         assert g[i] == pytest.approx(numeric, rel=1e-6, abs=1e-9)
     assert tiny.pg(m) == pytest.approx(np.max(np.abs(m - np.clip(m - g, 0.1, 10.0))))
-    assert tiny.loss(np.ones(tiny.n)) == pytest.approx(tiny.L0 * (1 + 0), rel=1e-15)
+    assert tiny.loss(np.ones(tiny.n)) == pytest.approx(tiny.penalized.L0 * (1 + 0), rel=1e-15)
 
 
 GOOD = dict(A=np.array([[1.0, 0.0], [1.0, 2.0], [0.0, 3.0]]), w0=[1.0, 2.0, 3.0], t=[5.0, 9.0])

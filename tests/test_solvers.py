@@ -17,6 +17,12 @@ from .conftest import relative_difference
 # 3e-11 on these problems, as method.md measured on a 280K-record one. The
 # issue's bar, 1e-10, is three times that.
 EXACT_RTOL = 1e-10
+# BVLS (scipy's active-set method) solves the stacked least squares
+# [B^T; sqrt(lam)] m ~ [c; sqrt(lam)] by QR: its own rounding error grows with
+# that matrix's condition number (sqrt of the lam range, ~1e3 here), measured
+# up to 1.2e-10 from the dense KKT solve on its own active set (seed 4). It
+# supplies the active set; the exact comparison is with the KKT solve.
+BVLS_RTOL = 1e-9
 # Reordering records and targets changes only the order of float64 sums: the
 # same ~1e-11 effect at most (method.md: 4e-11 measured). The project's bar.
 REORDER_RTOL = 1e-9
@@ -30,16 +36,16 @@ def dense_kkt_solution(problem, active_from):
     B_F^T 1 + B_A^T m_A - c, a dense J x J solve. Returns m and whether the
     active set is consistent (clipped records want to go past their bound).
     """
-    B = problem.B.toarray()
+    B = problem.penalized.B.toarray()
     lo = active_from <= problem.lower * (1 + 1e-12)
     hi = active_from >= problem.upper * (1 - 1e-12)
     free = ~(lo | hi)
     m = np.where(lo, problem.lower, problem.upper)
-    BF, lamF = B[free], problem.lam[free]
+    BF, lamF = B[free], problem.penalized.lam[free]
     H = np.eye(problem.J) + BF.T @ (BF / lamF[:, None])
-    r = np.linalg.solve(H, BF.T @ np.ones(free.sum()) + B[~free].T @ m[~free] - problem.c)
+    r = np.linalg.solve(H, BF.T @ np.ones(free.sum()) + B[~free].T @ m[~free] - problem.penalized.c)
     m[free] = 1.0 - (BF @ r) / lamF
-    unclipped = 1.0 - (B @ r) / problem.lam
+    unclipped = 1.0 - (B @ r) / problem.penalized.lam
     consistent = bool(
         np.all(unclipped[lo] <= problem.lower)
         and np.all(unclipped[hi] >= problem.upper)
@@ -55,13 +61,13 @@ def test_newton_matches_independent_exact_solutions(seed):
     assert solution.status == CONVERGED, solution.message
     # 1: bounded-variable least squares (an active-set method, scipy's BVLS) on
     #    f(m) = || [B^T; sqrt(lam)] m - [c; sqrt(lam)] ||^2
-    B = problem.B.toarray()
-    root_lam = np.sqrt(problem.lam)
+    B = problem.penalized.B.toarray()
+    root_lam = np.sqrt(problem.penalized.lam)
     bvls = lsq_linear(
-        np.vstack([B.T, np.diag(root_lam)]), np.concatenate([problem.c, root_lam]),
+        np.vstack([B.T, np.diag(root_lam)]), np.concatenate([problem.penalized.c, root_lam]),
         bounds=(problem.lower, problem.upper), method="bvls", tol=1e-15, max_iter=10000,
     )
-    assert relative_difference(solution.m, bvls.x) <= EXACT_RTOL
+    assert relative_difference(solution.m, bvls.x) <= BVLS_RTOL
     # 2: the dense KKT solve on BVLS's active set
     m_kkt, consistent = dense_kkt_solution(problem, bvls.x)
     assert consistent
@@ -109,8 +115,8 @@ def test_a_multiplier_moved_by_1e6_fails_the_certificate(medium, medium_solution
     m = medium_solution.m.copy()
     free = np.flatnonzero((m > medium.lower) & (m < medium.upper))
     i = {
-        "smallest lam": free[np.argmin(medium.lam[free])],
-        "largest lam": free[np.argmax(medium.lam[free])],
+        "smallest lam": free[np.argmin(medium.penalized.lam[free])],
+        "largest lam": free[np.argmax(medium.penalized.lam[free])],
         "free": free[len(free) // 2],
     }[which]
     m[i] *= 1 + 1e-6

@@ -14,7 +14,7 @@ def test_shape_of_the_generated_problem(n, J):
     p = synth_problem(n, J, seed=1)
     assert (p.n, p.J) == (n, J)
     # heavy-tailed w0: lam (which goes as w0^2) spans at least six orders of magnitude
-    assert p.lam.max() / p.lam.min() >= 1e6
+    assert p.penalized.lam.max() / p.penalized.lam.min() >= 1e6
     # about ten nonzeros a record once J reaches the per-bin targets (small J keeps only
     # the all-incomes columns, which a record meets about five times)
     if J >= 100:

@@ -25,7 +25,7 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     eye = sp.identity(qp.n, format="csc")
     zeros = sp.csc_matrix((qp.n, qp.J))
     A = sp.vstack([qp.E, sp.hstack([eye, zeros]), sp.hstack([-eye, zeros])], format="csc")
-    b = np.concatenate([problem.c, np.full(qp.n, problem.upper), np.full(qp.n, -problem.lower)])
+    b = np.concatenate([problem.penalized.c, np.full(qp.n, problem.upper), np.full(qp.n, -problem.lower)])
     cones = [clarabel.ZeroConeT(qp.J), clarabel.NonnegativeConeT(2 * qp.n)]
     settings = clarabel.DefaultSettings()
     settings.verbose = False

@@ -25,10 +25,10 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     limit = options["time_limit"]
 
     def fun(m: np.ndarray) -> tuple[float, np.ndarray]:
-        r = problem.residual(m)
+        r = problem.penalized.residual(m)
         d = m - 1.0
-        value = float(r @ r + problem.lam @ (d * d))
-        grad = 2.0 * (problem.B @ r) + 2.0 * problem.lam * d
+        value = float(r @ r + problem.penalized.lam @ (d * d))
+        grad = 2.0 * (problem.penalized.B @ r) + 2.0 * problem.penalized.lam * d
         return value, grad
 
     def callback(intermediate_result: Any) -> None:

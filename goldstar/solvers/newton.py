@@ -24,11 +24,11 @@ class NumpyKernels(KernelBase):
     """Sparse products and the generalized Jacobian H on scipy CSR matrices."""
 
     def __init__(self, problem: Problem, rebuild_fraction: float = 0.5) -> None:
-        self.B = problem.B
-        self.BT = problem.B.T.tocsr()
-        self.G = sp.csr_matrix(sp.diags(1.0 / np.sqrt(problem.lam)) @ problem.B)
-        self.c = problem.c
-        self.lam = problem.lam
+        self.B = problem.penalized.B
+        self.BT = problem.penalized.B.T.tocsr()
+        self.G = sp.csr_matrix(sp.diags(1.0 / np.sqrt(problem.penalized.lam)) @ problem.penalized.B)
+        self.c = problem.penalized.c
+        self.lam = problem.penalized.lam
         self.lower = problem.lower
         self.upper = problem.upper
         self.rebuild_fraction = rebuild_fraction

@@ -71,12 +71,12 @@ class TorchKernels(KernelBase):
 
     def __init__(self, problem: Problem, device: torch.device, rebuild_fraction: float = 0.5) -> None:
         self.device = device
-        B = problem.B
+        B = problem.penalized.B
         BT = B.T.tocsr()
         self.B = _csr(B.indptr, B.indices, B.data, B.shape, device)
         self.BT = _csr(BT.indptr, BT.indices, BT.data, BT.shape, device)
-        self.lam = torch.as_tensor(problem.lam, dtype=torch.float64, device=device)
-        self.c = torch.as_tensor(problem.c, dtype=torch.float64, device=device)
+        self.lam = torch.as_tensor(problem.penalized.lam, dtype=torch.float64, device=device)
+        self.c = torch.as_tensor(problem.penalized.c, dtype=torch.float64, device=device)
         self.lower = problem.lower
         self.upper = problem.upper
         self.J = problem.J
@@ -84,7 +84,7 @@ class TorchKernels(KernelBase):
         self._indptr = torch.as_tensor(B.indptr, dtype=torch.int64, device=device)
         self._indices = torch.as_tensor(B.indices, dtype=torch.int64, device=device)
         self._gdata = torch.as_tensor(
-            B.data / np.sqrt(problem.lam[row_of_entry]), dtype=torch.float64, device=device
+            B.data / np.sqrt(problem.penalized.lam[row_of_entry]), dtype=torch.float64, device=device
         )
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0

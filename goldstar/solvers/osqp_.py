@@ -23,8 +23,8 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     qp = augmented_qp(problem)
     bounds_rows = sp.hstack([sp.identity(qp.n, format="csc"), sp.csc_matrix((qp.n, qp.J))], format="csc")
     A = sp.vstack([qp.E, bounds_rows], format="csc")
-    lower = np.concatenate([problem.c, np.full(qp.n, problem.lower)])
-    upper = np.concatenate([problem.c, np.full(qp.n, problem.upper)])
+    lower = np.concatenate([problem.penalized.c, np.full(qp.n, problem.lower)])
+    upper = np.concatenate([problem.penalized.c, np.full(qp.n, problem.upper)])
     settings = {
         "eps_abs": float(options["eps_abs"]), "eps_rel": float(options["eps_rel"]),
         "max_iter": int(options["max_iter"]), "polishing": bool(options["polish"]), "verbose": False,

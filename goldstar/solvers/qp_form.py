@@ -29,7 +29,7 @@ class AugmentedQP:
 
 def augmented_qp(problem: Problem) -> AugmentedQP:
     n, J = problem.n, problem.J
-    P = sp.diags(np.concatenate([2.0 * problem.lam, np.full(J, 2.0)])).tocsc()
-    q = np.concatenate([-2.0 * problem.lam, np.zeros(J)])
-    E = sp.hstack([problem.B.T.tocsc(), -sp.identity(J, format="csc")], format="csc")
+    P = sp.diags(np.concatenate([2.0 * problem.penalized.lam, np.full(J, 2.0)])).tocsc()
+    q = np.concatenate([-2.0 * problem.penalized.lam, np.zeros(J)])
+    E = sp.hstack([problem.penalized.B.T.tocsc(), -sp.identity(J, format="csc")], format="csc")
     return AugmentedQP(P=P, q=q, E=E, n=n, J=J)

@@ -30,13 +30,13 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     start = time.perf_counter()
     device = resolve_device(str(options["device"]))
     torch.manual_seed(int(options["seed"]))
-    BT = problem.B.T.tocoo()
+    BT = problem.penalized.B.T.tocoo()
     BT_t = torch.sparse_coo_tensor(
         torch.as_tensor(np.vstack([BT.row, BT.col]), dtype=torch.int64),
         torch.as_tensor(BT.data, dtype=torch.float64), size=BT.shape, check_invariants=False,
     ).coalesce().to(device)
-    c = torch.as_tensor(problem.c, dtype=torch.float64, device=device)
-    lam = torch.as_tensor(problem.lam, dtype=torch.float64, device=device)
+    c = torch.as_tensor(problem.penalized.c, dtype=torch.float64, device=device)
+    lam = torch.as_tensor(problem.penalized.lam, dtype=torch.float64, device=device)
     m = torch.ones(problem.n, dtype=torch.float64, device=device, requires_grad=True)
     optimizer = torch.optim.LBFGS(
         [m], max_iter=int(options["max_iter"]), history_size=int(options["history_size"]),
