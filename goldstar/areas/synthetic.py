@@ -13,15 +13,18 @@ How a state's SOI values are split among its k areas (`split_state`):
    synthetic areas (very unequal, like counties).
 2. Each area gets an income tilt z_d ~ N(0, 1): rich and poor districts.
 3. The share of cell c (a target family in an AGI stub) in area d is
-       s_dc  proportional to  p_d exp(TILT[c] z_d + NOISE[c] e_dc),  e_dc ~ N(0, 1),
-   normalised over the state's k areas, so the areas of a state add up to the
-   state exactly, and all areas to the 51-area sum. TILT grows with the AGI
-   stub (high-income returns concentrate in rich areas, low-income ones in
-   poor areas); NOISE (cell-specific dispersion) is what makes related cells
-   disagree (single + joint + head-of-household returns no longer match the
-   returns count, etc.), as real district data disagree with a reweighted
-   national file: it is sized so that a batch meets drops, as TMD's does
-   (~20% of districts need some).
+       s_dc  proportional to  p_d exp(TILT[c] z_d + STUB_NOISE f_d,stub(c) + NOISE[c] e_dc),
+   f, e ~ N(0, 1), normalised over the state's k areas, so the areas of a
+   state add up to the state exactly, and all areas to the 51-area sum. TILT
+   grows with the AGI stub (high-income returns concentrate in rich areas,
+   low-income ones in poor areas); f moves every cell of one AGI stub
+   together (an area has more or fewer returns in a stub, and their AGI,
+   wages and filing statuses follow); NOISE (cell-specific) is what makes
+   related cells disagree (single + joint + head-of-household returns no
+   longer match the returns count, etc.), as real district data disagree with
+   a reweighted national file. It is sized so that a batch meets drops, as
+   TMD's does (~20% of its districts need some); how many it meets here is
+   measured in the README.
 4. The population column N2 gets the shares p.
 
 Every draw comes from numpy's default_rng([seed, state index]), so a state's
@@ -45,8 +48,10 @@ APPORTIONMENT_2020 = {
 POP_CONCENTRATION = {"district": 400.0, "synthetic": 1.0}
 # TILT by AGI stub 1..10 (0: all-AGI amounts): log-share change per unit of income tilt.
 TILT_BY_STUB = {0: 0.3, 1: -0.2, 2: -0.3, 3: -0.25, 4: -0.1, 5: 0.0, 6: 0.1, 7: 0.25, 8: 0.5, 9: 0.7, 10: 0.8}
-# NOISE: counts follow population closely, amounts less, the top stubs least.
-NOISE_COUNT, NOISE_AMOUNT, NOISE_TOP = 0.05, 0.10, 0.25
+# STUB_NOISE: a stub's cells move together; NOISE (per cell): counts follow the
+# stub closely, amounts less, the top stubs least.
+STUB_NOISE = 0.05
+NOISE_COUNT, NOISE_AMOUNT, NOISE_TOP = 0.002, 0.005, 0.02
 SYNTHETIC_LABEL = "SYN"
 
 
@@ -100,8 +105,9 @@ def split_state(
     z = rng.standard_normal(k)
     tilt = np.array([TILT_BY_STUB[int(s)] for s in stubs])
     noise = np.array([cell_noise(int(s), str(kd)) for s, kd in zip(stubs, kinds)])
+    f = rng.standard_normal((k, 11))[:, np.asarray(stubs, dtype=np.int64)]
     e = rng.standard_normal((k, values.size))
-    log_share = np.log(p)[:, None] + tilt[None, :] * z[:, None] + noise[None, :] * e
+    log_share = np.log(p)[:, None] + tilt[None, :] * z[:, None] + STUB_NOISE * f + noise[None, :] * e
     log_share -= log_share.max(axis=0, keepdims=True)
     share = np.exp(log_share)
     share /= share.sum(axis=0, keepdims=True)
