@@ -144,6 +144,7 @@ def inprocess(monkeypatch):
         return Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"))
     monkeypatch.setattr(batch, "make_client", make_client)
     monkeypatch.setattr(batch, "AREA_FN", standin_area)
+    monkeypatch.setattr(batch, "check_solver", lambda name: None)
 
 
 def test_cli_exit_1_when_an_area_fails(tmp_path, small_files, inprocess, capsys):

@@ -64,6 +64,13 @@ def check_versions(client: dict[str, str], workers: dict[str, dict[str, str]]) -
             )
 
 
+def check_solver(name: str) -> None:
+    """SolverNotFound (an InputError) when the per-area solver is not installed."""
+    from ..solvers import get_solver
+
+    get_solver(name)
+
+
 def make_client(scheduler: str | None = None, workers: int | None = None):
     """A dask.distributed Client: to `scheduler`, else to a new LocalCluster of processes."""
     try:

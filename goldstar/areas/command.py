@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"`--upper` must be > 0, got {args.upper}")
     if not args.eps >= 0:
         raise InputError(f"`--eps` must be >= 0, got {args.eps}")
+    batch.check_solver(AreaSettings.solver)  # SolverNotFound (exit 2) before any work, not 51 failed rows
     recipe = args.recipe or DEFAULT_RECIPE
     columns = tuple(read_recipe(recipe)["soi_column"])
     start = time.perf_counter()
