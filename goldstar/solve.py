@@ -7,7 +7,7 @@ from typing import Any
 
 from .exceptions import InputError
 from .problem import Problem
-from .solvers import Solution, get_solver
+from .solvers import SOLVERS, Solution, get_solver
 from .solvers.base import ProgressFn
 
 
@@ -27,6 +27,12 @@ def solve(
     whatever backend solved it.
     """
     spec = get_solver(method)
+    if problem.objective.name not in spec.objectives:
+        fits = sorted(name for name, other in SOLVERS.items() if problem.objective.name in other.objectives)
+        raise InputError(
+            f"solver {method!r} solves the {', '.join(spec.objectives)} objective, not "
+            f"{problem.objective.name!r}; solvers for {problem.objective.name!r}: {', '.join(fits)}"
+        )
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
         raise InputError(

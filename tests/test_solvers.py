@@ -132,7 +132,10 @@ def test_newton_converges_on_generated_problems_without_tuning(n, J, seed):
     problem = synth_problem(n, J, seed=seed)
     solution = solve(problem, "newton")
     assert solution.status == CONVERGED, solution.message
-    assert solution.pg <= 1e-10
+    # pg carries 2 B F(y) at the float64 floor of ||F|| (7e-11 measured on the first of
+    # these problems, with row sums of |B| up to ~2): 1e-9 is a 6x margin over the
+    # 1.6e-10 measured there; the certificate below is the sharp check.
+    assert solution.pg <= 1e-9
     assert certify(problem, solution.m).passed
 
 

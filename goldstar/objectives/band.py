@@ -197,6 +197,14 @@ class BandForm:
         d = x - 1.0
         return float(d @ d + rho @ (v * v))
 
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Q(x) at rho_final and its gradient 2 (x - 1) + 2 C^T (rho v) (first-order solvers;
+        Q is C^1 and the box is the only constraint)."""
+        _, v = self.violation(x)
+        d = x - 1.0
+        rv = self.rho_final * v
+        return float(d @ d + rv @ v), 2.0 * d + 2.0 * (self.CT @ rv)
+
     def tmd_loss(self, x: np.ndarray) -> float:
         """TMD's Q, with its own rho (M ts^2 in target units): reported beside the certified loss."""
         return self.loss(x, self.rho)

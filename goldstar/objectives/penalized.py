@@ -106,6 +106,12 @@ class PenalizedForm:
         d = m - 1.0
         return float(r @ r + self.lam @ (d * d))
 
+    def value_and_grad(self, m: np.ndarray) -> tuple[float, np.ndarray]:
+        """f(m) and grad f(m) with one product by B^T and one by B (first-order solvers)."""
+        r = self.residual(m)
+        d = m - 1.0
+        return float(r @ r + self.lam @ (d * d)), 2.0 * (self.B @ r) + 2.0 * self.lam * d
+
     def grad(self, m: np.ndarray) -> np.ndarray:
         """grad f(m) = 2 B (B^T m - c) + 2 lam (m - 1)."""
         return 2.0 * (self.B @ self.residual(m)) + 2.0 * self.lam * (m - 1.0)

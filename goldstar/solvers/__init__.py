@@ -33,6 +33,32 @@ register(SolverSpec(
     requires=("torch",),
     extra="torch",
 ))
+BAND_NEWTON_DEFAULTS = {
+    "tol": 1e-10,  # inner ||G||_inf threshold (G is in target-relative units, O(1)); then the halving rule
+    "outer_tol": 1e-10,  # prox loop: once ||w_{k+1} - w_k||_inf (G's units) is below this, stop when it fails to halve
+    "mu": 1.0,  # prox weight on (w - w_k)^2 (band.md: mu = 1)
+    "max_inner": 100,
+    "max_outer": 100,
+    "rebuild_fraction": 0.5,
+    "x0": None,  # starting multipliers (n values); None starts at x = 1, y = 0
+    "time_limit": None,
+}
+register(SolverSpec(
+    name="band-newton",
+    module="goldstar.solvers.band_newton",
+    description="exact prox-point + dual semismooth Newton for the band objective (numpy/scipy)",
+    defaults=BAND_NEWTON_DEFAULTS,
+    objectives=("band",),
+))
+register(SolverSpec(
+    name="band-newton-torch",
+    module="goldstar.solvers.band_newton_torch",
+    description="band-newton on torch float64 tensors, CUDA or CPU",
+    defaults={**BAND_NEWTON_DEFAULTS, "device": "auto"},
+    requires=("torch",),
+    extra="torch",
+    objectives=("band",),
+))
 register(SolverSpec(
     name="lbfgsb",
     module="goldstar.solvers.lbfgsb",
@@ -45,6 +71,7 @@ register(SolverSpec(
         "time_limit": None,  # seconds; None for no cap
         "m0": None,  # starting multipliers (n values); None starts at m = 1
     },
+    objectives=("penalized", "band"),
 ))
 register(SolverSpec(
     name="torch-lbfgs",

@@ -84,6 +84,7 @@ class SolverSpec:
     defaults: Mapping[str, Any]
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    objectives: tuple[str, ...] = ("penalized",)  # the objectives this method solves
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(name) is not None for name in self.requires)

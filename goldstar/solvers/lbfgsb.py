@@ -1,4 +1,6 @@
-"""`lbfgsb`: scipy's L-BFGS-B on f(m) with the analytic gradient, as TMD's notes ran it.
+"""`lbfgsb`: scipy's L-BFGS-B on the objective with its analytic gradient, as TMD's notes ran it.
+
+For the band objective it minimizes Q at the form's rho_final (C^1, box-constrained).
 
 The defaults are the notes' rule (stop when the projected gradient is below
 1e-5); the gold-star pipeline runs it tighter as its first stage. However
@@ -24,12 +26,7 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     history: list[dict[str, float]] = []
     limit = options["time_limit"]
 
-    def fun(m: np.ndarray) -> tuple[float, np.ndarray]:
-        r = problem.penalized.residual(m)
-        d = m - 1.0
-        value = float(r @ r + problem.penalized.lam @ (d * d))
-        grad = 2.0 * (problem.penalized.B @ r) + 2.0 * problem.penalized.lam * d
-        return value, grad
+    fun = problem.form.value_and_grad
 
     def callback(intermediate_result: Any) -> None:
         entry = {

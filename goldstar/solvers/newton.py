@@ -23,14 +23,16 @@ from .newton_core import KernelBase, run_newton
 class NumpyKernels(KernelBase):
     """Sparse products and the generalized Jacobian H on scipy CSR matrices."""
 
-    def __init__(self, problem: Problem, rebuild_fraction: float = 0.5) -> None:
-        self.B = problem.penalized.B
-        self.BT = problem.penalized.B.T.tocsr()
-        self.G = sp.csr_matrix(sp.diags(1.0 / np.sqrt(problem.penalized.lam)) @ problem.penalized.B)
-        self.c = problem.penalized.c
-        self.lam = problem.penalized.lam
-        self.lower = problem.lower
-        self.upper = problem.upper
+    def __init__(self, B: sp.csr_matrix, lam: np.ndarray, lower: float, upper: float,
+                 c: np.ndarray | None = None, rebuild_fraction: float = 0.5) -> None:
+        """B: n x J, a record's row; lam: n positive record scales; c: J (penalized only)."""
+        self.B = B
+        self.BT = B.T.tocsr()
+        self.G = sp.csr_matrix(sp.diags(1.0 / np.sqrt(lam)) @ B)
+        self.c = c
+        self.lam = lam
+        self.lower = lower
+        self.upper = upper
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
         self.updates = 0
@@ -45,6 +47,26 @@ class NumpyKernels(KernelBase):
     def _identity(self) -> np.ndarray:
         return np.eye(self.B.shape[1])
 
+    def diag_matrix(self, v: np.ndarray) -> np.ndarray:
+        return np.diag(v)
+
+    def vector(self, v: np.ndarray) -> np.ndarray:
+        return np.asarray(v, dtype=np.float64)
+
+    # array operations numpy and torch spell differently (band_core's line search)
+    cat = staticmethod(np.concatenate)
+    minimum = staticmethod(np.minimum)
+    maximum = staticmethod(np.maximum)
+
+    @staticmethod
+    def full(like: np.ndarray, value: float) -> np.ndarray:
+        return np.full(like.shape, value)
+
+    @classmethod
+    def penalized(cls, problem: Problem, rebuild_fraction: float = 0.5) -> "NumpyKernels":
+        form = problem.penalized
+        return cls(form.B, form.lam, problem.lower, problem.upper, c=form.c, rebuild_fraction=rebuild_fraction)
+
     def solve(self, H: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         try:
             factor = la.cho_factor(H, lower=True, check_finite=False)
@@ -56,7 +78,7 @@ class NumpyKernels(KernelBase):
 
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:
-    k = NumpyKernels(problem, rebuild_fraction=float(options["rebuild_fraction"]))
+    k = NumpyKernels.penalized(problem, rebuild_fraction=float(options["rebuild_fraction"]))
     y0 = np.zeros(problem.J) if options["y0"] is None else dual_start(options["y0"], problem.J)
     return run_newton(k, y0, options, progress, "newton")
 

@@ -54,6 +54,7 @@ class Kernels(Protocol):
     def Bmul(self, y: Any) -> Any: ...  # noqa: E704  s = B y (n)
     def BTmul(self, m: Any) -> Any: ...  # noqa: E704  B^T m (J)
     def hessian(self, free: Any) -> Any: ...  # noqa: E704  H for this free set
+    def gram(self, free: Any) -> Any: ...  # noqa: E704  G_Fr^T G_Fr, G = diag(1/sqrt(lam)) B
     def solve(self, H: Any, rhs: Any) -> Any: ...  # noqa: E704  H^-1 rhs
     def scalar(self, x: Any) -> float: ...  # noqa: E704
     def count(self, mask: Any) -> int: ...  # noqa: E704
@@ -93,7 +94,8 @@ class KernelBase:
     def _where(self, mask: Any) -> Any: ...  # noqa: E704
     def _identity(self) -> Any: ...  # noqa: E704
 
-    def hessian(self, free: Any) -> Any:
+    def gram(self, free: Any) -> Any:
+        """G_Fr^T G_Fr for the free set, moved from the last one by the records that changed."""
         old = getattr(self, "_free", None)
         rebuild = old is None
         if not rebuild:
@@ -101,18 +103,22 @@ class KernelBase:
             left = self._where(old & ~free)
             rebuild = len(entered) + len(left) > self.rebuild_fraction * max(1, self.count(free))
         if rebuild:
-            H = self._gram(self._where(free)) + self._identity()
+            gram = self._gram(self._where(free))
             self.rebuilds = getattr(self, "rebuilds", 0) + 1
         else:
-            H = self._H
+            gram = self._gram_sum
             if len(entered):
-                H = H + self._gram(entered)
+                gram = gram + self._gram(entered)
             if len(left):
-                H = H - self._gram(left)
+                gram = gram - self._gram(left)
             self.updates = getattr(self, "updates", 0) + 1
         self._free = free
-        self._H = H
-        return H
+        self._gram_sum = gram
+        return gram
+
+    def hessian(self, free: Any) -> Any:
+        """H = I + G_Fr^T G_Fr, the penalized dual's generalized Jacobian."""
+        return self.gram(free) + self._identity()
 
 
 @dataclass
@@ -207,6 +213,18 @@ def exact_line_search(k: Kernels, st: DualState, d: Any, u: Any) -> float:
         size = abs(dyc) + abs(t) * dd + k.scalar(abs(um).sum())
         return value, slope, size
 
+    return monotone_root(evaluate)
+
+
+def monotone_root(evaluate: Any) -> float:
+    """The root t >= 0 of a monotone increasing, piecewise linear phi'(t).
+
+    evaluate(t) returns (phi'(t), its slope on the piece holding t, the sum of
+    the absolute values of its terms). A bracket [a, b] with phi'(a) < 0 <=
+    phi'(b) is kept; candidates are the Newton step on the current piece, else
+    the secant, else the midpoint. 0 when phi'(0) >= 0 (not a descent direction
+    in float64: nothing to gain).
+    """
     f0, _, _ = evaluate(0.0)
     if not f0 < 0:
         return 0.0  # not a descent direction in float64: nothing to gain along d

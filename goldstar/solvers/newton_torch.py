@@ -69,26 +69,33 @@ def _csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple
 class TorchKernels(KernelBase):
     """Sparse products and the generalized Jacobian H on torch tensors."""
 
-    def __init__(self, problem: Problem, device: torch.device, rebuild_fraction: float = 0.5) -> None:
+    def __init__(self, B: Any, lam: np.ndarray, lower: float, upper: float, device: torch.device,
+                 c: np.ndarray | None = None, rebuild_fraction: float = 0.5) -> None:
+        """B: n x J scipy CSR, a record's row; lam: n positive record scales; c: J (penalized only)."""
         self.device = device
-        B = problem.penalized.B
         BT = B.T.tocsr()
         self.B = _csr(B.indptr, B.indices, B.data, B.shape, device)
         self.BT = _csr(BT.indptr, BT.indices, BT.data, BT.shape, device)
-        self.lam = torch.as_tensor(problem.penalized.lam, dtype=torch.float64, device=device)
-        self.c = torch.as_tensor(problem.penalized.c, dtype=torch.float64, device=device)
-        self.lower = problem.lower
-        self.upper = problem.upper
-        self.J = problem.J
-        row_of_entry = np.repeat(np.arange(problem.n), np.diff(B.indptr))
+        self.lam = torch.as_tensor(lam, dtype=torch.float64, device=device)
+        self.c = None if c is None else torch.as_tensor(c, dtype=torch.float64, device=device)
+        self.lower = lower
+        self.upper = upper
+        self.J = B.shape[1]
+        row_of_entry = np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))
         self._indptr = torch.as_tensor(B.indptr, dtype=torch.int64, device=device)
         self._indices = torch.as_tensor(B.indices, dtype=torch.int64, device=device)
         self._gdata = torch.as_tensor(
-            B.data / np.sqrt(problem.penalized.lam[row_of_entry]), dtype=torch.float64, device=device
+            B.data / np.sqrt(lam[row_of_entry]), dtype=torch.float64, device=device
         )
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
         self.updates = 0
+
+    @classmethod
+    def penalized(cls, problem: Problem, device: torch.device, rebuild_fraction: float = 0.5) -> "TorchKernels":
+        form = problem.penalized
+        return cls(form.B, form.lam, problem.lower, problem.upper, device, c=form.c,
+                   rebuild_fraction=rebuild_fraction)
 
     def _rows(self, rows: torch.Tensor) -> torch.Tensor:
         """G restricted to the given rows, as a sparse CSR tensor."""
@@ -122,6 +129,21 @@ class TorchKernels(KernelBase):
     def _identity(self) -> torch.Tensor:
         return torch.eye(self.J, dtype=torch.float64, device=self.device)
 
+    def diag_matrix(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.diag(v)
+
+    def vector(self, v: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(v, dtype=torch.float64, device=self.device)
+
+    # array operations numpy and torch spell differently (band_core's line search)
+    cat = staticmethod(torch.cat)
+    minimum = staticmethod(torch.minimum)
+    maximum = staticmethod(torch.maximum)
+
+    @staticmethod
+    def full(like: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.full_like(like, value)
+
     def solve(self, H: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
         L, info = torch.linalg.cholesky_ex(H)
         if int(info) == 0:
@@ -131,7 +153,7 @@ class TorchKernels(KernelBase):
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:
     device = resolve_device(str(options["device"]))
-    k = TorchKernels(problem, device, rebuild_fraction=float(options["rebuild_fraction"]))
+    k = TorchKernels.penalized(problem, device, rebuild_fraction=float(options["rebuild_fraction"]))
     y0 = np.zeros(problem.J) if options["y0"] is None else dual_start(options["y0"], problem.J)
     return run_newton(
         k, torch.as_tensor(y0, dtype=torch.float64, device=device), options, progress, "newton-torch",

@@ -1,0 +1,298 @@
+"""The exact method for the band objective (design/band.md), written once over the kernels.
+
+Notation of goldstar.objectives.band: C = diag(1/ts) (w0 A)^T (J x n), the band
+[l, u], rho per target. The kernels are newton_core's with B := C^T (a
+record's row of C) and lam := 2 for every record, so that
+
+    x(y) = clip(1 - (C^T y) / 2, lower, upper)       (newton_core.multipliers)
+    gram(Fr) = C_Fr C_Fr^T / 2                        (kept between iterations)
+
+Plain Newton on the band dual stalls at the kink of h* (band.md). So a
+proximal-point loop runs on the band variable w. Outer step k solves
+
+    min over x in the box, w in the band of
+        sum (x - 1)^2 + sum rho (C x - w)^2 + sum mu (w - w_k)^2
+
+whose dual in y is C^1 and piecewise quadratic; its gradient and generalized
+Hessian are
+
+    w(y) = clip(w_k + y / (2 mu), l, u)
+    G(y) = y / (2 rho) - C x(y) + w(y)
+    H    = diag(1/(2 rho) + [w free] / (2 mu)) + C_Fr C_Fr^T / 2.
+
+Inner: semismooth Newton on G = 0 with a Jacobi-scaled Cholesky solve and an
+exact line search (d.G(y + t d) is monotone and piecewise linear in t: one
+sort of its breakpoints finds the root), stopped at its float64 floor as newton_core's
+rule does (below `tol`, stop at the first iteration that fails to halve
+||G||_inf). Outer: w_{k+1} = w(y); at a fixed point the prox term vanishes and
+(x, y) solves the band problem. Stop when ||w_{k+1} - w_k||_inf is 0, or
+below `outer_tol` and no longer halving.
+
+In target units rho_j = M ts_j^2 is reached by continuation (BandForm.rho_stages),
+each stage warm-started from the last y and w.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn, Solution
+from .newton_core import Kernels
+
+
+@dataclass
+class BandState:
+    """y with everything derived from it for one prox subproblem."""
+
+    y: Any
+    s: Any  # C^T y
+    x: Any
+    wa: Any  # w_k + y / (2 mu), before the clip to the band
+    w: Any
+    r: Any  # C x
+    G: Any
+    Gnorm: float
+    free_x: Any
+    free_w: Any
+
+
+@dataclass
+class Subproblem:
+    """One prox subproblem: its centre w_k and the stage's rho, with the band and mu."""
+
+    wk: Any
+    rho: Any
+    mu: Any
+    l: Any
+    u: Any
+
+
+@dataclass
+class BandResult:
+    x: Any
+    y: Any
+    status: int
+    message: str
+    outer: int
+    inner: int
+    stages: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def band_state(k: Kernels, sub: Subproblem, y: Any) -> BandState:
+    s = k.Bmul(y)
+    unclipped = 1.0 - s / k.lam
+    x = unclipped.clip(k.lower, k.upper)
+    wa = sub.wk + y / (2.0 * sub.mu)
+    w = wa.clip(sub.l, sub.u)
+    r = k.BTmul(x)
+    G = y / (2.0 * sub.rho) - r + w
+    return BandState(
+        y=y, s=s, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar(abs(G).max()),
+        free_x=(unclipped > k.lower) & (unclipped < k.upper),
+        free_w=(wa > sub.l) & (wa < sub.u),
+    )
+
+
+def band_step(k: Kernels, sub: Subproblem, st: BandState) -> Any:
+    """d = -H^-1 G with H of the module docstring, solved after Jacobi scaling.
+
+    A target with no free record and its w at a band edge has a zero row in H
+    when rho is huge; its diagonal is set to 1 there, so d moves it along -G
+    (still a descent direction: the line search is exact)."""
+    H = k.gram(st.free_x) + k.diag_matrix(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
+    diag = H.diagonal()
+    empty = (diag <= 0) * 1.0
+    H = H + k.diag_matrix(empty)
+    D = 1.0 / (diag + empty) ** 0.5
+    return -D * k.solve(H * D[:, None] * D[None, :], D * st.G)
+
+
+def band_line_search(k: Kernels, sub: Subproblem, st: BandState, d: Any) -> float:
+    """The t >= 0 where h(t) = d.G(y + t d) = 0, found exactly by one sort of its breakpoints.
+
+    h(t) = d.G(y) + t d.d/(2 rho) + sum_p a_p (clip(al_p + t be_p, L_p, U_p) - clip(al_p, L_p, U_p))
+    over the records (a = -v, al = unclipped x, be = -v / lam, box [lower, upper], v = C^T d) and
+    the targets (a = d, al = w_k + y / (2 mu), be = d / (2 mu), band [l, u]). Each term has slope
+    a_p be_p >= 0 while it is inside its interval and 0 outside, so h is monotone and piecewise
+    linear: sort the times where terms enter and leave, accumulate the slope, and solve on the
+    segment where h turns non-negative.
+    """
+    v = k.Bmul(d)
+    h0 = k.scalar((d * st.G).sum())
+    if not h0 < 0:
+        return 0.0  # not a descent direction in float64: nothing to gain along d
+    dd = k.scalar((d * d / (2.0 * sub.rho)).sum())
+    unclipped = 1.0 - st.s / k.lam
+    al = k.cat([unclipped, st.wa])
+    be = k.cat([-v / k.lam, d / (2.0 * sub.mu)])
+    slope = k.cat([v * v / k.lam, d * d / (2.0 * sub.mu)])
+    L = k.cat([k.full(unclipped, k.lower), sub.l])
+    U = k.cat([k.full(unclipped, k.upper), sub.u])
+    moving = be != 0
+    al, be, slope, L, U = al[moving], be[moving], slope[moving], L[moving], U[moving]
+    t1, t2 = (L - al) / be, (U - al) / be
+    enter, leave = k.minimum(t1, t2), k.maximum(t1, t2)
+    slope0 = dd + k.scalar((slope * ((enter <= 0) & (leave > 0))).sum())
+    times = k.cat([enter[enter > 0], leave[leave > 0]])
+    changes = k.cat([slope[enter > 0], -slope[leave > 0]])
+    order = times.argsort()
+    times, changes = times[order], changes[order]
+    if len(times) == 0:
+        return -h0 / slope0 if slope0 > 0 else 0.0
+    seg_slope = slope0 + changes.cumsum(0)  # slope after each event
+    seg_len = times - k.cat([times[:1] * 0.0, times[:-1]])
+    before = k.cat([k.full(times[:1], slope0), seg_slope[:-1]])  # slope before each event
+    h_at = h0 + (before * seg_len).cumsum(0)  # h at each event
+    hit = h_at >= 0
+    if not bool(hit.any()):
+        last = k.scalar(seg_slope[-1])
+        return k.scalar(times[-1]) - k.scalar(h_at[-1]) / last if last > 0 else k.scalar(times[-1])
+    i = int((hit * 1).argmax())  # the first event where h >= 0
+    t_prev = 0.0 if i == 0 else k.scalar(times[i - 1])
+    h_prev = h0 if i == 0 else k.scalar(h_at[i - 1])
+    s_prev = k.scalar(before[i])
+    return t_prev - h_prev / s_prev if s_prev > 0 else t_prev
+
+
+def prox_newton(
+    k: Kernels,
+    l: Any,
+    u: Any,
+    rho_stages: list[Any],
+    y0: Any,
+    wk0: Any,
+    *,
+    mu: float,
+    tol: float,
+    outer_tol: float,
+    max_inner: int,
+    max_outer: int,
+    time_limit: float | None = None,
+    progress: ProgressFn | None = None,
+) -> BandResult:
+    """Run the continuation stages of the prox loop from (y0, wk0); see the module docstring."""
+    start = time.perf_counter()
+    history: list[dict[str, float]] = []
+    y, wk = y0, wk0
+    outer_total = inner_total = 0
+    st = None
+    for stage, rho in enumerate(rho_stages):
+        prev_dw = float("inf")
+        for outer in range(1, max_outer + 1):
+            sub = Subproblem(wk=wk, rho=rho, mu=mu, l=l, u=u)
+            st, inner, status, message = _inner(k, sub, y, tol, max_inner, start, time_limit,
+                                                history, progress, stage, outer_total + outer)
+            inner_total += inner
+            y = st.y
+            dw = k.scalar(abs(st.w - wk).max())
+            wk = st.w
+            history[-1]["dw_inf"] = dw
+            if status != CONVERGED:
+                return BandResult(st.x, y, status, f"stage {stage + 1}, outer {outer}: {message}",
+                                  outer_total + outer, inner_total, stage + 1, history)
+            if dw == 0.0 or (dw < outer_tol and dw > 0.5 * prev_dw):
+                break
+            prev_dw = dw
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                return BandResult(st.x, y, LIMIT_REACHED, f"time limit {time_limit} s reached",
+                                  outer_total + outer, inner_total, stage + 1, history)
+        else:
+            return BandResult(st.x, y, LIMIT_REACHED,
+                              f"stage {stage + 1}: the prox loop did not settle in {max_outer} outer "
+                              f"iterations (|dw| = {dw:.3g})", outer_total + max_outer, inner_total,
+                              stage + 1, history)
+        outer_total += outer
+    message = (f"{len(rho_stages)} stage(s), {outer_total} outer / {inner_total} inner iterations; "
+               f"|G| = {st.Gnorm:.3g}, |dw| = {dw:.3g}")
+    return BandResult(st.x, y, CONVERGED, message, outer_total, inner_total, len(rho_stages), history)
+
+
+def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, start: float,
+           time_limit: float | None, history: list[dict[str, float]], progress: ProgressFn | None,
+           stage: int, outer: int) -> tuple[BandState, int, int, str]:
+    """Semismooth Newton on G = 0 for one subproblem; the best state, iterations, status, message."""
+    st = band_state(k, sub, y)
+    best = st
+    reached = st.Gnorm < tol
+
+    def record(it: int, step: float, state: BandState) -> None:
+        viol = state.r - state.r.clip(sub.l, sub.u)
+        dx = state.x - 1.0
+        entry = {
+            "iteration": len(history), "stage": stage + 1, "outer": outer, "inner": it,
+            "seconds": time.perf_counter() - start,
+            "loss": k.scalar((dx * dx).sum() + (sub.rho * viol * viol).sum()),
+            "G_inf": state.Gnorm, "step": step, "free": k.count(state.free_x),
+        }
+        history.append(entry)
+        if progress is not None:
+            progress(entry)
+
+    for it in range(1, max_inner + 1):
+        if st.Gnorm == 0.0:
+            record(it - 1, 0.0, st)
+            return st, it - 1, CONVERGED, "G(y) is exactly zero"
+        d = band_step(k, sub, st)
+        t = band_line_search(k, sub, st, d)
+        new = band_state(k, sub, st.y + t * d)
+        if new.Gnorm != new.Gnorm or new.Gnorm == float("inf"):
+            record(it, t, best)
+            return best, it, FAILED, "non-finite G(y): the problem is badly scaled"
+        if reached and new.Gnorm > 0.5 * best.Gnorm:
+            if new.Gnorm < best.Gnorm:
+                best = new
+            record(it, t, best)
+            return best, it, CONVERGED, f"|G| = {best.Gnorm:.3g} stopped halving"
+        if t == 0.0 and new.Gnorm >= st.Gnorm:
+            record(it, t, best)
+            return best, it, FAILED, f"line search made no progress at |G| = {st.Gnorm:.3g} (threshold {tol:.3g})"
+        st = new
+        if st.Gnorm < best.Gnorm:
+            best = st
+        reached = reached or st.Gnorm < tol
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            record(it, t, best)
+            return best, it, LIMIT_REACHED, f"time limit {time_limit} s reached"
+    record(max_inner, 0.0, best)
+    if reached:
+        return best, max_inner, CONVERGED, f"|G| = {best.Gnorm:.3g} at the inner cap"
+    return best, max_inner, LIMIT_REACHED, f"inner Newton hit its cap of {max_inner} at |G| = {best.Gnorm:.3g}"
+
+
+def run_band(k: Kernels, problem: Any, options: dict[str, Any], progress: ProgressFn | None, method: str,
+             to_numpy: Callable[[Any], np.ndarray] = lambda a: a, device: str = "cpu") -> Solution:
+    """band-newton on kernels k (B := C^T, lam := 2) for a band problem; the dual y comes back
+    with one entry per target of the problem, NaN for dropped targets."""
+    start = time.perf_counter()
+    form = problem.form
+    stages = form.rho_stages()
+    if options["x0"] is None:
+        x0 = np.ones(problem.n)
+        y0 = np.zeros(form.J)
+    else:
+        x0 = np.clip(problem.check_multipliers(options["x0"], "x0"), problem.lower, problem.upper)
+        z, v = form.violation(x0)
+        y0 = 2.0 * stages[0] * v
+    wk0 = np.clip(form.C @ x0, form.l, form.u)
+    result = prox_newton(
+        k, k.vector(form.l), k.vector(form.u), [k.vector(r) for r in stages], k.vector(y0), k.vector(wk0),
+        mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
+        max_inner=int(options["max_inner"]), max_outer=int(options["max_outer"]),
+        time_limit=options["time_limit"], progress=progress,
+    )
+    x, y_kept = to_numpy(result.x), to_numpy(result.y)
+    y = np.full(problem.J, np.nan)
+    y[form.kept] = y_kept
+    return Solution(
+        method=method, m=x, y=y, loss=float("nan"), pg=float("nan"),
+        iterations=result.inner, seconds=time.perf_counter() - start,
+        status=result.status, message=result.message, history=result.history,
+        options={**options, "x0": None if options["x0"] is None else "given", "outer_iterations": result.outer,
+                 "stages": result.stages, "hessian_rebuilds": k.rebuilds, "hessian_updates": k.updates},
+        device=device,
+    )
