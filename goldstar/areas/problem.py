@@ -156,7 +156,7 @@ def default_solve(problem, settings: AreaSettings, time_left: float | None):
     if time_left is not None and "time_limit" in get_solver(settings.solver).defaults:
         options["time_limit"] = max(time_left, 1.0)
     sol = solve(problem, settings.solver, **options)
-    cert = certify(problem, sol.m)
+    cert = certify(problem, sol.m, getattr(sol, "y", None))
     return sol, cert
 
 
