@@ -11,8 +11,12 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--areas", required=True,
+    p.add_argument("--areas", default=None,
                    help="states, districts (synthetic, 436), synthetic:N, or a list like AL,CA,NY")
+    p.add_argument("--write-reference", type=Path, default=None, metavar="DIR",
+                   help="after the batch, write the compact certified reference (duals) to DIR")
+    p.add_argument("--verify", type=Path, default=None, metavar="DIR",
+                   help="verify a compact areas reference (e.g. reference/areas) instead of running a batch")
     p.add_argument("--out", type=Path, default=Path("areas-output"), help="output directory (default areas-output)")
     p.add_argument("--scheduler", default=None, help="address of an existing dask.distributed scheduler")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one a core)")
@@ -52,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from .recipe import DEFAULT_RECIPE, read_recipe
     from .targets import DEFAULT_SEED, make_areas, parse_area_set
 
+    if args.verify is not None:
+        return verify(args)
+    if args.areas is None:
+        raise InputError("give `--areas` (states, districts, synthetic:N or a list like AL,CA,NY), or `--verify DIR`")
     parse_area_set(args.areas)  # bad input first, before any work
     if args.time_limit is not None and not args.time_limit > 0:
         raise InputError(f"`--time-limit` must be > 0, got {args.time_limit}")
@@ -112,7 +120,53 @@ def run(args: argparse.Namespace) -> int:
     if rss:
         print(f"memory       peak RSS of a worker {max(rss):.0f} MB")
     print(f"wrote        {args.out}/summary.csv")
+    if args.write_reference is not None:
+        from .output import read_m
+        from .reference import write_reference
+
+        weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"])
+                   for r in rows if r.get("y") is not None}
+        write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights, args.areas)
+        print(f"reference    {args.write_reference} ({len(weights)} areas)")
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad[:10]:
         print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def verify(args: argparse.Namespace) -> int:
+    """`--verify DIR`: rebuild each area of a compact reference and certify its stored duals."""
+    import time
+
+    from ..hashing import file_hash
+    from .inputs import DEFAULT_SOI_STATES, load_national, read_soi_states
+    from .problem import AreaSettings, area_input_hash, read_overrides, settings_for
+    from .recipe import DEFAULT_RECIPE, read_recipe
+    from .reference import read_reference, verify_reference
+    from .targets import DEFAULT_SEED, make_areas
+
+    start = time.perf_counter()
+    _, info = read_reference(args.verify)
+    area_set = args.areas or info["areas"]
+    recipe = args.recipe or DEFAULT_RECIPE
+    national = load_national(args.reference, args.records, recipe)
+    soi_path = args.soi or DEFAULT_SOI_STATES
+    soi = read_soi_states(soi_path, tuple(read_recipe(recipe)["soi_column"]))
+    national.hashes["soi"] = {"file": str(soi_path), "hash": file_hash(soi_path)}
+    national.hashes["content"] = national.content_hash()
+    areas = make_areas(area_set, soi, national, DEFAULT_SEED if args.seed is None else args.seed)
+    overrides = read_overrides(args.overrides) if args.overrides else read_overrides()
+    base = AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
+                        unreachable=args.unreachable, time_limit=args.time_limit)
+    settings = [settings_for(a, base, overrides, args.upper) for a in areas]
+    national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
+    hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
+    results = verify_reference(args.verify, national, areas, settings, hashes)
+    for area, ok, what in results:
+        print(f"{area:10s} {'ok  ' if ok else 'FAIL'} {what}")
+    failed = [a for a, ok, _ in results if not ok]
+    print(f"verified     {len(results) - len(failed)} of {len(results)} areas in {time.perf_counter() - start:.1f} s")
+    if failed:
+        print(f"ERROR: {len(failed)} area(s) failed verification: {', '.join(failed[:10])}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

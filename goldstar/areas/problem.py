@@ -160,8 +160,29 @@ def default_solve(problem, settings: AreaSettings, time_left: float | None):
     return sol, cert
 
 
+def _reset_peak_rss() -> None:
+    """Start the process's peak-RSS count afresh (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
 def _rss_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    """The worker process's peak resident memory since _reset_peak_rss, in MB.
+
+    /proc/self/status VmHWM on Linux. Not ru_maxrss: Linux carries it across
+    exec, so a spawned Dask worker would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run_area(
@@ -171,6 +192,7 @@ def run_area(
     """Pre-pass, drop or refuse, solve, certify one area (module docstring). Never raises."""
     from .prepass import find_unreachable_area
 
+    _reset_peak_rss()
     start = time.perf_counter()
     row: dict[str, Any] = {
         "area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
@@ -213,6 +235,8 @@ def run_area(
         row["certified"] = bool(cert.passed)
         row["certificate"] = _plain(cert.as_dict() if hasattr(cert, "as_dict") else {})
         row["m"] = m
+        y = getattr(sol, "y", None)
+        row["y"] = None if y is None else [None if not np.isfinite(v) else float(v) for v in np.asarray(y, dtype=np.float64)]
         if not sol.success:
             limit = settings.time_limit is not None and time.perf_counter() - start >= settings.time_limit
             row["status"] = "time_limit" if limit else "failed"
