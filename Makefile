@@ -26,14 +26,17 @@ install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra
 test: $(BIN)/goldstar  ## run the test suite
 	$(BIN)/python -m pytest -q
 
-goldstar: $(BIN)/goldstar  ## (release manager) make the reference: L-BFGS-B, Newton polish, certificate
+goldstar: $(BIN)/goldstar  ## (release manager) make both references: L-BFGS-B, exact polish, certificate
 	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)
+	$(BIN)/goldstar goldstar --objective band $(GOLDSTAR_ARGS)
 
-verify: $(BIN)/goldstar  ## check the committed reference: hashes, certificate, numpy recompute
-	$(BIN)/goldstar verify $(VERIFY_ARGS)
+verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate, numpy recompute
+	$(BIN)/goldstar verify --reference reference/default $(VERIFY_ARGS)
+	$(BIN)/goldstar verify --reference reference/band $(VERIFY_ARGS)
 
-bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series (~25 min); writes BENCHMARKS.md
+bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_band.py
 
 areas: $(BIN)/goldstar  ## exact band weights of the 51 states on a local Dask cluster (AREAS=states OUT=areas-output)
 	$(BIN)/goldstar areas --areas $(or $(AREAS),states) --out $(or $(OUT),areas-output) $(AREAS_ARGS)

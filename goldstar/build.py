@@ -28,7 +28,8 @@ import scipy.sparse as sp
 
 from .exceptions import InputError
 from .hashing import file_hash
-from .problem import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, Problem
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
+from .problem import Problem
 
 AGI_LEVEL_VARIABLES = (
     "adjusted_gross_income", "count", "employment_income", "business_net_profits",
@@ -54,7 +55,7 @@ TARGET_COLUMNS = (
     "Year", "SOI table", "XLSX column", "XLSX row", "Variable", "Filing status",
     "AGI lower bound", "AGI upper bound", "Count", "Taxable only", "Full population", "Value",
 )
-DEFAULT_YEAR = 2015
+from .defaults import DEFAULT_YEAR
 INPUTS_DIR = Path(__file__).resolve().parent.parent / "reference" / "inputs"
 DEFAULT_RECORDS = INPUTS_DIR / "cps.csv.gz"
 DEFAULT_TARGETS = INPUTS_DIR / "soi.csv"

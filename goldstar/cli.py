@@ -1,7 +1,9 @@
 """The `goldstar` command line. main(argv) -> exit code.
 
 Exit codes: 0 success; 1 a check failed or a solver did not converge;
-2 bad input (something could not be read, or an argument is wrong).
+2 bad input (something could not be read, or an argument is wrong), including
+an output that may not be written (goldstar.outputs) and a reference locked by
+another run (goldstar.lock): nothing was done.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
 from .exceptions import GoldstarError, InputError, VerificationFailed
 
 EXIT_OK = 0
@@ -52,6 +55,19 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", type=int, required=True, help="number of targets J")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
+    _force_arg(p)
+
+
+def _force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace a goldstar problem directory already at --out (never any other directory)")
+
+
+def _prepare_problem_out(args: argparse.Namespace) -> None:
+    """Refuse --out before any work when it may not be written (goldstar.outputs)."""
+    from .outputs import PROBLEM, prepare_output
+
+    prepare_output(args.out, PROBLEM, replace=args.force)
 
 
 @command("synth", "write a seeded TMD-shaped synthetic problem in the interchange layout", _synth_args)
@@ -59,8 +75,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .layout import write_problem
     from .synth import synth_problem
 
+    _prepare_problem_out(args)
     problem = synth_problem(args.records, args.targets, args.seed)
-    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed})
+    write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed}, replace=args.force)
     print(f"wrote {args.out}: n={problem.n} J={problem.J} nnz={problem.nnz} "
           f"lam in [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
     return EXIT_OK
@@ -78,10 +95,19 @@ def _solve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a solver option, e.g. --option tol=1e-10 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--write-unconverged", action="store_true",
+                   help="write the answer even when it did not converge or fails its certificate "
+                        "(marked in the file; exit code still 1)")
 
 
 @command("solve", "solve a problem directory and write the weights", _solve_args)
 def cmd_solve(args: argparse.Namespace) -> int:
+    """Solve, certify, and write --out only when the answer converged and its certificate passed.
+
+    Otherwise nothing is written (an earlier file at --out stays as it was) and
+    the exit code is 1; --write-unconverged writes the answer anyway, marks it
+    in the file's metadata and says so on stderr, and the exit code is still 1.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -90,32 +116,50 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .certificate import certify
     from .layout import read_problem
     from .progress import Progress
-    from .solve import solve
+    from .solve import check_options, solve
 
-    options = dict(parse_option(o) for o in args.option)
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give the path of a Parquet file to write")
+    options = check_options(args.solver, dict(parse_option(o) for o in args.option))
     problem = read_problem(args.problem)
     with Progress(f"{args.solver}", quiet=args.quiet) as progress:
         solution = solve(problem, args.solver, progress=progress, **options)
-    table = pa.table({
-        "record_id": pa.array(problem.record_ids, pa.int64()),
-        "m": pa.array(solution.m, pa.float64()),
-        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
-    })
-    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
-    cert = certify(problem, solution.m)
+    cert = certify(problem, solution.m, solution.y)  # any dual point gives a valid gap (weak duality)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
     print(f"pg          {solution.pg:.3g}")
     print(f"gap         {cert.gap:.3g}")
+    print(f"certificate {'passed' if cert.passed else 'FAILED: ' + '; '.join(cert.failures())}")
     at_lower = int(np.sum(solution.m <= problem.lower))
     at_upper = int(np.sum(solution.m >= problem.upper))
     print(f"bounds      {at_lower:,} at lower ({at_lower / problem.n:.2%}), "
           f"{at_upper:,} at upper ({at_upper / problem.n:.2%})")
     print(f"iterations  {solution.iterations}")
     print(f"seconds     {solution.seconds:.3f}")
-    print(f"wrote       {args.out}")
+    faults = []
     if not solution.success:
-        print(f"ERROR: {solution.method} did not converge: {solution.message}", file=sys.stderr)
+        faults.append(f"{solution.method} did not converge: {solution.message}")
+    if not cert.passed:
+        faults.append("its answer fails the certificate: " + "; ".join(cert.failures()))
+    if faults and not args.write_unconverged:
+        print(f"ERROR: {'; '.join(faults)}. Nothing written to {args.out}; pass --write-unconverged "
+              "to write this answer anyway", file=sys.stderr)
+        return EXIT_FAILED
+    status = {"method": solution.method, "status": solution.summary()["status"], "message": solution.message,
+              "converged": solution.success, "certificate_passed": cert.passed}
+    table = pa.table({
+        "record_id": pa.array(problem.record_ids, pa.int64()),
+        "m": pa.array(solution.m, pa.float64()),
+        "weight": pa.array(problem.w0 * solution.m, pa.float64()),
+    }).replace_schema_metadata({b"goldstar_solve": json.dumps(status, sort_keys=True).encode("utf-8")})
+    atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
+    print(f"wrote       {args.out}")
+    if faults:
+        for line in (f"WARNING: wrote UNCONVERGED weights to {args.out} (--write-unconverged): "
+                     f"{'; '.join(faults)}.",
+                     "WARNING: these are NOT the optimum; its Parquet metadata says so "
+                     "(goldstar_solve: converged/certificate_passed)."):
+            print(line, file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -129,17 +173,60 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                         "default: the embedded CPS file through its adapter")
     p.add_argument("--targets", type=Path, default=None,
                    help="SOI target table (soi.csv's columns); default: the embedded soi.csv")
-    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
+    p.add_argument("--year", type=int, default=DEFAULT_YEAR, help=f"SOI year (default {DEFAULT_YEAR})")
     p.add_argument("--out", type=Path, required=True, help="problem directory to write")
     p.add_argument("--report", type=Path, default=None,
                    help="CSV of name, target, initial weighted total, relative error")
+    _force_arg(p)
     _parameter_args(p)
+    _objective_args(p)
+
+
+def _objective_args(p: argparse.ArgumentParser) -> None:
+    """--objective and the band objective's parameters (goldstar.objectives.band)."""
+    from .objectives import OBJECTIVES
+    from .objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
+
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default="penalized",
+                   help="penalized (the notes', default) or band (TMD's band QP)")
+    p.add_argument("--eps", type=float, default=None, help="band: half-width relative to the target (default 0.005)")
+    p.add_argument("--slack-penalty", type=float, default=None, help="band: M (default 1e6)")
+    p.add_argument("--slack-units", choices=SLACK_UNITS, default=None,
+                   help="band: target (TMD's construction, default) or relative")
+    p.add_argument("--unreachable", choices=UNREACHABLE_POLICIES, default=None,
+                   help="band, target units: drop unreachable targets and record them (default), or error (exit 1)")
+
+
+def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The objective the flags ask for, as stored (None: penalized, with --penalty).
+
+    Band flags with the penalized objective, or --penalty with band, are refused."""
+    band_flags = {"--eps": args.eps, "--slack-penalty": args.slack_penalty,
+                  "--slack-units": args.slack_units, "--unreachable": args.unreachable}
+    given = [flag for flag, value in band_flags.items() if value is not None]
+    if args.objective == "penalized":
+        if given:
+            raise InputError(f"{', '.join(given)} belong to --objective band, not penalized")
+        return None
+    if getattr(args, "penalty", None) is not None:
+        raise InputError("--penalty belongs to --objective penalized, not band")
+    from .objectives import Band
+
+    spec = {"name": "band", **{flag[2:].replace("-", "_"): value for flag, value in band_flags.items()
+                               if value is not None}}
+    Band.from_dict({k: v for k, v in spec.items() if k != "name"}, "the command line")  # validate now
+    return spec
 
 
 def _parameter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--penalty", type=float, default=0.01, help="deviation penalty (default 0.01)")
-    p.add_argument("--lower", type=float, default=0.1, help="lowest multiplier (default 0.1)")
-    p.add_argument("--upper", type=float, default=10.0, help="highest multiplier (default 10)")
+    """--penalty, --lower, --upper: None when not given, and the default (goldstar.defaults) applies later."""
+    p.add_argument("--penalty", type=float, default=None, help=f"deviation penalty (default {DEFAULT_PENALTY})")
+    p.add_argument("--lower", type=float, default=None, help=f"lowest multiplier (default {DEFAULT_LOWER})")
+    p.add_argument("--upper", type=float, default=None, help=f"highest multiplier (default {DEFAULT_UPPER:g})")
+
+
+def given_or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 @command("build", "build a problem directory from a record table and the SOI targets", _build_args)
@@ -153,22 +240,41 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_from_files
     from .layout import write_problem
 
+    _prepare_problem_out(args)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         problem, info, inputs = build_from_files(
             args.records, args.targets, args.year,
-            penalty=args.penalty, lower=args.lower, upper=args.upper,
+            penalty=given_or_default(args.penalty, DEFAULT_PENALTY),
+            lower=given_or_default(args.lower, DEFAULT_LOWER), upper=given_or_default(args.upper, DEFAULT_UPPER),
         )
+    metadata: dict[str, Any] = {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"}
+    spec = objective_spec(args)
+    prepass = None
+    if spec is not None:
+        from .objectives import objective_from_dict
+        from .objectives.band_prepass import apply_policy
+
+        problem, prepass = apply_policy(problem.with_objective(objective_from_dict(spec)))
+        if prepass is not None:
+            metadata["prepass"] = prepass.as_dict()
     seconds = time.perf_counter() - start
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
-    write_problem(problem, args.out, {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"})
+    write_problem(problem, args.out, metadata, replace=args.force)
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
     print(f"nonzeros      {problem.nnz:,} ({problem.nnz / problem.n:.2f} a record)")
-    print(f"L0            {problem.penalized.L0:.12g}")
-    print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
+    print(f"objective     {problem.objective.as_dict()['name']}")
+    if problem.objective.name == "penalized":
+        print(f"L0            {problem.penalized.L0:.12g}")
+        print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
+    if prepass is not None:
+        print(f"pre-pass      {len(prepass.dropped)} target(s) dropped as unreachable "
+              f"(ranges {prepass.seconds['ranges']:.2f} s, elastic LP {prepass.seconds['lp']:.1f} s):")
+        for line in prepass.describe():
+            print(f"  {line}")
     print("targets by variable:")
     for variable, count in sorted(info.targets_by_variable.items()):
         print(f"  {variable:32s} {count}")
@@ -192,14 +298,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _goldstar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem", type=Path, default=None,
-                   help="a problem directory to use instead of building one")
+                   help="a problem directory to use instead of building one (its problem.json sets "
+                        "penalty and bounds: not with --records, --targets, --year, --penalty, --lower, --upper)")
     p.add_argument("--records", default=None, help="record table to build from (default: embedded CPS)")
     p.add_argument("--targets", default=None, help="SOI target table (default: embedded soi.csv)")
-    p.add_argument("--year", type=int, default=2015, help="SOI year (default 2015)")
+    p.add_argument("--year", type=int, default=None, help=f"SOI year (default {DEFAULT_YEAR})")
     _parameter_args(p)
-    p.add_argument("--reference", type=Path, default=Path("reference/default"),
-                   help="reference directory to write (default reference/default)")
-    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs")
+    _objective_args(p)
+    p.add_argument("--reference", type=Path, default=None,
+                   help="reference directory to write (default reference/default, reference/band for "
+                        "--objective band)")
+    p.add_argument("--force", action="store_true", help="replace a reference made from other inputs (never a directory that is not a goldstar reference)")
     p.add_argument("--lbfgsb-maxiter", type=int, default=None,
                    help="iteration cap of the L-BFGS-B stage (default 3000)")
     p.add_argument("--lbfgsb-gtol", type=float, default=None, help="pg tolerance of the L-BFGS-B stage (default 1e-10)")
@@ -213,13 +322,26 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
     from .progress import Progress
     from .source import ProblemSource
 
+    build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
+                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper}
+    spec = objective_spec(args)
+    if args.reference is None:
+        args.reference = DEFAULT_REFERENCES[args.objective]
+    if spec is not None:
+        build_flags["--objective"] = args.objective
     if args.problem is not None:
-        source = ProblemSource(kind="directory", path=str(args.problem))
+        given = [flag for flag, value in build_flags.items() if value is not None]
+        if given:
+            raise InputError(
+                f"--problem {args.problem} cannot be combined with {', '.join(given)}: a problem directory "
+                "carries its own targets, penalty and bounds (problem.json); build a new problem directory "
+                "with `goldstar build` or `goldstar synth` to change them"
+            )
+        source = ProblemSource.given(args.reference, kind="directory", path=args.problem)
     else:
-        source = ProblemSource(
-            kind="build", records=args.records, targets=args.targets, year=args.year,
-            penalty=args.penalty, lower=args.lower, upper=args.upper,
-        )
+        settings = {flag[2:]: value for flag, value in build_flags.items()
+                    if value is not None and flag != "--objective"}
+        source = ProblemSource.given(args.reference, kind="build", objective=spec, **settings)
     lbfgsb = {}
     if args.lbfgsb_maxiter is not None:
         lbfgsb["maxiter"] = args.lbfgsb_maxiter
@@ -239,8 +361,8 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
 def _verify_args(p: argparse.ArgumentParser) -> None:
     from .verify import BACKENDS, MODES
 
-    p.add_argument("--reference", type=Path, default=Path("reference/default"),
-                   help="reference directory (default reference/default)")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCES["penalized"],
+                   help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
     p.add_argument("--mode", action="append", choices=MODES, default=None,
                    help="hash, certificate or recompute (repeatable; default: all three)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy",
@@ -269,8 +391,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reference", type=Path, default=Path("reference/default"),
-                   help="reference directory (default reference/default)")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCES["penalized"],
+                   help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
 
 
@@ -278,6 +400,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out} is a directory; give the path of an HTML file to write")
     write_report(args.reference, args.out)
     print(f"wrote {args.out}")
     return EXIT_OK

@@ -34,3 +34,7 @@ class SolverError(GoldstarError):
 
 class VerificationFailed(GoldstarError):
     """A verification check failed."""
+
+
+class UnreachableTargets(GoldstarError):
+    """Band targets that no multipliers in the box can meet, under the `error` policy (exit 1)."""

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from . import outputs
 from .atomic import atomic_directory
 from .exceptions import InputError
 from .objectives import Objective, objective_from_dict
@@ -44,9 +45,14 @@ _ACCEPTED_TYPES = {
 
 
 def write_problem(
-    problem: Problem, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+    problem: Problem, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
+    *, replace: bool = False,
 ) -> Path:
-    """Write `problem` in the interchange layout; the directory appears whole or not at all."""
+    """Write `problem` in the interchange layout; the directory appears whole or not at all.
+
+    An existing problem directory there is replaced only with `replace=True`;
+    a directory goldstar did not write is never replaced (goldstar.outputs).
+    """
     A = problem.A.tocoo()
     order = np.lexsort((A.col, A.row))
     settings = {
@@ -60,7 +66,7 @@ def write_problem(
         "problem_hash": problem.content_hash(),
         **(metadata or {}),
     }
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, kind=outputs.PROBLEM, replace=replace) as tmp:
         pq.write_table(
             pa.table({
                 "w0": pa.array(problem.w0, pa.float64()),
@@ -101,6 +107,10 @@ def read_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("lower", "upper") + (() if "objective" in settings else ("penalty",)):
         if key not in settings:
             raise InputError(f"{path}: missing key {key!r}")
+        value = settings[key]
+        # bool is an int to Python: `"penalty": true` would otherwise pass as 1
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{path}: {key!r} must be a number, found {value!r}")
     return settings
 
 

@@ -22,10 +22,7 @@ import scipy.sparse as sp
 from .exceptions import InputError
 from .hashing import arrays_hash
 from .objectives import Objective, Penalized
-from .objectives.penalized import DEFAULT_PENALTY
-
-DEFAULT_LOWER = 0.1
-DEFAULT_UPPER = 10.0
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 __all__ = ["DEFAULT_LOWER", "DEFAULT_PENALTY", "DEFAULT_UPPER", "Problem"]
 
 

@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_directory
-from .exceptions import ReferenceFormatError
+from . import outputs
+from .atomic import atomic_directory, recover
+from .exceptions import InputError, ReferenceFormatError
 from .hashing import arrays_hash
 from .layout import read_table_checked
 
@@ -46,6 +47,90 @@ REQUIRED_METADATA = (
     "schema_version", "problem", "inputs", "weights_hash", "solver_chain", "certificate",
     "versions", "platform", "created",
 )
+# The type of every metadata field a reader of the reference uses (verify, report,
+# the pipeline's replace check), by dotted path; "*" is every entry of an object
+# or list; a trailing "?" marks a field that may be absent. bool is never a
+# number here (Python's True == 1 would otherwise pass for schema version 1).
+METADATA_TYPES = {
+    "schema_version": "int", "problem": "object", "inputs": "object", "weights_hash": "str",
+    "solver_chain": "list", "certificate": "object", "versions": "object", "platform": "str", "created": "str",
+    "problem.problem_hash": "str", "problem.source": "object", "problem.n": "int", "problem.J": "int",
+    "problem.nnz": "int", "problem.penalty?": "number",
+    "problem.objective?": "object", "problem.objective?.name": "str", "problem.prepass?": "object", "problem.lower": "number", "problem.upper": "number",
+    "inputs.*": "object", "inputs.*.hash": "str", "inputs.*.file": "str",
+    "versions.*": "str",
+    "solver_chain.*": "object", "solver_chain.*.method": "str", "solver_chain.*.status": "str",
+    "solver_chain.*.loss": "number", "solver_chain.*.pg": "number", "solver_chain.*.iterations": "int",
+    "solver_chain.*.seconds": "number", "solver_chain.*.history?": "list", "solver_chain.*.history?.*": "object",
+    "solver_chain.*.history?.*.iteration": "int", "solver_chain.*.history?.*.loss": "number",
+    "solver_chain.*.distance_from_optimum?": "object",
+    "solver_chain.*.distance_from_optimum?.max_relative_weight_difference": "number",
+    "solver_chain.*.distance_from_optimum?.loss_difference": "number",
+    "certificate.passed": "bool", "certificate.fixed_point_error": "number", "certificate.gap": "number",
+    "certificate.loss": "number", "certificate.pg": "number", "certificate.bound_violation": "number",
+    "certificate.bound_max_relative?": "number", "certificate.bound_median_relative?": "number",
+    "certificate.worst_record_id": "int", "certificate.bound_worst_record_id?": "int",
+    "certificate.bound_l2?": "number", "certificate.max_band_violation?": "number",
+    "certificate.thresholds?": "object", "certificate.thresholds?.*": "number",
+}
+_TYPE_CHECKS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
+_TYPE_NAMES = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false",
+               "object": "a JSON object", "list": "a JSON list"}
+
+
+def check_types(data: Any, types: dict[str, str], where: str, error: type[Exception] = ReferenceFormatError) -> None:
+    """Raise `error` naming the first field of `data` whose type is not the one `types` gives.
+
+    `types` maps dotted paths to "int", "number", "str", "bool", "object" or
+    "list" (see METADATA_TYPES); a path whose parent is of the wrong type is
+    reported at the parent, which is checked first.
+    """
+    if not isinstance(data, dict):
+        raise error(f"{where}: must be a JSON object, found {type(data).__name__}")
+    for path, kind in types.items():
+        for name, value in _walk(data, path.split(".")):
+            if not _TYPE_CHECKS[kind](value):
+                raise error(f"{where}: `{name}` must be {_TYPE_NAMES[kind]}, found {value!r:.80}")
+
+
+def _walk(data: Any, parts: list[str], prefix: str = ""):
+    """(dotted name, value) of every field that the path `parts` reaches in `data`."""
+    if not parts:
+        yield prefix, data
+        return
+    head, rest = parts[0], parts[1:]
+    optional = head.endswith("?")
+    head = head.rstrip("?")
+    if head == "*":
+        items = (data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ())
+        for key, value in items:
+            yield from _walk(value, rest, f"{prefix}.{key}" if prefix else str(key))
+        return
+    if not isinstance(data, dict):
+        return  # the parent's own type is checked by its own entry
+    name = f"{prefix}.{head}" if prefix else head
+    if head not in data:
+        if not optional:
+            yield name, _MISSING
+        return
+    yield from _walk(data[head], rest, name)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "nothing (the key is missing)"
+
+
+_MISSING = _Missing()
+
+
 WEIGHT_COLUMNS = {"record_id": "int64", "w0": "float64", "m": "float64", "weight": "float64"}
 TARGET_COLUMNS = {
     "name": "string", "target": "float64", "fitted": "float64", "rel_error": "float64", "dual": "float64",
@@ -117,8 +202,14 @@ def write_reference(
     inputs: dict[str, Any],
     solver_chain: list[dict[str, Any]],
     certificate: dict[str, Any],
+    replace: bool = False,
+    extra_target_columns: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Write the three files of a reference as one atomic directory replacement; return the manifest."""
+    """Write the three files of a reference as one atomic directory replacement; return the manifest.
+
+    An existing reference there is replaced only with `replace=True`; a
+    directory that is not a goldstar reference is never replaced (goldstar.outputs).
+    """
     weight = w0 * m
     digest = weights_hash(record_id, w0, m, weight)
     metadata = {
@@ -144,6 +235,7 @@ def write_reference(
         "fitted": pa.array(fitted, pa.float64()),
         "rel_error": pa.array((fitted + 1.0) / (target_values + 1.0) - 1.0, pa.float64()),
         "dual": pa.array(dual, pa.float64()),
+        **{name: pa.array(values) for name, values in (extra_target_columns or {}).items()},
     })
     final = solver_chain[-1]
     manifest = {
@@ -154,12 +246,13 @@ def write_reference(
         "loss": final["loss"],
         "solver_chain": [s["method"] for s in solver_chain],
         "certificate": {k: certificate[k] for k in (
-            "passed", "fixed_point_error", "gap", "bound_max_relative", "pg", "bound_violation"
-        )},
+            "passed", "fixed_point_error", "gap", "bound_max_relative", "bound_l2", "max_band_violation",
+            "pg", "bound_violation",
+        ) if k in certificate},
         "weight_fingerprint": fingerprint(weight),
         "targets": len(target_names),
     }
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, kind=outputs.REFERENCE, replace=replace) as tmp:
         pq.write_table(weights_table, tmp / WEIGHTS)
         pq.write_table(targets_table, tmp / TARGETS)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -167,17 +260,21 @@ def write_reference(
 
 
 def resolve_reference_dir(directory: str | os.PathLike[str]) -> Path:
-    """The reference directory, or the previous one an interrupted replacement left aside.
+    """The reference directory, after rolling back a replacement that was interrupted.
 
-    atomic_directory swaps with two renames; a kill between them leaves the
-    previous reference whole under `.NAME.old-PID`. Reading falls back to it.
+    atomic_directory swaps with two renames; a kill between them leaves NAME
+    missing and the previous reference whole under `.NAME.old-PID`.
+    goldstar.atomic.recover moves it back, says so on stderr, and that is what
+    is read. A missing reference with no interrupted swap is an error: a stale
+    copy is never read in its place.
     """
     directory = Path(directory)
+    try:
+        recover(directory)
+    except InputError as exc:
+        raise ReferenceFormatError(str(exc)) from None
     if directory.is_dir():
         return directory
-    aside = sorted(directory.parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if aside:
-        return aside[-1]
     raise ReferenceFormatError(f"{directory}: no reference here (run `make goldstar` to create one)")
 
 
@@ -193,8 +290,11 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
         metadata = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: goldstar metadata is not JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise ReferenceFormatError(f"{directory / WEIGHTS}: goldstar metadata must be a JSON object, "
+                                   f"found {type(metadata).__name__}")
     version = metadata.get("schema_version")
-    if version not in KNOWN_SCHEMA_VERSIONS:
+    if isinstance(version, bool) or version not in KNOWN_SCHEMA_VERSIONS:
         raise ReferenceFormatError(
             f"{directory / WEIGHTS}: schema version {version!r} is not one this goldstar knows "
             f"({', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); upgrade goldstar or regenerate the reference"
@@ -202,6 +302,7 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
     missing = [k for k in REQUIRED_METADATA if k not in metadata]
     if missing:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: metadata lacks key(s): {', '.join(missing)}")
+    check_types(metadata, METADATA_TYPES, f"{directory / WEIGHTS}: goldstar metadata")
     manifest_path = directory / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -209,6 +310,8 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
         raise ReferenceFormatError(f"{manifest_path}: missing") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReferenceFormatError(f"{manifest_path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ReferenceFormatError(f"{manifest_path}: must hold a JSON object, found {type(manifest).__name__}")
     return Reference(
         directory=directory,
         record_id=weights.column("record_id").to_numpy(),

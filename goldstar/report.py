@@ -31,9 +31,23 @@ img { max-width: 100%; } code { font-size: 0.9em; }
 """
 
 
+class Html(str):
+    """Markup written by this module (from escaped parts): put into the page as it is.
+
+    Everything else that reaches the page, above all anything read from the
+    reference's files (names, messages, paths, platform, versions), is text
+    and is escaped (`_esc`, `_table`): a reference is data, never markup.
+    """
+
+
+def _esc(x: Any) -> str:
+    """`x` as escaped text (numbers formatted by _fmt), or as it is when it is Html."""
+    return x if isinstance(x, Html) else html.escape(_fmt(x))
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -43,11 +57,12 @@ def _png(path: Path) -> str:
 
 
 def _fmt(x: Any) -> str:
+    """Plain text (not escaped): floats to 6 significant digits, bools as yes/no."""
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, float):
         return f"{x:.6g}"
-    return html.escape(str(x))
+    return str(x)
 
 
 def variable_of(target_name: str) -> str:
@@ -79,62 +94,105 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
         convergence = (_png(convergence_plot(meta["solver_chain"], tmp_path / "convergence.png"))
                        if stages_with_history else "<p>No convergence history was recorded for these stages.</p>")
 
-    def verdict(ok: bool) -> str:
-        return '<span class="ok">pass</span>' if ok else '<span class="fail">FAIL</span>'
+    def verdict(ok: bool) -> Html:
+        return Html('<span class="ok">pass</span>' if ok else '<span class="fail">FAIL</span>')
+
+    def at_most(value: Any, suffix: str = "") -> Html:
+        return Html(f"&le; {_esc(value)}{suffix}")
 
     cert_rows = [
-        ["fixed-point error", _fmt(cert["fixed_point_error"]), f"&le; {_fmt(thresholds.get('fixed_point_error'))}",
+        ["fixed-point error", cert["fixed_point_error"], at_most(thresholds.get("fixed_point_error")),
          f"record_id {cert['worst_record_id']}"],
-        ["duality gap", _fmt(cert["gap"]), f"&le; {_fmt(thresholds.get('gap_relative_to_loss'))} &times; loss",
+        ["duality gap", cert["gap"], at_most(thresholds.get("gap_relative_to_loss"), " &times; loss"),
          f"loss {cert['loss']:.12g}"],
-        ["bound violation", _fmt(cert["bound_violation"]), f"&le; {_fmt(thresholds.get('bound_violation'))}", ""],
-        ["proven bound on |m - m*| / m", f"max {_fmt(cert['bound_max_relative'])}, median "
-         f"{_fmt(cert['bound_median_relative'])}", "(reported)", f"record_id {cert['bound_worst_record_id']}"],
-        ["projected gradient", _fmt(cert["pg"]), "(reported)", ""],
+        ["bound violation", cert["bound_violation"], at_most(thresholds.get("bound_violation")), ""],
     ]
+    if "bound_max_relative" in cert:  # the penalized certificate
+        cert_rows.append(["proven bound on |m - m*| / m", f"max {_fmt(cert['bound_max_relative'])}, median "
+                          f"{_fmt(cert['bound_median_relative'])}", "(reported)",
+                          f"record_id {cert['bound_worst_record_id']}"])
+    else:  # the band certificate
+        if cert.get("hard_bands"):
+            cert_rows.append(["kept bands met (band widths)", cert["max_band_violation"],
+                              at_most(thresholds.get("band_violation_widths")), cert["worst_target"]])
+        cert_rows.append(["proven ||x - x*||_2", cert["bound_l2"], "(reported)", ""])
+        cert_rows.append(["sum (x - 1)^2; TMD's Q", f"{cert['deviation']:.12g}; {cert['tmd_loss']:.12g}",
+                          "(reported)", ""])
+    cert_rows.append(["projected gradient", cert["pg"], "(reported)", ""])
     fp = fingerprint(ref.weight)
     fit_rows = []
     for name in sorted(group_arrays):
         err = np.abs(group_arrays[name])
-        fit_rows.append([html.escape(name), len(err), f"{err.mean():.3g}", f"{err.max():.3g}"])
+        fit_rows.append([name, len(err), f"{err.mean():.3g}", f"{err.max():.3g}"])
     worst = np.argsort(np.abs(rel))[::-1][:10]
-    worst_rows = [[html.escape(names[i]), f"{ref.targets.column('target')[i].as_py():.6g}",
+    worst_rows = [[names[i], f"{ref.targets.column('target')[i].as_py():.6g}",
                    f"{ref.targets.column('fitted')[i].as_py():.6g}", f"{rel[i]:+.3g}"] for i in worst]
     stage_rows = []
     for s in meta["solver_chain"]:
         dist = s.get("distance_from_optimum", {})
         stage_rows.append([
-            html.escape(s["method"]), html.escape(s["status"]), f"{s['loss']:.12g}", _fmt(s["pg"]),
-            s["iterations"], f"{s['seconds']:.2f}",
+            s["method"], s["status"], f"{s['loss']:.12g}", s["pg"], s["iterations"], f"{s['seconds']:.2f}",
             (f"max rel weight diff {dist['max_relative_weight_difference']:.3g}, loss +{dist['loss_difference']:.3g}"
              if dist else "final"),
         ])
     source = problem.get("source", {})
+    directory = _esc(str(ref.directory))
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>goldstar reference: {html.escape(str(ref.directory))}</title><style>{STYLE}</style></head><body>",
-        f"<h1>goldstar reference <code>{html.escape(str(ref.directory))}</code></h1>",
-        f"<p>Made {html.escape(meta['created'])} on {html.escape(meta['platform'])} "
-        f"(goldstar {html.escape(meta['versions'].get('goldstar', '?'))}). Problem: n = {problem['n']:,}, "
-        f"J = {problem['J']}, nonzeros {problem['nnz']:,}, penalty {problem['penalty']}, bounds "
-        f"[{lower}, {upper}]; source {html.escape(str(source))}.</p>",
-        f"<p>Problem hash <code>{html.escape(problem['problem_hash'])}</code>, weights hash "
-        f"<code>{html.escape(meta['weights_hash'])}</code>.</p>",
+        f"<title>goldstar reference: {directory}</title><style>{STYLE}</style></head><body>",
+        f"<h1>goldstar reference <code>{directory}</code></h1>",
+        f"<p>Made {_esc(meta['created'])} on {_esc(meta['platform'])} "
+        f"(goldstar {_esc(meta['versions'].get('goldstar', '?'))}). Problem: n = {problem['n']:,}, "
+        f"J = {problem['J']}, nonzeros {problem['nnz']:,}, objective "
+        f"{_esc(problem.get('objective', {'name': 'penalized', 'penalty': problem.get('penalty')}))}, bounds "
+        f"[{lower}, {upper}]; source {_esc(source)}.</p>",
+        f"<p>Problem hash <code>{_esc(problem['problem_hash'])}</code>, weights hash "
+        f"<code>{_esc(meta['weights_hash'])}</code>.</p>",
         f"<h2>Certificate: {verdict(bool(cert.get('passed')))}</h2>",
         _table(["check", "figure", "threshold", "where"], cert_rows),
         "<h2>Weight fingerprint</h2>",
-        _table(list(fp), [[_fmt(v) for v in fp.values()]]),
+        _table(list(fp), [list(fp.values())]),
         "<h2>Multipliers</h2>", histogram,
         "<h2>Target fit, by variable</h2>",
         _table(["variable", "targets", "mean |rel error|", "max |rel error|"], fit_rows), fit,
         "<h3>Worst-fitted targets</h3>",
         _table(["target", "SOI value", "fitted", "rel error"], worst_rows),
+        *band_section(ref),
         "<h2>Solver stages</h2>",
         _table(["method", "status", "loss", "pg", "iterations", "seconds", "distance from the optimum"], stage_rows),
         convergence,
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def band_section(ref: Any) -> list[str]:
+    """Each target's band status (band objective only): the dropped ones, then the kept ones worst first."""
+    if "status" not in ref.targets.column_names:
+        return []
+    t = ref.targets.to_pandas()
+    dropped = t[t["status"] == "dropped"]
+    kept = t[t["status"] == "kept"].assign(miss=lambda d: d["violation_widths"].abs())
+    kept = kept.sort_values("miss", ascending=False, kind="stable")
+    prepass = {d.get("name"): d for d in ref.metadata["problem"].get("prepass", {}).get("dropped", [])
+               if isinstance(d, dict)}
+    drop_rows = [[r.name, f"{r.target:.6g}", prepass.get(r.name, {}).get("reason", "?"),
+                  f"{prepass.get(r.name, {}).get('low', float('nan')):.6g} .. "
+                  f"{prepass.get(r.name, {}).get('high', float('nan')):.6g}",
+                  f"{prepass.get(r.name, {}).get('distance_in_band_widths', float('nan')):.3g}"]
+                 for r in dropped.itertuples()]
+    kept_rows = [[r.name, f"{r.band_low:.6g}", f"{r.band_high:.6g}", f"{r.fitted:.6g}", f"{r.violation_widths:+.3g}",
+                  "inside" if r.miss <= 1e-6 else "outside"] for r in kept.itertuples()]
+    outside = int((kept["miss"] > 1e-6).sum())
+    return [
+        "<h2>Band status</h2>",
+        f"<p>{len(kept)} targets kept ({outside} outside their band by more than 1e-6 band widths), "
+        f"{len(dropped)} dropped by the pre-pass.</p>",
+        "<h3>Dropped targets</h3>",
+        _table(["target", "SOI value", "reason", "reachable range", "band widths away"], drop_rows),
+        "<h3>Kept targets, worst first</h3>",
+        _table(["target", "band low", "band high", "fitted", "miss (band widths)", "status"], kept_rows),
+    ]
 
 
 def write_report(reference_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

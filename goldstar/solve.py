@@ -11,6 +11,11 @@ from .solvers import SOLVERS, Solution, get_solver
 from .solvers.base import ProgressFn
 
 
+def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of solver `method`, checked (see solve); for callers that check before long work."""
+    return get_solver(method).check_options(options)
+
+
 def solve(
     problem: Problem,
     method: str = "newton",
@@ -21,7 +26,10 @@ def solve(
     """Solve `problem` with the named method; options are the method's own (see SOLVERS).
 
     Unknown options raise InputError rather than being ignored: a reference run
-    must be reproducible from what it recorded. Not converging is not an
+    must be reproducible from what it recorded. Every option is checked
+    against its spec (type and range, goldstar.solvers.base.Option) before
+    anything runs: a bad value raises InputError naming the solver, the
+    option, the value and what is allowed. Not converging is not an
     error: it comes back as `Solution.status` and `Solution.message`. The
     returned loss and pg are recomputed here from the problem in float64 numpy,
     whatever backend solved it.
@@ -33,16 +41,12 @@ def solve(
             f"solver {method!r} solves the {', '.join(spec.objectives)} objective, not "
             f"{problem.objective.name!r}; solvers for {problem.objective.name!r}: {', '.join(fits)}"
         )
-    unknown = sorted(set(options) - set(spec.defaults))
-    if unknown:
-        raise InputError(
-            f"unknown option(s) for solver {method!r}: {', '.join(unknown)}; "
-            f"its options are: {', '.join(sorted(spec.defaults))}"
-        )
+    options = spec.check_options(options)
     run = spec.load()
     start = time.perf_counter()
     solution = run(problem, {**spec.defaults, **options}, progress)
     solution.seconds = time.perf_counter() - start
+    solution.method = method  # one module may serve several registered names
     solution.m = problem.check_multipliers(solution.m, f"{method} solution")
     solution.loss = problem.loss(solution.m)
     solution.pg = problem.pg(solution.m)

@@ -2,23 +2,41 @@
 
 Two kinds: "build" (a record table and an SOI table through goldstar.build; no
 records path means the embedded CPS default) and "directory" (a problem
-directory in the interchange layout). Paths are stored as given, relative
-to the working directory `make` runs in (the project root).
+directory in the interchange layout).
+
+Paths (`path`, `records`, `targets`) are recorded relative to the reference
+directory, so that `goldstar verify` finds the inputs from any working
+directory, and the reference and its inputs can move together:
+`goldstar goldstar --problem problems/p --reference reference/p` records
+`../../problems/p`. An absolute path is recorded as given. `ProblemSource.given`
+turns paths given on the command line (relative to the working directory)
+into recorded ones; `resolved(reference_dir)` turns recorded ones back into
+paths to open, and is what every reader of a recorded source calls.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .defaults import DEFAULT_YEAR
 from .exceptions import InputError, ReferenceFormatError
 from .hashing import file_hash
 from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
-from .problem import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, Problem
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
+from .problem import Problem
 
 KINDS = ("build", "directory")
+_PATH_FIELDS = ("path", "records", "targets")
+# bool is rejected separately: True is an int to Python, never a year or a penalty here
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "records": (str, type(None)), "targets": (str, type(None)), "path": (str, type(None)),
+    "year": (int,), "penalty": (int, float), "lower": (int, float), "upper": (int, float),
+    "objective": (dict, type(None)),
+}
 
 
 @dataclass(frozen=True)
@@ -26,23 +44,55 @@ class ProblemSource:
     kind: str = "build"
     records: str | None = None
     targets: str | None = None
-    year: int = 2015
+    year: int = DEFAULT_YEAR
     penalty: float = DEFAULT_PENALTY
     lower: float = DEFAULT_LOWER
     upper: float = DEFAULT_UPPER
     path: str | None = None
+    # the objective and its parameters for a build (goldstar.objectives); None: penalized with `penalty`
+    objective: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def given(cls, reference_dir: str | os.PathLike[str], **fields: Any) -> "ProblemSource":
+        """A source from command-line values: relative paths re-expressed relative to `reference_dir`."""
+        base = os.path.abspath(reference_dir)
+        for name in _PATH_FIELDS:
+            value = fields.get(name)
+            if value is not None:
+                value = Path(value)
+                fields[name] = (value if value.is_absolute()
+                                else Path(os.path.relpath(os.path.abspath(value), base))).as_posix()
+        return cls(**fields)
+
+    def resolved(self, reference_dir: str | os.PathLike[str]) -> "ProblemSource":
+        """This source with its recorded paths made openable: relative ones joined to `reference_dir`."""
+        base = os.path.abspath(reference_dir)
+        changes = {}
+        for name in _PATH_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_absolute():
+                changes[name] = os.path.normpath(os.path.join(base, value))
+        return replace(self, **changes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProblemSource":
         if not isinstance(data, dict) or data.get("kind") not in KINDS:
             raise ReferenceFormatError(f"the reference's problem source is not one of {KINDS}: {data!r}")
         try:
-            return cls(**data)
+            source = cls(**data)
         except TypeError as exc:
             raise ReferenceFormatError(f"the reference's problem source is malformed ({exc})") from None
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(source, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                allowed = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise ReferenceFormatError(
+                    f"the reference's problem source: `{name}` must be {allowed}, found {value!r}"
+                )
+        return source
 
     def input_files(self) -> dict[str, Path]:
         """The files this problem is made of, by role."""
@@ -65,11 +115,19 @@ class ProblemSource:
             out[role] = {"file": str(path.name), "hash": file_hash(path)}
         return out
 
-    def load(self) -> tuple[Problem, dict[str, Any]]:
-        """The problem and the metadata that describes it (build facts, for "build")."""
+    def load(self, dropped: tuple[str, ...] | None = None) -> tuple[Problem, dict[str, Any]]:
+        """The problem and the metadata that describes it (build facts, the band pre-pass).
+
+        A band objective in target units drops its unreachable targets
+        (objectives.band_prepass.apply_policy): found by the pre-pass, or, when
+        `dropped` is given (a reference's recorded set), applied as recorded.
+        """
+        from .objectives.band_prepass import apply_policy
+
         if self.kind == "directory":
             return read_problem(self.path or "."), {}
         from .build import build_from_files
+        from .objectives import objective_from_dict
 
         with warnings.catch_warnings():
             # dropped all-zero targets are recorded in the build facts instead
@@ -78,4 +136,10 @@ class ProblemSource:
                 self.records, self.targets, self.year,
                 penalty=self.penalty, lower=self.lower, upper=self.upper,
             )
-        return problem, {"build": info.metadata()}
+        meta: dict[str, Any] = {"build": info.metadata()}
+        if self.objective is not None:
+            problem = problem.with_objective(objective_from_dict(self.objective, "the source's objective"))
+            problem, prepass = apply_policy(problem, dropped)
+            if prepass is not None:
+                meta["prepass"] = prepass.as_dict()
+        return problem, meta

@@ -21,7 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .exceptions import InputError
-from .problem import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, Problem
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
+from .problem import Problem
 
 FILING_STATUSES = ("single", "joint", "separate", "head_of_household")
 FILING_STATUS_SHARES = (0.45, 0.38, 0.03, 0.14)

@@ -2,9 +2,12 @@
 
 Modes (each a list of Checks with a figure and a threshold):
 - hash:        the input files hash to what the reference recorded, and the
-               weights hash to their own recorded hash (milliseconds);
+               weights hash to their own recorded hash (milliseconds); with
+               goldstar.verify_columns.file_checks (weight = w0 m, MANIFEST.json);
 - certificate: the reference is the optimum of the current inputs, by the
-               certificate of goldstar.certificate (about one Newton step, no solve);
+               certificate of goldstar.certificate (about one Newton step, no solve),
+               and every stored column against the problem and m
+               (goldstar.verify_columns.problem_checks);
 - recompute:   re-solve here with a backend and compare record by record, matched
                by record_id. Newton backends (numpy, torch) must agree to rtol
                1e-9, atol 0; lbfgsb reports how far it lands and compares the
@@ -20,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from . import verify_columns
 from .certificate import certify
-from .exceptions import InputError
+from .exceptions import InputError, ReferenceFormatError
 from .problem import Problem
 from .reference import Reference, fingerprint, read_reference, weights_hash
 from .solve import solve
@@ -105,22 +109,25 @@ def verify(
     ref = read_reference(reference_dir)
     source = (
         ProblemSource(kind="directory", path=str(problem_dir)) if problem_dir is not None
-        else ProblemSource.from_dict(ref.metadata["problem"]["source"])
+        else ProblemSource.from_dict(ref.metadata["problem"]["source"]).resolved(ref.directory)
     )
     if "hash" in modes:
         start = time.perf_counter()
         report.checks += hash_checks(ref, source, compare_inputs=problem_dir is None)
+        report.checks += verify_columns.file_checks(ref)
         report.seconds["hash"] = time.perf_counter() - start
     problem = None
     if "certificate" in modes or "recompute" in modes:
         start = time.perf_counter()
-        problem, _ = source.load()
+        problem, _ = source.load(dropped=recorded_dropped(ref))
         m_ref = aligned_multipliers(ref, problem)
         report.seconds["load problem"] = time.perf_counter() - start
     if "certificate" in modes:
         start = time.perf_counter()
         report.checks += certificate_checks(ref, problem, m_ref, compare_hash=problem_dir is None,
                                             reported=report.reported)
+        report.checks += verify_columns.problem_checks(ref, problem, m_ref)
+        report.checks += prepass_checks(ref, problem)
         report.seconds["certificate"] = time.perf_counter() - start
     if "recompute" in modes:
         start = time.perf_counter()
@@ -184,6 +191,65 @@ def certificate_checks(ref: Reference, problem: Problem, m: np.ndarray, compare_
         checks.append(Check("certificate", c.name, c.passed, c.figure, c.threshold, c.detail))
     for name, figure in cert.reported().items():
         reported.append(("certificate", name, figure))
+    return checks
+
+
+def recorded_dropped(ref: Reference) -> tuple[str, ...] | None:
+    """The band targets the reference dropped, as recorded (None for other objectives)."""
+    objective = ref.metadata["problem"].get("objective")
+    if isinstance(objective, dict) and objective.get("name") == "band":
+        dropped = objective.get("dropped", [])
+        if not isinstance(dropped, list) or not all(isinstance(n, str) for n in dropped):
+            raise ReferenceFormatError("the reference's objective: `dropped` must be a list of target names")
+        return tuple(dropped)
+    return None
+
+
+def prepass_checks(ref: Reference, problem: Problem) -> list[Check]:
+    """For a band problem in target units: every dropped target proven unreachable, on this machine.
+
+    "range" targets: the band misses the reachable range recomputed here. "joint" targets: the
+    recorded elastic LP's dual, evaluated on this problem (band_prepass.conflict_bound), proves a
+    total violation of at least the recorded LP value (to HiGHS's tolerance), so those bands
+    cannot all be met. That the kept bands can be met is the certificate's "kept bands met".
+    """
+    from .objectives.band_prepass import JOINT_TOL, band_limits, conflict_bound, reachable_ranges
+
+    objective = problem.objective
+    if objective.name != "band" or objective.slack_units != "target":
+        return []
+    prepass = ref.metadata["problem"].get("prepass")
+    if not isinstance(prepass, dict) or not isinstance(prepass.get("dropped"), list):
+        return [Check("certificate", "dropped targets", not objective.dropped, "no pre-pass recorded",
+                      "a recorded pre-pass", "the reference drops targets but records no proof")]
+    entries = {d.get("name"): d for d in prepass["dropped"] if isinstance(d, dict)}
+    checks = [Check(
+        "certificate", "dropped set = pre-pass", set(entries) == set(objective.dropped),
+        f"{len(objective.dropped)} dropped", "the same names",
+        "the objective's dropped targets and the recorded pre-pass differ",
+    )]
+    index = {name: j for j, name in enumerate(problem.target_names)}
+    low, high = reachable_ranges(problem)
+    band_low, band_high, _ = band_limits(problem)
+    by_range = [n for n, d in entries.items() if d.get("reason") == "range"]
+    reachable = [n for n in by_range if n in index
+                 and not (high[index[n]] < band_low[index[n]] or low[index[n]] > band_high[index[n]])]
+    checks.append(Check(
+        "certificate", "dropped: out of reach alone", not reachable,
+        f"{len(by_range) - len(reachable)} of {len(by_range)} proven", "every one",
+        f"these bands can be reached after all: {reachable[:5]}",
+    ))
+    joint = [n for n, d in entries.items() if d.get("reason") == "joint"]
+    if joint:
+        lp = prepass.get("lp", {})
+        value, dual = lp.get("value"), lp.get("dual")
+        bound = conflict_bound(problem, dual) if isinstance(dual, dict) else float("nan")
+        ok = isinstance(value, (int, float)) and bound > JOINT_TOL and bound >= value - JOINT_TOL * max(1.0, value)
+        checks.append(Check(
+            "certificate", "dropped: jointly in conflict", bool(ok),
+            f"LP dual bound {bound:.6g} (value {value})", "> 0 and = the LP value",
+            "the recorded elastic LP's dual no longer proves the conflict: the inputs changed",
+        ))
     return checks
 
 

@@ -43,3 +43,17 @@ def medium_solution(medium):
 
 def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+@pytest.fixture(scope="session")
+def small_reference(tmp_path_factory):
+    """A 600-record problem directory and its reference, made once (read-only: copy before damaging)."""
+    from goldstar.cli import main
+    from goldstar.layout import write_problem
+
+    base = tmp_path_factory.mktemp("small_reference")
+    write_problem(synth_problem(600, 30, seed=4), base / "problem")
+    argv = ["goldstar", "--problem", str(base / "problem"), "--reference", str(base / "ref"),
+            "--lbfgsb-maxiter", "30", "--quiet"]
+    assert main(argv) == 0
+    return base

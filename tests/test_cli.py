@@ -37,12 +37,38 @@ def test_synth_is_deterministic(tmp_path):
     assert read_problem(tmp_path / "a").content_hash() == read_problem(tmp_path / "b").content_hash()
 
 
-def test_not_converged_exits_1_and_still_writes(problem_dir, tmp_path, capsys):
+def test_not_converged_writes_nothing_and_keeps_the_old_file(problem_dir, tmp_path, capsys):
     out = tmp_path / "w.parquet"
+    assert main(["solve", str(problem_dir), "--out", str(out), "--quiet"]) == 0
+    before = out.read_bytes()
     code = main(["solve", str(problem_dir), "--out", str(out), "--option", "max_iter=1", "--quiet"])
     assert code == 1
-    assert "did not converge" in capsys.readouterr().err
-    assert out.exists()
+    err = capsys.readouterr().err
+    assert "did not converge" in err and f"Nothing written to {out}" in err and "--write-unconverged" in err
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p", "w.parquet"]
+
+
+def test_write_unconverged_writes_and_says_so(problem_dir, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "w.parquet"
+    code = main(["solve", str(problem_dir), "--out", str(out), "--option", "max_iter=1", "--quiet",
+                 "--write-unconverged"])
+    assert code == 1
+    assert "WARNING: wrote UNCONVERGED weights" in capsys.readouterr().err
+    status = json.loads(pq.read_schema(out).metadata[b"goldstar_solve"])
+    assert status["converged"] is False and status["certificate_passed"] is False
+
+
+def test_an_answer_that_fails_its_certificate_is_not_written(problem_dir, tmp_path, capsys):
+    out = tmp_path / "w.parquet"
+    # L-BFGS-B converges by its own loose rule, far from the optimum the certificate asks for
+    assert main(["solve", str(problem_dir), "--solver", "lbfgsb", "--option", "gtol=1e-1", "--out", str(out),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "fails the certificate" in err and "Nothing written" in err and "did not converge" not in err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
@@ -53,6 +79,26 @@ def test_not_converged_exits_1_and_still_writes(problem_dir, tmp_path, capsys):
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "tol"], "key=value"),
         (["solve", "{problem}", "--solver", "simplex", "--out", "{tmp}/w.parquet"], "invalid choice"),
         (["synth", "--records", "5", "--targets", "3", "--out", "{tmp}/q"], "`records` must be at least 10"),
+        (["solve", "{problem}", "--out", "{tmp}"], "is a directory"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=abc"],
+         "solver 'newton': option `max_iter` = 'abc' is not allowed; it must be an integer >= 1"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=0"],
+         "option `max_iter` = 0 is not allowed"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=2.5"],
+         "option `max_iter` = 2.5 is not allowed"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "tol=-1"],
+         "option `tol` = -1 is not allowed; it must be a finite number > 0"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "tol=NaN"], "option `tol` = nan"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "tol=true"], "option `tol` = True"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "time_limit=fast"],
+         "option `time_limit` = 'fast' is not allowed; it must be null (None) or a finite number > 0"),
+        (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "y0=3"], "option `y0` = 3"),
+        (["solve", "{problem}", "--solver", "lbfgsb", "--out", "{tmp}/w.parquet", "--option", "maxcor=0"],
+         "solver 'lbfgsb': option `maxcor` = 0"),
+        (["goldstar", "--problem", "{problem}", "--reference", "{tmp}/r", "--lbfgsb-maxiter", "-5"],
+         "solver 'lbfgsb': option `maxiter` = -5 is not allowed"),
+        (["goldstar", "--problem", "{problem}", "--reference", "{tmp}/r", "--lbfgsb-gtol", "nan"],
+         "solver 'lbfgsb': option `gtol` = nan is not allowed"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(problem_dir, tmp_path, capsys, argv, message):

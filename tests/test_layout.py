@@ -85,6 +85,9 @@ def test_malformed_directory_gets_a_clear_error(tiny, tmp_path, damage, message)
 
 def test_rewriting_replaces_the_directory_whole(tiny, medium, tmp_path):
     write_problem(medium, tmp_path / "p")
-    write_problem(tiny, tmp_path / "p")
+    with pytest.raises(InputError, match="already holds a goldstar problem"):
+        write_problem(tiny, tmp_path / "p")
+    assert read_problem(tmp_path / "p").n == medium.n
+    write_problem(tiny, tmp_path / "p", replace=True)
     assert read_problem(tmp_path / "p").n == tiny.n
     assert sorted(x.name for x in tmp_path.iterdir()) == ["p"]

@@ -87,3 +87,51 @@ def test_bench_script_runs_end_to_end_on_tiny_sizes(tmp_path):
     assert bench.main(["--render-only", "--out", str(out), "--plots-dir", str(tmp_path / "plots")]) == 0
     rendered = out.read_text()
     assert "## GPU check: Test GPU" in rendered and "| 0.123 | 7 |" in rendered and "4.25" in rendered
+
+
+def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from goldstar.reference import METADATA_KEY
+
+    evil = "<script>alert(1)</script>"
+    ref = tmp_path / "ref<b>"
+    shutil.copytree(small_reference / "ref", ref)
+    table = pq.read_table(ref / "weights.parquet")
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    meta["platform"] = meta["created"] = evil
+    meta["versions"]["goldstar"] = evil
+    meta["problem"]["problem_hash"] = evil
+    meta["problem"]["source"]["path"] = evil
+    for stage in meta["solver_chain"]:
+        stage["method"] = stage["status"] = stage["message"] = evil
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()}), ref / "weights.parquet")
+    targets = pq.read_table(ref / "targets.parquet")
+    names = [evil + name for name in targets.column("name").to_pylist()]
+    pq.write_table(targets.set_column(0, "name", pa.array(names, pa.string())), ref / "targets.parquet")
+
+    out = tmp_path / "report.html"
+    assert main(["report", "--reference", str(ref), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "<script" not in page.lower() and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "ref&lt;b&gt;" in page
+
+
+def test_report_escapes_even_fields_the_reader_types(small_reference, monkeypatch):
+    """The renderer escapes by itself, not only because read_reference checks the metadata's types."""
+    import goldstar.report as report
+
+    evil = "<script>x</script>"
+    ref = read_reference(small_reference / "ref")
+    ref.metadata["certificate"]["worst_record_id"] = evil
+    ref.metadata["certificate"]["bound_worst_record_id"] = evil
+    ref.metadata["problem"]["penalty"] = evil
+    for stage in ref.metadata["solver_chain"]:
+        stage["iterations"] = evil
+    monkeypatch.setattr(report, "read_reference", lambda directory: ref)
+    page = report.render(small_reference / "ref")
+    assert "<script" not in page.lower()
+    assert page.count("&lt;script&gt;x&lt;/script&gt;") >= 4

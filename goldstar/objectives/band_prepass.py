@@ -152,11 +152,65 @@ def elastic_lp(problem: "Problem", keep: np.ndarray, band_low: np.ndarray, band_
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     result = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs", options=options)
-    info = {"status": str(result.message), "value": float(result.fun) if result.fun is not None else None,
-            "iterations": int(getattr(result, "nit", 0) or 0)}
     if result.status != 0 or result.x is None:
         raise InputError(f"the elastic LP of the band pre-pass did not solve: {result.message}")
+    # The LP's dual, one multiplier per target (mu = lambda_hi - lambda_lo, clipped to the
+    # dual-feasible [-1, 1]), proves a lower bound on the total violation: conflict_bound.
+    lam = -np.asarray(result.ineqlin.marginals, dtype=np.float64)
+    mu = np.clip(lam[:J] - lam[J:], -1.0, 1.0)
+    info = {"status": str(result.message), "value": float(result.fun),
+            "iterations": int(getattr(result, "nit", 0) or 0),
+            "dual": {str(name): float(v) for name, v in zip(names[t_order], mu)}}
     slack = result.x[n:n + J] + result.x[n + J:]
     violation = np.empty(J)
     violation[t_order] = slack
     return violation, info
+
+
+def conflict_bound(problem: "Problem", dual: dict[str, float]) -> float:
+    """A proven lower bound on the elastic LP's value (total band violation, in widths) from its dual.
+
+    For any mu in [-1, 1]^J (Lagrange duality of the module docstring's LP),
+        value >= sum_j (mu_j^- lo_j - mu_j^+ hi_j) + sum_i min(lower g_i, upper g_i),  g = R^T mu,
+    R the rows in band widths and [lo, hi] the bands in widths. So a positive bound proves that
+    the targets named in `dual` cannot all be met together, on this machine, in O(nnz).
+    """
+    index = {name: j for j, name in enumerate(problem.target_names)}
+    missing = [name for name in dual if name not in index]
+    if missing:
+        raise InputError(f"the recorded LP dual names target(s) not in the problem: {missing[:5]}")
+    targets = np.array([index[name] for name in dual], dtype=np.int64)
+    mu = np.clip(np.array(list(dual.values()), dtype=np.float64), -1.0, 1.0)
+    band_low, band_high, width = band_limits(problem)
+    lo, hi = band_low[targets] / width[targets], band_high[targets] / width[targets]
+    g = sp.diags(problem.w0) @ problem.A[:, targets] @ (mu / width[targets])
+    records = np.minimum(problem.lower * g, problem.upper * g)
+    terms = np.concatenate([np.maximum(-mu, 0.0) * lo - np.maximum(mu, 0.0) * hi, records])
+    return float(np.sum(np.sort(terms)))
+
+
+def apply_policy(problem: "Problem", recorded: tuple[str, ...] | None = None) -> tuple["Problem", Prepass | None]:
+    """The band problem with its unreachable targets dropped, by the objective's `unreachable` policy.
+
+    Relative slack: nothing to do (every target soft). Target units: the pre-pass
+    runs (unless `recorded`, a dropped set read from a reference, is given: then
+    that set is applied as recorded, and verify checks it separately); under
+    `error` any unreachable target raises UnreachableTargets naming each.
+    """
+    from dataclasses import replace
+
+    from ..exceptions import UnreachableTargets
+
+    objective = problem.objective
+    if objective.name != "band" or objective.slack_units != "target":
+        return problem, None
+    if recorded is not None:
+        return problem.with_objective(replace(objective, dropped=tuple(recorded))), None
+    prepass = find_unreachable(problem.with_objective(replace(objective, dropped=())))
+    if prepass.dropped and objective.unreachable == "error":
+        raise UnreachableTargets(
+            f"{len(prepass.dropped)} target(s) cannot be met within the multiplier box "
+            f"[{problem.lower:g}, {problem.upper:g}]:\n  " + "\n  ".join(prepass.describe())
+            + "\n(--unreachable drop solves the rest and records these)"
+        )
+    return problem.with_objective(replace(objective, dropped=prepass.names())), prepass

@@ -31,7 +31,7 @@ from .params import number, unknown_keys
 if TYPE_CHECKING:
     from ..problem import Problem
 
-DEFAULT_PENALTY = 0.01
+from ..defaults import DEFAULT_PENALTY
 
 
 @dataclass(frozen=True)

@@ -1,60 +1,75 @@
 """The solver registry: every method `goldstar.solve` knows, by name.
 
-Each entry names its module (imported only when used), its option defaults,
-and the optional packages it needs with the pip extra that installs them.
+Each entry names its module (imported only when used), its options, and the
+optional packages it needs with the pip extra that installs them. An option
+is an `Option(default, kind, low, high, allow_none=...)` (goldstar.solvers.base):
+goldstar.solve checks every value against it before the solver runs. A bare
+default is allowed too and is checked by its type only, so give new options
+an Option with their range.
 """
 
 from __future__ import annotations
 
 from .base import (
-    CONVERGED, FAILED, LIMIT_REACHED, SOLVERS, Solution, SolverSpec,
-    available_solvers, get_solver, register,
+    CONVERGED, FAILED, LIMIT_REACHED, SOLVERS, Option, Solution, SolverSpec,
+    available_solvers, defaults_of, get_solver, register,
 )
 
-NEWTON_DEFAULTS = {
-    "tol": 1e-10,  # ||F||_inf threshold relative to max(1, ||c||_inf): method.md's rule
-    "max_iter": 200,
-    "rebuild_fraction": 0.5,  # rebuild H when more than this share of free records changed
-    "y0": None,  # starting dual point (J values); None starts at y = 0, i.e. m = 1
-    "time_limit": None,  # seconds; None for no cap
+POSITIVE = {"low": 0.0, "low_open": True}  # a number > 0
+TIME_LIMIT = Option(None, "float", allow_none=True, **POSITIVE)  # seconds; None for no cap
+DEVICE = Option("auto", "str")  # 'auto' (CUDA when present), 'cpu', 'cuda:1'...; the solver resolves it
+
+NEWTON_OPTIONS = {
+    # ||F||_inf threshold relative to max(1, ||c||_inf): method.md's rule
+    "tol": Option(1e-10, "float", **POSITIVE),
+    "max_iter": Option(200, "int", low=1),
+    # rebuild H when more than this share of free records changed
+    "rebuild_fraction": Option(0.5, "float", low=0.0, high=1.0),
+    # starting dual point (J values); None starts at y = 0, i.e. m = 1
+    "y0": Option(None, "vector", allow_none=True),
+    "time_limit": TIME_LIMIT,
 }
+NEWTON_DEFAULTS = defaults_of(NEWTON_OPTIONS)
 
 register(SolverSpec(
     name="newton",
     module="goldstar.solvers.newton",
     description="exact semismooth Newton on the dual (numpy/scipy, float64)",
-    defaults=NEWTON_DEFAULTS,
+    defaults=NEWTON_OPTIONS,
 ))
 register(SolverSpec(
     name="newton-torch",
     module="goldstar.solvers.newton_torch",
     description="the same dual Newton method on torch float64 tensors, CUDA or CPU",
-    defaults={**NEWTON_DEFAULTS, "device": "auto"},  # device: 'auto' (CUDA when present), 'cpu', 'cuda:1'...
+    defaults={**NEWTON_OPTIONS, "device": DEVICE},
     requires=("torch",),
     extra="torch",
 ))
-BAND_NEWTON_DEFAULTS = {
-    "tol": 1e-10,  # inner ||G||_inf threshold (G is in target-relative units, O(1)); then the halving rule
-    "outer_tol": 1e-10,  # prox loop: once ||w_{k+1} - w_k||_inf (G's units) is below this, stop when it fails to halve
-    "mu": 1.0,  # prox weight on (w - w_k)^2 (band.md: mu = 1)
-    "max_inner": 100,
-    "max_outer": 100,
-    "rebuild_fraction": 0.5,
-    "x0": None,  # starting multipliers (n values); None starts at x = 1, y = 0
-    "time_limit": None,
+BAND_NEWTON_OPTIONS = {
+    # inner threshold on max_j |G_j| relative to the size of its terms (band_core); then the halving rule
+    "tol": Option(1e-10, "float", **POSITIVE),
+    # prox loop: once ||w_{k+1} - w_k||_inf (G's units) is below this, stop when it fails to halve
+    "outer_tol": Option(1e-10, "float", **POSITIVE),
+    "mu": Option(1.0, "float", **POSITIVE),  # prox weight on (w - w_k)^2 (band.md: mu = 1)
+    "max_inner": Option(1000, "int", low=1),  # a guard: ill-conditioned subproblems took 207 (a 3,000-record slice)
+    "max_outer": Option(300, "int", low=1),
+    "rebuild_fraction": Option(0.5, "float", low=0.0, high=1.0),
+    # starting multipliers (n values); None starts at x = 1, y = 0
+    "x0": Option(None, "vector", allow_none=True),
+    "time_limit": TIME_LIMIT,
 }
 register(SolverSpec(
     name="band-newton",
     module="goldstar.solvers.band_newton",
     description="exact prox-point + dual semismooth Newton for the band objective (numpy/scipy)",
-    defaults=BAND_NEWTON_DEFAULTS,
+    defaults=BAND_NEWTON_OPTIONS,
     objectives=("band",),
 ))
 register(SolverSpec(
     name="band-newton-torch",
     module="goldstar.solvers.band_newton_torch",
     description="band-newton on torch float64 tensors, CUDA or CPU",
-    defaults={**BAND_NEWTON_DEFAULTS, "device": "auto"},
+    defaults={**BAND_NEWTON_OPTIONS, "device": DEVICE},
     requires=("torch",),
     extra="torch",
     objectives=("band",),
@@ -64,12 +79,14 @@ register(SolverSpec(
     module="goldstar.solvers.lbfgsb",
     description="scipy L-BFGS-B on the primal with the analytic gradient (TMD's notes)",
     defaults={
-        "gtol": 1e-5,  # the notes' grad-norm tolerance
-        "ftol": 0.0,  # no relative-reduction stop: only gtol or a cap ends the run
-        "maxiter": 20000,
-        "maxcor": 10,
-        "time_limit": None,  # seconds; None for no cap
-        "m0": None,  # starting multipliers (n values); None starts at m = 1
+        "gtol": Option(1e-5, "float", low=0.0),  # the notes' grad-norm tolerance
+        # no relative-reduction stop: only gtol or a cap ends the run
+        "ftol": Option(0.0, "float", low=0.0),
+        "maxiter": Option(20000, "int", low=1),
+        "maxcor": Option(10, "int", low=1),
+        "time_limit": TIME_LIMIT,
+        # starting multipliers (n values); None starts at m = 1
+        "m0": Option(None, "vector", allow_none=True),
     },
     objectives=("penalized", "band"),
 ))
@@ -78,13 +95,14 @@ register(SolverSpec(
     module="goldstar.solvers.torch_lbfgs",
     description="TMD's original torch L-BFGS with clamped multipliers (kept to show its flaw)",
     defaults={
-        "grad_norm_tol": 1e-5,  # TMD's stopping rule
-        "max_steps": 800,  # TMD's outer-step cap
-        "max_iter": 20,  # L-BFGS iterations (line searches) per step
-        "history_size": 10,
-        "seed": 65748392,  # TMD's seed (the method is deterministic; kept for parity)
-        "device": "auto",
-        "time_limit": None,
+        "grad_norm_tol": Option(1e-5, "float", low=0.0),  # TMD's stopping rule
+        "max_steps": Option(800, "int", low=1),  # TMD's outer-step cap
+        "max_iter": Option(20, "int", low=1),  # L-BFGS iterations (line searches) per step
+        "history_size": Option(10, "int", low=1),
+        # TMD's seed (the method is deterministic; kept for parity); torch takes 0 .. 2**64 - 1
+        "seed": Option(65748392, "int", low=0, high=2.0**64 - 1),
+        "device": DEVICE,
+        "time_limit": TIME_LIMIT,
     },
     requires=("torch",),
     extra="torch",
@@ -93,7 +111,13 @@ register(SolverSpec(
     name="osqp",
     module="goldstar.solvers.osqp_",
     description="OSQP (ADMM) on the augmented QP of the notes",
-    defaults={"eps_abs": 1e-5, "eps_rel": 1e-5, "max_iter": 50000, "polish": True, "time_limit": None},
+    defaults={
+        "eps_abs": Option(1e-5, "float", low=0.0),
+        "eps_rel": Option(1e-5, "float", low=0.0),
+        "max_iter": Option(50000, "int", low=1),
+        "polish": Option(True, "bool"),
+        "time_limit": TIME_LIMIT,
+    },
     requires=("osqp",),
     extra="qp",
 ))
@@ -101,12 +125,46 @@ register(SolverSpec(
     name="clarabel",
     module="goldstar.solvers.clarabel_",
     description="Clarabel (interior point) on the augmented QP",
-    defaults={"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 200, "time_limit": None},
+    defaults={
+        "tol_gap_abs": Option(1e-8, "float", **POSITIVE),
+        "tol_gap_rel": Option(1e-8, "float", **POSITIVE),
+        "tol_feas": Option(1e-8, "float", **POSITIVE),
+        "max_iter": Option(200, "int", low=1),
+        "time_limit": TIME_LIMIT,
+    },
     requires=("clarabel",),
     extra="qp",
 ))
 
+CLARABEL_BAND_OPTIONS = {
+    "tol_gap_abs": Option(1e-8, "float", **POSITIVE),
+    "tol_gap_rel": Option(1e-8, "float", **POSITIVE),
+    "tol_feas": Option(1e-8, "float", **POSITIVE),
+    "max_iter": Option(200, "int", low=1),
+    "time_limit": TIME_LIMIT,
+}
+register(SolverSpec(
+    name="clarabel-band",
+    module="goldstar.solvers.clarabel_band",
+    description="Clarabel on the band objective, slack explicit (D = I relative, diag(1/ts) target units)",
+    defaults=CLARABEL_BAND_OPTIONS,
+    requires=("clarabel",),
+    extra="qp",
+    objectives=("band",),
+))
+register(SolverSpec(
+    name="clarabel-tmd",
+    module="goldstar.solvers.clarabel_band",
+    description="Clarabel with TMD's settings (1e-7 tolerances, 1000 iterations) on TMD's construction",
+    defaults={**CLARABEL_BAND_OPTIONS, "tol_gap_abs": Option(1e-7, "float", **POSITIVE),
+              "tol_gap_rel": Option(1e-7, "float", **POSITIVE), "tol_feas": Option(1e-7, "float", **POSITIVE),
+              "max_iter": Option(1000, "int", low=1)},
+    requires=("clarabel",),
+    extra="qp",
+    objectives=("band",),
+))
+
 __all__ = [
-    "CONVERGED", "FAILED", "LIMIT_REACHED", "SOLVERS", "Solution", "SolverSpec",
-    "available_solvers", "get_solver", "register",
+    "CONVERGED", "FAILED", "LIMIT_REACHED", "SOLVERS", "Option", "Solution", "SolverSpec",
+    "available_solvers", "defaults_of", "get_solver", "register",
 ]

@@ -23,8 +23,9 @@ Hessian are
 Inner: semismooth Newton on G = 0 with a Jacobi-scaled Cholesky solve and an
 exact line search (d.G(y + t d) is monotone and piecewise linear in t: one
 sort of its breakpoints finds the root), stopped at its float64 floor as newton_core's
-rule does (below `tol`, stop at the first iteration that fails to halve
-||G||_inf). Outer: w_{k+1} = w(y); at a fixed point the prox term vanishes and
+rule does (two non-halving steps in a row: STALLED_STEPS), on G relative to the size of its terms (G_j / ((|C| x)_j + |w_j| +
+|y_j| / (2 rho_j)), whose float64 floor is a few eps whatever the problem's
+scale): below `tol`, stop at the first iteration that fails to halve it. Outer: w_{k+1} = w(y); at a fixed point the prox term vanishes and
 (x, y) solves the band problem. Stop when ||w_{k+1} - w_k||_inf is 0, or
 below `outer_tol` and no longer halving.
 
@@ -44,6 +45,13 @@ from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn, Solution
 from .newton_core import Kernels
 
 
+# The inner stopping rule: below `tol`, stop once ||G|| (relative) has failed to halve this many
+# Newton steps in a row. One is newton_core's rule; here a subproblem often starts below `tol`
+# (warm, from the last outer step or stage) and a single step from there can fail to halve
+# before the next ones reach the floor (seen: a stage ending at 3e-11 where the floor was 1e-14).
+STALLED_STEPS = 2
+
+
 @dataclass
 class BandState:
     """y with everything derived from it for one prox subproblem."""
@@ -55,7 +63,7 @@ class BandState:
     w: Any
     r: Any  # C x
     G: Any
-    Gnorm: float
+    Gnorm: float  # max_j |G_j| / scale_j, scale_j = (|C| x)_j + |w_j| + |y_j| / (2 rho_j): G's float64 floor
     free_x: Any
     free_w: Any
 
@@ -90,26 +98,33 @@ def band_state(k: Kernels, sub: Subproblem, y: Any) -> BandState:
     wa = sub.wk + y / (2.0 * sub.mu)
     w = wa.clip(sub.l, sub.u)
     r = k.BTmul(x)
-    G = y / (2.0 * sub.rho) - r + w
+    yr = y / (2.0 * sub.rho)
+    G = yr - r + w
+    scale = k.absBTmul(x) + abs(w) + abs(yr)
     return BandState(
-        y=y, s=s, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar(abs(G).max()),
+        y=y, s=s, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar((abs(G) / scale).max()),
         free_x=(unclipped > k.lower) & (unclipped < k.upper),
         free_w=(wa > sub.l) & (wa < sub.u),
     )
 
 
 def band_step(k: Kernels, sub: Subproblem, st: BandState) -> Any:
-    """d = -H^-1 G with H of the module docstring, solved after Jacobi scaling.
+    """d = -H^-1 G with H of the module docstring."""
+    H = k.gram(st.free_x) + k.diag_matrix(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
+    return -scaled_solve(k, H, st.G)
+
+
+def scaled_solve(k: Kernels, H: Any, rhs: Any) -> Any:
+    """H^-1 rhs after Jacobi scaling (H's diagonal spans many decades when rho is huge).
 
     A target with no free record and its w at a band edge has a zero row in H
-    when rho is huge; its diagonal is set to 1 there, so d moves it along -G
-    (still a descent direction: the line search is exact)."""
-    H = k.gram(st.free_x) + k.diag_matrix(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
+    when rho is huge; its diagonal is set to 1 there, so the step moves it along
+    the right-hand side (still a descent direction: the line search is exact)."""
     diag = H.diagonal()
     empty = (diag <= 0) * 1.0
     H = H + k.diag_matrix(empty)
     D = 1.0 / (diag + empty) ** 0.5
-    return -D * k.solve(H * D[:, None] * D[None, :], D * st.G)
+    return D * k.solve(H * D[:, None] * D[None, :], D * rhs)
 
 
 def band_line_search(k: Kernels, sub: Subproblem, st: BandState, d: Any) -> float:
@@ -219,6 +234,7 @@ def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, star
     st = band_state(k, sub, y)
     best = st
     reached = st.Gnorm < tol
+    stalled = 0
 
     def record(it: int, step: float, state: BandState) -> None:
         viol = state.r - state.r.clip(sub.l, sub.u)
@@ -243,12 +259,13 @@ def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, star
         if new.Gnorm != new.Gnorm or new.Gnorm == float("inf"):
             record(it, t, best)
             return best, it, FAILED, "non-finite G(y): the problem is badly scaled"
-        if reached and new.Gnorm > 0.5 * best.Gnorm:
+        stalled = stalled + 1 if new.Gnorm > 0.5 * best.Gnorm else 0
+        if reached and stalled >= STALLED_STEPS:
             if new.Gnorm < best.Gnorm:
                 best = new
             record(it, t, best)
             return best, it, CONVERGED, f"|G| = {best.Gnorm:.3g} stopped halving"
-        if t == 0.0 and new.Gnorm >= st.Gnorm:
+        if t == 0.0 and new.Gnorm >= st.Gnorm and stalled >= STALLED_STEPS:
             record(it, t, best)
             return best, it, FAILED, f"line search made no progress at |G| = {st.Gnorm:.3g} (threshold {tol:.3g})"
         st = new

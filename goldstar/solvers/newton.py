@@ -28,6 +28,7 @@ class NumpyKernels(KernelBase):
         """B: n x J, a record's row; lam: n positive record scales; c: J (penalized only)."""
         self.B = B
         self.BT = B.T.tocsr()
+        self.absBT = abs(self.BT)
         self.G = sp.csr_matrix(sp.diags(1.0 / np.sqrt(lam)) @ B)
         self.c = c
         self.lam = lam

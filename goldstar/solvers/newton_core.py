@@ -77,12 +77,17 @@ class KernelBase:
     rebuild_fraction: float = 0.5
     B: Any
     BT: Any
+    absBT: Any
 
     def Bmul(self, y: Any) -> Any:
         return self.B @ y
 
     def BTmul(self, m: Any) -> Any:
         return self.BT @ m
+
+    def absBTmul(self, m: Any) -> Any:
+        """|B|^T m: the size of the terms B^T m sums (band_core's scale-aware stopping rule)."""
+        return self.absBT @ m
 
     def scalar(self, x: Any) -> float:
         return float(x)

@@ -76,6 +76,7 @@ class TorchKernels(KernelBase):
         BT = B.T.tocsr()
         self.B = _csr(B.indptr, B.indices, B.data, B.shape, device)
         self.BT = _csr(BT.indptr, BT.indices, BT.data, BT.shape, device)
+        self.absBT = _csr(BT.indptr, BT.indices, np.abs(BT.data), BT.shape, device)
         self.lam = torch.as_tensor(lam, dtype=torch.float64, device=device)
         self.c = None if c is None else torch.as_tensor(c, dtype=torch.float64, device=device)
         self.lower = lower

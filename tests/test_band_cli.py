@@ -1,0 +1,114 @@
+"""The band objective through the commands: build, solve, goldstar, verify, report."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from goldstar.build import DEFAULT_RECORDS
+from goldstar.cli import main
+from goldstar.cps import cps_to_soi
+from goldstar.layout import read_problem
+from goldstar.reference import METADATA_KEY, read_reference
+
+FAST = ["--lbfgsb-maxiter", "100", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A 3,000-record slice of the CPS file, its band problem and its band reference (read-only)."""
+    base = tmp_path_factory.mktemp("band")
+    cps_to_soi(pd.read_csv(DEFAULT_RECORDS, nrows=3000)).to_csv(base / "records.csv", index=False)
+    assert main(["build", "--records", str(base / "records.csv"), "--objective", "band",
+                 "--out", str(base / "problem")]) == 0
+    assert main(["goldstar", "--records", str(base / "records.csv"), "--objective", "band",
+                 "--reference", str(base / "ref")] + FAST) == 0
+    return base
+
+
+def test_build_records_the_objective_and_the_dropped_targets(made, capsys):
+    problem = read_problem(made / "problem")
+    assert problem.objective.name == "band" and problem.objective.slack_units == "target"
+    settings = json.loads((made / "problem" / "problem.json").read_text())
+    recorded = [d["name"] for d in settings["prepass"]["dropped"]]
+    assert tuple(sorted(recorded)) == problem.objective.dropped and recorded
+    assert settings["objective"]["dropped"] == list(problem.objective.dropped)
+
+
+def test_solve_with_band_newton_and_a_solver_that_does_not_fit(made, tmp_path, capsys):
+    assert main(["solve", str(made / "problem"), "--solver", "band-newton", "--out", str(tmp_path / "w.parquet"),
+                 "--quiet"]) == 0
+    assert pq.read_table(tmp_path / "w.parquet").num_rows == 3000
+    assert main(["solve", str(made / "problem"), "--solver", "newton", "--out", str(tmp_path / "x.parquet")]) == 2
+    assert "solvers for 'band'" in capsys.readouterr().err
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_the_band_reference_verifies_and_records_its_band_status(made, capsys):
+    ref = read_reference(made / "ref")
+    assert ref.metadata["problem"]["objective"]["name"] == "band"
+    assert [s["method"] for s in ref.metadata["solver_chain"]] == ["lbfgsb", "band-newton"]
+    status = ref.targets.column("status").to_pylist()
+    assert status.count("dropped") == len(ref.metadata["problem"]["objective"]["dropped"])
+    assert main(["verify", "--reference", str(made / "ref")]) == 0
+    out = capsys.readouterr().out
+    for check in ("kept bands met", "dropped: out of reach alone", "dropped set = pre-pass", "stored dual"):
+        assert check in out
+
+
+def _copy(made, tmp_path):
+    import shutil
+
+    shutil.copytree(made / "ref", tmp_path / "ref")
+    shutil.copy(made / "records.csv", tmp_path / "records.csv")
+    return tmp_path / "ref"
+
+
+def _edit_metadata(ref, edit):
+    table = pq.read_table(ref / "weights.parquet")
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    edit(meta)
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()}), ref / "weights.parquet")
+
+
+def test_a_dropped_set_that_was_changed_fails_verify(made, tmp_path, capsys):
+    ref = _copy(made, tmp_path)
+    kept = read_reference(ref).targets.to_pandas().query("status == 'kept'")["name"].iloc[0]
+
+    def drop_one_more(meta):
+        meta["problem"]["objective"]["dropped"].append(kept)
+        meta["problem"]["objective"]["dropped"].sort()
+
+    _edit_metadata(ref, drop_one_more)
+    assert main(["verify", "--reference", str(ref), "--mode", "certificate"]) == 1
+    err = capsys.readouterr().err
+    assert "dropped set = pre-pass" in err or "problem hash" in err
+
+
+def test_unreachable_error_policy_exits_1_naming_the_targets(made, tmp_path, capsys):
+    assert main(["build", "--records", str(made / "records.csv"), "--objective", "band", "--unreachable", "error",
+                 "--out", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err
+    first = json.loads((made / "problem" / "problem.json").read_text())["prepass"]["dropped"][0]["name"]
+    assert "cannot be met" in err and first in err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--objective", "band", "--eps", "-0.1"], "`eps` must be >= 0"),
+    (["--objective", "band", "--slack-penalty", "0"], "`slack_penalty` must be > 0"),
+    (["--eps", "0.01"], "belong to --objective band"),
+])
+def test_bad_band_flags_exit_2(made, tmp_path, capsys, flags, message):
+    assert main(["build", "--records", str(made / "records.csv"), "--out", str(tmp_path / "p"), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
+def test_the_report_shows_each_targets_band_status(made, tmp_path):
+    assert main(["report", "--reference", str(made / "ref"), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "Band status" in page and "Dropped targets" in page and "kept bands met" in page
