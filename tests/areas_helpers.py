@@ -24,7 +24,7 @@ def small_records(n: int = 3000, seed: int = 5) -> pd.DataFrame:
     business = some(0.2, 2e4) - some(0.05, 1e4)
     return pd.DataFrame({
         "record_id": np.arange(1, n + 1, dtype=np.int64),
-        "weight": rng.uniform(50, 150, n),
+        "weight": rng.uniform(3e4, 7e4, n),  # ~150M returns, like the nation
         "is_tax_filer": rng.random(n) < 0.9,
         "filing_status": STATUSES[rng.choice(4, n, p=[0.45, 0.35, 0.03, 0.17])],
         "count": np.ones(n),

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_directory
+from ..atomic import atomic_write, atomic_write_text
 from ..exceptions import InputError
 
 KEY = b"goldstar-areas"
@@ -67,9 +67,19 @@ def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, nat
                 "status": {k: sum(m["status"] == k for m in meta.values()) for k in sorted({m["status"] for m in meta.values()})},
                 "by_area": {a: {"status": m["status"], "dropped": len(m["dropped"]), "total": m["fingerprint"]["total"]}
                             for a, m in sorted(meta.items())}}
-    with atomic_directory(directory) as tmp:
-        pq.write_table(table, tmp / "duals.parquet", compression="zstd")
-        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    directory = Path(directory)
+    if directory.is_dir() and any(directory.iterdir()) and not _is_areas_reference(directory):
+        raise InputError(f"{directory}: a non-empty directory that is not an areas reference; not written")
+    # each file is written atomically; duals.parquet carries everything verify needs
+    atomic_write(directory / "duals.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write_text(directory / "MANIFEST.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def _is_areas_reference(directory: Path) -> bool:
+    try:
+        return KEY in (pq.read_schema(directory / "duals.parquet").metadata or {})
+    except (OSError, pa.ArrowException):
+        return False
 
 
 def read_reference(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
