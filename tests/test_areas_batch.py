@@ -169,3 +169,19 @@ def test_cli_refuses_a_foreign_directory(tmp_path, small_files, inprocess, capsy
 def test_cli_bad_input_exits_2(tmp_path, small_files, extra, capsys):
     assert cli(small_files, tmp_path / "o", *extra) == 2
     assert "ERROR:" in capsys.readouterr().err
+
+
+def test_scheduler_address_reaches_an_existing_cluster(tmp_path, national, soi):
+    from goldstar.areas.output import prepare_out
+
+    areas, settings, hashes = batch_inputs(national, soi, "AL,CA")
+    prepare_out(tmp_path, {})
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        c = batch.make_client(cluster.scheduler_address)
+        try:
+            rows = batch.run_batch(c, national, areas, settings, hashes, tmp_path, area_fn=standin_area, progress=False)
+        finally:
+            c.close()
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    with pytest.raises(InputError, match="--workers"):
+        batch.make_client("tcp://127.0.0.1:1", workers=2)
