@@ -18,7 +18,7 @@ $(BIN)/goldstar: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIN)
-	$(BIN)/pip install -q -e '.[torch,qp,plots,dev,areas]'
+	$(BIN)/pip install -q -e '.[torch,qp,plots,dev,taxcalc,areas]'
 	touch $(BIN)/goldstar
 
 install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra

@@ -242,7 +242,10 @@ def write_outputs(out: Path, plots_dir: Path, default_runs: list[Run], series: l
         newton_scaling_plot(newton_runs, path)
         plots["newton_scaling"] = os.path.relpath(path, out.parent)
     info = machine() if machine_info is None else machine_info
-    atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots, gpu_section(plots_dir)))
+    from .impact import noise_floor_section
+
+    extra = gpu_section(plots_dir) + noise_floor_section(plots_dir)
+    atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots, extra))
     raw = {"machine": info, "command": command, "focus": focus,
            "runs": [r.row() | {"history": r.history} for r in default_runs + series]}
     atomic_write_text(plots_dir / "bench.json", json.dumps(raw, indent=1) + "\n")

@@ -71,6 +71,7 @@ class BuildInfo:
     dropped_targets: list[str] = field(default_factory=list)
     targets_by_variable: dict[str, int] = field(default_factory=dict)
     initial_totals: np.ndarray | None = None
+    engine: dict[str, Any] | None = None  # the records engine's facts (goldstar.engines), for problem.json
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -267,24 +268,44 @@ def build_from_files(
     records_path: str | os.PathLike[str] | None,
     targets_path: str | os.PathLike[str] | None,
     year: int = DEFAULT_YEAR,
+    *,
+    engine: str | None = None,
+    engine_options: dict[str, Any] | None = None,
     **parameters: float,
 ) -> tuple[Problem, BuildInfo, dict[str, Any]]:
     """Build from files; no records path means the embedded CPS default. Returns the
-    problem, what the build did, and the input metadata (file hashes) for problem.json."""
-    from .cps import cps_to_soi
+    problem, what the build did, and the input metadata (file hashes) for problem.json.
+
+    `engine` (goldstar.engines.ENGINES) derives the record table from the records
+    file; None keeps the defaults: the cps engine for the embedded file, the file
+    as an SOI-named table for --records.
+    """
+    from .engines import run_engine
 
     targets_path = Path(targets_path) if targets_path is not None else DEFAULT_TARGETS
-    if records_path is None:
-        records_path = DEFAULT_RECORDS
-        records = cps_to_soi(read_table(records_path, "CPS"))
-        adapter = "cps"
-    else:
+    engine_meta = None
+    if engine is None and records_path is not None:
         records = read_table(records_path, "record")
-        adapter = "none"
+        inputs = {"records": {"file": Path(records_path).name, "hash": file_hash(records_path), "adapter": "none"}}
+    else:
+        records, inputs, engine_meta = run_engine(engine or "cps", records_path, year, engine_options)
+        if engine is None:
+            engine_meta = None  # the default problem, as before: no engine recorded
     targets = read_table(targets_path, "target")
     problem, info = build_problem(records, targets, year, **parameters)
-    inputs = {
-        "records": {"file": Path(records_path).name, "hash": file_hash(records_path), "adapter": adapter},
-        "targets": {"file": Path(targets_path).name, "hash": file_hash(targets_path)},
-    }
+    info.engine = engine_meta
+    inputs["targets"] = {"file": Path(targets_path).name, "hash": file_hash(targets_path)}
     return problem, info, inputs
+
+
+def default_problem(records: int | None = None) -> tuple[Problem, str]:
+    """The embedded CPS + SOI default problem (quietly: dropped targets are the build's to report),
+    or the one built from its first `records` CPS rows; with a label for tables and plots."""
+    from .cps import cps_to_soi
+
+    cps = pd.read_csv(DEFAULT_RECORDS, nrows=records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        problem, _ = build_problem(cps_to_soi(cps), read_table(DEFAULT_TARGETS, "target"), DEFAULT_YEAR)
+    label = "default (CPS, SOI 2015)" if records is None else f"default, first {records:,} CPS records"
+    return problem, label

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .certificate_penalized import CertificateCheck
+from .certificate_checks import CertificateCheck, Checked, bound_check, fixed_point_check, gap_check
 from .problem import Problem
 from .solvers.band_core import Subproblem, band_state, band_step, scaled_solve
 from .solvers.band_newton import band_kernels
@@ -54,7 +54,7 @@ PROX_MU = 1.0  # the subproblem's prox weight; any mu > 0 leaves the optimum fix
 
 
 @dataclass(frozen=True)
-class BandCertificate:
+class BandCertificate(Checked):
     """How far stored multipliers are from the band optimum, record and target named."""
 
     n: int
@@ -79,24 +79,11 @@ class BandCertificate:
     bound_violation: float
     newton_G_inf: float
 
-    @property
-    def passed(self) -> bool:
-        return not self.failures()
-
     def checks(self) -> list[CertificateCheck]:
         """The pass/fail checks, each with its figure, threshold and the record or target at fault."""
         out = [
-            CertificateCheck(
-                "fixed-point error", self.fixed_point_error <= FIXED_POINT_TOL,
-                f"{self.fixed_point_error:.3g} (record_id {self.worst_record_id})", f"<= {FIXED_POINT_TOL:g}",
-                f"fixed-point error {self.fixed_point_error:.3g} > {FIXED_POINT_TOL:g} at record_id "
-                f"{self.worst_record_id} (row {self.worst_record})",
-            ),
-            CertificateCheck(
-                "duality gap", self.gap <= GAP_RTOL * max(self.loss, 1e-300),
-                f"{self.gap:.3g} (Q {self.loss:.12g})", f"<= {GAP_RTOL:g} x Q",
-                f"duality gap {self.gap:.3g} > {GAP_RTOL:g} x Q ({self.loss:.12g}): not the band optimum",
-            ),
+            fixed_point_check(self.fixed_point_error, FIXED_POINT_TOL, self.worst_record_id, self.worst_record),
+            gap_check(self.gap, GAP_RTOL, self.loss, "Q"),
         ]
         if self.stored_dual:
             out.append(CertificateCheck(
@@ -111,10 +98,7 @@ class BandCertificate:
                 f"target {self.worst_target!r} misses its band by {self.max_band_violation:.3g} band widths "
                 f"(> {BAND_TOL:g}; slack in target units makes every kept band hard)",
             ))
-        out.append(CertificateCheck(
-            "bound violation", self.bound_violation <= BOUND_TOL, f"{self.bound_violation:.3g}",
-            f"<= {BOUND_TOL:g}", f"multipliers leave the bounds by {self.bound_violation:.3g}",
-        ))
+        out.append(bound_check(self.bound_violation, BOUND_TOL))
         return out
 
     def reported(self) -> dict[str, str]:
@@ -126,10 +110,6 @@ class BandCertificate:
             "objective": f"sum (x-1)^2 = {self.deviation:.12g}; TMD's Q = {self.tmd_loss:.12g}",
             "projected gradient": f"{self.pg:.3g}",
         }
-
-    def failures(self) -> list[str]:
-        """Each failed check, as a sentence naming the figure, the threshold and the record or target."""
-        return [c.detail for c in self.checks() if not c.passed]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

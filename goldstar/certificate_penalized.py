@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .certificate_checks import CertificateCheck, Checked, bound_check, fixed_point_check, gap_check
 from .problem import Problem
 from .solvers.newton import NumpyKernels
 from .solvers.newton_core import dual_state, multipliers, newton_step
@@ -50,18 +51,7 @@ BOUND_TOL = 1e-12
 
 
 @dataclass(frozen=True)
-class CertificateCheck:
-    """One pass/fail check of a certificate, as verify shows it."""
-
-    name: str
-    passed: bool
-    figure: str
-    threshold: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class Certificate:
+class Certificate(Checked):
     """How far stored multipliers are from the optimum, with the record where it is worst."""
 
     n: int
@@ -79,30 +69,12 @@ class Certificate:
     bound_violation: float
     newton_F_inf: float
 
-    @property
-    def passed(self) -> bool:
-        return not self.failures()
-
     def checks(self) -> list[CertificateCheck]:
         """The pass/fail checks, each with its figure, threshold and the record at fault."""
         return [
-            CertificateCheck(
-                "fixed-point error", self.fixed_point_error <= FIXED_POINT_TOL,
-                f"{self.fixed_point_error:.3g} (record_id {self.worst_record_id})", f"<= {FIXED_POINT_TOL:g}",
-                f"fixed-point error {self.fixed_point_error:.3g} > {FIXED_POINT_TOL:g} at record_id "
-                f"{self.worst_record_id} (row {self.worst_record}): it is that far (relative) from where "
-                "the optimum puts it",
-            ),
-            CertificateCheck(
-                "duality gap", self.gap <= GAP_RTOL * max(self.loss, 1e-300),
-                f"{self.gap:.3g} (loss {self.loss:.12g})", f"<= {GAP_RTOL:g} x loss",
-                f"duality gap {self.gap:.3g} > {GAP_RTOL:g} x loss ({self.loss:.12g}): the weights are not "
-                "the optimum of the problem",
-            ),
-            CertificateCheck(
-                "bound violation", self.bound_violation <= BOUND_TOL, f"{self.bound_violation:.3g}",
-                f"<= {BOUND_TOL:g}", f"multipliers leave the bounds by {self.bound_violation:.3g}",
-            ),
+            fixed_point_check(self.fixed_point_error, FIXED_POINT_TOL, self.worst_record_id, self.worst_record),
+            gap_check(self.gap, GAP_RTOL, self.loss, "loss"),
+            bound_check(self.bound_violation, BOUND_TOL),
         ]
 
     def reported(self) -> dict[str, str]:
@@ -111,10 +83,6 @@ class Certificate:
             "proven weight bound": f"max {self.bound_max_relative:.3g}, median {self.bound_median_relative:.3g}",
             "projected gradient": f"{self.pg:.3g}",
         }
-
-    def failures(self) -> list[str]:
-        """Each failed check, as a sentence naming the figure, the threshold and the record."""
-        return [c.detail for c in self.checks() if not c.passed]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -180,6 +180,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     _force_arg(p)
     _parameter_args(p)
     _objective_args(p)
+    _engine_args(p)
 
 
 def _objective_args(p: argparse.ArgumentParser) -> None:
@@ -218,6 +219,12 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
     return spec
 
 
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from .engines import add_engine_arguments
+
+    add_engine_arguments(p)
+
+
 def _parameter_args(p: argparse.ArgumentParser) -> None:
     """--penalty, --lower, --upper: None when not given, and the default (goldstar.defaults) applies later."""
     p.add_argument("--penalty", type=float, default=None, help=f"deviation penalty (default {DEFAULT_PENALTY})")
@@ -238,16 +245,19 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .atomic import atomic_write
     from .build import build_from_files
+    from .engines import engine_options
     from .layout import write_problem
 
     _prepare_problem_out(args)
     start = time.perf_counter()
+    options = engine_options(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         problem, info, inputs = build_from_files(
             args.records, args.targets, args.year,
             penalty=given_or_default(args.penalty, DEFAULT_PENALTY),
             lower=given_or_default(args.lower, DEFAULT_LOWER), upper=given_or_default(args.upper, DEFAULT_UPPER),
+            engine=args.engine, engine_options=options,
         )
     metadata: dict[str, Any] = {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"}
     spec = objective_spec(args)
@@ -262,6 +272,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
+    if info.engine is not None:
+        metadata["engine"] = info.engine
+        print(f"engine        {info.engine['name']} {info.engine.get('version') or ''}".rstrip()
+              + ("" if "cache_hit" not in info.engine else
+                 f" (derived table {'from the cache' if info.engine['cache_hit'] else 'computed and cached'})"))
     write_problem(problem, args.out, metadata, replace=args.force)
     print(f"records       n = {problem.n:,} ({info.filers:,} filers; weights prescaled by {info.prescale:.6f})")
     print(f"targets       J = {problem.J} ({len(info.dropped_targets)} dropped: no contributing record)")
@@ -305,6 +320,7 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--year", type=int, default=None, help=f"SOI year (default {DEFAULT_YEAR})")
     _parameter_args(p)
     _objective_args(p)
+    _engine_args(p)
     p.add_argument("--reference", type=Path, default=None,
                    help="reference directory to write (default reference/default, reference/band for "
                         "--objective band)")
@@ -318,6 +334,7 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
+    from .engines import engine_options
     from .pipeline import make_reference
     from .progress import Progress
     from .source import ProblemSource
@@ -341,7 +358,8 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
     else:
         settings = {flag[2:]: value for flag, value in build_flags.items()
                     if value is not None and flag != "--objective"}
-        source = ProblemSource.given(args.reference, kind="build", objective=spec, **settings)
+        source = ProblemSource.given(args.reference, kind="build", objective=spec, engine=args.engine,
+                                     engine_options=engine_options(args) or None, **settings)
     lbfgsb = {}
     if args.lbfgsb_maxiter is not None:
         lbfgsb["maxiter"] = args.lbfgsb_maxiter
@@ -404,6 +422,47 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out} is a directory; give the path of an HTML file to write")
     write_report(args.reference, args.out)
     print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+# -- impact (what the weights mean in dollars; needs the taxcalc extra) ----------------
+
+
+def _impact_args(p: argparse.ArgumentParser) -> None:
+    from .engines import add_taxcalc_arguments
+
+    p.add_argument("weights", nargs="*", type=Path, default=[Path("reference/default")],
+                   help="reference directories or Parquet files (record_id, weight); the first is the "
+                        "base (default reference/default)")
+    p.add_argument("--records", default=None, help="Tax-Calculator input file (default: the first reference's)")
+    p.add_argument("--year", type=int, default=None, help="tax year (default: the first reference's)")
+    p.add_argument("--html", type=Path, default=None, help="also write the tables as a self-contained HTML page")
+    p.add_argument("--no-file-weights", action="store_true", help="leave out the file's own weights")
+    add_taxcalc_arguments(p)
+
+
+@command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
+def cmd_impact(args: argparse.Namespace) -> int:
+    from .engines.taxcalc_ import derive, installed_version
+    from .impact import compute_impact, html_section, inputs_for, load_weights, text_tables
+
+    sets = [load_weights(w) for w in args.weights]
+    inputs = inputs_for(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
+                               "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
+                               "s006_scale": args.tc_s006_scale})
+    table, entry = derive(inputs)
+    impact = compute_impact(table, sets, file_weights=not args.no_file_weights)
+    impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}
+    print(f"Tax-Calculator {installed_version()}, {Path(inputs.records).name}, {inputs.year} "
+          f"({'derived table from the cache' if entry.hit else 'derived table computed and cached'})")
+    print(text_tables(impact))
+    if args.html is not None:
+        from .atomic import atomic_write_text
+        from .report import STYLE
+
+        atomic_write_text(args.html, f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style>"
+                                     f"</head><body>{html_section(impact)}</body></html>")
+        print(f"wrote {args.html}")
     return EXIT_OK
 
 

@@ -71,6 +71,7 @@ def variable_of(target_name: str) -> str:
 
 
 def render(reference_dir: str | os.PathLike[str]) -> str:
+    from .impact import report_section as impact_section
     from .plots import convergence_plot, multiplier_histogram, target_fit_plot
 
     ref = read_reference(reference_dir)
@@ -161,6 +162,7 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
         "<h2>Solver stages</h2>",
         _table(["method", "status", "loss", "pg", "iterations", "seconds", "distance from the optimum"], stage_rows),
         convergence,
+        impact_section(reference_dir),
         "</body></html>",
     ]
     return "\n".join(parts)

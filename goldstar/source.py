@@ -1,7 +1,8 @@
 """Where a reference's problem comes from, recorded so that any machine can rebuild it.
 
 Two kinds: "build" (a record table and an SOI table through goldstar.build; no
-records path means the embedded CPS default) and "directory" (a problem
+records path means the embedded CPS default; `engine` names the records engine
+of goldstar.engines that derives the table, e.g. taxcalc) and "directory" (a problem
 directory in the interchange layout).
 
 Paths (`path`, `records`, `targets`) are recorded relative to the reference
@@ -51,9 +52,16 @@ class ProblemSource:
     path: str | None = None
     # the objective and its parameters for a build (goldstar.objectives); None: penalized with `penalty`
     objective: dict[str, Any] | None = None
+    engine: str | None = None  # goldstar.engines.ENGINES; None: as `goldstar build` without --engine
+    engine_options: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, without the engine and objective ones when unset (older references compare equal)."""
+        data = asdict(self)
+        for key in ("engine", "engine_options", "objective"):
+            if data[key] is None:
+                del data[key]
+        return data
 
     @classmethod
     def given(cls, reference_dir: str | os.PathLike[str], **fields: Any) -> "ProblemSource":
@@ -101,6 +109,13 @@ class ProblemSource:
         if self.kind == "directory":
             base = Path(self.path or ".")
             return {name: base / name for name in (RECORDS, TARGETS, MATRIX, PROBLEM_JSON)}
+        if self.engine is not None:
+            from .engines import get_engine
+
+            files = get_engine(self.engine).input_files(
+                Path(self.records) if self.records else None, self.engine_options or {}
+            )
+            return {**files, "targets": Path(self.targets) if self.targets else DEFAULT_TARGETS}
         return {
             "records": Path(self.records) if self.records else DEFAULT_RECORDS,
             "targets": Path(self.targets) if self.targets else DEFAULT_TARGETS,
@@ -135,6 +150,7 @@ class ProblemSource:
             problem, info, _ = build_from_files(
                 self.records, self.targets, self.year,
                 penalty=self.penalty, lower=self.lower, upper=self.upper,
+                engine=self.engine, engine_options=self.engine_options,
             )
         meta: dict[str, Any] = {"build": info.metadata()}
         if self.objective is not None:
@@ -142,4 +158,7 @@ class ProblemSource:
             problem, prepass = apply_policy(problem, dropped)
             if prepass is not None:
                 meta["prepass"] = prepass.as_dict()
+        if info.engine is not None:
+            # whether this machine's cache held the table is no fact about the problem
+            meta["engine"] = {k: v for k, v in info.engine.items() if k != "cache_hit"}
         return problem, meta

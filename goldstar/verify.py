@@ -147,6 +147,11 @@ def hash_checks(ref: Reference, source: ProblemSource, compare_inputs: bool) -> 
     ))
     if not compare_inputs:
         return checks
+    # hook (goldstar.engines): the records engine's version, e.g. Tax-Calculator's, against the recorded one
+    from .engines import engine_version_checks
+
+    checks += [Check("hash", c.name, c.passed, c.figure, c.threshold, c.detail)
+               for c in engine_version_checks(ref.metadata["problem"].get("engine"))]
     current = source.input_hashes()
     for role, entry in current.items():
         before = ref.metadata["inputs"].get(role, {}).get("hash")

@@ -12,30 +12,15 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.benchmark import BENCH_SOLVERS, available, bench_problem, focus_figures, write_outputs  # noqa: E402
+from goldstar.build import default_problem  # noqa: E402
 from goldstar.synth import synth_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def default_problem(records: int | None):
-    """The embedded CPS + SOI problem, or one built from its first `records` rows."""
-    import pandas as pd
-
-    from goldstar.build import DEFAULT_RECORDS, DEFAULT_TARGETS, build_problem, read_table
-    from goldstar.cps import cps_to_soi
-
-    cps = pd.read_csv(DEFAULT_RECORDS, nrows=records)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        problem, _ = build_problem(cps_to_soi(cps), read_table(DEFAULT_TARGETS, "target"), 2015)
-    label = "default (CPS, SOI 2015)" if records is None else f"default, first {records:,} CPS records"
-    return problem, label
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ import platform
 import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +34,13 @@ from goldstar.objectives.band_prepass import apply_policy  # noqa: E402
 from goldstar.problem import Problem  # noqa: E402
 from goldstar.reference import versions  # noqa: E402
 from goldstar.solvers import available_solvers  # noqa: E402
+from goldstar.build import default_problem  # noqa: E402
 from goldstar.synth import synth_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- band-bench:start -->", "<!-- band-bench:end -->"
 # a target counts as outside its band when it misses it by more than this many band widths
 OUTSIDE_WIDTHS = 1e-6
-
-
-def default_problem(records: int | None) -> tuple[Problem, str]:
-    import pandas as pd
-
-    from goldstar.build import DEFAULT_RECORDS, DEFAULT_TARGETS, build_problem, read_table
-    from goldstar.cps import cps_to_soi
-
-    cps = pd.read_csv(DEFAULT_RECORDS, nrows=records)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        problem, _ = build_problem(cps_to_soi(cps), read_table(DEFAULT_TARGETS, "target"), 2015)
-    return problem, ("default (CPS, SOI 2015)" if records is None else f"default, first {records:,} CPS records")
 
 
 def row(problem: Problem, label: str, method: str, solution: Any, optimum: np.ndarray | None) -> dict[str, Any]:

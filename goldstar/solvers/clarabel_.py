@@ -19,14 +19,8 @@ from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 from .qp_form import augmented_qp
 
 
-def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:
-    start = time.perf_counter()
-    qp = augmented_qp(problem)
-    eye = sp.identity(qp.n, format="csc")
-    zeros = sp.csc_matrix((qp.n, qp.J))
-    A = sp.vstack([qp.E, sp.hstack([eye, zeros]), sp.hstack([-eye, zeros])], format="csc")
-    b = np.concatenate([problem.penalized.c, np.full(qp.n, problem.upper), np.full(qp.n, -problem.lower)])
-    cones = [clarabel.ZeroConeT(qp.J), clarabel.NonnegativeConeT(2 * qp.n)]
+def clarabel_settings(options: dict[str, Any]) -> Any:
+    """Clarabel's settings from a solver's options (tolerances, iteration and time caps), quiet."""
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.tol_gap_abs = float(options["tol_gap_abs"])
@@ -35,7 +29,18 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     settings.max_iter = int(options["max_iter"])
     if options["time_limit"] is not None:
         settings.time_limit = float(options["time_limit"])
-    solver = clarabel.DefaultSolver(sp.triu(qp.P, format="csc"), qp.q, A, b, cones, settings)
+    return settings
+
+
+def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:
+    start = time.perf_counter()
+    qp = augmented_qp(problem)
+    eye = sp.identity(qp.n, format="csc")
+    zeros = sp.csc_matrix((qp.n, qp.J))
+    A = sp.vstack([qp.E, sp.hstack([eye, zeros]), sp.hstack([-eye, zeros])], format="csc")
+    b = np.concatenate([problem.penalized.c, np.full(qp.n, problem.upper), np.full(qp.n, -problem.lower)])
+    cones = [clarabel.ZeroConeT(qp.J), clarabel.NonnegativeConeT(2 * qp.n)]
+    solver = clarabel.DefaultSolver(sp.triu(qp.P, format="csc"), qp.q, A, b, cones, clarabel_settings(options))
     result = solver.solve()
     status_text = str(result.status)
     solved = status_text == "Solved"

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from ..problem import Problem
 from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
+from .clarabel_ import clarabel_settings
 
 
 def _run(problem: Problem, options: dict[str, Any], method: str, slack_scale: np.ndarray) -> Solution:
@@ -43,16 +44,8 @@ def _run(problem: Problem, options: dict[str, Any], method: str, slack_scale: np
     eye_s = sp.hstack([sp.csc_matrix((2 * J, n)), sp.identity(2 * J)], format="csc")
     A = sp.vstack([row, -row, eye_x, -eye_x, -eye_s], format="csc")
     b = np.concatenate([form.u, -form.l, np.full(n, problem.upper), np.full(n, -problem.lower), np.zeros(2 * J)])
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    settings.tol_gap_abs = float(options["tol_gap_abs"])
-    settings.tol_gap_rel = float(options["tol_gap_rel"])
-    settings.tol_feas = float(options["tol_feas"])
-    settings.max_iter = int(options["max_iter"])
-    if options["time_limit"] is not None:
-        settings.time_limit = float(options["time_limit"])
     solver = clarabel.DefaultSolver(sp.triu(P, format="csc"), q, A, b, [clarabel.NonnegativeConeT(A.shape[0])],
-                                    settings)
+                                    clarabel_settings(options))
     result = solver.solve()
     status_text = str(result.status)
     x = np.clip(np.asarray(result.x, dtype=np.float64)[:n], problem.lower, problem.upper)

@@ -1,0 +1,58 @@
+"""What every certificate's pass/fail checks share: the check row and the three common checks.
+
+Each objective's certificate (certificate_penalized, certificate_band) owns its
+thresholds and their reasons; these only word the checks alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """One pass/fail check of a certificate, as verify shows it."""
+
+    name: str
+    passed: bool
+    figure: str
+    threshold: str
+    detail: str
+
+
+class Checked:
+    """`passed` and `failures()` from a certificate's `checks()`."""
+
+    def checks(self) -> list[CertificateCheck]:
+        raise NotImplementedError
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
+
+    def failures(self) -> list[str]:
+        """Each failed check, as a sentence naming the figure, the threshold and the record or target."""
+        return [c.detail for c in self.checks() if not c.passed]
+
+
+def fixed_point_check(error: float, tol: float, record_id: int, row: int) -> CertificateCheck:
+    return CertificateCheck(
+        "fixed-point error", error <= tol, f"{error:.3g} (record_id {record_id})", f"<= {tol:g}",
+        f"fixed-point error {error:.3g} > {tol:g} at record_id {record_id} (row {row}): it is that far "
+        "from where the optimum puts it",
+    )
+
+
+def gap_check(gap: float, rtol: float, loss: float, loss_name: str) -> CertificateCheck:
+    return CertificateCheck(
+        "duality gap", gap <= rtol * max(loss, 1e-300), f"{gap:.3g} ({loss_name} {loss:.12g})",
+        f"<= {rtol:g} x {loss_name}",
+        f"duality gap {gap:.3g} > {rtol:g} x {loss_name} ({loss:.12g}): the weights are not the optimum",
+    )
+
+
+def bound_check(violation: float, tol: float) -> CertificateCheck:
+    return CertificateCheck(
+        "bound violation", violation <= tol, f"{violation:.3g}", f"<= {tol:g}",
+        f"multipliers leave the bounds by {violation:.3g}",
+    )

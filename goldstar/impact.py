@@ -1,0 +1,323 @@
+"""What weights mean in dollars: Tax-Calculator's totals under each set of weights.
+
+For one Tax-Calculator run of the records (goldstar.engines.taxcalc_, cached),
+each set of weights gives totals of income tax (iitax), payroll tax
+(payrolltax) and AGI (c00100), in $bn: nationally, by AGI group and by filing
+status (MARS), over all records, as TMD totals them. The first set is the
+base; every other set is shown with its difference from it, and the
+record-level view beside it: how many records' weights differ from the base's
+by more than 1%, and the largest relative difference.
+
+A difference between two solves means something only above the solvers' noise
+floor: the spread of each total between two record orders of the same
+problem, measured once per solver (scripts/noise_floor.py ->
+benchmarks/noise_floor.json, in BENCHMARKS.md). A difference is marked above
+the floor when it exceeds the largest floor of the two sets' solvers (a
+weights file that names no solver takes the largest floor of all).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InputError
+
+NOISE_FLOOR = Path(__file__).resolve().parent.parent / "benchmarks" / "noise_floor.json"
+QUANTITIES = {"income tax": "tc_iitax", "payroll tax": "tc_payrolltax", "AGI": "tc_c00100"}
+AGI_GROUPS = (
+    (-math.inf, 0.0), (0.0, 25e3), (25e3, 50e3), (50e3, 100e3), (100e3, 200e3),
+    (200e3, 500e3), (500e3, 1e6), (1e6, math.inf),
+)
+MARS_LABELS = {1: "single", 2: "joint", 3: "separate", 4: "head of household", 5: "surviving spouse"}
+# A record's weight "differs" when it moves by more than this fraction of the base weight.
+RECORD_RTOL = 0.01
+FILE_WEIGHTS = "file weights"
+
+
+@dataclass
+class WeightSet:
+    """One set of weights by record_id, with the solver that made it (None: unknown)."""
+
+    label: str
+    record_id: np.ndarray
+    weight: np.ndarray
+    solver: str | None = None
+    source: dict[str, Any] | None = None  # a reference's problem source
+
+
+def load_weights(path: str | Path) -> WeightSet:
+    """A reference directory (its weights and final solver) or a Parquet file with record_id, weight."""
+    from .reference import read_reference
+
+    path = Path(path)
+    if path.is_dir():
+        ref = read_reference(path)
+        chain = ref.metadata.get("solver_chain") or [{}]
+        return WeightSet(str(path), ref.record_id, ref.weight, chain[-1].get("method"),
+                         ref.metadata["problem"].get("source"))
+    if not path.is_file():
+        raise InputError(f"weights {path}: not found")
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several kinds for unreadable files
+        raise InputError(f"weights {path}: cannot be read as Parquet ({exc})") from None
+    missing = [c for c in ("record_id", "weight") if c not in table.column_names]
+    if missing:
+        raise InputError(f"weights {path}: lacks column(s) {', '.join(missing)}")
+    meta = (table.schema.metadata or {}).get(b"goldstar")
+    solver = json.loads(meta).get("solver") if meta else None
+    return WeightSet(str(path), table.column("record_id").to_numpy(), table.column("weight").to_numpy(), solver)
+
+
+def aligned(record_id: np.ndarray, ws: WeightSet) -> np.ndarray:
+    """ws's weights in the order of `record_id`; every record must have one."""
+    order = np.argsort(ws.record_id)
+    pos = np.minimum(np.searchsorted(ws.record_id[order], record_id), ws.record_id.size - 1)
+    found = ws.record_id[order][pos] == record_id
+    if not found.all() or ws.record_id.size != record_id.size:
+        raise InputError(
+            f"weights {ws.label}: its {ws.record_id.size:,} records are not the {record_id.size:,} records "
+            f"of the Tax-Calculator file (e.g. record_id {record_id[~found][:3].tolist()} missing)"
+        )
+    return ws.weight[order][pos]
+
+
+def group_masks(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Row groups: national, each AGI group, each filing status."""
+    from .build import agi_label
+
+    agi = table["tc_c00100"].to_numpy(dtype=np.float64)
+    mars = table["tc_MARS"].to_numpy()
+    masks = {"national": np.ones(len(table), dtype=bool)}
+    for lower, upper in AGI_GROUPS:
+        masks[f"AGI {agi_label(lower, upper)}"] = (agi >= lower) & (agi < upper)
+    for code, label in MARS_LABELS.items():
+        if (mars == code).any():
+            masks[label] = mars == code
+    return masks
+
+
+def totals(table: pd.DataFrame, weight: np.ndarray) -> dict[str, float]:
+    """{"<quantity>/<group>": $bn} for every quantity and group."""
+    out = {}
+    masks = group_masks(table)
+    for quantity, column in QUANTITIES.items():
+        values = table[column].to_numpy(dtype=np.float64) * weight
+        for group, mask in masks.items():
+            out[f"{quantity}/{group}"] = float(values[mask].sum()) / 1e9
+    return out
+
+
+def read_floors(path: Path = NOISE_FLOOR) -> dict[str, dict[str, float]]:
+    """{solver: {total key: spread in $bn}}, or {} when not measured yet."""
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["floors"]
+
+
+def floor_of(floors: dict[str, dict[str, float]], solvers: list[str | None], key: str) -> float | None:
+    """The largest floor of these solvers for one total (unknown solver: the largest of all)."""
+    if not floors:
+        return None
+    known = [s for s in solvers if s in floors]
+    pool = known if len(known) == len(solvers) else list(floors)
+    values = [floors[s].get(key) for s in pool if floors[s].get(key) is not None]
+    return max(values) if values else None
+
+
+@dataclass
+class Impact:
+    """Totals by set (columns) and key (rows), differences from the base, the record-level view."""
+
+    labels: list[str]
+    solvers: list[str | None]
+    totals: pd.DataFrame
+    record_view: list[dict[str, Any]] = field(default_factory=list)
+    floors: dict[str, dict[str, float]] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def differences(self) -> pd.DataFrame:
+        """Each set minus the base, with the floor and whether the difference is above it."""
+        base = self.labels[0]
+        rows = []
+        for i, label in enumerate(self.labels[1:], start=1):
+            for key, value in self.totals[label].items():
+                diff = value - self.totals.at[key, base]
+                floor = (floor_of(self.floors, [self.solvers[0], self.solvers[i]], key)
+                         if FILE_WEIGHTS not in (label, base) else None)
+                rows.append({"set": label, "total": key, "difference": diff, "floor": floor,
+                             "above_floor": None if floor is None else abs(diff) > floor})
+        return pd.DataFrame(rows)
+
+
+def compute_impact(table: pd.DataFrame, sets: list[WeightSet], *, file_weights: bool = True,
+                   floors: dict[str, dict[str, float]] | None = None) -> Impact:
+    """Totals for each set (after the file's own weights when asked), against the first set."""
+    record_id = table["record_id"].to_numpy()
+    weights = [aligned(record_id, ws) for ws in sets]
+    labels = [ws.label for ws in sets]
+    solvers: list[str | None] = [ws.solver for ws in sets]
+    if file_weights:
+        weights.append(table["weight"].to_numpy(dtype=np.float64))
+        labels.append(FILE_WEIGHTS)
+        solvers.append(None)
+    frame = pd.DataFrame({label: totals(table, w) for label, w in zip(labels, weights)})
+    view = []
+    base = weights[0]
+    for label, w in zip(labels[1:], weights[1:]):
+        rel = np.abs(w - base) / np.abs(base)
+        worst = int(np.argmax(rel))
+        view.append({"set": label, "records": int(rel.size), "differ": int((rel > RECORD_RTOL).sum()),
+                     "largest": float(rel[worst]), "record_id": int(record_id[worst]),
+                     "base_weight": float(base[worst]), "weight": float(w[worst])})
+    return Impact(labels, solvers, frame, view, floors if floors is not None else read_floors())
+
+
+def inputs_for(sets: list[WeightSet], overrides: dict[str, Any]) -> Any:
+    """The Tax-Calculator inputs: the first reference's source, with the command line's overrides."""
+    from .engines import taxcalc_inputs
+
+    source = next((ws.source for ws in sets if ws.source), None) or {}
+    if source.get("kind") == "directory":
+        source = {}
+    if source and source.get("engine") not in (None, "cps", "taxcalc"):
+        raise InputError(f"the reference's records engine {source.get('engine')!r} is no Tax-Calculator input")
+    records = overrides.pop("records", None) or source.get("records")
+    year = overrides.pop("year", None) or source.get("year") or 2015
+    options = dict(source.get("engine_options") or {}) if source.get("engine") == "taxcalc" else {}
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return taxcalc_inputs(Path(records) if records else None, int(year), options)
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def text_tables(impact: Impact) -> str:
+    """The totals with differences, then the record-level view, as plain text."""
+    diffs = impact.differences()
+    header = ["total ($bn)"] + impact.labels + [f"diff {lab}" for lab in impact.labels[1:]]
+    rows = []
+    for key in impact.totals.index:
+        cells = [key] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
+        for lab in impact.labels[1:]:
+            d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
+            mark = "" if d["above_floor"] is None else (" *" if d["above_floor"] else "")
+            cells.append(f"{d['difference']:+.4g}{mark}")
+        rows.append(cells)
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header] + rows]
+    lines.append("(* : above the largest noise floor of the two sets' solvers, BENCHMARKS.md)"
+                 if impact.floors else "(no noise floor measured: benchmarks/noise_floor.json is absent)")
+    lines.append("")
+    base = impact.labels[0]
+    for v in impact.record_view:
+        lines.append(
+            f"{v['set']} vs {base}: {v['differ']:,} of {v['records']:,} records' weights differ by more than "
+            f"{RECORD_RTOL:.0%}; largest {v['largest']:.3g} relative (record_id {v['record_id']}: "
+            f"{v['base_weight']:.6g} -> {v['weight']:.6g})"
+        )
+    return "\n".join(lines)
+
+
+def html_section(impact: Impact) -> str:
+    """The same tables as an HTML fragment (for goldstar report and --html)."""
+    from .report import _table
+
+    diffs = impact.differences()
+    header = ["total ($bn)"] + [html.escape(lab) for lab in impact.labels] + [
+        f"difference, {html.escape(lab)}" for lab in impact.labels[1:]]
+    rows = []
+    for key in impact.totals.index:
+        cells = [html.escape(key)] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
+        for lab in impact.labels[1:]:
+            d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
+            text = f"{d['difference']:+.4g}"
+            if d["above_floor"]:
+                text = f"<b>{text}</b> (floor {d['floor']:.3g})"
+            elif d["above_floor"] is False:
+                text += f" (within floor {d['floor']:.3g})"
+            cells.append(text)
+        rows.append(cells)
+    view = [[html.escape(v["set"]), f"{v['differ']:,} of {v['records']:,}", f"{v['largest']:.3g}",
+             v["record_id"], f"{v['base_weight']:.6g} &rarr; {v['weight']:.6g}"] for v in impact.record_view]
+    facts = html.escape(", ".join(f"{k} {v}" for k, v in impact.facts.items()))
+    floor_note = ("Bold: above the largest noise floor of the two sets' solvers (BENCHMARKS.md)."
+                  if impact.floors else "No noise floor measured (benchmarks/noise_floor.json is absent).")
+    return "\n".join([
+        "<h2>What the weights mean in dollars</h2>",
+        f"<p>Tax-Calculator totals over all records, $bn ({facts}). {floor_note}</p>",
+        _table(header, rows),
+        f"<h3>Record-level view (against {html.escape(impact.labels[0])})</h3>",
+        _table(["set", f"weights differing by &gt; {RECORD_RTOL:.0%}", "largest relative difference",
+                "record_id", "weight"], view),
+    ])
+
+
+def report_section(reference_dir: str | Path) -> str:
+    """goldstar report's dollars section: the reference against the file's own weights, when
+    Tax-Calculator is installed and the reference has a Tax-Calculator input; else one line why not."""
+    from .engines.taxcalc_ import INSTALL_HINT, installed_version
+
+    if installed_version() is None:
+        return f"<h2>What the weights mean in dollars</h2><p>Not shown: {html.escape(INSTALL_HINT)}.</p>"
+    ws = load_weights(reference_dir)
+    source = ws.source or {}
+    if source.get("kind") != "build" or (source.get("records") and source.get("engine") is None):
+        return ("<h2>What the weights mean in dollars</h2><p>Not shown: this reference's records are no "
+                "Tax-Calculator input file.</p>")
+    inputs = inputs_for([ws], {})
+    from .engines.taxcalc_ import derive
+
+    table, entry = derive(inputs)
+    impact = compute_impact(table, [ws])
+    impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}
+    return html_section(impact)
+
+
+def noise_floor_section(directory: Path = NOISE_FLOOR.parent) -> list[str]:
+    """BENCHMARKS.md's noise-floor section, from directory/noise_floor.json (none: no lines)."""
+    path = Path(directory) / NOISE_FLOOR.name
+    if not path.is_file():
+        return []
+    result = json.loads(path.read_text())
+    solvers = list(result["floors"])
+    lines = [
+        "## Noise floor in dollars (noise_floor.json)", "",
+        "How far Tax-Calculator's totals (goldstar impact: income tax, payroll tax, AGI; national, by AGI "
+        "group, by filing status) move when the same problem is solved with its records and targets in "
+        "another order, per solver. `goldstar impact` marks a difference between two sets of weights as "
+        "above the floor when it exceeds the larger floor of their two solvers.", "",
+        f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, tax year {result['year']}, "
+        f"permutation seed {result['seed']}; {result['platform']})."
+        + (f" Note: {result['note']}." if result.get("note") else ""), "",
+        "| solver | options | seconds (file order, permuted) | loss (file order) | stopped by | "
+        "weights differ up to | records differing > 1% |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    for s in solvers:
+        r = result["runs"][s]
+        options = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "defaults"
+        lines.append(
+            f"| {s} | {options} | {r['order 1']['seconds']}, {r['order 2']['seconds']} | "
+            f"{r['order 1']['loss']:.10g} | {r['order 1']['message'][:60].replace('|', '&#124;')} | "
+            f"{r['max_relative_weight_difference']:.3g} | {r['records_differing_1pct']:,} |"
+        )
+    lines += ["", "Spread of each national total between the two orders, $bn:", "",
+              "| total | " + " | ".join(solvers) + " |", "|---|" + "---:|" * len(solvers)]
+    for q in QUANTITIES:
+        key = f"{q}/national"
+        lines.append(f"| {key} | " + " | ".join(f"{result['floors'][s][key]:.3g}" for s in solvers) + " |")
+    lines += ["", "Largest spread over every total (national, AGI groups, filing statuses), $bn: "
+              + ", ".join(f"{s} {max(result['floors'][s].values()):.3g}" for s in solvers) + ".", ""]
+    return lines

@@ -1,0 +1,114 @@
+"""The noise floor of each solver in dollars: how far Tax-Calculator's totals move between
+two record orders of the same problem.
+
+The default problem (the committed reference's) is solved by each solver in the
+file's record order and in a seeded permutation of records and targets; the
+weights are matched back by record_id and each total of goldstar.impact
+(income tax, payroll tax, AGI; national, by AGI group, by filing status) is
+computed under both. The floor of a total is |total(order 1) - total(order 2)|.
+Writes benchmarks/noise_floor.json (read by goldstar impact and goldstar
+report) and prints BENCHMARKS.md's section, which `make bench` (and
+`python scripts/bench.py --render-only`) renders from that file.
+
+    python scripts/noise_floor.py [--solvers newton,clarabel,lbfgsb] [--lbfgsb-cap 600] [--seed 0]
+
+L-BFGS-B runs with the notes' rule (its defaults) unless --lbfgsb-cap stops it
+at that many seconds; the JSON and the Markdown say which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from goldstar.impact import NOISE_FLOOR, inputs_for, noise_floor_section, totals  # noqa: E402
+from goldstar.engines.taxcalc_ import derive, installed_version  # noqa: E402
+from goldstar.solve import solve  # noqa: E402
+from goldstar.source import ProblemSource  # noqa: E402
+
+
+def run_solver(problem, method: str, options: dict) -> tuple[np.ndarray, dict]:
+    start = time.perf_counter()
+    solution = solve(problem, method, **options)
+    return solution.m, {
+        "seconds": round(time.perf_counter() - start, 2), "loss": float(problem.loss(solution.m)),
+        "status": solution.status, "message": solution.message[:120], "iterations": int(solution.iterations),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--solvers", default="newton,clarabel,lbfgsb")
+    parser.add_argument("--lbfgsb-cap", type=float, default=None, help="time limit of each L-BFGS-B run, s")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default=None, help="a remark stored with the figures (e.g. the machine's load)")
+    parser.add_argument("--out", type=Path, default=NOISE_FLOOR)
+    parser.add_argument("--save-weights", type=Path, default=None,
+                        help="also write each solver's file-order weights to DIR/<solver>.parquet "
+                             "(record_id, weight; the solver in the metadata) for goldstar impact")
+    args = parser.parse_args(argv)
+
+    problem, _ = ProblemSource().load()
+    inputs = inputs_for([], {"records": None, "year": problem_year()})
+    table, entry = derive(inputs)
+    order = np.argsort(table["record_id"].to_numpy())
+    pos = np.searchsorted(table["record_id"].to_numpy()[order], problem.record_ids)
+    table = table.iloc[order[pos]].reset_index(drop=True)  # the problem's record order
+    assert np.array_equal(table["record_id"].to_numpy(), problem.record_ids)
+
+    rng = np.random.default_rng(args.seed)
+    records, targets = rng.permutation(problem.n), rng.permutation(problem.J)
+    shuffled = problem.permuted(records, targets)
+    floors, runs = {}, {}
+    for method in args.solvers.split(","):
+        options = {"time_limit": args.lbfgsb_cap} if method == "lbfgsb" and args.lbfgsb_cap else {}
+        m1, run1 = run_solver(problem, method, options)
+        m2s, run2 = run_solver(shuffled, method, options)
+        m2 = np.empty_like(m2s)
+        m2[records] = m2s
+        t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
+        if args.save_weights is not None:
+            save_weights(args.save_weights / f"{method}.parquet", problem.record_ids, problem.w0 * m1, method)
+        floors[method] = {k: abs(t1[k] - t2[k]) for k in t1}
+        rel = np.abs(m1 - m2) / m1
+        runs[method] = {"options": options, "order 1": run1, "order 2": run2,
+                        "max_relative_weight_difference": float(rel.max()),
+                        "records_differing_1pct": int((rel > 0.01).sum())}
+        print(f"{method}: {run1['seconds']} s + {run2['seconds']} s; largest spread "
+              f"{max(floors[method].values()):.4g} $bn; weights differ up to {rel.max():.3g}", flush=True)
+    result = {
+        "command": "python scripts/noise_floor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "floors": floors, "runs": runs, "seed": args.seed,
+        "taxcalc": installed_version(), "year": inputs.year, "platform": platform.platform(),
+        "units": "$bn, |total(file order) - total(permuted order)|",
+        **({"note": args.note} if args.note else {}),
+    }
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print("\n".join(noise_floor_section(args.out.parent)))
+    return 0
+
+
+def save_weights(path: Path, record_id: np.ndarray, weight: np.ndarray, solver: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"record_id": pa.array(record_id, pa.int64()), "weight": pa.array(weight, pa.float64())})
+    pq.write_table(table.replace_schema_metadata({b"goldstar": json.dumps({"solver": solver}).encode()}), path)
+
+
+def problem_year() -> int:
+    return ProblemSource().year
+
+
+if __name__ == "__main__":
+    sys.exit(main())
