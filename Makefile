@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # torch on a machine without it pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help install test goldstar verify bench clean
+.PHONY: help install test goldstar verify bench areas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ $(BIN)/goldstar: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIN)
-	$(BIN)/pip install -q -e '.[torch,qp,plots,dev,taxcalc]'
+	$(BIN)/pip install -q -e '.[torch,qp,plots,dev,taxcalc,areas]'
 	touch $(BIN)/goldstar
 
 install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra
@@ -37,6 +37,9 @@ verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate
 bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_band.py
+
+areas: $(BIN)/goldstar  ## exact band weights of the 51 states on a local Dask cluster (AREAS=states OUT=areas-output)
+	$(BIN)/goldstar areas --areas $(or $(AREAS),states) --out $(or $(OUT),areas-output) $(AREAS_ARGS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -466,6 +466,22 @@ def cmd_impact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- areas (goldstar/areas/command.py) ------------------------------------------------
+
+
+def _areas_args(p: argparse.ArgumentParser) -> None:
+    from .areas.command import add_arguments
+
+    add_arguments(p)
+
+
+@command("areas", "exact band weights for a set of areas (states, districts, synthetic:N) on Dask", _areas_args)
+def cmd_areas(args: argparse.Namespace) -> int:
+    from .areas.command import run
+
+    return run(args)
+
+
 # -- entry point ---------------------------------------------------------------------
 
 

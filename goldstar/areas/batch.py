@@ -1,0 +1,149 @@
+"""The Dask batch: every area one task, the national data on each worker once.
+
+- A LocalCluster of worker processes sized to the machine (one thread each:
+  the solves are numpy/HiGHS, single-threaded by design here), or an existing
+  dask.distributed scheduler (`--scheduler ADDRESS`).
+- Before anything is sent, every worker's goldstar, numpy and scipy versions
+  are compared with the client's: a mixed cluster is refused, naming the
+  worker (results must reproduce to rtol 1e-9 whatever worker ran them).
+- The national data are scattered once with broadcast (a future every task
+  shares), not pickled into every task.
+- Results stream back with as_completed and are written atomically as they
+  arrive (goldstar.areas.output); a progress bar counts areas. A task that
+  raises or whose worker dies is a `failed` row, never a crashed batch.
+- A rerun skips areas already done (status ok) with matching input hashes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..exceptions import InputError
+from .inputs import NationalData
+from .output import done_row, write_area, write_summary
+from .problem import AreaSettings, run_area
+from .targets import AreaSpec
+
+VERSIONED = ("goldstar", "numpy", "scipy")
+SUMMARY_EVERY_SECONDS = 5.0
+
+
+def local_versions() -> dict[str, str]:
+    """The versions a batch must agree on, of this process."""
+    import numpy
+    import scipy
+
+    import goldstar
+
+    return {"goldstar": goldstar.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
+
+
+def client_versions() -> dict[str, str]:
+    return local_versions()
+
+
+def worker_versions() -> dict[str, str]:
+    """Run on each worker (client.run)."""
+    from goldstar.areas import batch
+
+    return batch.local_versions()
+
+
+def check_versions(client: dict[str, str], workers: dict[str, dict[str, str]]) -> None:
+    """InputError naming the first worker whose versions differ from the client's."""
+    for address, versions in sorted(workers.items()):
+        diffs = [f"{k} {versions.get(k)} (client {client.get(k)})" for k in VERSIONED
+                 if versions.get(k) != client.get(k)]
+        if diffs:
+            raise InputError(
+                f"worker {address} runs {', '.join(diffs)}: a mixed cluster could not reproduce the "
+                "weights to rtol 1e-9; install the client's versions on every worker"
+            )
+
+
+def check_solver(name: str) -> None:
+    """SolverNotFound (an InputError) when the per-area solver is not installed."""
+    from ..solvers import get_solver
+
+    get_solver(name)
+
+
+def make_client(scheduler: str | None = None, workers: int | None = None):
+    """A dask.distributed Client: to `scheduler`, else to a new LocalCluster of processes."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("the areas batch needs dask.distributed: pip install 'goldstar[areas]'") from None
+    if scheduler:
+        if workers is not None:
+            raise InputError("`--workers` sizes a local cluster; with `--scheduler` the cluster has its own workers")
+        try:
+            return Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    import os
+
+    n = workers if workers is not None else max(1, os.cpu_count() or 1)
+    if n < 1:
+        raise InputError(f"`--workers` must be >= 1, got {n}")
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           memory_limit=0, silence_logs=40)
+    return Client(cluster)
+
+
+AREA_FN = run_area  # what each task runs; tests put a stand-in here
+
+
+def run_batch(
+    client, national: NationalData, areas: Sequence[AreaSpec], settings: Sequence[AreaSettings],
+    hashes: Sequence[str], out: Path, *, area_fn: Callable | None = None, tmd_year: int | None = None,
+    skip_done: bool = True, progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Solve `areas` on the client's cluster; write each as it finishes; return the rows."""
+    from dask.distributed import as_completed
+    from tqdm import tqdm
+
+    area_fn = area_fn or AREA_FN
+    check_versions(client_versions(), client.run(worker_versions))
+    rows: dict[str, dict[str, Any]] = {}
+    todo = []
+    for spec, s, h in zip(areas, settings, hashes):
+        row = done_row(out, spec.name, h) if skip_done else None
+        if row is not None:
+            row["skipped"] = True
+            rows[spec.name] = row
+        else:
+            todo.append((spec, s, h))
+    bar = tqdm(total=len(areas), initial=len(rows), unit="area", desc="areas", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    if todo:
+        national_future = client.scatter(national, broadcast=True, hash=False)
+        futures = {}
+        for spec, s, h in todo:
+            f = client.submit(area_fn, national_future, spec, s, h, key=f"area-{spec.name}-{h[-12:]}", pure=False)
+            futures[f] = (spec, h)
+        last_summary = time.monotonic()
+        for future in as_completed(futures):
+            spec, h = futures[future]
+            try:
+                row = future.result()
+            except Exception as exc:  # the worker died, or the function raised
+                row = {"area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
+                       "status": "failed", "message": f"task failed: {type(exc).__name__}: {exc}",
+                       "dropped": [], "input_hash": h, "pop_share": spec.pop_share}
+            future.release()
+            rows[spec.name] = write_area(out, row, national.weight, tmd_year=tmd_year)
+            bar.update(1)
+            bad = sum(r.get("status") != "ok" for r in rows.values())
+            bar.set_postfix(not_ok=bad, refresh=False)
+            if time.monotonic() - last_summary > SUMMARY_EVERY_SECONDS:
+                write_summary(out, [rows[a.name] for a in areas if a.name in rows])
+                last_summary = time.monotonic()
+        del national_future
+    bar.close()
+    ordered = [rows[a.name] for a in areas]
+    write_summary(out, ordered)
+    return ordered

