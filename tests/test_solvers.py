@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import lsq_linear
 
-from goldstar import InputError, SolverNotFound, certify, solve
+from goldstar import InputError, Problem, SolverNotFound, certify, solve
 from goldstar.solvers import CONVERGED, LIMIT_REACHED, SOLVERS, available_solvers
 from goldstar.synth import synth_problem
 
@@ -163,3 +163,17 @@ def test_unknown_option_and_unknown_solver_raise(tiny):
 def test_registry_lists_the_core_solvers():
     assert {"newton", "lbfgsb"} <= set(SOLVERS)
     assert {"newton", "lbfgsb"} <= set(available_solvers())
+
+
+def test_newton_converges_where_residuals_are_huge_and_its_certificate_passes():
+    # a target of -5 beside dollar amounts leaves a loss of ~3e14: the float64 floor of F is then
+    # ~2e-9, above an absolute 1e-10; measured against the size of its terms it is ~1e-16
+    base = synth_problem(300, 24, seed=0)
+    t = base.t.copy()
+    t[5] = -5.0
+    problem = Problem.from_arrays(base.A, base.w0, t, target_names=base.target_names)
+    solution = solve(problem, "newton")
+    assert solution.status == CONVERGED, solution.message
+    cert = certify(problem, solution.m)
+    assert cert.passed, cert.failures()
+    assert cert.loss > 1e14

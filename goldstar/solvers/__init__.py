@@ -20,7 +20,7 @@ TIME_LIMIT = Option(None, "float", allow_none=True, **POSITIVE)  # seconds; None
 DEVICE = Option("auto", "str")  # 'auto' (CUDA when present), 'cpu', 'cuda:1'...; the solver resolves it
 
 NEWTON_OPTIONS = {
-    # ||F||_inf threshold relative to max(1, ||c||_inf): method.md's rule
+    # threshold on ||F|| relative to the size of its terms (newton_core), then method.md's halving rule
     "tol": Option(1e-10, "float", **POSITIVE),
     "max_iter": Option(200, "int", low=1),
     # rebuild H when more than this share of free records changed

@@ -19,8 +19,12 @@ root of phi'(t) = d.F(y + t d), which is monotone and piecewise linear in t.
 Exactness matters: plain backtracking on ||F|| stalls (method.md).
 
 Stopping rule (method.md): ||F||_inf does not reach zero in float64 but stalls
-at a problem-dependent floor. Once it is below tol * max(1, ||c||_inf), stop at
-the first iteration that fails to halve it, and keep the best iterate.
+at a floor set by the size of the terms F sums. So F is measured against them,
+Frel = max_j |F_j| / max(1, |y_j| + |c_j| + (|B|^T m)_j), which is scale-free:
+once Frel is below tol, stop at the first iteration that fails to halve ||F||,
+and keep the best iterate. (An absolute threshold left problems with large
+residuals, e.g. a target of -5 beside dollar amounts, "not converged" at an
+answer whose certificate passes.)
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ class DualState:
     m: Any
     F: Any
     Fnorm: float
+    Frel: float  # max_j |F_j| / max(1, |y_j| + |c_j| + (|B|^T m)_j): F against the size of its terms
     free: Any
 
 
@@ -180,7 +185,9 @@ def dual_state(k: Kernels, y: Any) -> DualState:
     m = unclipped.clip(k.lower, k.upper)
     F = y + k.c - k.BTmul(m)
     free = (unclipped > k.lower) & (unclipped < k.upper)
-    return DualState(y=y, s=s, m=m, F=F, Fnorm=k.scalar(abs(F).max()), free=free)
+    scale = (abs(y) + abs(k.c) + k.absBTmul(m)).clip(1.0, None)
+    return DualState(y=y, s=s, m=m, F=F, Fnorm=k.scalar(abs(F).max()), Frel=k.scalar((abs(F) / scale).max()),
+                     free=free)
 
 
 def dual_loss(k: Kernels, st: DualState) -> float:
@@ -277,10 +284,10 @@ def newton_dual(
 ) -> NewtonResult:
     """Run semismooth Newton from y0 until the stopping rule of the module docstring holds."""
     start = time.perf_counter()
-    threshold = tol * max(1.0, k.scalar(abs(k.c).max()))
+    threshold = tol
     st = dual_state(k, y0)
     best = st
-    reached = st.Fnorm < threshold
+    reached = st.Frel < threshold
     history: list[dict[str, float]] = []
 
     def record(it: int, step: float, state: DualState) -> None:
@@ -312,24 +319,25 @@ def newton_dual(
                 best = new
             return NewtonResult(
                 best, it, CONVERGED,
-                f"||F||_inf = {best.Fnorm:.3g} (below {threshold:.3g}) stopped halving: float64 floor",
+                f"||F||_inf = {best.Fnorm:.3g} ({best.Frel:.3g} of its terms' size, below {threshold:.3g}) "
+                "stopped halving: float64 floor",
                 history,
             )
         if t == 0.0 and new.Fnorm >= st.Fnorm:
             return NewtonResult(
                 best, it, FAILED,
-                f"line search made no progress at ||F||_inf = {st.Fnorm:.3g}, above the "
-                f"threshold {threshold:.3g}",
+                f"line search made no progress at ||F||_inf = {st.Fnorm:.3g} ({st.Frel:.3g} of its terms' "
+                f"size), above the threshold {threshold:.3g}",
                 history,
             )
         st = new
         if st.Fnorm < best.Fnorm:
             best = st
-        reached = reached or st.Fnorm < threshold
+        reached = reached or st.Frel < threshold
         if time_limit is not None and time.perf_counter() - start > time_limit:
             break
     status_message = (
         f"stopped after {it} iterations at ||F||_inf = {best.Fnorm:.3g}"
-        + ("" if reached else f", above the threshold {threshold:.3g}")
+        + ("" if reached else f" ({best.Frel:.3g} of its terms' size), above the threshold {threshold:.3g}")
     )
     return NewtonResult(best, it, CONVERGED if reached else LIMIT_REACHED, status_message, history)
