@@ -242,3 +242,16 @@ def test_killed_goldstar_run_leaves_the_old_reference_whole(work, where):
     after = {p.name: file_hash(p) for p in survivors[0].iterdir()}
     assert after == before
     assert _verify(work / "ref") == 0
+
+
+def test_every_verify_check_can_fail_and_figures_are_reported_apart(work):
+    from goldstar.verify import verify
+
+    report = verify(work / "ref", ("hash", "certificate"))
+    assert report.passed
+    # a row that cannot fail is no check: figures that are only shown live in `reported`
+    assert all("(reported)" not in c.threshold for c in report.checks)
+    assert {name for _, name, _ in report.reported} >= {"proven weight bound", "projected gradient"}
+    # the certificate owns its pass/fail: verify shows exactly the certificate's checks
+    names = {c.name for c in report.checks if c.mode == "certificate"}
+    assert {"fixed-point error", "duality gap", "bound violation"} <= names
