@@ -90,7 +90,8 @@ def _line(r: dict[str, Any]) -> str:
 
 def markdown(rows: list[dict[str, Any]], prepass: dict[str, Any], command: str, info: dict[str, str]) -> str:
     lines = [START, "## Band objective (TMD's band QP)", "",
-             f"`{command}` on {info['machine']} ({info['versions']}). band-newton is the exact method "
+             f"`{command}` on {info['machine']} ({info['versions']}); Clarabel's time cap does not cover its "
+             "set-up, which is why a capped run can take longer than the cap. band-newton is the exact method "
              "(design/band.md); Clarabel's figures are as it stopped, compared with band-newton's optimum. "
              f"\"outside\" counts kept targets missing their band by more than {OUTSIDE_WIDTHS:g} band widths.", ""]
     if prepass:
@@ -104,7 +105,8 @@ def markdown(rows: list[dict[str, Any]], prepass: dict[str, Any], command: str, 
         lines.append(
             f"| {r['problem']} | {r['units']} | {r['n']:,} | {r['J_kept']} | {r['method']} | {r['seconds']:.2f} | "
             f"{r['objective']:.12g} | {r['outside_band']} | {r.get('max_rel_weight_diff', 0.0):.3g} | "
-            f"{r.get('across_record_orders', float('nan')):.3g} | {r.get('allclose', True)} | {r['status']} |"
+            f"{r.get('across_record_orders', float('nan')):.3g} | {r.get('allclose', True)} | "
+            f"{r['status'].replace('|', chr(92) + '|')} |"
         )
     lines.append(END)
     return "\n".join(lines)
