@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -50,11 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from ..exceptions import InputError
     from . import batch
     from .batch import client_versions
-    from .inputs import load_national, read_soi_states
     from .output import prepare_out, write_records
-    from .problem import AreaSettings, area_input_hash, read_overrides, settings_for
-    from .recipe import DEFAULT_RECIPE, read_recipe
-    from .targets import DEFAULT_SEED, make_areas, parse_area_set
+    from .problem import AreaSettings
+    from .targets import parse_area_set
 
     if args.verify is not None:
         return verify(args)
@@ -68,25 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.eps >= 0:
         raise InputError(f"`--eps` must be >= 0, got {args.eps}")
     batch.check_solver(AreaSettings.solver)  # SolverNotFound (exit 2) before any work, not 51 failed rows
-    recipe = args.recipe or DEFAULT_RECIPE
-    columns = tuple(read_recipe(recipe)["soi_column"])
     start = time.perf_counter()
-    national = load_national(args.reference, args.records, recipe)
-    soi_path = args.soi
-    soi = read_soi_states(soi_path, columns) if soi_path else read_soi_states(columns=columns)
-    from ..hashing import file_hash
-    from .inputs import DEFAULT_SOI_STATES
-
-    national.hashes["soi"] = {"file": str(soi_path or DEFAULT_SOI_STATES), "hash": file_hash(soi_path or DEFAULT_SOI_STATES)}
-    national.hashes["content"] = national.content_hash()
-    seed = DEFAULT_SEED if args.seed is None else args.seed
-    areas = make_areas(args.areas, soi, national, seed)
-    overrides = read_overrides(args.overrides) if args.overrides else read_overrides()
-    base = AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
-                        unreachable=args.unreachable, time_limit=args.time_limit)
-    settings = [settings_for(a, base, overrides, args.upper) for a in areas]
-    national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
-    hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
+    national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
     prepare_out(args.out, {
         "areas": args.areas, "seed": seed, "synthetic": any(a.synthetic for a in areas),
         "national": national.hashes, "versions": client_versions(), "count": len(areas),
@@ -134,33 +116,42 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
-def verify(args: argparse.Namespace) -> int:
-    """`--verify DIR`: rebuild each area of a compact reference and certify its stored duals."""
-    import time
-
-    from ..hashing import file_hash
+def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, list, list[str], int]:
+    """What a batch and its verify both start from: the national data (with the SOI table's hash),
+    the areas, each one's settings and input hash, and the seed."""
+    from ..hashing import file_entry
     from .inputs import DEFAULT_SOI_STATES, load_national, read_soi_states
     from .problem import AreaSettings, area_input_hash, read_overrides, settings_for
     from .recipe import DEFAULT_RECIPE, read_recipe
-    from .reference import read_reference, verify_reference
     from .targets import DEFAULT_SEED, make_areas
 
-    start = time.perf_counter()
-    _, info = read_reference(args.verify)
-    area_set = args.areas or info["areas"]
     recipe = args.recipe or DEFAULT_RECIPE
     national = load_national(args.reference, args.records, recipe)
     soi_path = args.soi or DEFAULT_SOI_STATES
     soi = read_soi_states(soi_path, tuple(read_recipe(recipe)["soi_column"]))
-    national.hashes["soi"] = {"file": str(soi_path), "hash": file_hash(soi_path)}
+    national.hashes["soi"] = {**file_entry(soi_path), "file": str(soi_path)}
     national.hashes["content"] = national.content_hash()
-    areas = make_areas(area_set, soi, national, DEFAULT_SEED if args.seed is None else args.seed)
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    areas = make_areas(area_set, soi, national, seed)
     overrides = read_overrides(args.overrides) if args.overrides else read_overrides()
     base = AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
                         unreachable=args.unreachable, time_limit=args.time_limit)
     settings = [settings_for(a, base, overrides, args.upper) for a in areas]
     national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
     hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
+    return national, areas, settings, hashes, seed
+
+
+def verify(args: argparse.Namespace) -> int:
+    """`--verify DIR`: rebuild each area of a compact reference and certify its stored duals."""
+    import time
+
+    from .reference import read_reference, verify_reference
+
+    start = time.perf_counter()
+    _, info = read_reference(args.verify)
+    area_set = args.areas or info["areas"]
+    national, areas, settings, hashes, _ = batch_inputs(args, area_set)
     results = verify_reference(args.verify, national, areas, settings, hashes)
     for area, ok, what in results:
         print(f"{area:10s} {'ok  ' if ok else 'FAIL'} {what}")
