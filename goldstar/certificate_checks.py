@@ -6,7 +6,8 @@ thresholds and their reasons; these only word the checks alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class CertificateCheck:
 
 
 class Checked:
-    """`passed` and `failures()` from a certificate's `checks()`."""
+    """`passed`, `failures()` and `as_dict()` from a certificate's `checks()` and `thresholds()`."""
 
     def checks(self) -> list[CertificateCheck]:
         raise NotImplementedError
@@ -29,6 +30,16 @@ class Checked:
     @property
     def passed(self) -> bool:
         return not self.failures()
+
+    def thresholds(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every figure, whether it passed, and the thresholds it was judged by (for the reference)."""
+        out = asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
+        out["passed"] = self.passed
+        out["thresholds"] = self.thresholds()
+        return out
 
     def failures(self) -> list[str]:
         """Each failed check, as a sentence naming the figure, the threshold and the record or target."""
