@@ -26,7 +26,6 @@ Given multipliers m_hat for a Problem (notation of goldstar.problem):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
