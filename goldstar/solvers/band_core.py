@@ -58,6 +58,7 @@ class BandState:
 
     y: Any
     s: Any  # C^T y
+    unclipped: Any  # 1 - s / lam, before the clip to the box
     x: Any
     wa: Any  # w_k + y / (2 mu), before the clip to the band
     w: Any
@@ -91,8 +92,11 @@ class BandResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def band_state(k: Kernels, sub: Subproblem, y: Any) -> BandState:
-    s = k.Bmul(y)
+def band_state(k: Kernels, sub: Subproblem, y: Any, s: Any = None) -> BandState:
+    """The state at y; s = C^T y is computed unless given (the inner loop passes s + t v while
+    far from the floor, which saves a product per iteration)."""
+    if s is None:
+        s = k.Bmul(y)
     unclipped = 1.0 - s / k.lam
     x = unclipped.clip(k.lower, k.upper)
     wa = sub.wk + y / (2.0 * sub.mu)
@@ -100,9 +104,9 @@ def band_state(k: Kernels, sub: Subproblem, y: Any) -> BandState:
     r = k.BTmul(x)
     yr = y / (2.0 * sub.rho)
     G = yr - r + w
-    scale = k.absBTmul(x) + abs(w) + abs(yr)
+    scale = k.absBTmul(x, r) + abs(w) + abs(yr)
     return BandState(
-        y=y, s=s, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar((abs(G) / scale).max()),
+        y=y, s=s, unclipped=unclipped, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar((abs(G) / scale).max()),
         free_x=(unclipped > k.lower) & (unclipped < k.upper),
         free_w=(wa > sub.l) & (wa < sub.u),
     )
@@ -127,38 +131,82 @@ def scaled_solve(k: Kernels, H: Any, rhs: Any) -> Any:
     return D * k.solve(H * D[:, None] * D[None, :], D * rhs)
 
 
-def band_line_search(k: Kernels, sub: Subproblem, st: BandState, d: Any) -> float:
-    """The t >= 0 where h(t) = d.G(y + t d) = 0, found exactly by one sort of its breakpoints.
+# The line search's bracket: T grows by this factor from 1 until h(T) >= 0, at most to the cap.
+_BRACKET_GROWTH = 4.0
+_BRACKET_MAX_STEP = 1e12
+
+
+@dataclass
+class _Clipped:
+    """One family of terms of h(t) (band_line_search): a . (clip(al + t be, L, U) - at0)."""
+
+    a: Any
+    al: Any
+    be: Any
+    L: Any
+    U: Any
+    at0: Any  # clip(al, L, U): the state's x or w
+
+    def value(self, k: Kernels, t: float) -> float:
+        return k.scalar((self.a * ((self.al + t * self.be).clip(self.L, self.U) - self.at0)).sum())
+
+    def events(self, k: Kernels, T: float) -> tuple[float, Any, Any, Any]:
+        """The slope at t = 0+ and the (time, slope change) of every term entering or leaving
+        its interval in (0, T]. A term with be = 0 is constant: dividing by 1 there keeps its
+        times finite and its slope, a be, is 0, so its events change nothing."""
+        slope = self.a * self.be
+        be = self.be + (self.be == 0) * 1.0
+        t1, t2 = (self.L - self.al) / be, (self.U - self.al) / be
+        enter, leave = k.minimum(t1, t2), k.maximum(t1, t2)
+        slope0 = k.scalar((slope * ((enter <= 0) & (leave > 0))).sum())
+        enters = (enter > 0) & (enter <= T)
+        leaves = (leave > 0) & (leave <= T)
+        return slope0, k.cat([enter[enters], leave[leaves]]), slope[enters], -slope[leaves]
+
+
+def band_line_search(k: Kernels, sub: Subproblem, st: BandState, d: Any) -> tuple[float, Any]:
+    """The t >= 0 where h(t) = d.G(y + t d) = 0, found exactly; with v = C^T d.
 
     h(t) = d.G(y) + t d.d/(2 rho) + sum_p a_p (clip(al_p + t be_p, L_p, U_p) - clip(al_p, L_p, U_p))
-    over the records (a = -v, al = unclipped x, be = -v / lam, box [lower, upper], v = C^T d) and
-    the targets (a = d, al = w_k + y / (2 mu), be = d / (2 mu), band [l, u]). Each term has slope
+    over the records (a = -v, al = unclipped x, be = -v / lam, box [lower, upper]) and the
+    targets (a = d, al = w_k + y / (2 mu), be = d / (2 mu), band [l, u]). Each term has slope
     a_p be_p >= 0 while it is inside its interval and 0 outside, so h is monotone and piecewise
-    linear: sort the times where terms enter and leave, accumulate the slope, and solve on the
-    segment where h turns non-negative.
+    linear. A bracket [0, T] with h(T) >= 0 is found first (T = 1, 4, 16, ...); then only the
+    times in (0, T] where terms enter and leave are sorted, the slope is accumulated, and the
+    root is solved for on the segment where h turns non-negative.
     """
     v = k.Bmul(d)
     h0 = k.scalar((d * st.G).sum())
     if not h0 < 0:
-        return 0.0  # not a descent direction in float64: nothing to gain along d
+        return 0.0, v  # not a descent direction in float64: nothing to gain along d
     dd = k.scalar((d * d / (2.0 * sub.rho)).sum())
-    unclipped = 1.0 - st.s / k.lam
-    al = k.cat([unclipped, st.wa])
-    be = k.cat([-v / k.lam, d / (2.0 * sub.mu)])
-    slope = k.cat([v * v / k.lam, d * d / (2.0 * sub.mu)])
-    L = k.cat([k.full(unclipped, k.lower), sub.l])
-    U = k.cat([k.full(unclipped, k.upper), sub.u])
-    moving = be != 0
-    al, be, slope, L, U = al[moving], be[moving], slope[moving], L[moving], U[moving]
-    t1, t2 = (L - al) / be, (U - al) / be
-    enter, leave = k.minimum(t1, t2), k.maximum(t1, t2)
-    slope0 = dd + k.scalar((slope * ((enter <= 0) & (leave > 0))).sum())
-    times = k.cat([enter[enter > 0], leave[leave > 0]])
-    changes = k.cat([slope[enter > 0], -slope[leave > 0]])
-    order = times.argsort()
-    times, changes = times[order], changes[order]
+    terms = (_Clipped(a=-v, al=st.unclipped, be=-v / k.lam, L=k.lower, U=k.upper, at0=st.x),
+             _Clipped(a=d, al=st.wa, be=d / (2.0 * sub.mu), L=sub.l, U=sub.u, at0=st.w))
+
+    def h(t: float) -> float:
+        return h0 + t * dd + sum(term.value(k, t) for term in terms)
+
+    T = 1.0
+    while h(T) < 0:
+        if T >= _BRACKET_MAX_STEP:
+            return T, v
+        T *= _BRACKET_GROWTH
+    slope0, times, changes = dd, [], []
+    for term in terms:
+        s0, t_term, up, down = term.events(k, T)
+        slope0 += s0
+        times.append(t_term)
+        changes += [up, down]
+    return _root_of_piecewise_linear(k, h0, slope0, k.cat(times), k.cat(changes)), v
+
+
+def _root_of_piecewise_linear(k: Kernels, h0: float, slope0: float, times: Any, changes: Any) -> float:
+    """The root of h, monotone and piecewise linear, from h(0) = h0 < 0, its slope at 0+ and the
+    (time, slope change) events, which are all those before the root."""
     if len(times) == 0:
         return -h0 / slope0 if slope0 > 0 else 0.0
+    order = times.argsort()
+    times, changes = times[order], changes[order]
     seg_slope = slope0 + changes.cumsum(0)  # slope after each event
     seg_len = times - k.cat([times[:1] * 0.0, times[:-1]])
     before = k.cat([k.full(times[:1], slope0), seg_slope[:-1]])  # slope before each event
@@ -254,8 +302,11 @@ def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, star
             record(it - 1, 0.0, st)
             return st, it - 1, CONVERGED, "G(y) is exactly zero"
         d = band_step(k, sub, st)
-        t = band_line_search(k, sub, st, d)
-        new = band_state(k, sub, st.y + t * d)
+        t, v = band_line_search(k, sub, st, d)
+        # C^T y moves by t v; it is recomputed in full once below `tol`, where the floor is read
+        new = band_state(k, sub, st.y + t * d, s=None if reached else st.s + t * v)
+        if not reached and new.Gnorm < tol:
+            new = band_state(k, sub, new.y)
         if new.Gnorm != new.Gnorm or new.Gnorm == float("inf"):
             record(it, t, best)
             return best, it, FAILED, "non-finite G(y): the problem is badly scaled"

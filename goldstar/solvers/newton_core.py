@@ -81,7 +81,6 @@ class KernelBase:
     rebuild_fraction: float = 0.5
     B: Any
     BT: Any
-    absBT: Any
 
     def Bmul(self, y: Any) -> Any:
         return self.B @ y
@@ -89,9 +88,20 @@ class KernelBase:
     def BTmul(self, m: Any) -> Any:
         return self.BT @ m
 
-    def absBTmul(self, m: Any) -> Any:
-        """|B|^T m: the size of the terms B^T m sums (band_core's scale-aware stopping rule)."""
-        return self.absBT @ m
+    # set by the backend from sign_split (goldstar.solvers.newton): each target's sign where its
+    # entries share one, and the targets whose entries have both signs with their rows of |B^T|
+    sign: Any
+    mixed: Any
+    absBT_mixed: Any
+
+    def absBTmul(self, m: Any, BTm: Any) -> Any:
+        """|B|^T m for multipliers m >= 0, given BTm = B^T m: the size of the terms B^T m sums
+        (the scale-aware stopping rules). A target whose entries share one sign is +-B^T m
+        exactly; only the few with entries of both signs take a product of their own."""
+        out = self.sign * BTm
+        if len(self.mixed):
+            out[self.mixed] = self.absBT_mixed @ m
+        return out
 
     def scalar(self, x: Any) -> float:
         return float(x)
@@ -183,9 +193,10 @@ def dual_state(k: Kernels, y: Any) -> DualState:
     s = k.Bmul(y)
     unclipped = 1.0 - s / k.lam
     m = unclipped.clip(k.lower, k.upper)
-    F = y + k.c - k.BTmul(m)
+    BTm = k.BTmul(m)
+    F = y + k.c - BTm
     free = (unclipped > k.lower) & (unclipped < k.upper)
-    scale = (abs(y) + abs(k.c) + k.absBTmul(m)).clip(1.0, None)
+    scale = (abs(y) + abs(k.c) + k.absBTmul(m, BTm)).clip(1.0, None)
     return DualState(y=y, s=s, m=m, F=F, Fnorm=k.scalar(abs(F).max()), Frel=k.scalar((abs(F) / scale).max()),
                      free=free)
 

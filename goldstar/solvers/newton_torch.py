@@ -23,7 +23,7 @@ import torch
 from ..exceptions import InputError
 from ..problem import Problem
 from .base import ProgressFn, Solution
-from .newton import dual_start
+from .newton import dual_start, sign_split
 from .newton_core import KernelBase, run_newton
 
 # torch announces on first use that sparse CSR is in beta; goldstar's own tests
@@ -76,7 +76,11 @@ class TorchKernels(KernelBase):
         BT = B.T.tocsr()
         self.B = _csr(B.indptr, B.indices, B.data, B.shape, device)
         self.BT = _csr(BT.indptr, BT.indices, BT.data, BT.shape, device)
-        self.absBT = _csr(BT.indptr, BT.indices, np.abs(BT.data), BT.shape, device)
+        sign, mixed, absBT_mixed = sign_split(BT, lower)
+        self.sign = torch.as_tensor(sign, dtype=torch.float64, device=device)
+        self.mixed = torch.as_tensor(mixed, dtype=torch.int64, device=device)
+        self.absBT_mixed = _csr(absBT_mixed.indptr, absBT_mixed.indices, absBT_mixed.data,
+                                absBT_mixed.shape, device)
         self.lam = torch.as_tensor(lam, dtype=torch.float64, device=device)
         self.c = None if c is None else torch.as_tensor(c, dtype=torch.float64, device=device)
         self.lower = lower
