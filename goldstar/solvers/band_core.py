@@ -30,7 +30,12 @@ scale): below `tol`, stop at the first iteration that fails to halve it. Outer: 
 below `outer_tol` and no longer halving.
 
 In target units rho_j = M ts_j^2 is reached by continuation (BandForm.rho_stages),
-each stage warm-started from the last y and w.
+each stage warm-started from the last y and w. A stage before the last is only
+a warm start for the next: it takes one prox step (its subproblem solved to the
+floor) and hands on y and w. Only the last stage runs the prox loop to its fixed
+point, so the answer is the last stage's exact optimum whatever the path; running
+every stage to its own fixed point cost 2 to 3 times as long and moved no weight
+by more than 5e-11 relative (the state areas CA, WY, TX and DC).
 """
 
 from __future__ import annotations
@@ -258,7 +263,8 @@ def prox_newton(
             if status != CONVERGED:
                 return BandResult(st.x, y, status, f"stage {stage + 1}, outer {outer}: {message}",
                                   outer_total + outer, inner_total, stage + 1, history)
-            if dw == 0.0 or (dw < outer_tol and dw > 0.5 * prev_dw):
+            warm_start_only = stage < len(rho_stages) - 1
+            if warm_start_only or dw == 0.0 or (dw < outer_tol and dw > 0.5 * prev_dw):
                 break
             prev_dw = dw
             if time_limit is not None and time.perf_counter() - start > time_limit:
