@@ -24,6 +24,7 @@ and `synthetic = true` in their rows.
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write, atomic_write_text
@@ -102,13 +104,23 @@ def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_year: 
         table = table.replace_schema_metadata({b"goldstar-area": json.dumps(meta).encode()})
         atomic_write(out / "m" / f"{stem}.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         if tmd_year is not None:
-            w = row["pop_share"] * weight * m
-            frame = pd.DataFrame({f"WT{tmd_year}": w})
-            atomic_write(out / "tmd" / f"{stem.lower()}_tmd_weights.csv.gz",
-                         lambda tmp: frame.to_csv(tmp, index=False, compression="gzip"))
+            data = tmd_weights_csv_gz(f"WT{tmd_year}", row["pop_share"] * weight * m)
+            atomic_write(out / "tmd" / f"{stem.lower()}_tmd_weights.csv.gz", lambda tmp: Path(tmp).write_bytes(data))
     atomic_write_text(out / "areas" / f"{stem}.json",
                       json.dumps(row, indent=1, sort_keys=True, default=_json_default) + "\n")
     return row
+
+
+def tmd_weights_csv_gz(column: str, weight: np.ndarray) -> bytes:
+    """TMD's area weights file: a CSV with one column of weights, gzipped.
+
+    Every value is written as the shortest decimal that reads back to the same float64
+    (Arrow's CSV writer), and gzip runs at level 1: together ~0.5 s for 280K weights where
+    pandas' to_csv with default gzip took ~2.8 s, which the client paid once per area."""
+    buffer = pa.BufferOutputStream()
+    pacsv.write_csv(pa.table({column: pa.array(np.asarray(weight, dtype=np.float64))}), buffer,
+                    pacsv.WriteOptions(include_header=False))
+    return gzip.compress(f"{column}\n".encode() + buffer.getvalue().to_pybytes(), compresslevel=1)
 
 
 def _json_default(value: Any) -> Any:

@@ -55,6 +55,9 @@ from .newton_core import Kernels
 # (warm, from the last outer step or stage) and a single step from there can fail to halve
 # before the next ones reach the floor (seen: a stage ending at 3e-11 where the floor was 1e-14).
 STALLED_STEPS = 2
+# Below this |G| (relative) every state is computed exactly (band_state): the cheap update's
+# rounding, ~1e-13 of the gram's terms times |y|, stays far below it.
+EXACT_BELOW = 1e-6
 
 
 @dataclass
@@ -98,22 +101,24 @@ class BandResult:
 
 
 def band_state(k: Kernels, sub: Subproblem, y: Any, s: Any = None) -> BandState:
-    """The state at y; s = C^T y is computed unless given (the inner loop passes s + t v while
-    far from the floor, which saves a product per iteration)."""
-    if s is None:
+    """The state at y, exactly; or, given s (the inner loop passes s + t v while far from the
+    floor), with C^T y = s and C x from the kept gram (KernelBase.fitted): two products with C
+    fewer per iteration, at a rounding that only matters near the floor."""
+    exact = s is None
+    if exact:
         s = k.Bmul(y)
     unclipped = 1.0 - s / k.lam
     x = unclipped.clip(k.lower, k.upper)
+    free_x = (unclipped > k.lower) & (unclipped < k.upper)
     wa = sub.wk + y / (2.0 * sub.mu)
     w = wa.clip(sub.l, sub.u)
-    r = k.BTmul(x)
+    r = k.BTmul(x) if exact else k.fitted(y, free_x, unclipped <= k.lower, unclipped >= k.upper)
     yr = y / (2.0 * sub.rho)
     G = yr - r + w
     scale = k.absBTmul(x, r) + abs(w) + abs(yr)
     return BandState(
         y=y, s=s, unclipped=unclipped, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar((abs(G) / scale).max()),
-        free_x=(unclipped > k.lower) & (unclipped < k.upper),
-        free_w=(wa > sub.l) & (wa < sub.u),
+        free_x=free_x, free_w=(wa > sub.l) & (wa < sub.u),
     )
 
 
@@ -309,9 +314,11 @@ def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, star
             return st, it - 1, CONVERGED, "G(y) is exactly zero"
         d = band_step(k, sub, st)
         t, v = band_line_search(k, sub, st, d)
-        # C^T y moves by t v; it is recomputed in full once below `tol`, where the floor is read
-        new = band_state(k, sub, st.y + t * d, s=None if reached else st.s + t * v)
-        if not reached and new.Gnorm < tol:
+        # far from the floor C^T y moves by t v and C x comes from the gram (band_state); below
+        # EXACT_BELOW every state is computed in full, so the floor read is the exact one
+        fast = st.Gnorm >= EXACT_BELOW
+        new = band_state(k, sub, st.y + t * d, s=st.s + t * v if fast else None)
+        if fast and new.Gnorm < EXACT_BELOW:
             new = band_state(k, sub, new.y)
         if new.Gnorm != new.Gnorm or new.Gnorm == float("inf"):
             record(it, t, best)

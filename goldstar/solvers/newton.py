@@ -25,13 +25,16 @@ from .newton_core import KernelBase, run_newton
 # (gram_by_outer_products), about twice as fast as scipy's sparse product there; below it
 # the sparse product's lower overhead wins.
 _OUTER_PRODUCT_ROWS = 20000
+# Products summed per bincount: enough to amortize its pass over the J^2 bins, few enough to stay
+# in cache (1M synthetic records, J = 550: 4.9 s in one piece, 1.4 s in chunks of this size).
+_PAIRS_PER_CHUNK = 1 << 18
 
 
 def gram_by_outer_products(G: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """G_rows^T G_rows (dense J x J) as the sum of each row's outer product g g^T.
 
     Rows are taken in groups of equal length k, so that each group's k(k+1)/2 products
-    per row are one vectorized multiply and one bincount into the upper triangle."""
+    per row are vectorized multiplies and bincounts into the upper triangle."""
     J = G.shape[1]
     start = G.indptr[rows]
     length = G.indptr[rows + 1] - start
@@ -41,11 +44,13 @@ def gram_by_outer_products(G: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         k = int(length[group[0]])
         if k == 0:
             continue
-        entry = start[group][:, None] + np.arange(k)[None, :]
-        col, val = G.indices[entry].astype(np.int64), G.data[entry]
         a, b = np.triu_indices(k)
-        upper += np.bincount((col[:, a] * J + col[:, b]).ravel(), weights=(val[:, a] * val[:, b]).ravel(),
-                             minlength=J * J)
+        step = max(1, _PAIRS_PER_CHUNK // a.size)
+        for chunk in range(0, group.size, step):
+            entry = start[group[chunk:chunk + step]][:, None] + np.arange(k)[None, :]
+            col, val = G.indices[entry].astype(np.int64), G.data[entry]
+            upper += np.bincount((col[:, a] * J + col[:, b]).ravel(), weights=(val[:, a] * val[:, b]).ravel(),
+                                 minlength=J * J)
     M = upper.reshape(J, J)  # each pair once, on either side of the diagonal
     return M + M.T - np.diag(np.diag(M))
 
@@ -85,6 +90,9 @@ class NumpyKernels(KernelBase):
             return gram_by_outer_products(self.G, rows)
         Gs = self.G[rows]
         return (Gs.T @ Gs).toarray()
+
+    def _rowsum(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.B[rows].sum(axis=0)).ravel()
 
     def _where(self, mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)

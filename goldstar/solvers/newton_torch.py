@@ -89,6 +89,7 @@ class TorchKernels(KernelBase):
         row_of_entry = np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))
         self._indptr = torch.as_tensor(B.indptr, dtype=torch.int64, device=device)
         self._indices = torch.as_tensor(B.indices, dtype=torch.int64, device=device)
+        self._bdata = torch.as_tensor(B.data, dtype=torch.float64, device=device)
         self._gdata = torch.as_tensor(
             B.data / np.sqrt(lam[row_of_entry]), dtype=torch.float64, device=device
         )
@@ -102,15 +103,24 @@ class TorchKernels(KernelBase):
         return cls(form.B, form.lam, problem.lower, problem.upper, device, c=form.c,
                    rebuild_fraction=rebuild_fraction)
 
-    def _rows(self, rows: torch.Tensor) -> torch.Tensor:
-        """G restricted to the given rows, as a sparse CSR tensor."""
+    def _entries(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The positions in B's CSR arrays of the given rows' entries, and the rows' indptr."""
         starts = self._indptr[rows]
         counts = self._indptr[rows + 1] - starts
         indptr = torch.zeros(rows.numel() + 1, dtype=torch.int64, device=self.device)
         torch.cumsum(counts, 0, out=indptr[1:])
         total = int(indptr[-1])
         offsets = torch.arange(total, device=self.device) - torch.repeat_interleave(indptr[:-1], counts)
-        entries = torch.repeat_interleave(starts, counts) + offsets
+        return torch.repeat_interleave(starts, counts) + offsets, indptr
+
+    def _rowsum(self, rows: torch.Tensor) -> torch.Tensor:
+        entries, _ = self._entries(rows)
+        out = torch.zeros(self.J, dtype=torch.float64, device=self.device)
+        return out.index_add_(0, self._indices[entries], self._bdata[entries])
+
+    def _rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """G restricted to the given rows, as a sparse CSR tensor."""
+        entries, indptr = self._entries(rows)
         return torch.sparse_csr_tensor(
             indptr, self._indices[entries], self._gdata[entries], size=(rows.numel(), self.J),
             check_invariants=False,
