@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from datetime import datetime, timezone
 from typing import Any
 from pathlib import Path
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..exceptions import InputError
     from . import batch
     from .batch import client_versions
-    from .output import prepare_out, write_records
+    from .output import prepare_out, write_batch_record, write_records
     from .problem import AreaSettings
     from .targets import parse_area_set
 
@@ -101,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"area seconds median {np.median(secs):.2f}, max {max(secs):.2f}; batch wall {wall:.1f} s")
     if rss:
         print(f"memory       peak RSS of a worker {max(rss):.0f} MB")
+    write_batch_record(args.out, {
+        "areas": args.areas, "workers": workers, "scheduler": args.scheduler or "local",
+        "cores": os.cpu_count(), "setup_seconds": setup, "wall_seconds": wall, "solved": len(rows) - skipped,
+        "skipped": skipped, "status": status, "tmd_weights": not args.no_tmd_weights,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
     print(f"wrote        {args.out}/summary.csv")
     if args.write_reference is not None:
         from .output import read_m

@@ -71,6 +71,15 @@ def prepare_out(out: Path, marker: dict[str, Any]) -> None:
                                                indent=2, sort_keys=True, default=str) + "\n")
 
 
+BATCH_RECORD = "batch.json"
+
+
+def write_batch_record(out: Path, record: dict[str, Any]) -> None:
+    """What the last batch into `out` cost (wall time, workers, statuses): scripts/bench_areas.py
+    reads it beside summary.csv, so the benchmark's figures are the run's own."""
+    atomic_write_text(Path(out) / BATCH_RECORD, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
 def file_stem(area: str) -> str:
     return area.replace("/", "_")
 
