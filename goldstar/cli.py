@@ -409,18 +409,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCES["penalized"],
+    p.add_argument("--reference", type=Path, default=None,
                    help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
+    p.add_argument("--areas", type=Path, default=None,
+                   help="an areas output directory (goldstar areas --out) instead of a reference: every "
+                        "area's row and the sum over areas of each record's weight against its national one")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
 
 
-@command("report", "write a self-contained HTML report of a reference", _report_args)
+@command("report", "write a self-contained HTML report of a reference or of an areas batch", _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
     if args.out.is_dir():
         raise InputError(f"--out {args.out} is a directory; give the path of an HTML file to write")
-    write_report(args.reference, args.out)
+    if args.areas is not None:
+        if args.reference is not None:
+            raise InputError("give --reference or --areas, not both")
+        from .areas.report import write_areas_report
+
+        write_areas_report(args.areas, args.out)
+    else:
+        from .report import write_report
+
+        write_report(args.reference or DEFAULT_REFERENCES["penalized"], args.out)
     print(f"wrote {args.out}")
     return EXIT_OK
 

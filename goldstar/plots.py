@@ -124,3 +124,22 @@ def convergence_plot(stages: Sequence[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def ratio_histogram(ratio: np.ndarray, path: Path) -> Path:
+    """Records by the sum over areas of their area weight / national weight (log scales)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    low, high = max(float(ratio.min()), 1e-3), max(float(ratio.max()), 1.01)
+    ax.hist(np.clip(ratio, low, None), bins=np.logspace(np.log10(low), np.log10(high), 80), color="#4878a8")
+    ax.axvline(1.0, color="crimson", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("sum over areas of area weight / national weight (log; dashed: 1)")
+    ax.set_ylabel("records")
+    ax.set_title(f"median {np.median(ratio):.3g}, max {ratio.max():.3g}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+

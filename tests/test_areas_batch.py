@@ -185,3 +185,26 @@ def test_scheduler_address_reaches_an_existing_cluster(tmp_path, national, soi):
     assert [r["status"] for r in rows] == ["ok", "ok"]
     with pytest.raises(InputError, match="--workers"):
         batch.make_client("tcp://127.0.0.1:1", workers=2)
+
+
+def test_batch_record_and_areas_report(tmp_path, small_files, inprocess, capsys):
+    """batch.json records the run; `goldstar report --areas` sums pop_share x m over the ok areas."""
+    from goldstar.areas.report import weight_sums, read_summary
+
+    out = tmp_path / "out"
+    assert cli(small_files, out, "--areas", "AL,CA,NY") == 1  # NY fails in the stand-in
+    record = json.loads((out / "batch.json").read_text())
+    assert record["areas"] == "AL,CA,NY" and record["solved"] == 3 and record["status"] == {"ok": 2, "failed": 1}
+    assert record["wall_seconds"] > 0 and record["workers"] == 1
+    summary = read_summary(out)
+    sums = weight_sums(out, summary)
+    shares = summary.set_index("area")["pop_share"]
+    assert sums.areas == ["AL", "CA"]
+    np.testing.assert_allclose(sums.ratio, shares["AL"] + shares["CA"], rtol=1e-15)  # the stand-in's m is 1
+    html = tmp_path / "areas.html"
+    assert main(["report", "--areas", str(out), "--out", str(html)]) == 0
+    page = html.read_text()
+    assert "<td>AL</td>" in page and "<td>NY</td><td>failed</td>" in page and "records above 2x" in page
+    assert main(["report", "--areas", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
+    assert main(["report", "--areas", str(out), "--reference", "reference/band", "--out", str(tmp_path / "y.html")]) == 2
+    assert not (tmp_path / "x.html").exists() and not (tmp_path / "y.html").exists()
