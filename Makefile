@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # torch on a machine without it pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help install test goldstar verify bench areas clean
+.PHONY: help install test goldstar verify bench bench-areas areas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate
 bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_band.py
+
+bench-areas: $(BIN)/goldstar  ## the 51 states, 436 synthetic districts and 3,000 synthetic areas; writes BENCHMARKS.md (~1 h on 2 cores)
+	$(BIN)/goldstar areas --areas states --out bench-areas/states --rerun-all --quiet
+	$(BIN)/goldstar areas --areas districts --out bench-areas/districts --rerun-all --quiet
+	$(BIN)/goldstar areas --areas synthetic:3000 --out bench-areas/synthetic-3000 --no-tmd-weights --rerun-all --quiet
+	$(BIN)/python scripts/bench_areas.py bench-areas/states bench-areas/districts bench-areas/synthetic-3000
 
 areas: $(BIN)/goldstar  ## exact band weights of the 51 states on a local Dask cluster (AREAS=states OUT=areas-output)
 	$(BIN)/goldstar areas --areas $(or $(AREAS),states) --out $(or $(OUT),areas-output) $(AREAS_ARGS)
