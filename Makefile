@@ -33,7 +33,7 @@ goldstar: $(BIN)/goldstar  ## (release manager) make both references: L-BFGS-B, 
 verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate, numpy recompute
 	$(BIN)/goldstar verify --reference reference/default $(VERIFY_ARGS)
 	$(BIN)/goldstar verify --reference reference/band $(VERIFY_ARGS)
-	$(BIN)/goldstar areas --verify reference/areas
+	$(BIN)/goldstar verify --areas reference/areas
 
 bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py

@@ -379,10 +379,14 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
 def _verify_args(p: argparse.ArgumentParser) -> None:
     from .verify import BACKENDS, MODES
 
-    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCES["penalized"],
+    p.add_argument("--reference", type=Path, default=None,
                    help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
+    p.add_argument("--areas", type=Path, default=None, metavar="DIR",
+                   help="a compact areas reference (e.g. reference/areas) instead: hashes and every area's "
+                        "certificate; --mode recompute adds a re-solve of every area on Dask")
     p.add_argument("--mode", action="append", choices=MODES, default=None,
-                   help="hash, certificate or recompute (repeatable; default: all three)")
+                   help="hash, certificate or recompute (repeatable; default: all three; with --areas: "
+                        "hash and certificate)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy",
                    help="recompute backend (default numpy)")
     p.add_argument("--device", default="auto", help="torch device for --backend torch (default auto)")
@@ -394,8 +398,16 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import DEFAULT_MODES, verify
 
+    if args.areas is not None:
+        if args.reference is not None or args.problem is not None or args.backend != "numpy":
+            raise InputError("--areas verifies a compact areas reference on its own: "
+                             "drop --reference, --problem and --backend")
+        from .areas.command import verify_directory
+
+        return verify_directory(args.areas, tuple(dict.fromkeys(("hash", "certificate", *(args.mode or ())))))
     modes = tuple(args.mode) if args.mode else DEFAULT_MODES
-    report = verify(args.reference, modes, backend=args.backend, device=args.device, problem_dir=args.problem)
+    report = verify(args.reference or DEFAULT_REFERENCES["penalized"], modes, backend=args.backend,
+                    device=args.device, problem_dir=args.problem)
     print(report.table())
     if not report.passed:
         names = ", ".join(f"{c.mode}/{c.name}" for c in report.failures())

@@ -59,3 +59,34 @@ def test_time_limit_is_a_row(solved):
     s = dataclasses.replace(settings[0], time_limit=1e-9)
     row = run_area(national, areas[0], s, hashes[0])
     assert row["status"] == "time_limit" and "limit" in row["message"]
+
+
+@pytest.mark.slow
+def test_verify_areas_recompute_resolves_and_compares(monkeypatch, capsys):
+    """`goldstar verify --areas reference/areas --mode recompute` (here on two of its states): WY's
+    re-solve agrees with the committed duals' weights; DC's, moved by 1e-6, fails by name."""
+    pytest.importorskip("dask.distributed")
+    import argparse
+
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch, command
+    from goldstar.areas.problem import run_area as real_run_area
+
+    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")))
+
+    def moved(national, spec, settings, input_hash):
+        row = real_run_area(national, spec, settings, input_hash)
+        if spec.name == "DC":
+            row["m"] = row["m"] * (1 + 1e-6)
+        return row
+
+    monkeypatch.setattr(batch, "AREA_FN", moved)
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--verify", "reference/areas", "--areas", "WY,DC", "--quiet"])
+    assert command.verify(args, ("hash", "certificate", "recompute")) == 1
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line[:2] in ("WY", "DC")}
+    assert lines["WY"].split()[1] == "ok" and "recompute within" in lines["WY"]
+    assert lines["DC"].split()[1] == "FAIL" and "recompute within 1e-06" in lines["DC"]

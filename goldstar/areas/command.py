@@ -150,22 +150,74 @@ def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, li
     return national, areas, settings, hashes, seed
 
 
-def verify(args: argparse.Namespace) -> int:
-    """`--verify DIR`: rebuild each area of a compact reference and certify its stored duals."""
-    import time
+# --mode recompute: a re-solved multiplier agrees with the reference's when
+# |x - x_ref| <= RECOMPUTE_RTOL * max(|x_ref|, 1). Multipliers start at 1 and an area's box
+# starts at 0, so a multiplier at 0 is held to the same 1e-9 (of its starting value) as one
+# near 1, where a relative test alone would compare rounding noise with 0.
+RECOMPUTE_RTOL = 1e-9
+
+
+def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certificate")) -> int:
+    """Verify a compact areas reference: rebuild each area from the inputs (hashes), rebuild its
+    weights from the stored dual and certify them (certificate); with `recompute`, also re-solve
+    every area through Dask and compare the multipliers record by record."""
+    import tempfile
+
+    import numpy as np
 
     from .reference import read_reference, verify_reference
 
     start = time.perf_counter()
-    _, info = read_reference(args.verify)
+    reference = args.verify
+    _, info = read_reference(reference)
     area_set = args.areas or info["areas"]
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
-    results = verify_reference(args.verify, national, areas, settings, hashes)
+    rebuilt: dict[str, Any] = {}
+    results = verify_reference(reference, national, areas, settings, hashes, rebuilt)
+    if "recompute" in modes:
+        from . import batch
+        from .output import prepare_out, read_m
+
+        ok_areas = {a for a, ok, _ in results if ok}
+        todo = [(a, s, h) for a, s, h in zip(areas, settings, hashes) if a.name in ok_areas]
+        with tempfile.TemporaryDirectory(prefix="goldstar-areas-recompute-") as tmp:
+            prepare_out(Path(tmp), {"areas": area_set, "purpose": "verify --mode recompute"})
+            client = batch.make_client(getattr(args, "scheduler", None), getattr(args, "workers", None))
+            try:
+                rows = batch.run_batch(client, national, [t[0] for t in todo], [t[1] for t in todo],
+                                       [t[2] for t in todo], Path(tmp), tmd_year=None, skip_done=False,
+                                       progress=not getattr(args, "quiet", False))
+            finally:
+                client.close()
+            recomputed = {r["area"]: (r, read_m(Path(tmp), r["area"]) if r["status"] == "ok" else None) for r in rows}
+        checked = []
+        for area, ok, what in results:
+            if area in recomputed:
+                row, m = recomputed[area]
+                if m is None:
+                    ok, what = False, what + f"; recompute {row['status']}: {row.get('message', '')}"
+                else:
+                    x = rebuilt[area]
+                    diff = float(np.max(np.abs(m - x) / np.maximum(np.abs(x), 1.0)))
+                    ok = ok and diff <= RECOMPUTE_RTOL
+                    what += f"; recompute within {diff:.2g} (rtol {RECOMPUTE_RTOL:g} of max(|x|, 1))"
+            checked.append((area, ok, what))
+        results = checked
     for area, ok, what in results:
         print(f"{area:10s} {'ok  ' if ok else 'FAIL'} {what}")
     failed = [a for a, ok, _ in results if not ok]
-    print(f"verified     {len(results) - len(failed)} of {len(results)} areas in {time.perf_counter() - start:.1f} s")
+    print(f"verified     {len(results) - len(failed)} of {len(results)} areas in {time.perf_counter() - start:.1f} s"
+          f" ({', '.join(modes)})")
     if failed:
         print(f"ERROR: {len(failed)} area(s) failed verification: {', '.join(failed[:10])}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def verify_directory(directory: Path, modes: tuple[str, ...]) -> int:
+    """`goldstar verify --areas DIR [--mode ...]`: verify with every other setting at its default
+    (the national inputs the reference records are checked by their hashes)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return verify(parser.parse_args(["--verify", str(directory), "--quiet"]), modes)
+

@@ -93,8 +93,10 @@ def read_reference(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, An
     return ys, info
 
 
-def verify_reference(directory: Path, national, areas, settings, hashes) -> list[tuple[str, bool, str]]:
-    """(area, passed, what) for every area of the reference; the caller rebuilt areas and hashes."""
+def verify_reference(directory: Path, national, areas, settings, hashes,
+                     multipliers: dict[str, np.ndarray] | None = None) -> list[tuple[str, bool, str]]:
+    """(area, passed, what) for every area of the reference; the caller rebuilt areas and hashes.
+    `multipliers`, when given, receives each rebuilt area's x(y) over all national records."""
     from ..certificate import certify
     from .problem import build_area_problem
 
@@ -116,6 +118,9 @@ def verify_reference(directory: Path, national, areas, settings, hashes) -> list
         cert = certify(problem, x, y)
         w = np.zeros(national.n)
         w[keep] = problem.w0 * x
+        if multipliers is not None:
+            multipliers[spec.name] = np.zeros(national.n)
+            multipliers[spec.name][keep] = x
         fp, rec = fingerprint(w), meta["fingerprint"]
         worst = max(abs(fp[k] - rec[k]) / max(abs(rec[k]), 1e-300) for k in rec)
         ok = cert.passed and worst <= FINGERPRINT_RTOL
