@@ -64,6 +64,17 @@ class Run:
         return out
 
 
+def replace_section(path: Path, start: str, end: str, section: str) -> None:
+    """Put `section` (which begins with `start` and ends with `end`) in place of the text between
+    those markers in the file at `path`, or at its end when they are not there yet."""
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def machine() -> dict[str, str]:
     return {
         "platform": platform.platform(),

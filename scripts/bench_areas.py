@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas.output import BATCH_RECORD  # noqa: E402
 from goldstar.areas.report import read_summary, weight_sums  # noqa: E402
+from goldstar.benchmark import replace_section  # noqa: E402
 from goldstar.reference import versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,12 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("matplotlib is not installed (goldstar[plots]): no plot")
     section = markdown(rows, command, info)
-    text = args.out.read_text() if args.out.exists() else ""
-    if START in text and END in text:
-        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    args.out.write_text(text)
+    replace_section(args.out, START, END, section)
     print(f"wrote {args.out}, {args.json} and {args.plot}")
     return 0
 

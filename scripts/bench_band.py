@@ -32,6 +32,7 @@ from goldstar import solve  # noqa: E402
 from goldstar.objectives import Band  # noqa: E402
 from goldstar.objectives.band_prepass import apply_policy  # noqa: E402
 from goldstar.problem import Problem  # noqa: E402
+from goldstar.benchmark import replace_section  # noqa: E402
 from goldstar.reference import versions  # noqa: E402
 from goldstar.solvers import available_solvers  # noqa: E402
 from goldstar.build import default_problem  # noqa: E402
@@ -145,12 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps({"command": command.strip(), "machine": info, "prepass": pre, "rows": rows},
                                     indent=2) + "\n")
     section = markdown(rows, pre, command.strip(), info)
-    text = args.out.read_text() if args.out.exists() else ""
-    if START in text and END in text:
-        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    args.out.write_text(text)
+    replace_section(args.out, START, END, section)
     print(f"wrote {args.out} and {args.json}")
     return 0
 

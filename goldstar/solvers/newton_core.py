@@ -57,38 +57,7 @@ class Kernels(Protocol):
 
     def Bmul(self, y: Any) -> Any: ...  # noqa: E704  s = B y (n)
     def BTmul(self, m: Any) -> Any: ...  # noqa: E704  B^T m (J)
-    def _rowsum(self, rows: Any) -> Any: ...  # noqa: E704  sum of B's rows `rows` (J)
-
-    def fitted(self, y: Any, free: Any, at_lower: Any, at_upper: Any) -> Any:
-        """B^T m(y) without a product over every record: with m = 1 - B y / lam on the free set,
-
-            B^T m = B^T 1 - gram(free) y + (lower - 1) S_lower + (upper - 1) S_upper,
-
-        S the sums of B's rows at each bound, kept like the gram (moved by the records whose
-        bound changed). Its rounding is that of the gram's running sum and of y's size, so
-        band_core uses it only while far from the float64 floor and BTmul below it."""
-        if not hasattr(self, "_ones_total"):
-            ones = self.lam * 0.0 + 1.0
-            self._ones_total = self.BTmul(ones)
-        S_lower = self._bound_sum("lower", at_lower)
-        S_upper = self._bound_sum("upper", at_upper)
-        return (self._ones_total - self.gram(free) @ y + (self.lower - 1.0) * S_lower
-                + (self.upper - 1.0) * S_upper)
-
-    def _bound_sum(self, which: str, mask: Any) -> Any:
-        old, total = getattr(self, f"_at_{which}", None), getattr(self, f"_sum_{which}", None)
-        if old is None:
-            total = self._rowsum(self._where(mask))
-        else:
-            entered, left = self._where(mask & ~old), self._where(old & ~mask)
-            if len(entered):
-                total = total + self._rowsum(entered)
-            if len(left):
-                total = total - self._rowsum(left)
-        setattr(self, f"_at_{which}", mask)
-        setattr(self, f"_sum_{which}", total)
-        return total
-
+    def fitted(self, y: Any, free: Any, at_lower: Any, at_upper: Any) -> Any: ...  # noqa: E704  B^T m(y)
     def hessian(self, free: Any) -> Any: ...  # noqa: E704  H for this free set
     def gram(self, free: Any) -> Any: ...  # noqa: E704  G_Fr^T G_Fr, G = diag(1/sqrt(lam)) B
     def solve(self, H: Any, rhs: Any) -> Any: ...  # noqa: E704  H^-1 rhs
