@@ -66,22 +66,29 @@ def newton_scaling_plot(runs: Sequence[Any], path: Path) -> Path:
     return path
 
 
-def multiplier_histogram(m: np.ndarray, lower: float, upper: float, path: Path) -> Path:
+def _log_histogram(values: np.ndarray, bins: np.ndarray, marks: Sequence[float], xlabel: str, title: str,
+                   path: Path) -> Path:
+    """A histogram on log-log axes with dashed vertical marks."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.logspace(np.log10(lower) - 0.05, np.log10(upper) + 0.05, 80)
-    ax.hist(m, bins=bins, color="#4878a8")
-    for bound in (lower, upper):
-        ax.axvline(bound, color="crimson", linestyle="--", linewidth=1)
+    ax.hist(values, bins=bins, color="#4878a8")
+    for mark in marks:
+        ax.axvline(mark, color="crimson", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("multiplier m (log scale; dashed: bounds)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("records")
-    ax.set_title(f"{np.sum(m <= lower):,} at the lower bound, {np.sum(m >= upper):,} at the upper")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def multiplier_histogram(m: np.ndarray, lower: float, upper: float, path: Path) -> Path:
+    bins = np.logspace(np.log10(lower) - 0.05, np.log10(upper) + 0.05, 80)
+    return _log_histogram(m, bins, (lower, upper), "multiplier m (log scale; dashed: bounds)",
+                          f"{np.sum(m <= lower):,} at the lower bound, {np.sum(m >= upper):,} at the upper", path)
 
 
 def target_fit_plot(groups: dict[str, np.ndarray], path: Path) -> Path:
@@ -128,18 +135,7 @@ def convergence_plot(stages: Sequence[dict[str, Any]], path: Path) -> Path:
 
 def ratio_histogram(ratio: np.ndarray, path: Path) -> Path:
     """Records by the sum over areas of their area weight / national weight (log scales)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
     low, high = max(float(ratio.min()), 1e-3), max(float(ratio.max()), 1.01)
-    ax.hist(np.clip(ratio, low, None), bins=np.logspace(np.log10(low), np.log10(high), 80), color="#4878a8")
-    ax.axvline(1.0, color="crimson", linestyle="--", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("sum over areas of area weight / national weight (log; dashed: 1)")
-    ax.set_ylabel("records")
-    ax.set_title(f"median {np.median(ratio):.3g}, max {ratio.max():.3g}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
+    return _log_histogram(np.clip(ratio, low, None), np.logspace(np.log10(low), np.log10(high), 80), (1.0,),
+                          "sum over areas of area weight / national weight (log; dashed: 1)",
+                          f"median {np.median(ratio):.3g}, max {ratio.max():.3g}", path)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from goldstar.areas.output import BATCH_RECORD  # noqa: E402
 from goldstar.areas.report import read_summary, weight_sums  # noqa: E402
 from goldstar.benchmark import replace_section  # noqa: E402
+from goldstar.exceptions import InputError  # noqa: E402
 from goldstar.reference import versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +41,8 @@ PROJECT_WORKERS = (2, 8, 16, 64)
 def batch_figures(out: Path) -> dict[str, Any]:
     try:
         record = json.loads((out / BATCH_RECORD).read_text())
-    except FileNotFoundError:
-        raise SystemExit(f"{out}: no {BATCH_RECORD}; run the batch with this version of goldstar") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{out}: no readable {BATCH_RECORD} ({exc}); run the batch with this version of goldstar") from None
     summary = read_summary(out)
     solved = summary[~summary["skipped"].astype(bool)]
     seconds = solved["seconds"].to_numpy(dtype=float)
@@ -126,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "areas.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "areas_seconds.png")
     args = parser.parse_args(argv)
-    rows = [batch_figures(d) for d in args.directories]
+    try:
+        rows = [batch_figures(d) for d in args.directories]
+    except InputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
     for r in rows:
         print(f"{r['areas']}: {r['count']} areas on {r['workers']} workers, wall {r['wall_seconds']:.1f} s, "
               f"median {r['seconds']['0.5']:.2f} s an area, status {r['status']}, "

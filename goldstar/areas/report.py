@@ -16,6 +16,7 @@ Two things, from an areas output directory (goldstar.areas.output):
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_text
 from ..exceptions import InputError
-from .output import MARKER, read_m
+from .output import MARKER, file_stem, read_m
 
 # The ratios the page counts records beyond.
 RATIO_LEVELS = (1.5, 2.0, 5.0, 10.0)
@@ -125,10 +126,6 @@ def render(out: str | os.PathLike[str]) -> str:
 
 def _outside(out: str | os.PathLike[str], area: str) -> Any:
     """Kept targets outside their band (> 1e-6 band widths), from the area's certificate."""
-    import json
-
-    from .output import file_stem
-
     try:
         row = json.loads((Path(out) / "areas" / f"{file_stem(area)}.json").read_text())
     except (OSError, ValueError):

@@ -114,6 +114,20 @@ class KernelBase:
     def _where(self, mask: Any) -> Any: ...  # noqa: E704
     def _identity(self) -> Any: ...  # noqa: E704
 
+    def _changes(self, old: Any, new: Any) -> tuple[Any, Any]:
+        """The records in `new` but not `old`, and those in `old` but not `new`."""
+        return self._where(new & ~old), self._where(old & ~new)
+
+    @staticmethod
+    def _moved(total: Any, entered: Any, left: Any, of_rows: Any) -> Any:
+        """A sum over a set of records, moved to another: plus `of_rows` of the records that
+        entered, minus of those that left."""
+        if len(entered):
+            total = total + of_rows(entered)
+        if len(left):
+            total = total - of_rows(left)
+        return total
+
     def gram(self, free: Any) -> Any:
         """G_Fr^T G_Fr for the free set, moved from the last one by the records that changed."""
         old = getattr(self, "_free", None)
@@ -121,18 +135,13 @@ class KernelBase:
             return self._gram_sum
         rebuild = old is None
         if not rebuild:
-            entered = self._where(free & ~old)
-            left = self._where(old & ~free)
+            entered, left = self._changes(old, free)
             rebuild = len(entered) + len(left) > self.rebuild_fraction * max(1, self.count(free))
         if rebuild:
             gram = self._gram(self._where(free))
             self.rebuilds = getattr(self, "rebuilds", 0) + 1
         else:
-            gram = self._gram_sum
-            if len(entered):
-                gram = gram + self._gram(entered)
-            if len(left):
-                gram = gram - self._gram(left)
+            gram = self._moved(self._gram_sum, entered, left, self._gram)
             self.updates = getattr(self, "updates", 0) + 1
         self._free = free
         self._gram_sum = gram
@@ -148,26 +157,21 @@ class KernelBase:
         S the sums of B's rows at each bound, kept like the gram (moved by the records whose
         bound changed). Its rounding is that of the gram's running sum and of y's size, so
         band_core uses it only while far from the float64 floor and BTmul below it."""
-        if not hasattr(self, "_ones_total"):
-            ones = self.lam * 0.0 + 1.0
-            self._ones_total = self.BTmul(ones)
+        if not hasattr(self, "_bound_sums"):
+            self._ones_total = self.BTmul(self.lam * 0.0 + 1.0)
+            self._bound_sums = {}  # bound -> (mask of the records at it, sum of their rows)
         S_lower = self._bound_sum("lower", at_lower)
         S_upper = self._bound_sum("upper", at_upper)
         return (self._ones_total - self.gram(free) @ y + (self.lower - 1.0) * S_lower
                 + (self.upper - 1.0) * S_upper)
 
-    def _bound_sum(self, which: str, mask: Any) -> Any:
-        old, total = getattr(self, f"_at_{which}", None), getattr(self, f"_sum_{which}", None)
-        if old is None:
-            total = self._rowsum(self._where(mask))
+    def _bound_sum(self, bound: str, mask: Any) -> Any:
+        if bound in self._bound_sums:
+            old, total = self._bound_sums[bound]
+            total = self._moved(total, *self._changes(old, mask), self._rowsum)
         else:
-            entered, left = self._where(mask & ~old), self._where(old & ~mask)
-            if len(entered):
-                total = total + self._rowsum(entered)
-            if len(left):
-                total = total - self._rowsum(left)
-        setattr(self, f"_at_{which}", mask)
-        setattr(self, f"_sum_{which}", total)
+            total = self._rowsum(self._where(mask))
+        self._bound_sums[bound] = (mask, total)
         return total
 
     def hessian(self, free: Any) -> Any:
