@@ -471,7 +471,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     sets = [load_weights(w) for w in args.weights]
     inputs = inputs_for(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
                                "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
-                               "s006_scale": args.tc_s006_scale})
+                               "s006_scale": args.tc_s006_scale, "aged": args.tc_aged})
     table, entry = derive(inputs)
     impact = compute_impact(table, sets, file_weights=not args.no_file_weights)
     impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}

@@ -10,15 +10,19 @@ Writes benchmarks/noise_floor.json (read by goldstar impact and goldstar
 report) and prints BENCHMARKS.md's section, which `make bench` (and
 `python scripts/bench.py --render-only`) renders from that file.
 
-    python scripts/noise_floor.py [--solvers newton,clarabel,lbfgsb] [--lbfgsb-cap 600] [--seed 0]
+    python scripts/noise_floor.py [--solvers newton,clarabel,lbfgsb] [--lbfgsb-cap 600] [--seed 0] [--jobs 2]
 
 L-BFGS-B runs with the notes' rule (its defaults) unless --lbfgsb-cap stops it
-at that many seconds; the JSON and the Markdown say which.
+at that many seconds; the JSON and the Markdown say which. With --jobs 2 the
+two orders of each solver are solved at once in two processes (each loads the
+problem itself; set OMP_NUM_THREADS=1 so that they do not fight over cores):
+the answers are the same, the seconds are those of a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import platform
 import sys
@@ -45,16 +49,36 @@ def run_solver(problem, method: str, options: dict) -> tuple[np.ndarray, dict]:
     }
 
 
+def run_in_order(method: str, options: dict, seed: int | None) -> tuple[np.ndarray, dict]:
+    """Solve the default problem in file order (seed None) or in the seeded permutation; m in file order."""
+    problem, _ = ProblemSource().load()
+    if seed is None:
+        return run_solver(problem, method, options)
+    records, targets = permutation(problem, seed)
+    m_shuffled, run = run_solver(problem.permuted(records, targets), method, options)
+    m = np.empty_like(m_shuffled)
+    m[records] = m_shuffled
+    return m, run
+
+
+def permutation(problem, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.permutation(problem.n), rng.permutation(problem.J)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solvers", default="newton,clarabel,lbfgsb")
     parser.add_argument("--lbfgsb-cap", type=float, default=None, help="time limit of each L-BFGS-B run, s")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=1,
+                        help="2: solve the two orders at once, in two processes")
     parser.add_argument("--note", default=None, help="a remark stored with the figures (e.g. the machine's load)")
     parser.add_argument("--out", type=Path, default=NOISE_FLOOR)
     parser.add_argument("--save-weights", type=Path, default=None,
-                        help="also write each solver's file-order weights to DIR/<solver>.parquet "
-                             "(record_id, weight; the solver in the metadata) for goldstar impact")
+                        help="also write each solver's weights to DIR/<solver>.parquet (file order) and "
+                             "DIR/<solver>-permuted.parquet (record_id, weight; the solver in the metadata) "
+                             "for goldstar impact")
     args = parser.parse_args(argv)
 
     problem, _ = ProblemSource().load()
@@ -65,19 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     table = table.iloc[order[pos]].reset_index(drop=True)  # the problem's record order
     assert np.array_equal(table["record_id"].to_numpy(), problem.record_ids)
 
-    rng = np.random.default_rng(args.seed)
-    records, targets = rng.permutation(problem.n), rng.permutation(problem.J)
-    shuffled = problem.permuted(records, targets)
     floors, runs = {}, {}
+    pool = concurrent.futures.ProcessPoolExecutor(2) if args.jobs == 2 else None
     for method in args.solvers.split(","):
         options = {"time_limit": args.lbfgsb_cap} if method == "lbfgsb" and args.lbfgsb_cap else {}
-        m1, run1 = run_solver(problem, method, options)
-        m2s, run2 = run_solver(shuffled, method, options)
-        m2 = np.empty_like(m2s)
-        m2[records] = m2s
+        if pool is None:
+            (m1, run1), (m2, run2) = (run_in_order(method, options, seed) for seed in (None, args.seed))
+        else:
+            futures = [pool.submit(run_in_order, method, options, seed) for seed in (None, args.seed)]
+            (m1, run1), (m2, run2) = (f.result() for f in futures)
         t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
         if args.save_weights is not None:
             save_weights(args.save_weights / f"{method}.parquet", problem.record_ids, problem.w0 * m1, method)
+            save_weights(args.save_weights / f"{method}-permuted.parquet", problem.record_ids,
+                         problem.w0 * m2, method)
         floors[method] = {k: abs(t1[k] - t2[k]) for k in t1}
         rel = np.abs(m1 - m2) / m1
         runs[method] = {"options": options, "order 1": run1, "order 2": run2,

@@ -167,10 +167,27 @@ def test_without_the_extra_build_exits_2_with_the_install_hint(tmp_path, monkeyp
     (["--engine", "taxcalc", "--tc-growfactors", str(DEFAULT_RECORDS)], "needs --tc-weights"),
     (["--tc-data-year", "2014"], "need --engine taxcalc"),
     (["--engine", "taxcalc", "--tc-weights", "nowhere.csv"], "not found"),
+    (["--engine", "taxcalc", "--tc-aged", "--tc-weights", str(DEFAULT_RECORDS)], "leave out --tc-weights"),
+    (["--engine", "taxcalc", "--tc-aged", "--records", str(README)], "embedded CPS file only"),
+    (["--tc-aged"], "need --engine taxcalc"),
 ])
 def test_bad_engine_options_exit_2(tmp_path, capsys, argv, message):
     assert main(["build", *argv, "--out", str(tmp_path / "p")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_tc_aged_takes_taxcalcs_own_cps_weights_and_growfactors(taxcalc_module):
+    from goldstar.engines import ENGINES, taxcalc_inputs
+
+    package = Path(taxcalc_module.__file__).parent
+    own = {"weights": package / "cps_weights.csv.gz", "growfactors": package / "growfactors.csv"}
+    inputs = taxcalc_inputs(None, 2015, {"aged": True})
+    assert (inputs.records, inputs.weights, inputs.growfactors) == (DEFAULT_RECORDS, own["weights"],
+                                                                     own["growfactors"])
+    # the files a reference hashes are the ones the run reads
+    assert ENGINES["taxcalc"].input_files(None, {"aged": True}) == {
+        "records": DEFAULT_RECORDS, "tc_weights": own["weights"], "tc_growfactors": own["growfactors"]}
+    assert taxcalc_.cache_key(inputs)["files"] != taxcalc_.cache_key(taxcalc_inputs(None, 2015, {}))["files"]
 
 
 def test_the_readme_lists_the_mapping_as_the_code_has_it():

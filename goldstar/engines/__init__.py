@@ -63,7 +63,26 @@ def _cps_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]
 
 # -- taxcalc --------------------------------------------------------------------------
 
-TAXCALC_OPTIONS = ("weights", "growfactors", "data_year", "s006_scale")
+TAXCALC_OPTIONS = ("weights", "growfactors", "data_year", "s006_scale", "aged")
+
+
+def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Path]:
+    """The weights and growfactors files by option name: as given, or with `aged` Tax-Calculator's
+    own CPS files (the embedded CPS file only, as `Records.cps_constructor` ages it)."""
+    from ..build import DEFAULT_RECORDS
+
+    given = {k: Path(options[k]) for k in ("weights", "growfactors") if options.get(k) is not None}
+    if not options.get("aged"):
+        return given
+    if given:
+        raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: "
+                         f"leave out {', '.join('--tc-' + k for k in given)}")
+    if Path(records).resolve() != DEFAULT_RECORDS.resolve():
+        raise InputError(f"--tc-aged ages the embedded CPS file only (Tax-Calculator's weights file is for "
+                         f"its records), not {records}; for another file give --tc-weights and --tc-growfactors")
+    from .taxcalc_ import own_cps_aging_files
+
+    return own_cps_aging_files()
 
 
 def taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) -> Any:
@@ -73,9 +92,9 @@ def taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) -> 
     unknown = sorted(set(options) - set(TAXCALC_OPTIONS))
     if unknown:
         raise InputError(f"unknown taxcalc engine option(s) {unknown}; options are {', '.join(TAXCALC_OPTIONS)}")
-    paths = {k: Path(options[k]) for k in ("weights", "growfactors") if options.get(k) is not None}
+    records = Path(records) if records is not None else DEFAULT_RECORDS
     return TaxcalcInputs(
-        records=Path(records) if records is not None else DEFAULT_RECORDS, year=year, **paths,
+        records=records, year=year, **_taxcalc_aging_files(records, options),
         data_year=options.get("data_year"), s006_scale=options.get("s006_scale"),
     )
 
@@ -90,11 +109,9 @@ def _taxcalc_derive(records: Path | None, year: int, options: dict[str, Any]) ->
 def _taxcalc_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]:
     from ..build import DEFAULT_RECORDS
 
-    files = {"records": Path(records) if records is not None else DEFAULT_RECORDS}
-    for key in ("weights", "growfactors"):
-        if options.get(key) is not None:
-            files[f"tc_{key}"] = Path(options[key])
-    return files
+    records = Path(records) if records is not None else DEFAULT_RECORDS
+    aging = _taxcalc_aging_files(records, options)
+    return {"records": records, **{f"tc_{key}": path for key, path in aging.items()}}
 
 
 def _taxcalc_version() -> str | None:
@@ -184,13 +201,16 @@ def add_taxcalc_arguments(p: Any) -> None:
     p.add_argument("--tc-s006-scale", type=float, default=None,
                    help="taxcalc: weight = s006 x this without a weights file (default 0.01 for the "
                         "embedded CPS file, 1 otherwise)")
+    p.add_argument("--tc-aged", action="store_const", const=True, default=None,
+                   help="taxcalc: age the embedded CPS file to the year with Tax-Calculator's own CPS "
+                        "weights and growfactors, as Records.cps_constructor does")
 
 
 def engine_options(args: Any) -> dict[str, Any]:
     """The engine options given on the command line (None values left out)."""
     given = {
         "weights": args.tc_weights, "growfactors": args.tc_growfactors,
-        "data_year": args.tc_data_year, "s006_scale": args.tc_s006_scale,
+        "data_year": args.tc_data_year, "s006_scale": args.tc_s006_scale, "aged": args.tc_aged,
     }
     options = {k: v for k, v in given.items() if v is not None}
     if options and args.engine != "taxcalc":

@@ -142,6 +142,12 @@ def installed_version() -> str | None:
         return None
 
 
+def own_cps_aging_files() -> dict[str, Path]:
+    """Tax-Calculator's own weights and growfactors files for its CPS file (what cps_constructor uses)."""
+    package = Path(require_taxcalc().__file__).parent
+    return {"weights": package / "cps_weights.csv.gz", "growfactors": package / "growfactors.csv"}
+
+
 def require_taxcalc() -> Any:
     """The taxcalc module, or an EngineNotInstalled naming how to install it."""
     from . import EngineNotInstalled
