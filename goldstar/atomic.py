@@ -151,6 +151,16 @@ def tidy(path: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def require_file_target(path: str | os.PathLike[str], option: str, kind: str) -> None:
+    """Refuse, before any work, an output path that is a directory or lies under a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a directory; give the path of {kind} file to write")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"{option} {path}: {parent} is a file, not a directory")
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call write(tmp) on a temporary sibling of `path`, fsync it, then rename it onto `path`.
 

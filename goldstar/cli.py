@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .atomic import require_file_target
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
 from .exceptions import GoldstarError, InputError, VerificationFailed
 
@@ -118,8 +119,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .progress import Progress
     from .solve import check_options, solve
 
-    if args.out.is_dir():
-        raise InputError(f"--out {args.out} is a directory; give the path of a Parquet file to write")
+    require_file_target(args.out, "--out", "a Parquet")
     options = check_options(args.solver, dict(parse_option(o) for o in args.option))
     problem = read_problem(args.problem)
     with Progress(f"{args.solver}", quiet=args.quiet) as progress:
@@ -431,8 +431,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 @command("report", "write a self-contained HTML report of a reference or of an areas batch", _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
-    if args.out.is_dir():
-        raise InputError(f"--out {args.out} is a directory; give the path of an HTML file to write")
+    require_file_target(args.out, "--out", "an HTML")
     if args.areas is not None:
         if args.reference is not None:
             raise InputError("give --reference or --areas, not both")
@@ -468,6 +467,8 @@ def cmd_impact(args: argparse.Namespace) -> int:
     from .engines.taxcalc_ import derive, installed_version
     from .impact import compute_impact, html_section, inputs_for, load_weights, text_tables
 
+    if args.html is not None:
+        require_file_target(args.html, "--html", "an HTML")
     sets = [load_weights(w) for w in args.weights]
     inputs = inputs_for(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
                                "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,

@@ -80,6 +80,10 @@ def test_an_answer_that_fails_its_certificate_is_not_written(problem_dir, tmp_pa
         (["solve", "{problem}", "--solver", "simplex", "--out", "{tmp}/w.parquet"], "invalid choice"),
         (["synth", "--records", "5", "--targets", "3", "--out", "{tmp}/q"], "`records` must be at least 10"),
         (["solve", "{problem}", "--out", "{tmp}"], "is a directory"),
+        (["solve", "{problem}", "--out", "{problem}/problem.json/w.parquet"], "is a file, not a directory"),
+        # refused before Tax-Calculator runs: no weights read, no extra needed
+        (["impact", "{tmp}/nowhere", "--html", "{tmp}"], "is a directory; give the path of an HTML file"),
+        (["report", "--out", "{problem}/problem.json/r.html"], "is a file, not a directory"),
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=abc"],
          "solver 'newton': option `max_iter` = 'abc' is not allowed; it must be an integer >= 1"),
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=0"],
