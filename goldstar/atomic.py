@@ -151,14 +151,20 @@ def tidy(path: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def require_under_directories(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse an output path whose nearest existing ancestor is a file (it could never be made)."""
+    path = Path(path)
+    ancestor = next((p for p in path.parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise InputError(f"{option} {path}: {ancestor} is a file, not a directory")
+
+
 def require_file_target(path: str | os.PathLike[str], option: str, kind: str) -> None:
-    """Refuse, before any work, an output path that is a directory or lies under a file."""
+    """Refuse, before any work, an output file path that is a directory or lies under a file."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{option} {path} is a directory; give the path of {kind} file to write")
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise InputError(f"{option} {path}: {parent} is a file, not a directory")
+    require_under_directories(path, option)
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:

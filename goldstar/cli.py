@@ -248,6 +248,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .engines import engine_options
     from .layout import write_problem
 
+    if args.report is not None:
+        require_file_target(args.report, "--report", "a CSV")
     _prepare_problem_out(args)
     start = time.perf_counter()
     options = engine_options(args)

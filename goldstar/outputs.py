@@ -72,10 +72,13 @@ def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag
     `flag` is the option that the message tells the user to pass to replace
     an output of the same kind.
     """
+    from .atomic import require_under_directories
+
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
     path = Path(path)
     if not path.exists() and not path.is_symlink():
+        require_under_directories(path, "output")
         return
     if not path.is_dir():
         raise InputError(f"{path} exists and is not a directory; goldstar writes a {kind} directory there "

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .atomic import require_under_directories
 from .certificate import certify
 from .defaults import DEFAULT_REFERENCES
 from .hashing import changed_inputs
@@ -142,6 +143,7 @@ def make_reference(
     """
     # bad settings are refused before anything is touched
     first_options = check_options("lbfgsb", {**LBFGSB_STAGE, **(lbfgsb_options or {})})
+    require_under_directories(reference_dir, "--reference")
     with reference_lock(reference_dir):
         return _make_reference(source, reference_dir, force, first_options, progress_factory, log)
 

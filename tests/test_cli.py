@@ -84,6 +84,11 @@ def test_an_answer_that_fails_its_certificate_is_not_written(problem_dir, tmp_pa
         # refused before Tax-Calculator runs: no weights read, no extra needed
         (["impact", "{tmp}/nowhere", "--html", "{tmp}"], "is a directory; give the path of an HTML file"),
         (["report", "--out", "{problem}/problem.json/r.html"], "is a file, not a directory"),
+        (["build", "--out", "{problem}/problem.json/p"], "problem.json is a file, not a directory"),
+        (["build", "--out", "{tmp}/new", "--report", "{tmp}"], "is a directory; give the path of a CSV file"),
+        (["synth", "--records", "20", "--targets", "3", "--out", "{problem}/problem.json/p"], "is a file, not"),
+        (["goldstar", "--problem", "{problem}", "--reference", "{problem}/problem.json/r"], "is a file, not"),
+        (["areas", "--areas", "WY", "--out", "{problem}/problem.json/a"], "is a file, not a directory"),
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=abc"],
          "solver 'newton': option `max_iter` = 'abc' is not allowed; it must be an integer >= 1"),
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=0"],
@@ -109,4 +114,4 @@ def test_bad_input_exits_2_with_a_message(problem_dir, tmp_path, capsys, argv, m
     argv = [a.format(tmp=tmp_path, problem=problem_dir) for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "w.parquet").exists()
+    assert not (tmp_path / "w.parquet").exists() and not (tmp_path / "new").exists()
