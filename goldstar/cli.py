@@ -466,19 +466,17 @@ def _impact_args(p: argparse.ArgumentParser) -> None:
 
 @command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
 def cmd_impact(args: argparse.Namespace) -> int:
-    from .engines.taxcalc_ import derive, installed_version
-    from .impact import compute_impact, html_section, inputs_for, load_weights, text_tables
+    from .impact import html_section, load_weights, measure, text_tables
 
     if args.html is not None:
         require_file_target(args.html, "--html", "an HTML")
     sets = [load_weights(w) for w in args.weights]
-    inputs = inputs_for(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
-                               "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
-                               "s006_scale": args.tc_s006_scale, "aged": args.tc_aged})
-    table, entry = derive(inputs)
-    impact = compute_impact(table, sets, file_weights=not args.no_file_weights)
-    impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}
-    print(f"Tax-Calculator {installed_version()}, {Path(inputs.records).name}, {inputs.year} "
+    impact, entry = measure(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
+                                   "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
+                                   "s006_scale": args.tc_s006_scale, "aged": args.tc_aged},
+                            file_weights=not args.no_file_weights)
+    facts = impact.facts
+    print(f"Tax-Calculator {facts['taxcalc']}, {facts['records']}, {facts['year']}, {facts['amounts']} amounts "
           f"({'derived table from the cache' if entry.hit else 'derived table computed and cached'})")
     print(text_tables(impact))
     if args.html is not None:

@@ -13,7 +13,10 @@ floor: the spread of each total between two record orders of the same
 problem, measured once per solver (scripts/noise_floor.py ->
 benchmarks/noise_floor.json, in BENCHMARKS.md). A difference is marked above
 the floor when it exceeds the largest floor of the two sets' solvers (a
-weights file that names no solver takes the largest floor of all).
+weights file that names no solver takes the largest floor of all). Floors are
+measured in both kinds of AMOUNTS, and a comparison uses those of its own:
+the data year's (no weights file: the amounts a problem is fitted to) or aged
+to the target year (a weights file, e.g. --tc-aged).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ AGI_GROUPS = (
     (200e3, 500e3), (500e3, 1e6), (1e6, math.inf),
 )
 MARS_LABELS = {1: "single", 2: "joint", 3: "separate", 4: "head of household", 5: "surviving spouse"}
+# The amounts Tax-Calculator's totals are taken over: the data year's, or aged to the target year.
+AMOUNTS = ("unaged", "aged")
 # A record's weight "differs" when it moves by more than this fraction of the base weight.
 RECORD_RTOL = 0.01
 FILE_WEIGHTS = "file weights"
@@ -118,11 +123,18 @@ def totals(table: pd.DataFrame, weight: np.ndarray) -> dict[str, float]:
     return out
 
 
-def read_floors(path: Path = NOISE_FLOOR) -> dict[str, dict[str, float]]:
-    """{solver: {total key: spread in $bn}}, or {} when not measured yet."""
+def amounts_of(inputs: Any) -> str:
+    """"aged" when Tax-Calculator ages the records (a weights file), else "unaged"."""
+    return "aged" if inputs.weights is not None else "unaged"
+
+
+def read_floors(amounts: str, path: Path = NOISE_FLOOR) -> dict[str, dict[str, float]]:
+    """{solver: {total key: spread in $bn}} in these amounts, or {} when not measured yet."""
+    if amounts not in AMOUNTS:
+        raise ValueError(f"amounts must be one of {AMOUNTS}, got {amounts!r}")
     if not path.is_file():
         return {}
-    return json.loads(path.read_text())["floors"]
+    return json.loads(path.read_text())["floors"].get(amounts, {})
 
 
 def floor_of(floors: dict[str, dict[str, float]], solvers: list[str | None], key: str) -> float | None:
@@ -160,9 +172,25 @@ class Impact:
         return pd.DataFrame(rows)
 
 
+def measure(sets: list[WeightSet], overrides: dict[str, Any], *,
+            file_weights: bool = True) -> tuple[Impact, Any]:
+    """The impact of `sets` on their Tax-Calculator inputs (inputs_for), with the floors of those
+    amounts; and the cache entry of the derived table (a hit: Tax-Calculator did not run)."""
+    from .engines.taxcalc_ import derive, installed_version
+
+    inputs = inputs_for(sets, overrides)
+    table, entry = derive(inputs)
+    amounts = amounts_of(inputs)
+    impact = compute_impact(table, sets, file_weights=file_weights, floors=read_floors(amounts))
+    impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "amounts": amounts,
+                    "taxcalc": installed_version()}
+    return impact, entry
+
+
 def compute_impact(table: pd.DataFrame, sets: list[WeightSet], *, file_weights: bool = True,
-                   floors: dict[str, dict[str, float]] | None = None) -> Impact:
-    """Totals for each set (after the file's own weights when asked), against the first set."""
+                   floors: dict[str, dict[str, float]]) -> Impact:
+    """Totals for each set (after the file's own weights when asked), against the first set;
+    `floors` ({} for none) mark the differences above them."""
     record_id = table["record_id"].to_numpy()
     weights = [aligned(record_id, ws) for ws in sets]
     labels = [ws.label for ws in sets]
@@ -180,7 +208,7 @@ def compute_impact(table: pd.DataFrame, sets: list[WeightSet], *, file_weights: 
         view.append({"set": label, "records": int(rel.size), "differ": int((rel > RECORD_RTOL).sum()),
                      "largest": float(rel[worst]), "record_id": int(record_id[worst]),
                      "base_weight": float(base[worst]), "weight": float(w[worst])})
-    return Impact(labels, solvers, frame, view, floors if floors is not None else read_floors())
+    return Impact(labels, solvers, frame, view, floors)
 
 
 def inputs_for(sets: list[WeightSet], overrides: dict[str, Any]) -> Any:
@@ -217,8 +245,9 @@ def text_tables(impact: Impact) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header] + rows]
-    lines.append("(* : above the largest noise floor of the two sets' solvers, BENCHMARKS.md)"
-                 if impact.floors else "(no noise floor measured: benchmarks/noise_floor.json is absent)")
+    lines.append(f"(* : above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts, "
+                 "BENCHMARKS.md)" if impact.floors else f"(no noise floor measured in {_amounts(impact)} amounts: "
+                 "see benchmarks/noise_floor.json)")
     lines.append("")
     base = impact.labels[0]
     for v in impact.record_view:
@@ -228,6 +257,10 @@ def text_tables(impact: Impact) -> str:
             f"{v['base_weight']:.6g} -> {v['weight']:.6g})"
         )
     return "\n".join(lines)
+
+
+def _amounts(impact: Impact) -> str:
+    return impact.facts.get("amounts", "unaged")
 
 
 def html_section(impact: Impact) -> str:
@@ -252,8 +285,9 @@ def html_section(impact: Impact) -> str:
     view = [[html.escape(v["set"]), f"{v['differ']:,} of {v['records']:,}", f"{v['largest']:.3g}",
              v["record_id"], f"{v['base_weight']:.6g} &rarr; {v['weight']:.6g}"] for v in impact.record_view]
     facts = html.escape(", ".join(f"{k} {v}" for k, v in impact.facts.items()))
-    floor_note = ("Bold: above the largest noise floor of the two sets' solvers (BENCHMARKS.md)."
-                  if impact.floors else "No noise floor measured (benchmarks/noise_floor.json is absent).")
+    floor_note = (f"Bold: above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts "
+                  "(BENCHMARKS.md)." if impact.floors
+                  else f"No noise floor measured in {_amounts(impact)} amounts (benchmarks/noise_floor.json).")
     return "\n".join([
         "<h2>What the weights mean in dollars</h2>",
         f"<p>Tax-Calculator totals over all records, $bn ({facts}). {floor_note}</p>",
@@ -276,13 +310,7 @@ def report_section(reference_dir: str | Path) -> str:
     if source.get("kind") != "build" or (source.get("records") and source.get("engine") is None):
         return ("<h2>What the weights mean in dollars</h2><p>Not shown: this reference's records are no "
                 "Tax-Calculator input file.</p>")
-    inputs = inputs_for([ws], {})
-    from .engines.taxcalc_ import derive
-
-    table, entry = derive(inputs)
-    impact = compute_impact(table, [ws])
-    impact.facts = {"year": inputs.year, "records": Path(inputs.records).name, "taxcalc": installed_version()}
-    return html_section(impact)
+    return html_section(measure([ws], {})[0])
 
 
 def noise_floor_section(directory: Path = NOISE_FLOOR.parent) -> list[str]:
@@ -291,33 +319,40 @@ def noise_floor_section(directory: Path = NOISE_FLOOR.parent) -> list[str]:
     if not path.is_file():
         return []
     result = json.loads(path.read_text())
-    solvers = list(result["floors"])
+    solvers = list(result["runs"])
     lines = [
         "## Noise floor in dollars (noise_floor.json)", "",
         "How far Tax-Calculator's totals (goldstar impact: income tax, payroll tax, AGI; national, by AGI "
         "group, by filing status) move when the same problem is solved with its records and targets in "
         "another order, per solver. `goldstar impact` marks a difference between two sets of weights as "
-        "above the floor when it exceeds the larger floor of their two solvers.", "",
+        "above the floor when it exceeds the larger floor of their two solvers, in the amounts it compares "
+        "them in: unaged (the CPS file's 2014 amounts, which the problem is fitted to) or aged to 2015 "
+        "(`--tc-aged`).", "",
         f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, tax year {result['year']}, "
         f"permutation seed {result['seed']}; {result['platform']})."
         + (f" Note: {result['note']}." if result.get("note") else ""), "",
-        "| solver | options | seconds (file order, permuted) | loss (file order) | stopped by | "
+        "| solver | options | seconds (file order, permuted) | iterations | loss (file order) | stopped by | "
         "weights differ up to | records differing > 1% |",
-        "|---|---|---|---:|---|---:|---:|",
+        "|---|---|---|---|---:|---|---:|---:|",
     ]
     for s in solvers:
         r = result["runs"][s]
         options = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "defaults"
         lines.append(
             f"| {s} | {options} | {r['order 1']['seconds']}, {r['order 2']['seconds']} | "
+            f"{r['order 1']['iterations']:,}, {r['order 2']['iterations']:,} | "
             f"{r['order 1']['loss']:.10g} | {r['order 1']['message'][:60].replace('|', '&#124;')} | "
             f"{r['max_relative_weight_difference']:.3g} | {r['records_differing_1pct']:,} |"
         )
-    lines += ["", "Spread of each national total between the two orders, $bn:", "",
-              "| total | " + " | ".join(solvers) + " |", "|---|" + "---:|" * len(solvers)]
-    for q in QUANTITIES:
-        key = f"{q}/national"
-        lines.append(f"| {key} | " + " | ".join(f"{result['floors'][s][key]:.3g}" for s in solvers) + " |")
-    lines += ["", "Largest spread over every total (national, AGI groups, filing statuses), $bn: "
-              + ", ".join(f"{s} {max(result['floors'][s].values()):.3g}" for s in solvers) + ".", ""]
-    return lines
+    for amounts in AMOUNTS:
+        floors = result["floors"].get(amounts, {})
+        if not floors:
+            continue
+        lines += ["", f"Spread of each national total between the two orders, $bn, {amounts} amounts:", "",
+                  "| total | " + " | ".join(solvers) + " |", "|---|" + "---:|" * len(solvers)]
+        for q in QUANTITIES:
+            key = f"{q}/national"
+            lines.append(f"| {key} | " + " | ".join(f"{floors[s][key]:.3g}" for s in solvers) + " |")
+        lines += ["", f"Largest spread over every total (national, AGI groups, filing statuses), $bn, {amounts}: "
+                  + ", ".join(f"{s} {max(floors[s].values()):.3g}" for s in solvers) + "."]
+    return lines + [""]

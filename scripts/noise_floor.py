@@ -5,7 +5,9 @@ The default problem (the committed reference's) is solved by each solver in the
 file's record order and in a seeded permutation of records and targets; the
 weights are matched back by record_id and each total of goldstar.impact
 (income tax, payroll tax, AGI; national, by AGI group, by filing status) is
-computed under both. The floor of a total is |total(order 1) - total(order 2)|.
+computed under both. The floor of a total is |total(order 1) - total(order 2)|,
+in both of goldstar.impact's AMOUNTS: the CPS file's 2014 amounts (unaged, what
+the problem is fitted to) and the same aged to the target year (--tc-aged).
 Writes benchmarks/noise_floor.json (read by goldstar impact and goldstar
 report) and prints BENCHMARKS.md's section, which `make bench` (and
 `python scripts/bench.py --render-only`) renders from that file.
@@ -30,11 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from goldstar.impact import NOISE_FLOOR, inputs_for, noise_floor_section, totals  # noqa: E402
+from goldstar.impact import AMOUNTS, NOISE_FLOOR, inputs_for, noise_floor_section, totals  # noqa: E402
 from goldstar.engines.taxcalc_ import derive, installed_version  # noqa: E402
 from goldstar.solve import solve  # noqa: E402
 from goldstar.source import ProblemSource  # noqa: E402
@@ -82,14 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     problem, _ = ProblemSource().load()
-    inputs = inputs_for([], {"records": None, "year": problem_year()})
-    table, entry = derive(inputs)
-    order = np.argsort(table["record_id"].to_numpy())
-    pos = np.searchsorted(table["record_id"].to_numpy()[order], problem.record_ids)
-    table = table.iloc[order[pos]].reset_index(drop=True)  # the problem's record order
-    assert np.array_equal(table["record_id"].to_numpy(), problem.record_ids)
-
-    floors, runs = {}, {}
+    tables = {amounts: in_problem_order(problem, {"aged": True} if amounts == "aged" else {})
+              for amounts in AMOUNTS}
+    floors: dict[str, dict] = {amounts: {} for amounts in AMOUNTS}
+    runs = {}
     pool = concurrent.futures.ProcessPoolExecutor(2) if args.jobs == 2 else None
     for method in args.solvers.split(","):
         options = {"time_limit": args.lbfgsb_cap} if method == "lbfgsb" and args.lbfgsb_cap else {}
@@ -98,28 +97,43 @@ def main(argv: list[str] | None = None) -> int:
         else:
             futures = [pool.submit(run_in_order, method, options, seed) for seed in (None, args.seed)]
             (m1, run1), (m2, run2) = (f.result() for f in futures)
-        t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
+        for amounts, table in tables.items():
+            t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
+            floors[amounts][method] = {k: abs(t1[k] - t2[k]) for k in t1}
         if args.save_weights is not None:
             save_weights(args.save_weights / f"{method}.parquet", problem.record_ids, problem.w0 * m1, method)
             save_weights(args.save_weights / f"{method}-permuted.parquet", problem.record_ids,
                          problem.w0 * m2, method)
-        floors[method] = {k: abs(t1[k] - t2[k]) for k in t1}
         rel = np.abs(m1 - m2) / m1
         runs[method] = {"options": options, "order 1": run1, "order 2": run2,
                         "max_relative_weight_difference": float(rel.max()),
                         "records_differing_1pct": int((rel > 0.01).sum())}
         print(f"{method}: {run1['seconds']} s + {run2['seconds']} s; largest spread "
-              f"{max(floors[method].values()):.4g} $bn; weights differ up to {rel.max():.3g}", flush=True)
+              f"{max(floors['unaged'][method].values()):.4g} $bn (unaged), "
+              f"{max(floors['aged'][method].values()):.4g} $bn (aged); weights differ up to {rel.max():.3g}",
+              flush=True)
     result = {
         "command": "python scripts/noise_floor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "floors": floors, "runs": runs, "seed": args.seed,
-        "taxcalc": installed_version(), "year": inputs.year, "platform": platform.platform(),
+        "taxcalc": installed_version(), "year": problem_year(), "platform": platform.platform(),
         "units": "$bn, |total(file order) - total(permuted order)|",
         **({"note": args.note} if args.note else {}),
     }
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print("\n".join(noise_floor_section(args.out.parent)))
     return 0
+
+
+def in_problem_order(problem, options: dict) -> pd.DataFrame:
+    """Tax-Calculator's derived table of the CPS file for the problem's year, rows in its record order."""
+    table, _ = derive(inputs_for([], {"records": None, "year": problem_year(), **options}))
+    ids = table["record_id"].to_numpy()
+    order = np.argsort(ids)
+    pos = np.searchsorted(ids[order], problem.record_ids)
+    table = table.iloc[order[pos]].reset_index(drop=True)
+    if not np.array_equal(table["record_id"].to_numpy(), problem.record_ids):
+        raise SystemExit("ERROR: the Tax-Calculator table's records are not the default problem's")
+    return table
 
 
 def save_weights(path: Path, record_id: np.ndarray, weight: np.ndarray, solver: str) -> None:
