@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # torch on a machine without it pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help install test goldstar verify bench bench-areas areas clean
+.PHONY: help install test goldstar verify bench bench-areas bench-noise-floor areas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ bench-areas: $(BIN)/goldstar  ## the 51 states, 436 synthetic districts and 3,00
 	$(BIN)/goldstar areas --areas districts --out bench-areas/districts --rerun-all --quiet
 	$(BIN)/goldstar areas --areas synthetic:3000 --out bench-areas/synthetic-3000 --no-tmd-weights --rerun-all --quiet
 	$(BIN)/python scripts/bench_areas.py bench-areas/states bench-areas/districts bench-areas/synthetic-3000
+
+bench-noise-floor: $(BIN)/goldstar  ## each solver's spread of Tax-Calculator's totals between two record orders (~10 min on 2 cores)
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/noise_floor.py --solvers newton,clarabel,lbfgsb --jobs 2
+	$(BIN)/python scripts/bench.py --render-only
 
 areas: $(BIN)/goldstar  ## exact band weights of the 51 states on a local Dask cluster (AREAS=states OUT=areas-output)
 	$(BIN)/goldstar areas --areas $(or $(AREAS),states) --out $(or $(OUT),areas-output) $(AREAS_ARGS)

@@ -64,6 +64,9 @@ class Run:
         return out
 
 
+BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
 def replace_section(path: Path, start: str, end: str, section: str) -> None:
     """Put `section` (which begins with `start` and ends with `end`) in place of the text between
     those markers in the file at `path`, or at its end when they are not there yet."""
@@ -71,8 +74,8 @@ def replace_section(path: Path, start: str, end: str, section: str) -> None:
     if start in text and end in text:
         text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
     else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
+        text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
+    atomic_write_text(path, text)
 
 
 def machine() -> dict[str, str]:
@@ -195,24 +198,40 @@ def markdown(default_runs: list[Run], series: list[Run], focus: dict[str, Any], 
     return "\n".join(lines) + "\n"
 
 
+def _penalized_gpu_row(r: dict[str, Any]) -> str:
+    return (f"| {r['problem']} | {r['backend']} | {r['seconds']:.3f} | {r['iterations']} | {r['loss']:.12f} | "
+            f"{r['max_rel_diff_vs_reference']:.3g} | {'pass' if r['certificate_passed'] else 'fail'} |")
+
+
+def _band_gpu_row(r: dict[str, Any]) -> str:
+    return (f"| {r['problem']} | {r['backend']} | {r['seconds']:.3f} | {r['inner_iterations']} | "
+            f"{r['objective']:.12g} | {r['max_rel_diff']:.3g} | {'pass' if r['certificate_passed'] else 'fail'} |")
+
+
+# The device checks' JSON files by name: gpu-<device>.json (scripts/device_check.py, penalized) and
+# gpu-<device>-band.json (scripts/device_check_band.py): (script, iterations column, value column, row).
+GPU_CHECKS = {
+    "penalized": ("scripts/device_check.py", "iterations", "loss", _penalized_gpu_row),
+    "band": ("scripts/device_check_band.py", "inner iterations", "objective Q", _band_gpu_row),
+}
+
+
 def gpu_section(plots_dir: Path) -> list[str]:
-    """Figures of GPU checks run elsewhere (scripts/device_check.py), from their saved JSON."""
+    """Figures of GPU checks run elsewhere (scripts/device_check*.py), from their saved JSON."""
     lines: list[str] = []
     for path in sorted(plots_dir.glob("gpu-*.json")):
         raw = json.loads(path.read_text())
+        script, iterations, value, row = GPU_CHECKS["band" if path.stem.endswith("-band") else "penalized"]
         lines += [
             f"## GPU check: {raw['device']} ({path.name})", "",
-            f"Not part of `make bench`: `scripts/device_check.py` run on a machine with that GPU "
+            f"Not part of `make bench`: `{script}` run on a machine with that GPU "
             f"(torch {raw['torch']}, Python {raw['python']}, numpy {raw['numpy']}); figures copied "
             f"from its output file `{path.name}`. *max rel diff* is measured against the committed "
             "reference for the default problem and against numpy's answer for the synthetic one.", "",
-            "| problem | backend | seconds | iterations | loss | max rel diff | certificate |",
+            f"| problem | backend | seconds | {iterations} | {value} | max rel diff | certificate |",
             "|---|---|---:|---:|---:|---:|:-:|",
         ]
-        for r in raw["runs"]:
-            lines.append(f"| {r['problem']} | {r['backend']} | {r['seconds']:.3f} | {r['iterations']} | "
-                         f"{r['loss']:.12f} | {r['max_rel_diff_vs_reference']:.3g} | "
-                         f"{'pass' if r['certificate_passed'] else 'fail'} |")
+        lines += [row(r) for r in raw["runs"]]
         legacy = raw.get("torch_lbfgs_device_vs_cpu")
         if legacy:
             lines += ["", f"TMD's torch L-BFGS after {legacy['steps']} steps on the GPU and on the CPU: largest "
@@ -256,7 +275,9 @@ def write_outputs(out: Path, plots_dir: Path, default_runs: list[Run], series: l
     from .impact import noise_floor_section
 
     extra = gpu_section(plots_dir) + noise_floor_section(plots_dir)
-    atomic_write_text(out, markdown(default_runs, series, focus, info, command, plots, extra))
+    # its own section of the file: the band and areas benchmarks write theirs beside it
+    replace_section(out, BENCH_START, BENCH_END,
+                    f"{BENCH_START}\n{markdown(default_runs, series, focus, info, command, plots, extra)}{BENCH_END}")
     raw = {"machine": info, "command": command, "focus": focus,
            "runs": [r.row() | {"history": r.history} for r in default_runs + series]}
     atomic_write_text(plots_dir / "bench.json", json.dumps(raw, indent=1) + "\n")

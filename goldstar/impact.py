@@ -330,7 +330,8 @@ def noise_floor_section(directory: Path = NOISE_FLOOR.parent) -> list[str]:
         "(`--tc-aged`).", "",
         f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, tax year {result['year']}, "
         f"permutation seed {result['seed']}; {result['platform']})."
-        + (f" Note: {result['note']}." if result.get("note") else ""), "",
+        + (f" Note: {result['note']}." if result.get("note") and result["note"] not in result["command"] else ""),
+        "",
         "| solver | options | seconds (file order, permuted) | iterations | loss (file order) | stopped by | "
         "weights differ up to | records differing > 1% |",
         "|---|---|---|---|---:|---|---:|---:|",

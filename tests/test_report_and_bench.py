@@ -87,6 +87,18 @@ def test_bench_script_runs_end_to_end_on_tiny_sizes(tmp_path):
     assert bench.main(["--render-only", "--out", str(out), "--plots-dir", str(tmp_path / "plots")]) == 0
     rendered = out.read_text()
     assert "## GPU check: Test GPU" in rendered and "| 0.123 | 7 |" in rendered and "4.25" in rendered
+    # so is a band GPU check, in its own columns
+    band = {"device": "Test GPU", "torch": "x", "python": "3", "numpy": "2",
+            "runs": [{"problem": "b", "backend": "torch cuda", "seconds": 0.25, "inner_iterations": 108,
+                      "objective": 177750.5, "max_rel_diff": 5e-12, "certificate_passed": True}]}
+    (tmp_path / "plots" / "gpu-test-band.json").write_text(json.dumps(band))
+    # the other benchmarks' sections of the file (band, areas) and text between them are kept
+    other = "<!-- band-bench:start -->\n## Band objective\nkept\n<!-- band-bench:end -->\n\nA note.\n"
+    out.write_text(out.read_text() + "\n" + other)
+    assert bench.main(["--render-only", "--out", str(out), "--plots-dir", str(tmp_path / "plots")]) == 0
+    rendered = out.read_text()
+    assert "| 0.250 | 108 | 177750.5 | 5e-12 | pass |" in rendered and "`scripts/device_check_band.py`" in rendered
+    assert rendered.endswith(other) and rendered.count("## Every solver on the default problem") == 1
 
 
 def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_path):
