@@ -159,14 +159,6 @@ def require_under_directories(path: str | os.PathLike[str], option: str) -> None
         raise InputError(f"{option} {path}: {ancestor} is a file, not a directory")
 
 
-def require_file_target(path: str | os.PathLike[str], option: str, kind: str) -> None:
-    """Refuse, before any work, an output file path that is a directory or lies under a file."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{option} {path} is a directory; give the path of {kind} file to write")
-    require_under_directories(path, option)
-
-
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call write(tmp) on a temporary sibling of `path`, fsync it, then rename it onto `path`.
 

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .atomic import require_file_target
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
 from .exceptions import GoldstarError, InputError, VerificationFailed
+from .outputs import BUILD_REPORT_COLUMNS, check_output_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -119,7 +119,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .progress import Progress
     from .solve import check_options, solve
 
-    require_file_target(args.out, "--out", "a Parquet")
+    check_output_file(args.out, "weights", "--out")
     options = check_options(args.solver, dict(parse_option(o) for o in args.option))
     problem = read_problem(args.problem)
     with Progress(f"{args.solver}", quiet=args.quiet) as progress:
@@ -249,7 +249,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .layout import write_problem
 
     if args.report is not None:
-        require_file_target(args.report, "--report", "a CSV")
+        check_output_file(args.report, "build report", "--report")
     _prepare_problem_out(args)
     start = time.perf_counter()
     options = engine_options(args)
@@ -299,12 +299,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"wrote         {args.out}")
     if args.report is not None:
         initial = info.initial_totals
-        report = pd.DataFrame({
-            "name": problem.target_names,
-            "target": problem.t,
-            "initial": initial,
-            "rel_error": (initial + 1.0) / (problem.t + 1.0) - 1.0,
-        })
+        report = pd.DataFrame(dict(zip(BUILD_REPORT_COLUMNS, (
+            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0))))
         atomic_write(args.report, lambda tmp: report.to_csv(tmp, index=False))
         print(f"report        {args.report}")
     return EXIT_OK
@@ -433,7 +429,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 @command("report", "write a self-contained HTML report of a reference or of an areas batch", _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
-    require_file_target(args.out, "--out", "an HTML")
+    check_output_file(args.out, "html", "--out")
     if args.areas is not None:
         if args.reference is not None:
             raise InputError("give --reference or --areas, not both")
@@ -469,7 +465,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     from .impact import html_section, load_weights, measure, text_tables
 
     if args.html is not None:
-        require_file_target(args.html, "--html", "an HTML")
+        check_output_file(args.html, "html", "--html")
     sets = [load_weights(w) for w in args.weights]
     impact, entry = measure(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
                                    "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
@@ -481,9 +477,10 @@ def cmd_impact(args: argparse.Namespace) -> int:
     print(text_tables(impact))
     if args.html is not None:
         from .atomic import atomic_write_text
+        from .outputs import HTML_MARK
         from .report import STYLE
 
-        atomic_write_text(args.html, f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style>"
+        atomic_write_text(args.html, f"<!doctype html><html><head><meta charset='utf-8'>{HTML_MARK}<style>{STYLE}</style>"
                                      f"</head><body>{html_section(impact)}</body></html>")
         print(f"wrote {args.html}")
     return EXIT_OK

@@ -265,25 +265,23 @@ def _amounts(impact: Impact) -> str:
 
 def html_section(impact: Impact) -> str:
     """The same tables as an HTML fragment (for goldstar report and --html)."""
-    from .report import _table
+    from .report import Html, _table
 
     diffs = impact.differences()
-    header = ["total ($bn)"] + [html.escape(lab) for lab in impact.labels] + [
-        f"difference, {html.escape(lab)}" for lab in impact.labels[1:]]
-    rows = []
+    header = ["total ($bn)"] + impact.labels + [f"difference, {lab}" for lab in impact.labels[1:]]
+    rows: list[list[Any]] = []
     for key in impact.totals.index:
-        cells = [html.escape(key)] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
+        cells: list[Any] = [key] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
         for lab in impact.labels[1:]:
             d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
             text = f"{d['difference']:+.4g}"
             if d["above_floor"]:
-                text = f"<b>{text}</b> (floor {d['floor']:.3g})"
-            elif d["above_floor"] is False:
-                text += f" (within floor {d['floor']:.3g})"
-            cells.append(text)
+                cells.append(Html(f"<b>{text}</b> (floor {d['floor']:.3g})"))
+            else:
+                cells.append(text + (f" (within floor {d['floor']:.3g})" if d["above_floor"] is False else ""))
         rows.append(cells)
-    view = [[html.escape(v["set"]), f"{v['differ']:,} of {v['records']:,}", f"{v['largest']:.3g}",
-             v["record_id"], f"{v['base_weight']:.6g} &rarr; {v['weight']:.6g}"] for v in impact.record_view]
+    view = [[v["set"], f"{v['differ']:,} of {v['records']:,}", f"{v['largest']:.3g}",
+             v["record_id"], f"{v['base_weight']:.6g} \u2192 {v['weight']:.6g}"] for v in impact.record_view]
     facts = html.escape(", ".join(f"{k} {v}" for k, v in impact.facts.items()))
     floor_note = (f"Bold: above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts "
                   "(BENCHMARKS.md)." if impact.floors
@@ -293,7 +291,7 @@ def html_section(impact: Impact) -> str:
         f"<p>Tax-Calculator totals over all records, $bn ({facts}). {floor_note}</p>",
         _table(header, rows),
         f"<h3>Record-level view (against {html.escape(impact.labels[0])})</h3>",
-        _table(["set", f"weights differing by &gt; {RECORD_RTOL:.0%}", "largest relative difference",
+        _table(["set", f"weights differing by > {RECORD_RTOL:.0%}", "largest relative difference",
                 "record_id", "weight"], view),
     ])
 

@@ -21,13 +21,23 @@ Recognition, by content and never by name:
 
 Before deciding, an interrupted replacement of the path is rolled back and
 the leftovers of dead writers are removed (goldstar.atomic.recover, tidy).
+
+Single files (`solve --out`, `report --out`, `impact --html`, `build
+--report`) follow the same rule, checked before any work by
+`check_output_file`: an absent path may be written; an existing regular file
+only when goldstar wrote it as that kind (FILE_KINDS: its mark, by content);
+never a directory, a device, a pipe or a symbolic link, and never a path that
+cannot be created (under a file, or where nothing may be written).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .exceptions import InputError
 
@@ -72,8 +82,6 @@ def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag
     `flag` is the option that the message tells the user to pass to replace
     an output of the same kind.
     """
-    from .atomic import require_under_directories
-
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
     path = Path(path)
@@ -107,3 +115,75 @@ def prepare_output(path: str | os.PathLike[str], kind: str, *, replace: bool, fl
     recover(path, log=log)
     tidy(path)
     check_output(path, kind, replace=replace, flag=flag)
+
+
+# -- single files ------------------------------------------------------------------
+
+# The mark in the <head> of every HTML page goldstar writes.
+HTML_MARK = '<meta name="generator" content="goldstar">'
+# The schema-metadata key of the weights Parquet `goldstar solve` writes.
+SOLVE_METADATA_KEY = b"goldstar_solve"
+# The columns of the CSV `goldstar build --report` writes, in order.
+BUILD_REPORT_COLUMNS = ("name", "target", "initial", "rel_error")
+
+
+def _head(path: Path, size: int = 4096) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(size).decode("utf-8", errors="replace")
+
+
+def _solve_parquet(path: Path) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return SOLVE_METADATA_KEY in (pq.read_schema(path).metadata or {})
+    except (pa.ArrowException, OSError):
+        return False
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """A single-file output: what to call it, and how to tell one goldstar wrote."""
+
+    noun: str
+    ours: Callable[[Path], bool]
+
+
+FILE_KINDS: dict[str, FileKind] = {
+    "html": FileKind("an HTML file", lambda p: HTML_MARK in _head(p)),
+    "weights": FileKind("a Parquet file", _solve_parquet),
+    "build report": FileKind("a CSV file", lambda p: _head(p).splitlines()[:1] == [",".join(BUILD_REPORT_COLUMNS)]),
+}
+
+
+def require_under_directories(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse an output path whose nearest existing ancestor is a file (it could never be made)."""
+    path = Path(path)
+    ancestor = next((p for p in path.parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise InputError(f"{option} {path}: {ancestor} is a file, not a directory")
+
+
+def check_output_file(path: str | os.PathLike[str], kind: str, option: str) -> None:
+    """Raise InputError, before any work, unless a goldstar `kind` file may be written at `path`."""
+    file_kind = FILE_KINDS[kind]
+    path = Path(path)
+    if path.is_symlink():
+        raise InputError(f"{option} {path} is a symbolic link; give the path of the file itself")
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a directory; give the path of {file_kind.noun} to write")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{option} {path} is not a regular file (a device or a pipe); goldstar writes only "
+                         "regular files")
+    if path.exists() and not file_kind.ours(path):
+        raise InputError(f"{option} {path} exists and goldstar did not write it as {file_kind.noun}; goldstar "
+                         "never replaces such a file: choose another path, or move it away yourself")
+    require_under_directories(path, option)
+    ancestor = next(p for p in path.parents if p.exists())
+    try:  # what atomic_write will do there, tried at once rather than after the work
+        fd, probe = tempfile.mkstemp(prefix=".goldstar-probe-", dir=ancestor)
+    except OSError as exc:
+        raise InputError(f"{option} {path}: nothing can be written in {ancestor} ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)

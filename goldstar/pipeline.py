@@ -17,13 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .atomic import require_under_directories
 from .certificate import certify
 from .defaults import DEFAULT_REFERENCES
 from .hashing import changed_inputs
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
 from .lock import reference_lock
-from .outputs import REFERENCE, output_kind, prepare_output
+from .outputs import REFERENCE, output_kind, prepare_output, require_under_directories
 from .problem import Problem
 from .reference import read_reference, write_reference
 from .solve import check_options, solve

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_text
+from .outputs import HTML_MARK
 from .reference import fingerprint, read_reference
 
 STYLE = """
@@ -139,7 +140,7 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
     source = problem.get("source", {})
     directory = _esc(str(ref.directory))
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<!doctype html><html><head><meta charset='utf-8'>{HTML_MARK}",
         f"<title>goldstar reference: {directory}</title><style>{STYLE}</style></head><body>",
         f"<h1>goldstar reference <code>{directory}</code></h1>",
         f"<p>Made {_esc(meta['created'])} on {_esc(meta['platform'])} "

@@ -74,3 +74,15 @@ def test_floors_are_read_in_the_amounts_compared(tmp_path):
         read_floors("nominal", path)
     text = "\n".join(noise_floor_section(tmp_path))
     assert "unaged amounts" in text and "aged amounts" in text
+
+
+def test_html_marks_what_stands_above_the_floor_and_escapes_the_rest():
+    from goldstar.impact import html_section
+
+    base = _set("<base>", [1e3] * 4, "newton")
+    other = _set("other", [1e3, 1e3, 1e3, 1e3 + 1], "lbfgsb")
+    floors = {"newton": {"income tax/single": 1e-9}, "lbfgsb": {"income tax/single": 1e-4}}
+    page = html_section(compute_impact(_table(), [base, other], floors=floors))
+    assert "<b>+0.0006</b> (floor 0.0001)" in page  # markup, not its escaped text
+    assert "&lt;base&gt;" in page and "<base>" not in page  # a label is text
+    assert "&amp;" not in page and "&lt;b&gt;" not in page  # nothing escaped twice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -265,3 +266,51 @@ def test_a_relative_problem_path_is_recorded_relative_to_the_reference(work, mon
     monkeypatch.chdir(work)
     assert main(["goldstar", "--problem", "./problem", "--reference", "refs/mine"] + FAST) == 0
     capsys.readouterr()
+
+
+# -- single-file outputs: replaced only when goldstar wrote them as that kind ---------------
+
+
+def test_a_users_file_is_never_replaced_by_a_single_file_output(work, capsys):
+    mine = work / "mine.txt"
+    mine.write_text("the user's notes\n")
+    weights = work / "ref" / "weights.parquet"
+    before = file_hash(weights)
+    refused = [
+        ["report", "--reference", str(work / "ref"), "--out", str(mine)],
+        ["report", "--reference", str(work / "ref"), "--out", str(weights)],  # the run's own input
+        ["solve", str(work / "problem"), "--out", str(mine), "--quiet"],
+        ["build", "--out", str(work / "new"), "--report", str(mine)],
+        ["impact", str(work / "ref"), "--html", str(weights)],  # refused before Tax-Calculator is needed
+    ]
+    for argv in refused:
+        assert main(argv) == 2, argv
+        assert "goldstar never replaces such a file" in capsys.readouterr().err
+    assert mine.read_text() == "the user's notes\n" and file_hash(weights) == before
+    assert not (work / "new").exists()
+
+
+def test_goldstar_replaces_its_own_single_file_outputs(work):
+    out = work / "report.html"
+    for _ in range(2):
+        assert main(["report", "--reference", str(work / "ref"), "--out", str(out)]) == 0
+    weights = work / "w.parquet"
+    for _ in range(2):
+        assert main(["solve", str(work / "problem"), "--out", str(weights), "--quiet"]) == 0
+    report = work / "build.csv"
+    assert main(["build", "--out", str(work / "b1"), "--report", str(report)]) == 0
+    assert main(["build", "--out", str(work / "b2"), "--report", str(report)]) == 0
+
+
+def test_links_devices_and_pipes_are_not_output_files(work, capsys):
+    target = work / "target.html"
+    target.write_text("kept\n")
+    link = work / "link.html"
+    link.symlink_to(target)
+    pipe = work / "pipe.html"
+    os.mkfifo(pipe)
+    for path, message in ((link, "is a symbolic link"), (pipe, "is not a regular file"),
+                          (Path("/dev/null"), "is not a regular file")):
+        assert main(["report", "--reference", str(work / "ref"), "--out", str(path)]) == 2
+        assert message in capsys.readouterr().err
+    assert target.read_text() == "kept\n" and link.is_symlink() and Path("/dev/null").is_char_device()

@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write, atomic_write_text, require_under_directories
+from ..atomic import atomic_write, atomic_write_text
+from ..outputs import require_under_directories
 from ..exceptions import InputError
 
 MARKER = "AREAS.json"

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_text
+from ..outputs import HTML_MARK
 from ..exceptions import InputError
 from .output import MARKER, file_stem, read_m
 
@@ -103,7 +104,7 @@ def render(out: str | os.PathLike[str]) -> str:
     status = summary["status"].value_counts().to_dict()
     quant = fig["quantiles"]
     return "\n".join([
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>goldstar areas report</title>",
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_MARK}<title>goldstar areas report</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Areas: {_esc(str(out))}</h1>",
         f"<p>{len(summary)} areas: " + ", ".join(f"{_esc(k)} {v}" for k, v in sorted(status.items()))
