@@ -183,6 +183,10 @@ def check_records(records: pd.DataFrame) -> None:
         )
 
 
+# How many dropped targets the warning names; problem.json lists them all.
+SHOWN_DROPPED = 10
+
+
 def build_problem(
     records: pd.DataFrame,
     targets: pd.DataFrame,
@@ -238,10 +242,11 @@ def build_problem(
         names.append(row["label"])
         t.append(float(row["Value"]))
     if dropped:
-        warnings.warn(
-            f"dropping {len(dropped)} target(s) no record contributes to: " + "; ".join(dropped),
-            UserWarning, stacklevel=2,
-        )
+        shown = "; ".join(dropped[:SHOWN_DROPPED]) + (
+            f"; and {len(dropped) - SHOWN_DROPPED} more (all under build.dropped_targets in problem.json)"
+            if len(dropped) > SHOWN_DROPPED else "")
+        warnings.warn(f"dropping {len(dropped)} target(s) no record contributes to: {shown}",
+                      UserWarning, stacklevel=2)
     if not names:
         raise InputError(f"no target for {year} has a contributing record")
     cols = [np.full(r.size, j, dtype=np.int64) for j, r in enumerate(rows)]

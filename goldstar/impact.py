@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .defaults import DEFAULT_YEAR
 from .exceptions import InputError
 
 NOISE_FLOOR = Path(__file__).resolve().parent.parent / "benchmarks" / "noise_floor.json"
@@ -59,17 +60,21 @@ class WeightSet:
 
 
 def load_weights(path: str | Path) -> WeightSet:
-    """A reference directory (its weights and final solver) or a Parquet file with record_id, weight."""
-    from .reference import read_reference
+    """A reference directory (its weights, checked against its recorded hash, and final solver) or a
+    Parquet file with record_id and weight; either way every weight finite and >= 0, ids unique."""
+    from .reference import read_reference, weights_hash
 
     path = Path(path)
     if path.is_dir():
         ref = read_reference(path)
+        if weights_hash(ref.record_id, ref.w0, ref.m, ref.weight) != ref.metadata["weights_hash"]:
+            raise InputError(f"weights {path}: the reference's weights no longer match its recorded hash "
+                             "(`goldstar verify --reference` names what changed)")
         chain = ref.metadata.get("solver_chain") or [{}]
-        return WeightSet(str(path), ref.record_id, ref.weight, chain[-1].get("method"),
-                         ref.metadata["problem"].get("source"))
+        return _checked(WeightSet(str(path), ref.record_id, ref.weight, chain[-1].get("method"),
+                                  ref.metadata["problem"].get("source")))
     if not path.is_file():
-        raise InputError(f"weights {path}: not found")
+        raise InputError(f"weights {path}: " + ("not a regular file" if path.exists() else "not found"))
     import pyarrow.parquet as pq
 
     try:
@@ -79,21 +84,56 @@ def load_weights(path: str | Path) -> WeightSet:
     missing = [c for c in ("record_id", "weight") if c not in table.column_names]
     if missing:
         raise InputError(f"weights {path}: lacks column(s) {', '.join(missing)}")
+    columns = {}
+    for name in ("record_id", "weight"):
+        column = table.column(name)
+        if column.null_count:
+            raise InputError(f"weights {path}: column {name} has {column.null_count:,} empty value(s)")
+        values = column.to_numpy()
+        if values.dtype.kind not in "iuf":
+            raise InputError(f"weights {path}: column {name} must hold numbers, found {column.type}")
+        columns[name] = values
+    ids = columns["record_id"]
+    if ids.dtype.kind == "f":
+        if not (np.isfinite(ids).all() and (ids == np.round(ids)).all()):
+            raise InputError(f"weights {path}: column record_id must hold whole numbers")
+        ids = ids.astype(np.int64)
     meta = (table.schema.metadata or {}).get(b"goldstar")
     solver = json.loads(meta).get("solver") if meta else None
-    return WeightSet(str(path), table.column("record_id").to_numpy(), table.column("weight").to_numpy(), solver)
+    return _checked(WeightSet(str(path), ids, columns["weight"].astype(np.float64), solver))
+
+
+def _checked(ws: WeightSet) -> WeightSet:
+    """ws when it has rows, unique record_ids and finite weights >= 0; else InputError naming a record."""
+    if ws.record_id.size == 0:
+        raise InputError(f"weights {ws.label}: no records")
+    ids = np.sort(ws.record_id)
+    repeated = ids[1:][ids[1:] == ids[:-1]]
+    if repeated.size:
+        raise InputError(f"weights {ws.label}: record_id {int(repeated[0])} appears more than once "
+                         f"({np.unique(repeated).size:,} repeated id(s))")
+    for bad, what in ((~np.isfinite(ws.weight), "not finite"), (ws.weight < 0, "negative")):
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise InputError(f"weights {ws.label}: {int(bad.sum()):,} weight(s) {what}, e.g. record_id "
+                             f"{int(ws.record_id[first])}: {ws.weight[first]}")
+    return ws
 
 
 def aligned(record_id: np.ndarray, ws: WeightSet) -> np.ndarray:
-    """ws's weights in the order of `record_id`; every record must have one."""
+    """ws's weights in the order of `record_id`; the two must hold the same records."""
     order = np.argsort(ws.record_id)
     pos = np.minimum(np.searchsorted(ws.record_id[order], record_id), ws.record_id.size - 1)
     found = ws.record_id[order][pos] == record_id
     if not found.all() or ws.record_id.size != record_id.size:
-        raise InputError(
-            f"weights {ws.label}: its {ws.record_id.size:,} records are not the {record_id.size:,} records "
-            f"of the Tax-Calculator file (e.g. record_id {record_id[~found][:3].tolist()} missing)"
-        )
+        missing = record_id[~found]
+        extra = np.setdiff1d(ws.record_id, record_id)
+        parts = ([f"{missing.size:,} of the file's records have no weight (e.g. record_id "
+                  f"{missing[:3].tolist()})"] if missing.size else []) + (
+                 [f"{extra.size:,} weights are for records not in the file (e.g. record_id "
+                  f"{extra[:3].tolist()})"] if extra.size else [])
+        raise InputError(f"weights {ws.label}: its {ws.record_id.size:,} records are not the {record_id.size:,} "
+                         f"records of the Tax-Calculator file: {'; '.join(parts)}")
     return ws.weight[order][pos]
 
 
@@ -203,7 +243,8 @@ def compute_impact(table: pd.DataFrame, sets: list[WeightSet], *, file_weights: 
     view = []
     base = weights[0]
     for label, w in zip(labels[1:], weights[1:]):
-        rel = np.abs(w - base) / np.abs(base)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a base weight of 0: 0 if still 0, else inf
+            rel = np.where(base == 0, np.where(w == 0, 0.0, np.inf), np.abs(w - base) / np.abs(base))
         worst = int(np.argmax(rel))
         view.append({"set": label, "records": int(rel.size), "differ": int((rel > RECORD_RTOL).sum()),
                      "largest": float(rel[worst]), "record_id": int(record_id[worst]),
@@ -220,8 +261,11 @@ def inputs_for(sets: list[WeightSet], overrides: dict[str, Any]) -> Any:
         source = {}
     if source and source.get("engine") not in (None, "cps", "taxcalc"):
         raise InputError(f"the reference's records engine {source.get('engine')!r} is no Tax-Calculator input")
-    records = overrides.pop("records", None) or source.get("records")
-    year = overrides.pop("year", None) or source.get("year") or 2015
+    records, year = overrides.pop("records", None), overrides.pop("year", None)
+    if records is not None and not str(records).strip():
+        raise InputError("--records: an empty path")
+    records = records if records is not None else source.get("records")
+    year = year if year is not None else source.get("year", DEFAULT_YEAR)
     options = dict(source.get("engine_options") or {}) if source.get("engine") == "taxcalc" else {}
     options.update({k: v for k, v in overrides.items() if v is not None})
     return taxcalc_inputs(Path(records) if records else None, int(year), options)
@@ -245,9 +289,10 @@ def text_tables(impact: Impact) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header] + rows]
-    lines.append(f"(* : above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts, "
-                 "BENCHMARKS.md)" if impact.floors else f"(no noise floor measured in {_amounts(impact)} amounts: "
-                 "see benchmarks/noise_floor.json)")
+    if len(impact.labels) > 1:  # differences to mark
+        lines.append(f"(* : above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts, "
+                     "BENCHMARKS.md)" if impact.floors else f"(no noise floor measured in {_amounts(impact)} amounts: "
+                     "see benchmarks/noise_floor.json)")
     lines.append("")
     base = impact.labels[0]
     for v in impact.record_view:

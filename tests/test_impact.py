@@ -4,6 +4,7 @@ noise floor (the larger floor of the two sets' solvers; an unknown solver takes 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -86,3 +87,51 @@ def test_html_marks_what_stands_above_the_floor_and_escapes_the_rest():
     assert "<b>+0.0006</b> (floor 0.0001)" in page  # markup, not its escaped text
     assert "&lt;base&gt;" in page and "<base>" not in page  # a label is text
     assert "&amp;" not in page and "&lt;b&gt;" not in page  # nothing escaped twice
+
+
+def _parquet(path, **columns):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"record_id": np.array([], np.int64), "weight": np.array([])}, "no records"),
+    ({"record_id": ["a", "b"], "weight": [1.0, 2.0]}, "column record_id must hold numbers"),
+    ({"record_id": [1, 2], "weight": ["1", "2"]}, "column weight must hold numbers"),
+    ({"record_id": [1, 2], "weight": [1.0, None]}, "column weight has 1 empty value(s)"),
+    ({"record_id": [1, 2], "weight": [1.0, np.inf]}, "1 weight(s) not finite, e.g. record_id 2"),
+    ({"record_id": [1, 2], "weight": [-1.0, 2.0]}, "1 weight(s) negative, e.g. record_id 1"),
+    ({"record_id": [1, 1, 2], "weight": [1.0, 1.0, 2.0]}, "record_id 1 appears more than once"),
+    ({"record_id": [1.5, 2.0], "weight": [1.0, 2.0]}, "record_id must hold whole numbers"),
+])
+def test_bad_weights_files_are_refused_by_name(tmp_path, columns, message):
+    from goldstar.exceptions import InputError
+    from goldstar.impact import load_weights
+
+    path = _parquet(tmp_path / "w.parquet", **columns)
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_weights(path)
+
+
+def test_whole_float_ids_are_ids_and_a_tampered_reference_is_refused(tmp_path, small_reference):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from goldstar.exceptions import InputError
+    from goldstar.impact import load_weights
+
+    ws = load_weights(_parquet(tmp_path / "w.parquet", record_id=[3.0, 1.0], weight=[1.0, 2.0]))
+    assert ws.record_id.dtype == np.int64 and ws.record_id.tolist() == [3, 1]
+    ref = tmp_path / "ref"
+    shutil.copytree(small_reference / "ref", ref)
+    table = pq.read_table(ref / "weights.parquet")
+    weight = table.column("weight").to_numpy().copy()
+    weight[0] *= 1.5
+    pq.write_table(table.set_column(table.column_names.index("weight"), "weight", [weight]),
+                   ref / "weights.parquet")
+    with pytest.raises(InputError, match="no longer match its recorded hash"):
+        load_weights(ref)

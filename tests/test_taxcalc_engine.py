@@ -170,6 +170,9 @@ def test_without_the_extra_build_exits_2_with_the_install_hint(tmp_path, monkeyp
     (["--engine", "taxcalc", "--tc-aged", "--tc-weights", str(DEFAULT_RECORDS)], "leave out --tc-weights"),
     (["--engine", "taxcalc", "--tc-aged", "--records", str(README)], "embedded CPS file only"),
     (["--tc-aged"], "need --engine taxcalc"),
+    (["--engine", "taxcalc", "--tc-aged", "--tc-s006-scale", "0.01"], "applies only without a weights file"),
+    (["--engine", "taxcalc", "--tc-s006-scale", "-1"], "must be a finite number > 0"),
+    (["--engine", "taxcalc", "--tc-weights", "tests"], "not a regular file"),
 ])
 def test_bad_engine_options_exit_2(tmp_path, capsys, argv, message):
     assert main(["build", *argv, "--out", str(tmp_path / "p")]) == 2
@@ -188,6 +191,26 @@ def test_tc_aged_takes_taxcalcs_own_cps_weights_and_growfactors(taxcalc_module):
     assert ENGINES["taxcalc"].input_files(None, {"aged": True}) == {
         "records": DEFAULT_RECORDS, "tc_weights": own["weights"], "tc_growfactors": own["growfactors"]}
     assert taxcalc_.cache_key(inputs)["files"] != taxcalc_.cache_key(taxcalc_inputs(None, 2015, {}))["files"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tc-data-year", "2014", "--year", "2100"], "target year 2100: Tax-Calculator"),
+    (["--tc-data-year", "1999"], "data year 1999: Tax-Calculator"),
+])
+def test_years_tax_calculator_does_not_model_exit_2(taxcalc_module, cache_dir, cps_slice, tmp_path, capsys,
+                                                     argv, message):
+    assert main(["build", "--engine", "taxcalc", "--records", str(cps_slice), *argv,
+                 "--out", str(tmp_path / "p")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_a_copy_of_the_embedded_cps_file_is_known_by_its_content(tmp_path):
+    copy = tmp_path / "renamed.csv.gz"
+    shutil.copyfile(DEFAULT_RECORDS, copy)
+    assert taxcalc_.TaxcalcInputs(records=copy).scale == taxcalc_.DEFAULT_S006_SCALE  # s006 is weight x 100
+    other = tmp_path / "other.csv"
+    pd.read_csv(DEFAULT_RECORDS, nrows=5).to_csv(other, index=False)
+    assert taxcalc_.TaxcalcInputs(records=other).scale == 1.0
 
 
 def test_the_readme_lists_the_mapping_as_the_code_has_it():

@@ -77,11 +77,11 @@ def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Pa
     if given:
         raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: "
                          f"leave out {', '.join('--tc-' + k for k in given)}")
-    if Path(records).resolve() != DEFAULT_RECORDS.resolve():
+    from .taxcalc_ import is_embedded_cps, own_cps_aging_files
+
+    if Path(records).is_file() and not is_embedded_cps(records):
         raise InputError(f"--tc-aged ages the embedded CPS file only (Tax-Calculator's weights file is for "
                          f"its records), not {records}; for another file give --tc-weights and --tc-growfactors")
-    from .taxcalc_ import own_cps_aging_files
-
     return own_cps_aging_files()
 
 

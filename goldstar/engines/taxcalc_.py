@@ -142,6 +142,13 @@ def installed_version() -> str | None:
         return None
 
 
+def is_embedded_cps(path: Path) -> bool:
+    """Whether `path` holds the embedded CPS file (by content: a copy counts, whatever its name)."""
+    path = Path(path)
+    return path.resolve() == DEFAULT_RECORDS.resolve() or (
+        path.stat().st_size == DEFAULT_RECORDS.stat().st_size and file_hash(path) == file_hash(DEFAULT_RECORDS))
+
+
 def own_cps_aging_files() -> dict[str, Path]:
     """Tax-Calculator's own weights and growfactors files for its CPS file (what cps_constructor uses)."""
     package = Path(require_taxcalc().__file__).parent
@@ -174,7 +181,13 @@ class TaxcalcInputs:
         for role in ("records", "weights", "growfactors"):
             path = getattr(self, role)
             if path is not None and not Path(path).is_file():
-                raise InputError(f"Tax-Calculator {role} file {path}: not found")
+                why = "not a regular file" if Path(path).exists() else "not found"
+                raise InputError(f"Tax-Calculator {role} file {path}: {why}")
+        if self.s006_scale is not None and self.weights is not None:
+            raise InputError("--tc-s006-scale applies only without a weights file: with one, the weights are "
+                             "its WT<year> / 100")
+        if self.s006_scale is not None and not (np.isfinite(self.s006_scale) and self.s006_scale > 0):
+            raise InputError(f"--tc-s006-scale must be a finite number > 0, got {self.s006_scale}")
         if self.growfactors is not None and self.weights is None:
             raise InputError(
                 "--tc-growfactors needs --tc-weights: Tax-Calculator ages the data only with both "
@@ -186,7 +199,7 @@ class TaxcalcInputs:
         """The factor from the file's s006 to a weight, when no weights file is given."""
         if self.s006_scale is not None:
             return float(self.s006_scale)
-        return DEFAULT_S006_SCALE if Path(self.records).resolve() == DEFAULT_RECORDS.resolve() else 1.0
+        return DEFAULT_S006_SCALE if is_embedded_cps(self.records) else 1.0
 
     def files(self) -> dict[str, Path]:
         """The input files by role."""
@@ -272,30 +285,55 @@ def data_year(inputs: TaxcalcInputs) -> int:
     path = Path(inputs.records)
     try:
         if path.name.lower().endswith(".parquet"):
-            years = pd.read_parquet(path, columns=["FLPDYR"])["FLPDYR"]
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            years = pd.read_parquet(path, columns=["FLPDYR"])["FLPDYR"] if "FLPDYR" in names else None
         else:
-            years = pd.read_csv(path, usecols=["FLPDYR"])["FLPDYR"]
-    except (ValueError, KeyError):
-        raise InputError(f"{path} has no FLPDYR column: give the data year with --tc-data-year") from None
-    return int(years.max())
+            header = pd.read_csv(path, nrows=0).columns
+            years = pd.read_csv(path, usecols=["FLPDYR"])["FLPDYR"] if "FLPDYR" in header else None
+    except Exception as exc:  # pandas and pyarrow raise many kinds for an unreadable file
+        raise InputError(f"Tax-Calculator records file {path}: cannot be read ({exc})") from None
+    if years is None:
+        raise InputError(f"{path} has no FLPDYR column: give the data year with --tc-data-year")
+    numbers = pd.to_numeric(years, errors="coerce")
+    if numbers.isna().any() or len(numbers) == 0:
+        raise InputError(f"{path}: column FLPDYR must hold years, found {years[numbers.isna()].iloc[0]!r}"
+                         if len(numbers) else f"{path}: no records")
+    return int(numbers.max())
+
+
+def _read_weights_file(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:  # a Parquet or binary file, an empty one, a broken gzip stream
+        raise InputError(f"Tax-Calculator weights file {path}: cannot be read as CSV ({exc})") from None
 
 
 def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Thresholds]:
     """Run Tax-Calculator the way TMD does (module docstring): TC_VARIABLES for the target year,
     and that year's filing thresholds from the same policy."""
     taxcalc = require_taxcalc()
-    data = read_input(inputs) if data is None else data
     start = data_year(inputs)
+    first, last = taxcalc.Policy.JSON_START_YEAR, taxcalc.Policy.LAST_BUDGET_YEAR
+    for what, year in (("data year", start), ("target year", inputs.year)):
+        if not first <= year <= last:
+            raise InputError(f"{what} {year}: Tax-Calculator {installed_version()} models {first} to {last}")
     if inputs.year < start:
         raise InputError(f"target year {inputs.year} is before the data year {start}")
+    data = read_input(inputs) if data is None else data
     gfactors = weights = None
     if inputs.weights is not None:
-        weights = pd.read_csv(inputs.weights)
-        column = f"WT{inputs.year}"
-        if column not in weights.columns:
-            raise InputError(f"Tax-Calculator weights file {inputs.weights}: no column {column}")
-        gfactors = (taxcalc.GrowFactors(growfactors_filename=str(inputs.growfactors))
-                    if inputs.growfactors is not None else taxcalc.GrowFactors())
+        weights = _read_weights_file(inputs.weights)
+        for year in sorted({start, inputs.year}):
+            if f"WT{year}" not in weights.columns:
+                raise InputError(f"Tax-Calculator weights file {inputs.weights}: no column WT{year} "
+                                 f"(it needs the data year's and the target year's)")
+        try:
+            gfactors = (taxcalc.GrowFactors(growfactors_filename=str(inputs.growfactors))
+                        if inputs.growfactors is not None else taxcalc.GrowFactors())
+        except Exception as exc:  # Tax-Calculator raises ValueError and others for a malformed file
+            raise InputError(f"Tax-Calculator growfactors file {inputs.growfactors}: rejected ({exc})") from None
     try:
         records = taxcalc.Records(
             data=data, start_year=start, gfactors=gfactors, weights=weights,
