@@ -151,14 +151,6 @@ def tidy(path: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def require_under_directories(path: str | os.PathLike[str], option: str) -> None:
-    """Refuse an output path whose nearest existing ancestor is a file (it could never be made)."""
-    path = Path(path)
-    ancestor = next((p for p in path.parents if p.exists()), None)
-    if ancestor is not None and not ancestor.is_dir():
-        raise InputError(f"{option} {path}: {ancestor} is a file, not a directory")
-
-
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call write(tmp) on a temporary sibling of `path`, fsync it, then rename it onto `path`.
 

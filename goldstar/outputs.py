@@ -86,7 +86,7 @@ def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag
         raise ValueError(f"unknown output kind {kind!r}")
     path = Path(path)
     if not path.exists() and not path.is_symlink():
-        require_under_directories(path, "output")
+        require_writable(path, "output")
         return
     if not path.is_dir():
         raise InputError(f"{path} exists and is not a directory; goldstar writes a {kind} directory there "
@@ -157,12 +157,19 @@ FILE_KINDS: dict[str, FileKind] = {
 }
 
 
-def require_under_directories(path: str | os.PathLike[str], option: str) -> None:
-    """Refuse an output path whose nearest existing ancestor is a file (it could never be made)."""
+def require_writable(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse, before any work, an output path that could never be made: its nearest existing
+    ancestor is a file, or nothing may be created there (tried, as the atomic writers will)."""
     path = Path(path)
-    ancestor = next((p for p in path.parents if p.exists()), None)
-    if ancestor is not None and not ancestor.is_dir():
+    ancestor = next((p for p in path.parents if p.exists()), Path("."))
+    if not ancestor.is_dir():
         raise InputError(f"{option} {path}: {ancestor} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".goldstar-probe-", dir=ancestor)
+    except OSError as exc:
+        raise InputError(f"{option} {path}: nothing can be written in {ancestor} ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_output_file(path: str | os.PathLike[str], kind: str, option: str) -> None:
@@ -179,11 +186,4 @@ def check_output_file(path: str | os.PathLike[str], kind: str, option: str) -> N
     if path.exists() and not file_kind.ours(path):
         raise InputError(f"{option} {path} exists and goldstar did not write it as {file_kind.noun}; goldstar "
                          "never replaces such a file: choose another path, or move it away yourself")
-    require_under_directories(path, option)
-    ancestor = next(p for p in path.parents if p.exists())
-    try:  # what atomic_write will do there, tried at once rather than after the work
-        fd, probe = tempfile.mkstemp(prefix=".goldstar-probe-", dir=ancestor)
-    except OSError as exc:
-        raise InputError(f"{option} {path}: nothing can be written in {ancestor} ({exc.strerror})") from None
-    os.close(fd)
-    os.unlink(probe)
+    require_writable(path, option)

@@ -22,7 +22,7 @@ from .defaults import DEFAULT_REFERENCES
 from .hashing import changed_inputs
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
 from .lock import reference_lock
-from .outputs import REFERENCE, output_kind, prepare_output, require_under_directories
+from .outputs import REFERENCE, output_kind, prepare_output, require_writable
 from .problem import Problem
 from .reference import read_reference, write_reference
 from .solve import check_options, solve
@@ -142,7 +142,7 @@ def make_reference(
     """
     # bad settings are refused before anything is touched
     first_options = check_options("lbfgsb", {**LBFGSB_STAGE, **(lbfgsb_options or {})})
-    require_under_directories(reference_dir, "--reference")
+    require_writable(reference_dir, "--reference")
     with reference_lock(reference_dir):
         return _make_reference(source, reference_dir, force, first_options, progress_factory, log)
 

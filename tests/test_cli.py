@@ -89,6 +89,8 @@ def test_an_answer_that_fails_its_certificate_is_not_written(problem_dir, tmp_pa
         (["synth", "--records", "20", "--targets", "3", "--out", "{problem}/problem.json/p"], "is a file, not"),
         (["goldstar", "--problem", "{problem}", "--reference", "{problem}/problem.json/r"], "is a file, not"),
         (["areas", "--areas", "WY", "--out", "{problem}/problem.json/a"], "is a file, not a directory"),
+        (["synth", "--records", "20", "--targets", "3", "--out", "/proc/goldstar-x"], "nothing can be written"),
+        (["report", "--out", "/proc/goldstar-x.html"], "nothing can be written in /proc"),
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=abc"],
          "solver 'newton': option `max_iter` = 'abc' is not allowed; it must be an integer >= 1"),
         (["solve", "{problem}", "--out", "{tmp}/w.parquet", "--option", "max_iter=0"],

@@ -37,7 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write, atomic_write_text
-from ..outputs import require_under_directories
+from ..outputs import require_writable
 from ..exceptions import InputError
 
 MARKER = "AREAS.json"
@@ -55,7 +55,7 @@ def prepare_out(out: Path, marker: dict[str, Any]) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
-    require_under_directories(out, "--out")
+    require_writable(out, "--out")
     if out.is_dir() and any(out.iterdir()):
         path = out / MARKER
         try:
