@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -208,11 +208,19 @@ def _band_gpu_row(r: dict[str, Any]) -> str:
             f"{r['objective']:.12g} | {r['max_rel_diff']:.3g} | {'pass' if r['certificate_passed'] else 'fail'} |")
 
 
-# The device checks' JSON files by name: gpu-<device>.json (scripts/device_check.py, penalized) and
-# gpu-<device>-band.json (scripts/device_check_band.py): (script, iterations column, value column, row).
+class GpuCheck(NamedTuple):
+    """How one device-check script's JSON is rendered."""
+
+    script: str
+    iterations_column: str
+    value_column: str
+    row: Callable[[dict[str, Any]], str]
+
+
+# The device checks' JSON files by name: gpu-<device>.json (penalized) and gpu-<device>-band.json.
 GPU_CHECKS = {
-    "penalized": ("scripts/device_check.py", "iterations", "loss", _penalized_gpu_row),
-    "band": ("scripts/device_check_band.py", "inner iterations", "objective Q", _band_gpu_row),
+    "penalized": GpuCheck("scripts/device_check.py", "iterations", "loss", _penalized_gpu_row),
+    "band": GpuCheck("scripts/device_check_band.py", "inner iterations", "objective Q", _band_gpu_row),
 }
 
 
@@ -221,17 +229,18 @@ def gpu_section(plots_dir: Path) -> list[str]:
     lines: list[str] = []
     for path in sorted(plots_dir.glob("gpu-*.json")):
         raw = json.loads(path.read_text())
-        script, iterations, value, row = GPU_CHECKS["band" if path.stem.endswith("-band") else "penalized"]
+        check = GPU_CHECKS["band" if path.stem.endswith("-band") else "penalized"]
         lines += [
             f"## GPU check: {raw['device']} ({path.name})", "",
-            f"Not part of `make bench`: `{script}` run on a machine with that GPU "
+            f"Not part of `make bench`: `{check.script}` run on a machine with that GPU "
             f"(torch {raw['torch']}, Python {raw['python']}, numpy {raw['numpy']}); figures copied "
             f"from its output file `{path.name}`. *max rel diff* is measured against the committed "
             "reference for the default problem and against numpy's answer for the synthetic one.", "",
-            f"| problem | backend | seconds | {iterations} | {value} | max rel diff | certificate |",
+            f"| problem | backend | seconds | {check.iterations_column} | {check.value_column} | max rel diff | "
+            "certificate |",
             "|---|---|---:|---:|---:|---:|:-:|",
         ]
-        lines += [row(r) for r in raw["runs"]]
+        lines += [check.row(r) for r in raw["runs"]]
         legacy = raw.get("torch_lbfgs_device_vs_cpu")
         if legacy:
             lines += ["", f"TMD's torch L-BFGS after {legacy['steps']} steps on the GPU and on the CPU: largest "

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
 from .exceptions import GoldstarError, InputError, VerificationFailed
-from .outputs import BUILD_REPORT_COLUMNS, check_output_file
+from .outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -151,7 +151,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         "record_id": pa.array(problem.record_ids, pa.int64()),
         "m": pa.array(solution.m, pa.float64()),
         "weight": pa.array(problem.w0 * solution.m, pa.float64()),
-    }).replace_schema_metadata({b"goldstar_solve": json.dumps(status, sort_keys=True).encode("utf-8")})
+    }).replace_schema_metadata({SOLVE_METADATA_KEY: json.dumps(status, sort_keys=True).encode("utf-8")})
     atomic_write(args.out, lambda tmp: pq.write_table(table, tmp))
     print(f"wrote       {args.out}")
     if faults:
@@ -477,11 +477,9 @@ def cmd_impact(args: argparse.Namespace) -> int:
     print(text_tables(impact))
     if args.html is not None:
         from .atomic import atomic_write_text
-        from .outputs import HTML_MARK
-        from .report import STYLE
+        from .report import page_head
 
-        atomic_write_text(args.html, f"<!doctype html><html><head><meta charset='utf-8'>{HTML_MARK}<style>{STYLE}</style>"
-                                     f"</head><body>{html_section(impact)}</body></html>")
+        atomic_write_text(args.html, f"{page_head('goldstar impact')}{html_section(impact)}</body></html>")
         print(f"wrote {args.html}")
     return EXIT_OK
 

@@ -26,13 +26,17 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .defaults import DEFAULT_YEAR
 from .exceptions import InputError
+from .outputs import SOLVE_METADATA_KEY
+
+if TYPE_CHECKING:
+    from .engines.cache import CacheEntry
 
 NOISE_FLOOR = Path(__file__).resolve().parent.parent / "benchmarks" / "noise_floor.json"
 QUANTITIES = {"income tax": "tc_iitax", "payroll tax": "tc_payrolltax", "AGI": "tc_c00100"}
@@ -41,8 +45,12 @@ AGI_GROUPS = (
     (200e3, 500e3), (500e3, 1e6), (1e6, math.inf),
 )
 MARS_LABELS = {1: "single", 2: "joint", 3: "separate", 4: "head of household", 5: "surviving spouse"}
-# The amounts Tax-Calculator's totals are taken over: the data year's, or aged to the target year.
-AMOUNTS = ("unaged", "aged")
+# The amounts Tax-Calculator's totals are taken over, with the engine options that give them: the
+# data year's (no weights file), or aged to the tax year (a weights file; for the CPS file, --tc-aged).
+AMOUNT_OPTIONS: dict[str, dict[str, Any]] = {"unaged": {}, "aged": {"aged": True}}
+AMOUNTS = tuple(AMOUNT_OPTIONS)
+# The Parquet metadata key under which a plain weights file names its solver ({"solver": name}).
+WEIGHTS_SOLVER_KEY = b"goldstar"
 # A record's weight "differs" when it moves by more than this fraction of the base weight.
 RECORD_RTOL = 0.01
 FILE_WEIGHTS = "file weights"
@@ -62,12 +70,12 @@ class WeightSet:
 def load_weights(path: str | Path) -> WeightSet:
     """A reference directory (its weights, checked against its recorded hash, and final solver) or a
     Parquet file with record_id and weight; either way every weight finite and >= 0, ids unique."""
-    from .reference import read_reference, weights_hash
+    from .reference import read_reference
 
     path = Path(path)
     if path.is_dir():
         ref = read_reference(path)
-        if weights_hash(ref.record_id, ref.w0, ref.m, ref.weight) != ref.metadata["weights_hash"]:
+        if ref.computed_weights_hash() != ref.metadata["weights_hash"]:
             raise InputError(f"weights {path}: the reference's weights no longer match its recorded hash "
                              "(`goldstar verify --reference` names what changed)")
         chain = ref.metadata.get("solver_chain") or [{}]
@@ -98,9 +106,22 @@ def load_weights(path: str | Path) -> WeightSet:
         if not (np.isfinite(ids).all() and (ids == np.round(ids)).all()):
             raise InputError(f"weights {path}: column record_id must hold whole numbers")
         ids = ids.astype(np.int64)
-    meta = (table.schema.metadata or {}).get(b"goldstar")
-    solver = json.loads(meta).get("solver") if meta else None
-    return _checked(WeightSet(str(path), ids, columns["weight"].astype(np.float64), solver))
+    return _checked(WeightSet(str(path), ids, columns["weight"].astype(np.float64),
+                              _solver_of(table.schema.metadata or {})))
+
+
+def _solver_of(metadata: dict[bytes, bytes]) -> str | None:
+    """The solver a weights file names: `goldstar solve`'s metadata ("method"), or a plain file's
+    {"solver": ...} under WEIGHTS_SOLVER_KEY (scripts/noise_floor.py); None when it names none."""
+    for key, field_name in ((SOLVE_METADATA_KEY, "method"), (WEIGHTS_SOLVER_KEY, "solver")):
+        if key in metadata:
+            try:
+                value = json.loads(metadata[key]).get(field_name)
+            except (ValueError, AttributeError):
+                value = None
+            if isinstance(value, str):
+                return value
+    return None
 
 
 def _checked(ws: WeightSet) -> WeightSet:
@@ -213,12 +234,12 @@ class Impact:
 
 
 def measure(sets: list[WeightSet], overrides: dict[str, Any], *,
-            file_weights: bool = True) -> tuple[Impact, Any]:
+            file_weights: bool = True) -> tuple[Impact, "CacheEntry"]:
     """The impact of `sets` on their Tax-Calculator inputs (inputs_for), with the floors of those
     amounts; and the cache entry of the derived table (a hit: Tax-Calculator did not run)."""
     from .engines.taxcalc_ import derive, installed_version
 
-    inputs = inputs_for(sets, overrides)
+    inputs = inputs_for(sets, dict(overrides))
     table, entry = derive(inputs)
     amounts = amounts_of(inputs)
     impact = compute_impact(table, sets, file_weights=file_weights, floors=read_floors(amounts))
@@ -289,7 +310,7 @@ def text_tables(impact: Impact) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header] + rows]
-    if len(impact.labels) > 1:  # differences to mark
+    if _judged(impact):
         lines.append(f"(* : above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts, "
                      "BENCHMARKS.md)" if impact.floors else f"(no noise floor measured in {_amounts(impact)} amounts: "
                      "see benchmarks/noise_floor.json)")
@@ -302,6 +323,11 @@ def text_tables(impact: Impact) -> str:
             f"{v['base_weight']:.6g} -> {v['weight']:.6g})"
         )
     return "\n".join(lines)
+
+
+def _judged(impact: Impact) -> bool:
+    """Whether any difference is judged against a floor (the file's own weights never are)."""
+    return sum(label != FILE_WEIGHTS for label in impact.labels) > 1
 
 
 def _amounts(impact: Impact) -> str:
@@ -328,7 +354,8 @@ def html_section(impact: Impact) -> str:
     view = [[v["set"], f"{v['differ']:,} of {v['records']:,}", f"{v['largest']:.3g}",
              v["record_id"], f"{v['base_weight']:.6g} \u2192 {v['weight']:.6g}"] for v in impact.record_view]
     facts = html.escape(", ".join(f"{k} {v}" for k, v in impact.facts.items()))
-    floor_note = (f"Bold: above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts "
+    floor_note = ("" if not _judged(impact) else
+                  f"Bold: above the largest noise floor of the two sets' solvers in {_amounts(impact)} amounts "
                   "(BENCHMARKS.md)." if impact.floors
                   else f"No noise floor measured in {_amounts(impact)} amounts (benchmarks/noise_floor.json).")
     return "\n".join([
@@ -369,12 +396,13 @@ def noise_floor_section(directory: Path = NOISE_FLOOR.parent) -> list[str]:
         "group, by filing status) move when the same problem is solved with its records and targets in "
         "another order, per solver. `goldstar impact` marks a difference between two sets of weights as "
         "above the floor when it exceeds the larger floor of their two solvers, in the amounts it compares "
-        "them in: unaged (the CPS file's 2014 amounts, which the problem is fitted to) or aged to 2015 "
-        "(`--tc-aged`).", "",
+        "them in: unaged (the records' data-year amounts, which the problem is fitted to) or aged to the tax "
+        f"year {result['year']} (`--tc-aged`).", "",
         f"Command: `{result['command']}` (Tax-Calculator {result['taxcalc']}, tax year {result['year']}, "
         f"permutation seed {result['seed']}; {result['platform']})."
-        + (f" Note: {result['note']}." if result.get("note") and result["note"] not in result["command"] else ""),
-        "",
+        + (" The two orders of each solver ran at once, in two processes, so each run's seconds are those of "
+           "a machine shared with the other." if result.get("jobs") == 2 else "")
+        + (f" Note: {result['note']}." if result.get("note") else ""), "",
         "| solver | options | seconds (file order, permuted) | iterations | loss (file order) | stopped by | "
         "weights differ up to | records differing > 1% |",
         "|---|---|---|---|---:|---|---:|---:|",

@@ -76,17 +76,19 @@ def output_kind(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag: str = "--force") -> None:
+def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag: str = "--force",
+                 option: str = "--out") -> None:
     """Raise InputError unless a goldstar `kind` may be written at `path` (the rules above).
 
     `flag` is the option that the message tells the user to pass to replace
-    an output of the same kind.
+    an output of the same kind; `option` the one that named `path`.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
     path = Path(path)
+    # the new directory is made beside `path` and renamed onto it (goldstar.atomic): its parent must take it
+    require_writable(path, option)
     if not path.exists() and not path.is_symlink():
-        require_writable(path, "output")
         return
     if not path.is_dir():
         raise InputError(f"{path} exists and is not a directory; goldstar writes a {kind} directory there "
@@ -108,13 +110,13 @@ def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag
 
 
 def prepare_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag: str = "--force",
-                   log=None) -> None:
+                   option: str = "--out", log=None) -> None:
     """Roll back an interrupted replacement of `path`, remove dead writers' leftovers, then check_output."""
     from .atomic import recover, tidy
 
     recover(path, log=log)
     tidy(path)
-    check_output(path, kind, replace=replace, flag=flag)
+    check_output(path, kind, replace=replace, flag=flag, option=option)
 
 
 # -- single files ------------------------------------------------------------------
@@ -128,8 +130,12 @@ BUILD_REPORT_COLUMNS = ("name", "target", "initial", "rel_error")
 
 
 def _head(path: Path, size: int = 4096) -> str:
-    with open(path, "rb") as fh:
-        return fh.read(size).decode("utf-8", errors="replace")
+    """The file's first bytes as text; "" when it cannot be read (then it is not taken for goldstar's)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _solve_parquet(path: Path) -> bool:
@@ -174,6 +180,8 @@ def require_writable(path: str | os.PathLike[str], option: str) -> None:
 
 def check_output_file(path: str | os.PathLike[str], kind: str, option: str) -> None:
     """Raise InputError, before any work, unless a goldstar `kind` file may be written at `path`."""
+    if kind not in FILE_KINDS:
+        raise ValueError(f"unknown output file kind {kind!r}")
     file_kind = FILE_KINDS[kind]
     path = Path(path)
     if path.is_symlink():

@@ -158,7 +158,7 @@ def _make_reference(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     # a directory goldstar did not write is refused before any work
-    prepare_output(reference_dir, REFERENCE, replace=True)
+    prepare_output(reference_dir, REFERENCE, replace=True, option="--reference")
     inputs_at = source.resolved(reference_dir)  # the recorded paths are relative to the reference
     problem, build_meta = inputs_at.load()
     inputs = inputs_at.input_hashes()

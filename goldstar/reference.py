@@ -150,6 +150,10 @@ class Reference:
     metadata: dict[str, Any]
     manifest: dict[str, Any]
 
+    def computed_weights_hash(self) -> str:
+        """The hash of the arrays as read (the metadata's `weights_hash` is the one recorded)."""
+        return weights_hash(self.record_id, self.w0, self.m, self.weight)
+
 
 def weights_hash(record_id: np.ndarray, w0: np.ndarray, m: np.ndarray, weight: np.ndarray) -> str:
     return arrays_hash([("record_id", record_id), ("w0", w0), ("m", m), ("weight", weight)])

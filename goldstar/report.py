@@ -46,6 +46,12 @@ def _esc(x: Any) -> str:
     return x if isinstance(x, Html) else html.escape(_fmt(x))
 
 
+def page_head(title: str) -> str:
+    """The start of every goldstar HTML page, to <body>: its mark (outputs.HTML_MARK), title, style."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'>{HTML_MARK}<title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>")
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
@@ -140,8 +146,7 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
     source = problem.get("source", {})
     directory = _esc(str(ref.directory))
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'>{HTML_MARK}",
-        f"<title>goldstar reference: {directory}</title><style>{STYLE}</style></head><body>",
+        page_head(f"goldstar reference: {ref.directory}"),
         f"<h1>goldstar reference <code>{directory}</code></h1>",
         f"<p>Made {_esc(meta['created'])} on {_esc(meta['platform'])} "
         f"(goldstar {_esc(meta['versions'].get('goldstar', '?'))}). Problem: n = {problem['n']:,}, "

@@ -28,7 +28,7 @@ from .certificate import certify
 from .exceptions import InputError, ReferenceFormatError
 from .hashing import changed_inputs
 from .problem import Problem
-from .reference import Reference, fingerprint, read_reference, weights_hash
+from .reference import Reference, fingerprint, read_reference
 from .solve import solve
 from .source import ProblemSource
 
@@ -140,7 +140,7 @@ def verify(
 def hash_checks(ref: Reference, source: ProblemSource, compare_inputs: bool) -> list[Check]:
     checks = []
     recorded = ref.metadata["weights_hash"]
-    actual = weights_hash(ref.record_id, ref.w0, ref.m, ref.weight)
+    actual = ref.computed_weights_hash()
     checks.append(Check(
         "hash", "weights", actual == recorded, actual, f"recorded {recorded}",
         "the weights file's values changed since the reference was written"

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .problem import Problem
-from .reference import Reference, fingerprint, weights_hash
+from .reference import Reference, fingerprint
 
 MODE = "columns"
 # A float64 sum of k terms, in any order, is within about sqrt(k) eps of the sum
@@ -71,7 +71,7 @@ def file_checks(ref: Reference) -> list[Any]:
     checks.append(_check("weight = w0 * m", bad.size == 0, f"{bad.size} records differ", "exact", detail))
 
     meta, manifest = ref.metadata, ref.manifest
-    actual_hash = weights_hash(ref.record_id, ref.w0, ref.m, ref.weight)
+    actual_hash = ref.computed_weights_hash()
     copied = {
         "weights_hash": actual_hash,
         "schema_version": meta["schema_version"],

@@ -1,7 +1,7 @@
 """The GPU check for the band objective: band-newton-torch on CUDA against the committed band
 reference and against numpy, in one run (ratios compare like with like).
 
-    python scripts/device_check_band.py --out benchmarks/gpu-band.json
+    python scripts/device_check_band.py --out benchmarks/gpu-<device>-band.json
 """
 
 from __future__ import annotations

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,7 +39,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from goldstar.impact import AMOUNTS, NOISE_FLOOR, inputs_for, noise_floor_section, totals  # noqa: E402
+from goldstar.impact import (  # noqa: E402
+    AMOUNT_OPTIONS, NOISE_FLOOR, WEIGHTS_SOLVER_KEY, inputs_for, noise_floor_section, totals,
+)
 from goldstar.engines.taxcalc_ import derive, installed_version  # noqa: E402
 from goldstar.solve import solve  # noqa: E402
 from goldstar.source import ProblemSource  # noqa: E402
@@ -50,6 +54,15 @@ def run_solver(problem, method: str, options: dict) -> tuple[np.ndarray, dict]:
         "seconds": round(time.perf_counter() - start, 2), "loss": float(problem.loss(solution.m)),
         "status": solution.status, "message": solution.message[:120], "iterations": int(solution.iterations),
     }
+
+
+def solve_both_orders(pool, method: str, args: argparse.Namespace):
+    """((m, run) in file order, (m, run) permuted, options): in this process, or both at once in `pool`."""
+    options = {"time_limit": args.lbfgsb_cap} if method == "lbfgsb" and args.lbfgsb_cap else {}
+    if pool is None:
+        return (*(run_in_order(method, options, seed) for seed in (None, args.seed)), options)
+    futures = [pool.submit(run_in_order, method, options, seed) for seed in (None, args.seed)]
+    return (*(f.result() for f in futures), options)
 
 
 def run_in_order(method: str, options: dict, seed: int | None) -> tuple[np.ndarray, dict]:
@@ -85,36 +98,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     problem, _ = ProblemSource().load()
-    tables = {amounts: in_problem_order(problem, {"aged": True} if amounts == "aged" else {})
-              for amounts in AMOUNTS}
-    floors: dict[str, dict] = {amounts: {} for amounts in AMOUNTS}
+    tables = {amounts: in_problem_order(problem, options) for amounts, options in AMOUNT_OPTIONS.items()}
+    floors: dict[str, dict] = {amounts: {} for amounts in AMOUNT_OPTIONS}
     runs = {}
-    pool = concurrent.futures.ProcessPoolExecutor(2) if args.jobs == 2 else None
-    for method in args.solvers.split(","):
-        options = {"time_limit": args.lbfgsb_cap} if method == "lbfgsb" and args.lbfgsb_cap else {}
-        if pool is None:
-            (m1, run1), (m2, run2) = (run_in_order(method, options, seed) for seed in (None, args.seed))
-        else:
-            futures = [pool.submit(run_in_order, method, options, seed) for seed in (None, args.seed)]
-            (m1, run1), (m2, run2) = (f.result() for f in futures)
-        for amounts, table in tables.items():
-            t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
-            floors[amounts][method] = {k: abs(t1[k] - t2[k]) for k in t1}
-        if args.save_weights is not None:
-            save_weights(args.save_weights / f"{method}.parquet", problem.record_ids, problem.w0 * m1, method)
-            save_weights(args.save_weights / f"{method}-permuted.parquet", problem.record_ids,
-                         problem.w0 * m2, method)
-        rel = np.abs(m1 - m2) / m1
-        runs[method] = {"options": options, "order 1": run1, "order 2": run2,
-                        "max_relative_weight_difference": float(rel.max()),
-                        "records_differing_1pct": int((rel > 0.01).sum())}
-        print(f"{method}: {run1['seconds']} s + {run2['seconds']} s; largest spread "
-              f"{max(floors['unaged'][method].values()):.4g} $bn (unaged), "
-              f"{max(floors['aged'][method].values()):.4g} $bn (aged); weights differ up to {rel.max():.3g}",
-              flush=True)
+    with concurrent.futures.ProcessPoolExecutor(2) if args.jobs == 2 else contextlib.nullcontext() as pool:
+        for method in args.solvers.split(","):
+            (m1, run1), (m2, run2), options = solve_both_orders(pool, method, args)
+            for amounts, table in tables.items():
+                t1, t2 = totals(table, problem.w0 * m1), totals(table, problem.w0 * m2)
+                floors[amounts][method] = {k: abs(t1[k] - t2[k]) for k in t1}
+            if args.save_weights is not None:
+                save_weights(args.save_weights / f"{method}.parquet", problem.record_ids, problem.w0 * m1, method)
+                save_weights(args.save_weights / f"{method}-permuted.parquet", problem.record_ids,
+                             problem.w0 * m2, method)
+            rel = np.abs(m1 - m2) / m1
+            runs[method] = {"options": options, "order 1": run1, "order 2": run2,
+                            "max_relative_weight_difference": float(rel.max()),
+                            "records_differing_1pct": int((rel > 0.01).sum())}
+            print(f"{method}: {run1['seconds']} s + {run2['seconds']} s; largest spread "
+                  f"{max(floors['unaged'][method].values()):.4g} $bn (unaged), "
+                  f"{max(floors['aged'][method].values()):.4g} $bn (aged); weights differ up to {rel.max():.3g}",
+                  flush=True)
     result = {
-        "command": "python scripts/noise_floor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "floors": floors, "runs": runs, "seed": args.seed,
+        "command": shlex.join(["python", "scripts/noise_floor.py", *(argv if argv is not None else sys.argv[1:])]),
+        "floors": floors, "runs": runs, "seed": args.seed, "jobs": args.jobs,
         "taxcalc": installed_version(), "year": problem_year(), "platform": platform.platform(),
         "units": "$bn, |total(file order) - total(permuted order)|",
         **({"note": args.note} if args.note else {}),
@@ -142,7 +149,8 @@ def save_weights(path: Path, record_id: np.ndarray, weight: np.ndarray, solver: 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table({"record_id": pa.array(record_id, pa.int64()), "weight": pa.array(weight, pa.float64())})
-    pq.write_table(table.replace_schema_metadata({b"goldstar": json.dumps({"solver": solver}).encode()}), path)
+    pq.write_table(table.replace_schema_metadata({WEIGHTS_SOLVER_KEY: json.dumps({"solver": solver}).encode()}),
+                   path)
 
 
 def problem_year() -> int:

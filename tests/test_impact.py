@@ -74,7 +74,7 @@ def test_floors_are_read_in_the_amounts_compared(tmp_path):
     with pytest.raises(ValueError):
         read_floors("nominal", path)
     text = "\n".join(noise_floor_section(tmp_path))
-    assert "unaged amounts" in text and "aged amounts" in text
+    assert "$bn, unaged amounts:" in text and "$bn, aged amounts:" in text
 
 
 def test_html_marks_what_stands_above_the_floor_and_escapes_the_rest():

@@ -291,15 +291,16 @@ def test_a_users_file_is_never_replaced_by_a_single_file_output(work, capsys):
 
 
 def test_goldstar_replaces_its_own_single_file_outputs(work):
-    out = work / "report.html"
-    for _ in range(2):
-        assert main(["report", "--reference", str(work / "ref"), "--out", str(out)]) == 0
-    weights = work / "w.parquet"
-    for _ in range(2):
-        assert main(["solve", str(work / "problem"), "--out", str(weights), "--quiet"]) == 0
-    report = work / "build.csv"
-    assert main(["build", "--out", str(work / "b1"), "--report", str(report)]) == 0
-    assert main(["build", "--out", str(work / "b2"), "--report", str(report)]) == 0
+    runs = {
+        work / "report.html": ["report", "--reference", str(work / "ref"), "--out", str(work / "report.html")],
+        work / "w.parquet": ["solve", str(work / "problem"), "--out", str(work / "w.parquet"), "--quiet"],
+        work / "build.csv": ["build", "--out", str(work / "b"), "--force", "--report", str(work / "build.csv")],
+    }
+    for path, argv in runs.items():
+        assert main(argv) == 0
+        first = path.stat().st_ino
+        assert main(argv) == 0
+        assert path.stat().st_ino != first  # a new file renamed onto the old one (goldstar.atomic)
 
 
 def test_links_devices_and_pipes_are_not_output_files(work, capsys):

@@ -55,7 +55,7 @@ def prepare_out(out: Path, marker: dict[str, Any]) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
-    require_writable(out, "--out")
+    require_writable(out / MARKER, "--out")  # areas write inside `out`
     if out.is_dir() and any(out.iterdir()):
         path = out / MARKER
         try:

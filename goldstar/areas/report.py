@@ -28,7 +28,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_text
-from ..outputs import HTML_MARK
 from ..exceptions import InputError
 from .output import MARKER, file_stem, read_m
 
@@ -88,7 +87,7 @@ def weight_sums(out: str | os.PathLike[str], summary: pd.DataFrame) -> WeightSum
 
 
 def render(out: str | os.PathLike[str]) -> str:
-    from ..report import STYLE, _esc, _png, _table
+    from ..report import _esc, _png, _table, page_head
     from ..plots import ratio_histogram
 
     summary = read_summary(out)
@@ -104,8 +103,7 @@ def render(out: str | os.PathLike[str]) -> str:
     status = summary["status"].value_counts().to_dict()
     quant = fig["quantiles"]
     return "\n".join([
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_MARK}<title>goldstar areas report</title>",
-        f"<style>{STYLE}</style></head><body>",
+        page_head("goldstar areas report"),
         f"<h1>Areas: {_esc(str(out))}</h1>",
         f"<p>{len(summary)} areas: " + ", ".join(f"{_esc(k)} {v}" for k, v in sorted(status.items()))
         + (" (synthetic areas)" if bool(summary["synthetic"].any()) else "") + ".</p>",

@@ -69,14 +69,15 @@ TAXCALC_OPTIONS = ("weights", "growfactors", "data_year", "s006_scale", "aged")
 def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Path]:
     """The weights and growfactors files by option name: as given, or with `aged` Tax-Calculator's
     own CPS files (the embedded CPS file only, as `Records.cps_constructor` ages it)."""
-    from ..build import DEFAULT_RECORDS
-
     given = {k: Path(options[k]) for k in ("weights", "growfactors") if options.get(k) is not None}
     if not options.get("aged"):
         return given
     if given:
-        raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: "
-                         f"leave out {', '.join('--tc-' + k for k in given)}")
+        raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: leave out "
+                         f"{', '.join('--tc-' + k for k in given)} (given, or recorded by the reference's build)")
+    if options.get("s006_scale") is not None:
+        raise InputError("--tc-s006-scale applies only without a weights file; --tc-aged uses Tax-Calculator's "
+                         "own weights file (cps_weights.csv.gz)")
     from .taxcalc_ import is_embedded_cps, own_cps_aging_files
 
     if Path(records).is_file() and not is_embedded_cps(records):

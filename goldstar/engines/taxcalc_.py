@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..build import DEFAULT_RECORDS, read_table
+from ..defaults import DEFAULT_YEAR
 from ..exceptions import InputError
 from ..hashing import file_hash
 from .cache import CacheEntry, load_or_compute
@@ -171,7 +172,7 @@ class TaxcalcInputs:
     """What a Tax-Calculator run is made of (the cache key adds the version and this module's hash)."""
 
     records: Path = DEFAULT_RECORDS
-    year: int = 2015
+    year: int = DEFAULT_YEAR
     weights: Path | None = None
     growfactors: Path | None = None
     data_year: int | None = None
@@ -184,8 +185,8 @@ class TaxcalcInputs:
                 why = "not a regular file" if Path(path).exists() else "not found"
                 raise InputError(f"Tax-Calculator {role} file {path}: {why}")
         if self.s006_scale is not None and self.weights is not None:
-            raise InputError("--tc-s006-scale applies only without a weights file: with one, the weights are "
-                             "its WT<year> / 100")
+            raise InputError("--tc-s006-scale applies only without a weights file (--tc-weights, or --tc-aged's "
+                             "own): with one, the weights are its WT<year> / 100")
         if self.s006_scale is not None and not (np.isfinite(self.s006_scale) and self.s006_scale > 0):
             raise InputError(f"--tc-s006-scale must be a finite number > 0, got {self.s006_scale}")
         if self.growfactors is not None and self.weights is None:
@@ -325,10 +326,10 @@ def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tupl
     gfactors = weights = None
     if inputs.weights is not None:
         weights = _read_weights_file(inputs.weights)
-        for year in sorted({start, inputs.year}):
+        for year in range(start, inputs.year + 1):
             if f"WT{year}" not in weights.columns:
                 raise InputError(f"Tax-Calculator weights file {inputs.weights}: no column WT{year} "
-                                 f"(it needs the data year's and the target year's)")
+                                 f"(it needs one for every year from the data year {start} to {inputs.year})")
         try:
             gfactors = (taxcalc.GrowFactors(growfactors_filename=str(inputs.growfactors))
                         if inputs.growfactors is not None else taxcalc.GrowFactors())
@@ -343,8 +344,11 @@ def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tupl
         raise InputError(f"Tax-Calculator rejects {inputs.records} (data year {start}): {exc}") from None
     policy = taxcalc.Policy()
     calculator = taxcalc.Calculator(policy=policy, records=records, verbose=False)  # copies policy
-    calculator.advance_to_year(inputs.year)
-    calculator.calc_all()
+    try:
+        calculator.advance_to_year(inputs.year)
+        calculator.calc_all()
+    except (ValueError, AssertionError, KeyError) as exc:  # Tax-Calculator's checks of its inputs
+        raise InputError(f"Tax-Calculator stops on {inputs.records} ({start} to {inputs.year}): {exc!r}") from None
     return calculator.dataframe(list(TC_VARIABLES)), filing_thresholds(inputs.year, policy)
 
 
