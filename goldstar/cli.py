@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -532,6 +533,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except GoldstarError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`): stop, without a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        print("ERROR: standard output was closed (broken pipe); the command stopped there", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("ERROR: interrupted; nothing was half-written", file=sys.stderr)

@@ -219,6 +219,10 @@ class Impact:
     floors: dict[str, dict[str, float]] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
 
+    def differences_by_cell(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """differences() keyed by (set, total), each row a dict of Python values."""
+        return {(row["set"], row["total"]): row for row in self.differences().to_dict("records")}
+
     def differences(self) -> pd.DataFrame:
         """Each set minus the base, with the floor and whether the difference is above it."""
         base = self.labels[0]
@@ -297,13 +301,13 @@ def inputs_for(sets: list[WeightSet], overrides: dict[str, Any]) -> Any:
 
 def text_tables(impact: Impact) -> str:
     """The totals with differences, then the record-level view, as plain text."""
-    diffs = impact.differences()
+    diffs = impact.differences_by_cell()
     header = ["total ($bn)"] + impact.labels + [f"diff {lab}" for lab in impact.labels[1:]]
     rows = []
     for key in impact.totals.index:
         cells = [key] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
         for lab in impact.labels[1:]:
-            d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
+            d = diffs[(lab, key)]
             mark = "" if d["above_floor"] is None else (" *" if d["above_floor"] else "")
             cells.append(f"{d['difference']:+.4g}{mark}")
         rows.append(cells)
@@ -338,13 +342,13 @@ def html_section(impact: Impact) -> str:
     """The same tables as an HTML fragment (for goldstar report and --html)."""
     from .report import Html, _table
 
-    diffs = impact.differences()
+    diffs = impact.differences_by_cell()
     header = ["total ($bn)"] + impact.labels + [f"difference, {lab}" for lab in impact.labels[1:]]
     rows: list[list[Any]] = []
     for key in impact.totals.index:
         cells: list[Any] = [key] + [f"{impact.totals.at[key, lab]:,.3f}" for lab in impact.labels]
         for lab in impact.labels[1:]:
-            d = diffs[(diffs["set"] == lab) & (diffs["total"] == key)].iloc[0]
+            d = diffs[(lab, key)]
             text = f"{d['difference']:+.4g}"
             if d["above_floor"]:
                 cells.append(Html(f"<b>{text}</b> (floor {d['floor']:.3g})"))

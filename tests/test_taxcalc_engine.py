@@ -22,6 +22,7 @@ from goldstar.build import DEFAULT_RECORDS
 from goldstar.cli import main
 from goldstar.engines import taxcalc_
 from goldstar.engines.cache import CACHE_ENV
+from goldstar.exceptions import InputError
 
 SLICE = 2000
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -170,7 +171,6 @@ def test_without_the_extra_build_exits_2_with_the_install_hint(tmp_path, monkeyp
     (["--engine", "taxcalc", "--tc-aged", "--tc-weights", str(DEFAULT_RECORDS)], "leave out --tc-weights"),
     (["--engine", "taxcalc", "--tc-aged", "--records", str(README)], "embedded CPS file only"),
     (["--tc-aged"], "need --engine taxcalc"),
-    (["--engine", "taxcalc", "--tc-aged", "--tc-s006-scale", "0.01"], "applies only without a weights file"),
     (["--engine", "taxcalc", "--tc-s006-scale", "-1"], "must be a finite number > 0"),
     (["--engine", "taxcalc", "--tc-weights", "tests"], "not a regular file"),
 ])
@@ -191,6 +191,8 @@ def test_tc_aged_takes_taxcalcs_own_cps_weights_and_growfactors(taxcalc_module):
     assert ENGINES["taxcalc"].input_files(None, {"aged": True}) == {
         "records": DEFAULT_RECORDS, "tc_weights": own["weights"], "tc_growfactors": own["growfactors"]}
     assert taxcalc_.cache_key(inputs)["files"] != taxcalc_.cache_key(taxcalc_inputs(None, 2015, {}))["files"]
+    with pytest.raises(InputError, match="applies only without a weights file"):  # --tc-aged gives one
+        taxcalc_inputs(None, 2015, {"aged": True, "s006_scale": 0.01})
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -75,9 +75,6 @@ def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Pa
     if given:
         raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: leave out "
                          f"{', '.join('--tc-' + k for k in given)} (given, or recorded by the reference's build)")
-    if options.get("s006_scale") is not None:
-        raise InputError("--tc-s006-scale applies only without a weights file; --tc-aged uses Tax-Calculator's "
-                         "own weights file (cps_weights.csv.gz)")
     from .taxcalc_ import is_embedded_cps, own_cps_aging_files
 
     if Path(records).is_file() and not is_embedded_cps(records):

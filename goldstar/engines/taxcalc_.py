@@ -32,6 +32,7 @@ import, so goldstar works without it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -147,7 +148,12 @@ def is_embedded_cps(path: Path) -> bool:
     """Whether `path` holds the embedded CPS file (by content: a copy counts, whatever its name)."""
     path = Path(path)
     return path.resolve() == DEFAULT_RECORDS.resolve() or (
-        path.stat().st_size == DEFAULT_RECORDS.stat().st_size and file_hash(path) == file_hash(DEFAULT_RECORDS))
+        path.stat().st_size == DEFAULT_RECORDS.stat().st_size and file_hash(path) == _embedded_cps_hash())
+
+
+@functools.cache
+def _embedded_cps_hash() -> str:
+    return file_hash(DEFAULT_RECORDS)
 
 
 def own_cps_aging_files() -> dict[str, Path]:
