@@ -34,6 +34,7 @@ import pandas as pd
 from .defaults import DEFAULT_YEAR
 from .exceptions import InputError
 from .outputs import SOLVE_METADATA_KEY
+from .problem import repeated_values
 
 if TYPE_CHECKING:
     from .engines.cache import CacheEntry
@@ -128,8 +129,7 @@ def _checked(ws: WeightSet) -> WeightSet:
     """ws when it has rows, unique record_ids and finite weights >= 0; else InputError naming a record."""
     if ws.record_id.size == 0:
         raise InputError(f"weights {ws.label}: no records")
-    ids = np.sort(ws.record_id)
-    repeated = ids[1:][ids[1:] == ids[:-1]]
+    repeated = repeated_values(ws.record_id)
     if repeated.size:
         raise InputError(f"weights {ws.label}: record_id {int(repeated[0])} appears more than once "
                          f"({np.unique(repeated).size:,} repeated id(s))")

@@ -172,7 +172,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     _, info = read_reference(reference)
     area_set = args.areas or info["areas"]
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
-    rebuilt: dict[str, Any] = {}
+    rebuilt: dict[str, Any] | None = {} if "recompute" in modes else None  # only a recompute compares them
     results = verify_reference(reference, national, areas, settings, hashes, rebuilt)
     if "recompute" in modes:
         from . import batch
@@ -182,11 +182,11 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
         todo = [(a, s, h) for a, s, h in zip(areas, settings, hashes) if a.name in ok_areas]
         with tempfile.TemporaryDirectory(prefix="goldstar-areas-recompute-") as tmp:
             prepare_out(Path(tmp), {"areas": area_set, "purpose": "verify --mode recompute"})
-            client = batch.make_client(getattr(args, "scheduler", None), getattr(args, "workers", None))
+            client = batch.make_client(args.scheduler, args.workers)
             try:
                 rows = batch.run_batch(client, national, [t[0] for t in todo], [t[1] for t in todo],
                                        [t[2] for t in todo], Path(tmp), tmd_year=None, skip_done=False,
-                                       progress=not getattr(args, "quiet", False))
+                                       progress=not args.quiet)
             finally:
                 client.close()
             recomputed = {r["area"]: (r, read_m(Path(tmp), r["area"]) if r["status"] == "ok" else None) for r in rows}

@@ -47,7 +47,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn, Solution
-from .newton_core import Kernels
+from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, Kernels
 
 
 # The inner stopping rule: below `tol`, stop once ||G|| (relative) has failed to halve this many
@@ -141,9 +141,8 @@ def scaled_solve(k: Kernels, H: Any, rhs: Any) -> Any:
     return D * k.solve(H * D[:, None] * D[None, :], D * rhs)
 
 
-# The line search's bracket: T grows by this factor from 1 until h(T) >= 0, at most to the cap.
-_BRACKET_GROWTH = 4.0
-_BRACKET_MAX_STEP = 1e12
+# The line search's bracket grows as newton_core's does: by _BRACKET_GROWTH from 1 until h(T) >= 0,
+# at most to _BRACKET_MAX_STEP.
 
 
 @dataclass
