@@ -504,8 +504,16 @@ def cmd_areas(args: argparse.Namespace) -> int:
 # -- entry point ---------------------------------------------------------------------
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors as InputError: one `ERROR:` line and exit 2, like every other bad
+    input, instead of a usage block. `--help` still prints the usage and exits 0."""
+
+    def error(self, message: str):
+        raise InputError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="goldstar",
         description="Exact, reproducible reweighting weights with a certificate of optimality.",
     )
@@ -520,10 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 0 for --help, 2 for bad arguments
-        return int(exc.code or 0)
-    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse's --help and --version
+            return int(exc.code or 0)
         return args.func(args)
     except VerificationFailed as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

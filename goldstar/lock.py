@@ -1,4 +1,7 @@
-"""One `goldstar goldstar` run at a time on a reference: a lock file beside it.
+"""One goldstar run at a time on an output: a lock file beside it.
+
+`goldstar goldstar` holds it on its reference directory, `goldstar areas` on
+its `--out` directory and on its `--write-reference` directory.
 
 `.NAME.lock` (next to the reference directory NAME) holds a JSON object with
 the holder's pid, host, start time and command. It is created whole and
@@ -78,17 +81,20 @@ def _directory_guard(directory: Path) -> Iterator[None]:
 
 def _message(directory: Path, path: Path, holder: dict[str, Any] | None) -> str:
     if holder is None:
-        return (f"{directory} is locked by another `goldstar goldstar` run (lock file {path}, unreadable); "
+        return (f"{directory} is locked by another goldstar run (lock file {path}, unreadable); "
                 f"if no such run is going on, remove {path}")
+    name = str(holder.get("run") or "goldstar")
     who = f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('created')}"
-    text = f"{directory} is locked by another `goldstar goldstar` run: {who} (lock file {path}); "
+    text = f"{directory} is locked by another `{name}` run: {who} (lock file {path}); "
     if holder.get("host") == socket.gethostname():
         return text + "wait for it to finish"
     return text + f"wait for it to finish, or, if that run is gone, remove {path}"
 
 
-def acquire(directory: str | os.PathLike[str], log: Callable[[str], None] | None = None) -> str:
-    """Take the lock of reference `directory`; return its token. Raise ReferenceLocked if held."""
+def acquire(directory: str | os.PathLike[str], log: Callable[[str], None] | None = None,
+            run: str = "goldstar goldstar") -> str:
+    """Take the lock of output `directory` for `run` (the command, as the holder's message names
+    it); return its token. Raise ReferenceLocked if held."""
     directory = Path(directory)
     path = lock_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +102,7 @@ def acquire(directory: str | os.PathLike[str], log: Callable[[str], None] | None
     content = {
         "pid": os.getpid(), "host": socket.gethostname(), "token": token,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": " ".join(sys.argv), "run": run,
     }
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
@@ -136,9 +142,10 @@ def release(directory: str | os.PathLike[str], token: str) -> None:
 
 
 @contextlib.contextmanager
-def reference_lock(directory: str | os.PathLike[str], log: Callable[[str], None] | None = None) -> Iterator[Path]:
-    """Hold the lock of reference `directory` for the duration of the block."""
-    token = acquire(directory, log=log)
+def reference_lock(directory: str | os.PathLike[str], log: Callable[[str], None] | None = None,
+                   run: str = "goldstar goldstar") -> Iterator[Path]:
+    """Hold the lock of output `directory` for the duration of the block."""
+    token = acquire(directory, log=log, run=run)
     try:
         yield lock_path(directory)
     finally:

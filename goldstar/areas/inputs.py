@@ -52,7 +52,7 @@ def read_soi_states(path: str | os.PathLike[str] = DEFAULT_SOI_STATES, columns: 
         raise InputError(f"SOI state table {path}: not found")
     try:
         soi = pd.read_csv(path, thousands=",")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"SOI state table {path}: cannot be read ({exc})") from None
     needed = ("STATE", "AGI_STUB", POPULATION_COLUMN, *columns)
     missing = [c for c in dict.fromkeys(needed) if c not in soi.columns]
@@ -65,14 +65,28 @@ def read_soi_states(path: str | os.PathLike[str] = DEFAULT_SOI_STATES, columns: 
         if values.isna().any():
             row = soi.index[int(np.flatnonzero(values.isna().to_numpy())[0])]
             raise InputError(f"SOI state table {path}: column {column!r}, row {row + 2}: not a number")
+        if _is_count_column(column) and (values < 0).any():
+            row = soi.index[int(np.flatnonzero((values < 0).to_numpy())[0])]
+            raise InputError(f"SOI state table {path}: column {column!r}, row {row + 2}: "
+                             f"{values.loc[row]:g} is a count below 0")
         soi[column] = values.astype(np.float64)
-    have = set(zip(soi["STATE"], soi["AGI_STUB"].astype(int)))
+    stub = pd.to_numeric(soi["AGI_STUB"], errors="coerce")
+    if stub.isna().any() or (stub != stub.round()).any():
+        row = soi.index[int(np.flatnonzero((stub.isna() | (stub != stub.round())).to_numpy())[0])]
+        raise InputError(f"SOI state table {path}: column 'AGI_STUB', row {row + 2}: not a whole number")
+    soi["AGI_STUB"] = stub.astype(int)
+    have = set(zip(soi["STATE"], soi["AGI_STUB"]))
     lacking = [(s, k) for s in STATES for k in range(11) if (s, k) not in have]
     if lacking:
         s, k = lacking[0]
         raise InputError(f"SOI state table {path}: no row for {s}, AGI_STUB {k} ({len(lacking)} missing)")
     soi = soi.drop_duplicates(["STATE", "AGI_STUB"]).set_index(["STATE", "AGI_STUB"]).sort_index()
     return soi
+
+
+def _is_count_column(column: str) -> bool:
+    """SOI counts (N1, N2, N00200, MARS1 ...) cannot be negative; amounts (A...) can."""
+    return column.startswith(("N", "MARS"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,26 +151,103 @@ def national_from_arrays(
     )
 
 
+@dataclass(frozen=True)
+class NationalWeights:
+    """The national weights an areas batch starts from, matched to records by record_id, and
+    what identifies them: `identity` is recorded in every areas output and reference, so that
+    `verify --areas` can tell when the areas no longer belong to the national weights."""
+
+    record_id: np.ndarray
+    weight: np.ndarray
+    identity: dict[str, Any]
+
+
+def default_national_reference() -> Path:
+    """reference/band/, else reference/default/ while the band reference is absent."""
+    return BAND_REFERENCE if (BAND_REFERENCE / "weights.parquet").is_file() else DEFAULT_REFERENCE
+
+
+def reference_weights(reference: str | os.PathLike[str] | None = None) -> NationalWeights:
+    """The weights of a goldstar reference directory, refused (InputError, before any work)
+    unless they pass the hash checks of `goldstar verify --mode hash` on the files alone: the
+    recorded weights hash, weight = w0 x m, and MANIFEST.json against both."""
+    from ..reference import read_reference
+    from ..verify_columns import file_checks
+
+    directory = Path(reference) if reference is not None else default_national_reference()
+    where = f"--reference {directory}"
+    if (directory / "weights.parquet").is_file() and not _has_goldstar_metadata(directory / "weights.parquet"):
+        raise InputError(
+            f"{where}: weights.parquet is not a goldstar reference (no goldstar metadata), so its weights "
+            "cannot be checked; give weights from elsewhere with --national-weights FILE instead")
+    try:
+        ref = read_reference(directory)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    recorded = ref.metadata["weights_hash"]
+    failed = [] if ref.computed_weights_hash() == recorded else ["weights hash (the weights changed since "
+                                                                 "the reference was written)"]
+    failed += [f"{c.name} ({c.figure})" for c in file_checks(ref) if not c.passed]
+    if failed:
+        raise InputError(f"{where}: the national reference fails its hash checks: {'; '.join(failed)}; "
+                         f"`goldstar verify --reference {directory} --mode hash` says more. It was not used.")
+    return NationalWeights(ref.record_id.astype(np.int64), ref.weight.astype(np.float64),
+                           {"kind": "reference", "path": str(directory), "weights_hash": recorded})
+
+
+def _has_goldstar_metadata(path: Path) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..reference import METADATA_KEY
+
+    try:
+        return METADATA_KEY in (pq.read_schema(path).metadata or {})
+    except (OSError, pa.ArrowException):
+        return True  # unreadable: let read_reference name what is wrong
+
+
+def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
+    """National weights from elsewhere (e.g. TMD's own): a Parquet or CSV file with record_id and
+    weight. No certificate stands behind them; their hash by value identifies them."""
+    from ..build import read_table
+
+    path = Path(path)
+    table = read_table(path, "--national-weights")
+    missing = [c for c in ("record_id", "weight") if c not in table.columns]
+    if missing:
+        raise InputError(f"--national-weights {path}: lacks column(s) {', '.join(missing)}")
+    if len(table) == 0:
+        raise InputError(f"--national-weights {path}: has no rows")
+    ids = _integer_column(table["record_id"], path, "record_id")
+    weight = pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    if bad.size:
+        raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column weight: "
+                         f"{table['weight'].iloc[int(bad[0])]!r} is not a finite number >= 0")
+    return NationalWeights(ids, weight, {"kind": "file", "path": str(path),
+                                         "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)])})
+
+
+def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy() | (values.to_numpy() != np.round(values.to_numpy())))
+    if bad.size:
+        raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column {name}: "
+                         f"{column.iloc[int(bad[0])]!r} is not a whole number")
+    return values.to_numpy().astype(np.int64)
+
+
 def load_national(
-    reference: str | os.PathLike[str] | None = None,
+    weights: NationalWeights,
     records: str | os.PathLike[str] | None = None,
     recipe: str | os.PathLike[str] = DEFAULT_RECIPE,
 ) -> NationalData:
-    """The national data from files: a reference directory's weights.parquet (default:
-    reference/band/, else reference/default/ while the band reference is absent), the
-    records (default: the embedded CPS file through goldstar.cps) and the recipe."""
+    """The national data: the records (default: the embedded CPS file through goldstar.cps)
+    with the national `weights` matched by record_id, and the recipe's cells."""
     from ..build import read_table
     from ..cps import cps_to_soi
 
-    if reference is None:
-        reference = BAND_REFERENCE if (BAND_REFERENCE / "weights.parquet").is_file() else DEFAULT_REFERENCE
-    weights_path = Path(reference) / "weights.parquet"
-    if not weights_path.is_file():
-        raise InputError(f"national reference {reference}: no weights.parquet")
-    try:
-        nat = pd.read_parquet(weights_path, columns=["record_id", "weight"])
-    except Exception as exc:  # pyarrow raises many kinds for unreadable files
-        raise InputError(f"national reference {weights_path}: cannot be read ({exc})") from None
     records_path = Path(records) if records is not None else DEFAULT_RECORDS
     table = read_table(records_path, "record")
     if records is None:
@@ -164,19 +255,21 @@ def load_national(
     if "record_id" not in table.columns:
         raise InputError(f"record table {records_path}: needs a record_id column to match the national weights")
     ids = table["record_id"].to_numpy(dtype=np.int64)
-    by_id = pd.Series(nat["weight"].to_numpy(dtype=np.float64), index=nat["record_id"].to_numpy(dtype=np.int64))
+    where = weights.identity["path"]
+    by_id = pd.Series(weights.weight, index=weights.record_id)
     if not by_id.index.is_unique:
-        raise InputError(f"national reference {weights_path}: duplicate record_id values")
+        raise InputError(f"national weights {where}: duplicate record_id values")
     missing = ~np.isin(ids, by_id.index.to_numpy())
     if missing.any():
         raise InputError(
-            f"national reference {weights_path}: no weight for record_id {ids[np.flatnonzero(missing)[0]]} "
-            f"({int(missing.sum())} records without one); it was made from other records"
+            f"national weights {where}: no weight for record_id {ids[np.flatnonzero(missing)[0]]} "
+            f"({int(missing.sum())} records without one); they were made from other records"
         )
     weight = by_id.loc[ids].to_numpy()
     recipe_table = read_recipe(recipe)
     hashes = {
-        "national_weights": {"file": str(weights_path), "hash": file_hash(weights_path)},
+        "national_weights": {"file": where, "hash": weights.identity["weights_hash"]},
+        "national_reference": dict(weights.identity),
         "records": {"file": records_path.name, "hash": file_hash(records_path),
                     "adapter": "cps" if records is None else "none"},
         "recipe": {"file": Path(recipe).name, "hash": file_hash(recipe)},

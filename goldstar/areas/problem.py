@@ -29,7 +29,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,27 +60,55 @@ class AreaSettings:
     time_limit: float | None = None
     solver: str = SOLVER
 
+    def __post_init__(self) -> None:
+        """The same checks as `goldstar build --objective band` (goldstar.objectives.band and
+        .params are their one home): eps > 0, slack_penalty > 0, both finite; finite bounds
+        with 0 <= lower < upper; a time limit, when given, finite and > 0."""
+        from ..objectives import Band
+        from ..objectives.params import number
+
+        where = "area settings"
+        Band(eps=self.eps, slack_penalty=self.slack_penalty, slack_units=self.slack_units,
+             unreachable=self.unreachable, slack_penalty_by_target=self.slack_penalty_by_target)
+        lower = number("lower", self.lower, where, at_least=0.0)
+        number("upper", self.upper, where, above=lower)
+        if self.time_limit is not None:
+            number("time_limit", self.time_limit, where, above=0.0)
+
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["slack_penalty_by_target"] = [list(p) for p in self.slack_penalty_by_target]
         return out
 
 
-def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES) -> pd.DataFrame:
+OVERRIDE_COLUMNS = ("area", "eps", "upper", "targets", "slack_penalty", "note")
+
+
+def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: Sequence[str] | None = None,
+                   targets: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-area overrides: area, eps, upper, targets (';'-separated), slack_penalty, note.
 
-    An empty cell keeps the default. `slack_penalty` applies to the listed targets.
+    An empty cell keeps the default. `slack_penalty` applies to the listed targets. With
+    `areas` (the batch's areas) and `targets` (the recipe's target names), a row naming an
+    area outside the batch, a second row for one area, or a target the recipe does not
+    have is refused: InputError naming the file and row, before any work.
     """
     path = Path(path)
+    where = f"overrides file {path}"
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"overrides file {path}: cannot be read ({exc})") from None
-    needed = ("area", "eps", "upper", "targets", "slack_penalty", "note")
-    missing = [c for c in needed if c not in table.columns]
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{where}: cannot be read ({exc})") from None
+    missing = [c for c in OVERRIDE_COLUMNS if c not in table.columns]
     if missing:
-        raise InputError(f"overrides file {path}: lacks column(s) {', '.join(missing)}")
+        raise InputError(f"{where}: lacks column(s) {', '.join(missing)}")
+    table["area"] = table["area"].str.strip().str.upper()
+    known_targets = None if targets is None else set(targets)
+    seen: dict[str, int] = {}
     for k, row in table.iterrows():
+        line = f"{where}: row {k + 2}"
         for column in ("eps", "upper", "slack_penalty"):
             if row[column].strip():
                 try:
@@ -88,10 +116,21 @@ def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES) -> pd.DataF
                 except ValueError:
                     value = float("nan")
                 if not np.isfinite(value) or value <= 0:
-                    raise InputError(f"overrides file {path}: row {k + 2}, `{column}`: {row[column]!r} is not a positive number")
+                    raise InputError(f"{line}, `{column}`: {row[column]!r} is not a positive number")
         if row["slack_penalty"].strip() and not row["targets"].strip():
-            raise InputError(f"overrides file {path}: row {k + 2}: `slack_penalty` needs `targets`")
-    table["area"] = table["area"].str.strip().str.upper()
+            raise InputError(f"{line}: `slack_penalty` needs `targets`")
+        if not row["area"]:
+            raise InputError(f"{line}: `area` is empty")
+        if row["area"] in seen:
+            raise InputError(f"{line}: area {row['area']} has a row already (row {seen[row['area']]}); "
+                             "give each area one row")
+        seen[row["area"]] = k + 2
+        if areas is not None and row["area"] not in areas:
+            raise InputError(f"{line}: area {row['area']} is not in this batch; remove the row, or run "
+                             "its area with the others")
+        for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
+            if known_targets is not None and name not in known_targets:
+                raise InputError(f"{line}, `targets`: {name!r} is not a target of the recipe")
     return table
 
 

@@ -67,8 +67,10 @@ def read_recipe(path: str | Path = DEFAULT_RECIPE) -> pd.DataFrame:
     """The recipe table, validated; InputError names the row and column that is wrong."""
     path = Path(path)
     try:
-        recipe = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as exc:
+        recipe = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"recipe file {path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"recipe file {path}: cannot be read ({exc})") from None
     missing = [c for c in RECIPE_COLUMNS if c not in recipe.columns]
     if missing:

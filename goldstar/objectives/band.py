@@ -75,7 +75,7 @@ class Band:
 
     def __post_init__(self) -> None:
         where = "band objective"
-        number("eps", self.eps, where, at_least=0.0)
+        number("eps", self.eps, where, above=0.0)
         number("slack_penalty", self.slack_penalty, where, above=0.0)
         choice("slack_units", self.slack_units, SLACK_UNITS, where)
         choice("unreachable", self.unreachable, UNREACHABLE_POLICIES, where)
