@@ -77,6 +77,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .layout import write_problem
     from .synth import synth_problem
 
+    if args.seed < 0:
+        raise InputError(f"`--seed` must be >= 0, got {args.seed}")
     _prepare_problem_out(args)
     problem = synth_problem(args.records, args.targets, args.seed)
     write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed}, replace=args.force)
@@ -339,7 +341,10 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
     from .source import ProblemSource
 
     build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
-                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper}
+                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper,
+                   "--engine": args.engine, "--tc-weights": args.tc_weights, "--tc-growfactors": args.tc_growfactors,
+                   "--tc-data-year": args.tc_data_year, "--tc-s006-scale": args.tc_s006_scale,
+                   "--tc-aged": args.tc_aged}
     spec = objective_spec(args)
     if args.reference is None:
         args.reference = DEFAULT_REFERENCES[args.objective]
@@ -356,7 +361,7 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
         source = ProblemSource.given(args.reference, kind="directory", path=args.problem)
     else:
         settings = {flag[2:]: value for flag, value in build_flags.items()
-                    if value is not None and flag != "--objective"}
+                    if value is not None and flag != "--objective" and not flag.startswith(("--engine", "--tc-"))}
         source = ProblemSource.given(args.reference, kind="build", objective=spec, engine=args.engine,
                                      engine_options=engine_options(args) or None, **settings)
     lbfgsb = {}
@@ -404,7 +409,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .areas.command import verify_directory
 
         return verify_directory(args.areas, tuple(dict.fromkeys(("hash", "certificate", *(args.mode or ())))))
+    if args.device != "auto" and args.backend != "torch":
+        raise InputError(f"--device {args.device} is the torch backend's device; give --backend torch with it")
+    if args.problem is not None and not args.problem.is_dir():
+        raise InputError(f"--problem {args.problem}: not a directory (a problem directory of `goldstar build`)")
     modes = tuple(args.mode) if args.mode else DEFAULT_MODES
+    if args.backend == "torch" and "recompute" in modes:  # an unknown device is bad input, said up front
+        from .solvers import get_solver
+
+        get_solver("newton-torch")  # SolverNotFound (exit 2) without torch
+        from .solvers.newton_torch import resolve_device
+
+        resolve_device(args.device)
     report = verify(args.reference or DEFAULT_REFERENCES["penalized"], modes, backend=args.backend,
                     device=args.device, problem_dir=args.problem)
     print(report.table())
