@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from .exceptions import InputError
 from .hashing import file_entry
-from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, SHOWN_DROPPED
 from .problem import Problem
 
 AGI_LEVEL_VARIABLES = (
@@ -184,7 +184,6 @@ def check_records(records: pd.DataFrame) -> None:
 
 
 # How many dropped targets the warning names; problem.json lists them all.
-SHOWN_DROPPED = 10
 
 
 def build_problem(

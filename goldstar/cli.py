@@ -12,10 +12,13 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
+from .defaults import (
+    DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR, SHOWN_DROPPED,
+)
 from .exceptions import GoldstarError, InputError, VerificationFailed
 from .outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
 
@@ -94,7 +97,8 @@ def _solve_args(p: argparse.ArgumentParser) -> None:
     from .solvers import SOLVERS
 
     p.add_argument("problem", type=Path, help="problem directory (interchange layout)")
-    p.add_argument("--solver", default="newton", choices=sorted(SOLVERS), help="default: newton")
+    p.add_argument("--solver", default=None, choices=sorted(SOLVERS),
+                   help="default: the exact solver of the problem's objective (newton or band-newton)")
     p.add_argument("--out", type=Path, required=True, help="Parquet file of m and weight per record")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a solver option, e.g. --option tol=1e-10 (repeatable)")
@@ -120,13 +124,17 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .certificate import certify
     from .layout import read_problem
     from .progress import Progress
-    from .solve import check_options, solve
+    from .solve import check_options, exact_solver, solve
 
     check_output_file(args.out, "weights", "--out")
-    options = check_options(args.solver, dict(parse_option(o) for o in args.option))
+    raw_options = dict(parse_option(o) for o in args.option)
+    if args.solver is not None:
+        check_options(args.solver, raw_options)  # before the problem is read
     problem = read_problem(args.problem)
-    with Progress(f"{args.solver}", quiet=args.quiet) as progress:
-        solution = solve(problem, args.solver, progress=progress, **options)
+    method = args.solver or exact_solver(problem)
+    options = check_options(method, raw_options)
+    with Progress(method, quiet=args.quiet) as progress:
+        solution = solve(problem, method, progress=progress, **options)
     cert = certify(problem, solution.m, solution.y)  # any dual point gives a valid gap (weak duality)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
@@ -291,10 +299,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"L0            {problem.penalized.L0:.12g}")
         print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
     if prepass is not None:
-        print(f"pre-pass      {len(prepass.dropped)} target(s) dropped as unreachable "
-              f"(ranges {prepass.seconds['ranges']:.2f} s, elastic LP {prepass.seconds['lp']:.1f} s):")
-        for line in prepass.describe():
+        reasons = Counter(d["reason"] for d in prepass.dropped)
+        print(f"pre-pass      {len(prepass.dropped)} target(s) dropped as unreachable ("
+              + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) +
+              f"; ranges {prepass.seconds['ranges']:.2f} s, elastic LP {prepass.seconds['lp']:.1f} s)"
+              + (":" if prepass.dropped else ""))
+        for line in prepass.describe()[:SHOWN_DROPPED]:
             print(f"  {line}")
+        if len(prepass.dropped) > SHOWN_DROPPED:
+            where = f"every one in {args.report}" if args.report is not None else "--report FILE lists every one"
+            print(f"  ... and {len(prepass.dropped) - SHOWN_DROPPED} more ({where}, and problem.json)")
     print("targets by variable:")
     for variable, count in sorted(info.targets_by_variable.items()):
         print(f"  {variable:32s} {count}")
@@ -302,8 +316,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"wrote         {args.out}")
     if args.report is not None:
         initial = info.initial_totals
+        dropped = {d["name"]: d["reason"] for d in (prepass.dropped if prepass is not None else [])}
         report = pd.DataFrame(dict(zip(BUILD_REPORT_COLUMNS, (
-            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0))))
+            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0,
+            [dropped.get(name, "") for name in problem.target_names]))))
         atomic_write(args.report, lambda tmp: report.to_csv(tmp, index=False))
         print(f"report        {args.report}")
     return EXIT_OK

@@ -11,3 +11,5 @@ DEFAULT_LOWER = 0.1  # the multiplier box of both objectives' national problems
 DEFAULT_UPPER = 10.0
 # where `make goldstar` writes each objective's reference (relative to the project root)
 DEFAULT_REFERENCES = {"penalized": Path("reference") / "default", "band": Path("reference") / "band"}
+# how many dropped targets a command prints before "... and N more" (the full list is in its files)
+SHOWN_DROPPED = 10

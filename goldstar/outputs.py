@@ -125,8 +125,9 @@ def prepare_output(path: str | os.PathLike[str], kind: str, *, replace: bool, fl
 HTML_MARK = '<meta name="generator" content="goldstar">'
 # The schema-metadata key of the weights Parquet `goldstar solve` writes.
 SOLVE_METADATA_KEY = b"goldstar_solve"
-# The columns of the CSV `goldstar build --report` writes, in order.
-BUILD_REPORT_COLUMNS = ("name", "target", "initial", "rel_error")
+# The columns of the CSV `goldstar build --report` writes, in order (`dropped`: the band
+# pre-pass's reason, empty for a kept target). Reports of earlier versions lack `dropped`.
+BUILD_REPORT_COLUMNS = ("name", "target", "initial", "rel_error", "dropped")
 
 
 def _head(path: Path, size: int = 4096) -> str:
@@ -159,7 +160,8 @@ class FileKind:
 FILE_KINDS: dict[str, FileKind] = {
     "html": FileKind("an HTML file", lambda p: HTML_MARK in _head(p)),
     "weights": FileKind("a Parquet file", _solve_parquet),
-    "build report": FileKind("a CSV file", lambda p: _head(p).splitlines()[:1] == [",".join(BUILD_REPORT_COLUMNS)]),
+    "build report": FileKind("a CSV file", lambda p: _head(p).splitlines()[:1] in (
+        [",".join(BUILD_REPORT_COLUMNS)], [",".join(BUILD_REPORT_COLUMNS[:-1])])),
 }
 
 

@@ -26,7 +26,7 @@ from .outputs import REFERENCE, output_kind, prepare_output, require_writable
 from .problem import Problem
 from .reference import read_reference, write_reference
 from .solve import check_options, solve
-from .solvers import Solution
+from .solvers import EXACT_SOLVERS, Solution
 from .source import ProblemSource
 
 DEFAULT_REFERENCE = DEFAULT_REFERENCES["penalized"]
@@ -52,9 +52,9 @@ def _relative_form(problem: Problem) -> Problem:
 
 
 RECIPES: dict[str, Recipe] = {
-    "penalized": Recipe(lambda p: p, "newton", lambda p, s: {"y0": p.penalized.residual(s.m)},
+    "penalized": Recipe(lambda p: p, EXACT_SOLVERS["numpy"]["penalized"], lambda p, s: {"y0": p.penalized.residual(s.m)},
                         "residual of the lbfgsb stage"),
-    "band": Recipe(_relative_form, "band-newton", lambda p, s: {"x0": s.m},
+    "band": Recipe(_relative_form, EXACT_SOLVERS["numpy"]["band"], lambda p, s: {"x0": s.m},
                    "multipliers of the lbfgsb stage (run on the relative-slack form)"),
 }
 

@@ -7,8 +7,13 @@ from typing import Any
 
 from .exceptions import InputError
 from .problem import Problem
-from .solvers import SOLVERS, Solution, get_solver
+from .solvers import EXACT_SOLVERS, SOLVERS, Solution, get_solver
 from .solvers.base import ProgressFn
+
+
+def exact_solver(problem: Problem) -> str:
+    """The exact numpy solver of the problem's objective (goldstar.solvers.EXACT_SOLVERS)."""
+    return EXACT_SOLVERS["numpy"][problem.objective.name]
 
 
 def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -18,12 +23,13 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def solve(
     problem: Problem,
-    method: str = "newton",
+    method: str | None = None,
     *,
     progress: ProgressFn | None = None,
     **options: Any,
 ) -> Solution:
-    """Solve `problem` with the named method; options are the method's own (see SOLVERS).
+    """Solve `problem` with the named method (default: the exact solver of its objective,
+    `newton` or `band-newton`); options are the method's own (see SOLVERS).
 
     Unknown options raise InputError rather than being ignored: a reference run
     must be reproducible from what it recorded. Every option is checked
@@ -34,6 +40,7 @@ def solve(
     returned loss and pg are recomputed here from the problem in float64 numpy,
     whatever backend solved it.
     """
+    method = method or exact_solver(problem)
     spec = get_solver(method)
     if problem.objective.name not in spec.objectives:
         fits = sorted(name for name, other in SOLVERS.items() if problem.objective.name in other.objectives)

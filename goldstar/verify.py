@@ -30,6 +30,7 @@ from .hashing import changed_inputs
 from .problem import Problem
 from .reference import Reference, fingerprint, read_reference
 from .solve import solve
+from .solvers import EXACT_SOLVERS
 from .source import ProblemSource
 
 MODES = ("hash", "certificate", "recompute")
@@ -38,11 +39,7 @@ DEFAULT_MODES = MODES
 # 4e-11 across orders and numpy vs torch); 1e-9 is the project's bar.
 RECOMPUTE_RTOL = 1e-9
 # recompute backend -> the method that solves each objective with it
-BACKENDS = {
-    "numpy": {"penalized": "newton", "band": "band-newton"},
-    "torch": {"penalized": "newton-torch", "band": "band-newton-torch"},
-    "lbfgsb": {"penalized": "lbfgsb", "band": "lbfgsb"},
-}
+BACKENDS = {**EXACT_SOLVERS, "lbfgsb": {"penalized": "lbfgsb", "band": "lbfgsb"}}
 WORST_ROWS = 5
 
 

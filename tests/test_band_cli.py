@@ -47,6 +47,27 @@ def test_solve_with_band_newton_and_a_solver_that_does_not_fit(made, tmp_path, c
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_solve_without_a_solver_takes_the_exact_one_of_the_objective(made, tmp_path, capsys):
+    assert main(["solve", str(made / "problem"), "--out", str(tmp_path / "w.parquet"), "--quiet"]) == 0
+    assert "solver      band-newton" in capsys.readouterr().out
+    meta = json.loads(pq.read_schema(tmp_path / "w.parquet").metadata[b"goldstar_solve"])
+    assert meta["method"] == "band-newton" and meta["certificate_passed"]
+
+
+def test_build_prints_a_summary_of_the_dropped_targets_and_reports_each(made, tmp_path, capsys):
+    assert main(["build", "--records", str(made / "records.csv"), "--objective", "band",
+                 "--out", str(tmp_path / "p"), "--report", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    dropped = json.loads((tmp_path / "p" / "problem.json").read_text())["prepass"]["dropped"]
+    shown = [line for line in out.splitlines() if line.startswith("  ") and "band widths away" in line]
+    assert len(shown) == min(len(dropped), 10)
+    if len(dropped) > 10:
+        assert f"... and {len(dropped) - 10} more (every one in {tmp_path / 'r.csv'}" in out
+    report = pd.read_csv(tmp_path / "r.csv", keep_default_na=False)
+    assert dict(zip(report["name"], report["dropped"])) == {
+        **{name: "" for name in report["name"]}, **{d["name"]: d["reason"] for d in dropped}}
+
+
 def test_the_band_reference_verifies_and_records_its_band_status(made, capsys):
     ref = read_reference(made / "ref")
     assert ref.metadata["problem"]["objective"]["name"] == "band"
@@ -98,7 +119,7 @@ def test_unreachable_error_policy_exits_1_naming_the_targets(made, tmp_path, cap
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--objective", "band", "--eps", "-0.1"], "`eps` must be >= 0"),
+    (["--objective", "band", "--eps", "-0.1"], "`eps` must be > 0"),
     (["--objective", "band", "--slack-penalty", "0"], "`slack_penalty` must be > 0"),
     (["--eps", "0.01"], "belong to --objective band"),
 ])

@@ -202,7 +202,7 @@ def test_cli_report_and_printout(tmp_path, capsys):
         assert word in out.out
     assert "WARNING: dropping 1 target(s)" in out.err
     report = pd.read_csv(tmp_path / "r.csv")
-    assert list(report.columns) == ["name", "target", "initial", "rel_error"]
+    assert list(report.columns) == ["name", "target", "initial", "rel_error", "dropped"]
     problem = read_problem(tmp_path / "out")
     np.testing.assert_allclose(report["initial"], problem.fitted(np.ones(problem.n)))
 

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-area overrides CSV (default goldstar/areas/data/overrides.csv)")
     p.add_argument("--reference", type=Path, default=None,
                    help="national goldstar reference directory, hash-checked before use "
-                        "(default reference/band, else reference/default)")
+                        "(default reference/band)")
     p.add_argument("--national-weights", type=Path, default=None, metavar="FILE",
                    help="national weights from elsewhere instead of a reference: Parquet or CSV with "
                         "record_id and weight (no certificate stands behind them)")

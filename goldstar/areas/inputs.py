@@ -30,8 +30,6 @@ from .recipe import DEFAULT_RECIPE, Cell, cell_matrix, cells, read_recipe
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SOI_STATES = REPO / "reference" / "inputs" / "soi_states_2022.csv"
 DEFAULT_RECORDS = REPO / "reference" / "inputs" / "cps.csv.gz"
-BAND_REFERENCE = REPO / "reference" / "band"
-DEFAULT_REFERENCE = REPO / "reference" / "default"
 STATES = (
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
     "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
@@ -163,8 +161,11 @@ class NationalWeights:
 
 
 def default_national_reference() -> Path:
-    """reference/band/, else reference/default/ while the band reference is absent."""
-    return BAND_REFERENCE if (BAND_REFERENCE / "weights.parquet").is_file() else DEFAULT_REFERENCE
+    """The band reference `make goldstar` writes, found as `goldstar verify` and `goldstar report`
+    find theirs: relative to the working directory (goldstar.defaults)."""
+    from ..defaults import DEFAULT_REFERENCES
+
+    return DEFAULT_REFERENCES["band"]
 
 
 def reference_weights(reference: str | os.PathLike[str] | None = None) -> NationalWeights:

@@ -15,6 +15,13 @@ from .base import (
     available_solvers, defaults_of, get_solver, register,
 )
 
+# The exact solver of each objective, by backend: what `goldstar.solve` and `goldstar solve` use
+# when no method is named, what `goldstar verify` recomputes with, what `make goldstar` polishes with.
+EXACT_SOLVERS = {
+    "numpy": {"penalized": "newton", "band": "band-newton"},
+    "torch": {"penalized": "newton-torch", "band": "band-newton-torch"},
+}
+
 POSITIVE = {"low": 0.0, "low_open": True}  # a number > 0
 TIME_LIMIT = Option(None, "float", allow_none=True, **POSITIVE)  # seconds; None for no cap
 DEVICE = Option("auto", "str")  # 'auto' (CUDA when present), 'cpu', 'cuda:1'...; the solver resolves it
