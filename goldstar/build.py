@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from .exceptions import InputError
 from .hashing import file_entry
-from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, SHOWN_DROPPED
+from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_RECORDS, DEFAULT_TARGETS, DEFAULT_UPPER, SHOWN_DROPPED
 from .problem import Problem
 
 AGI_LEVEL_VARIABLES = (
@@ -56,9 +56,6 @@ TARGET_COLUMNS = (
     "AGI lower bound", "AGI upper bound", "Count", "Taxable only", "Full population", "Value",
 )
 from .defaults import DEFAULT_YEAR
-INPUTS_DIR = Path(__file__).resolve().parent.parent / "reference" / "inputs"
-DEFAULT_RECORDS = INPUTS_DIR / "cps.csv.gz"
-DEFAULT_TARGETS = INPUTS_DIR / "soi.csv"
 
 
 @dataclass

@@ -104,7 +104,7 @@ class ProblemSource:
 
     def input_files(self) -> dict[str, Path]:
         """The files this problem is made of, by role."""
-        from .build import DEFAULT_RECORDS, DEFAULT_TARGETS
+        from .defaults import DEFAULT_RECORDS, DEFAULT_TARGETS
 
         if self.kind == "directory":
             base = Path(self.path or ".")

@@ -18,7 +18,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from goldstar.build import DEFAULT_RECORDS, read_table
+from goldstar.build import read_table
+from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.cps import cps_to_soi
 from goldstar.engines.taxcalc_ import MAPPING, TaxcalcInputs, derive
 

@@ -215,7 +215,7 @@ def test_text_files_that_are_not_utf8_exit_2_naming_the_file(tmp_path, small_fil
 
 
 def test_a_negative_count_in_the_soi_table_names_file_row_and_column(tmp_path, small_files, capsys):
-    from goldstar.areas.inputs import DEFAULT_SOI_STATES
+    from goldstar.defaults import DEFAULT_SOI_STATES
 
     soi = pd.read_csv(DEFAULT_SOI_STATES, thousands=",")
     row = int(np.flatnonzero(soi["STATE"] == "WY")[0])

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from goldstar.build import DEFAULT_RECORDS
+from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.cli import main
 from goldstar.cps import cps_to_soi
 from goldstar.layout import read_problem

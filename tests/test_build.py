@@ -10,10 +10,8 @@ import pandas as pd
 import pytest
 
 from goldstar import InputError, read_problem, solve
-from goldstar.build import (
-    AGGREGATE_LEVEL_VARIABLES, AGI_LEVEL_VARIABLES, DEFAULT_RECORDS, DEFAULT_TARGETS,
-    agi_label, build_problem, read_table,
-)
+from goldstar.build import AGGREGATE_LEVEL_VARIABLES, AGI_LEVEL_VARIABLES, agi_label, build_problem, read_table
+from goldstar.defaults import DEFAULT_RECORDS, DEFAULT_TARGETS
 from goldstar.cli import main
 from goldstar.cps import cps_to_soi
 from goldstar.solvers import CONVERGED

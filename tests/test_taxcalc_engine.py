@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldstar.build import DEFAULT_RECORDS
+from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.cli import main
 from goldstar.engines import taxcalc_
 from goldstar.engines.cache import CACHE_ENV

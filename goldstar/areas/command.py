@@ -236,7 +236,8 @@ def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, li
     the areas, each one's settings and input hash, and the seed. Every file is read and checked
     here, the small ones first, before anything is solved or written."""
     from ..hashing import file_entry
-    from .inputs import DEFAULT_SOI_STATES, file_weights, load_national, read_soi_states, reference_weights
+    from ..defaults import DEFAULT_SOI_STATES
+    from .inputs import file_weights, load_national, read_soi_states, reference_weights
     from .memory import check_batch_memory
     from .problem import DEFAULT_OVERRIDES, area_input_hash, read_overrides, settings_for
     from .recipe import DEFAULT_RECIPE, cells, read_recipe

@@ -1,7 +1,7 @@
 """Area inputs: the SOI state table, and the national records with their weights.
 
-The SOI table is IRS SOI Historic Table 2 for 2022 (reference/inputs/
-soi_states_2022.csv; provenance in reference/inputs/README.md): one row per
+The SOI table is IRS SOI Historic Table 2 for 2022 (goldstar/data/
+soi_states_2022.csv; provenance in goldstar/data/README.md): one row per
 area and AGI stub, counts and amounts (thousands of dollars) with thousands
 separators. Only the 50 states and DC are areas here (STATES); the OA and PR
 rows and the US row are not, so area shares are taken over the 51.
@@ -23,13 +23,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..defaults import DEFAULT_RECORDS, DEFAULT_SOI_STATES
 from ..exceptions import InputError
 from ..hashing import arrays_hash, file_hash
 from .recipe import DEFAULT_RECIPE, Cell, cell_matrix, cells, read_recipe
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SOI_STATES = REPO / "reference" / "inputs" / "soi_states_2022.csv"
-DEFAULT_RECORDS = REPO / "reference" / "inputs" / "cps.csv.gz"
 STATES = (
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
     "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",

@@ -56,7 +56,7 @@ def _cps_derive(records: Path | None, year: int, options: dict[str, Any]) -> tup
 
 
 def _cps_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]:
-    from ..build import DEFAULT_RECORDS
+    from ..defaults import DEFAULT_RECORDS
 
     return {"records": Path(records) if records is not None else DEFAULT_RECORDS}
 
@@ -84,7 +84,7 @@ def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Pa
 
 
 def taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) -> Any:
-    from ..build import DEFAULT_RECORDS
+    from ..defaults import DEFAULT_RECORDS
     from .taxcalc_ import TaxcalcInputs
 
     unknown = sorted(set(options) - set(TAXCALC_OPTIONS))
@@ -105,7 +105,7 @@ def _taxcalc_derive(records: Path | None, year: int, options: dict[str, Any]) ->
 
 
 def _taxcalc_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]:
-    from ..build import DEFAULT_RECORDS
+    from ..defaults import DEFAULT_RECORDS
 
     records = Path(records) if records is not None else DEFAULT_RECORDS
     aging = _taxcalc_aging_files(records, options)

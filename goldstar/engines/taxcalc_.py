@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..build import DEFAULT_RECORDS, read_table
+from ..build import read_table
+from ..defaults import DEFAULT_RECORDS
 from ..defaults import DEFAULT_YEAR
 from ..exceptions import InputError
 from ..hashing import file_hash
@@ -53,7 +54,7 @@ INSTALL_HINT = (
     "the taxcalc engine needs Tax-Calculator: pip install 'goldstar[taxcalc]' "
     f"(it pins {PIN}), or `make install`"
 )
-# The vendored CPS file stores s006 as the weight times 100 (reference/inputs/README.md).
+# The vendored CPS file stores s006 as the weight times 100 (goldstar/data/README.md).
 DEFAULT_S006_SCALE = 0.01
 # Married filing separately must file with gross income of $5 once exemptions are zero
 # (IRS Publication 501, Table 1, 2018 on); before that the threshold is the exemption amount.
