@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a check failed or a solver did not converge;
 2 bad input (something could not be read, or an argument is wrong), including
-an output that may not be written (goldstar.outputs) and a reference locked by
-another run (goldstar.lock): nothing was done.
+an output that may not be written (goldstar.store.outputs) and a reference locked by
+another run (goldstar.store.lock): nothing was done.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .defaults import (
     DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR, SHOWN_DROPPED,
 )
 from .exceptions import GoldstarError, InputError, VerificationFailed
-from .outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
+from .store.outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -69,16 +69,16 @@ def _force_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _prepare_problem_out(args: argparse.Namespace) -> None:
-    """Refuse --out before any work when it may not be written (goldstar.outputs)."""
-    from .outputs import PROBLEM, prepare_output
+    """Refuse --out before any work when it may not be written (goldstar.store.outputs)."""
+    from .store.outputs import PROBLEM, prepare_output
 
     prepare_output(args.out, PROBLEM, replace=args.force)
 
 
 @command("synth", "write a seeded TMD-shaped synthetic problem in the interchange layout", _synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .layout import write_problem
-    from .synth import synth_problem
+    from .store.layout import write_problem
+    from .inputs.synth import synth_problem
 
     if args.seed < 0:
         raise InputError(f"`--seed` must be >= 0, got {args.seed}")
@@ -120,11 +120,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .atomic import atomic_write
+    from .store.atomic import atomic_write
     from .certificate import certify
-    from .layout import read_problem
+    from .store.layout import read_problem
     from .progress import Progress
-    from .solve import check_options, exact_solver, solve
+    from .solvers.solve import check_options, exact_solver, solve
 
     check_output_file(args.out, "weights", "--out")
     raw_options = dict(parse_option(o) for o in args.option)
@@ -195,9 +195,9 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 
 
 def _objective_args(p: argparse.ArgumentParser) -> None:
-    """--objective and the band objective's parameters (goldstar.objectives.band)."""
-    from .objectives import OBJECTIVES
-    from .objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
+    """--objective and the band objective's parameters (goldstar.problem.objectives.band)."""
+    from .problem.objectives import OBJECTIVES
+    from .problem.objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
 
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="penalized",
                    help="penalized (the notes', default) or band (TMD's band QP)")
@@ -222,7 +222,7 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     if getattr(args, "penalty", None) is not None:
         raise InputError("--penalty belongs to --objective penalized, not band")
-    from .objectives import Band
+    from .problem.objectives import Band
 
     spec = {"name": "band", **{flag[2:].replace("-", "_"): value for flag, value in band_flags.items()
                                if value is not None}}
@@ -231,7 +231,7 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
-    from .engines import add_engine_arguments
+    from .inputs.engines import add_engine_arguments
 
     add_engine_arguments(p)
 
@@ -254,10 +254,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .atomic import atomic_write
-    from .build import build_from_files
-    from .engines import engine_options
-    from .layout import write_problem
+    from .store.atomic import atomic_write
+    from .inputs.source import build_from_files
+    from .inputs.engines import engine_options
+    from .store.layout import write_problem
 
     if args.report is not None:
         check_output_file(args.report, "build report", "--report")
@@ -276,8 +276,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     spec = objective_spec(args)
     prepass = None
     if spec is not None:
-        from .objectives import objective_from_dict
-        from .objectives.band_prepass import apply_policy
+        from .problem.objectives import objective_from_dict
+        from .problem.prepass import apply_policy
 
         problem, prepass = apply_policy(problem.with_objective(objective_from_dict(spec)))
         if prepass is not None:
@@ -351,10 +351,10 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
-    from .engines import engine_options
+    from .inputs.engines import engine_options
     from .pipeline import make_reference
     from .progress import Progress
-    from .source import ProblemSource
+    from .inputs.source import ProblemSource
 
     build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
                    "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper,
@@ -470,7 +470,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         write_areas_report(args.areas, args.out)
     else:
-        from .report import write_report
+        from .present.report import write_report
 
         write_report(args.reference or DEFAULT_REFERENCES["penalized"], args.out)
     print(f"wrote {args.out}")
@@ -481,7 +481,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _impact_args(p: argparse.ArgumentParser) -> None:
-    from .engines import add_taxcalc_arguments
+    from .inputs.engines import add_taxcalc_arguments
 
     p.add_argument("weights", nargs="*", type=Path, default=[Path("reference/default")],
                    help="reference directories or Parquet files (record_id, weight); the first is the "
@@ -495,7 +495,7 @@ def _impact_args(p: argparse.ArgumentParser) -> None:
 
 @command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
 def cmd_impact(args: argparse.Namespace) -> int:
-    from .impact import html_section, load_weights, measure, text_tables
+    from .present.impact import html_section, load_weights, measure, text_tables
 
     if args.html is not None:
         check_output_file(args.html, "html", "--html")
@@ -509,8 +509,8 @@ def cmd_impact(args: argparse.Namespace) -> int:
           f"({'derived table from the cache' if entry.hit else 'derived table computed and cached'})")
     print(text_tables(impact))
     if args.html is not None:
-        from .atomic import atomic_write_text
-        from .report import page_head
+        from .store.atomic import atomic_write_text
+        from .present.markup import page_head
 
         atomic_write_text(args.html, f"{page_head('goldstar impact')}{html_section(impact)}</body></html>")
         print(f"wrote {args.html}")

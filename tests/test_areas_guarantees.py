@@ -123,7 +123,7 @@ def test_an_area_that_fails_on_a_rerun_keeps_no_stale_files(tmp_path, small_file
 
 
 def test_a_second_run_on_a_locked_out_exits_2_naming_the_holder(tmp_path, small_files, inprocess, capsys):
-    from goldstar.lock import acquire, lock_path, release
+    from goldstar.store.lock import acquire, lock_path, release
 
     out = tmp_path / "out"
     assert cli(small_files, out, "--areas", "AL") == 0

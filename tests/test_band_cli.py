@@ -10,9 +10,9 @@ import pytest
 
 from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.cli import main
-from goldstar.cps import cps_to_soi
-from goldstar.layout import read_problem
-from goldstar.reference import METADATA_KEY, read_reference
+from goldstar.inputs.cps import cps_to_soi
+from goldstar.store.layout import read_problem
+from goldstar.store.reference import METADATA_KEY, read_reference
 
 FAST = ["--lbfgsb-maxiter", "100", "--quiet"]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from goldstar.cli import main
-from goldstar.layout import write_problem
-from goldstar.reference import fingerprint, read_reference
-from goldstar.synth import synth_problem
+from goldstar.store.layout import write_problem
+from goldstar.store.reference import fingerprint, read_reference
+from goldstar.inputs.synth import synth_problem
 
 REPO = Path(__file__).resolve().parent.parent
 pytest.importorskip("matplotlib", reason="plots need the 'plots' extra: pip install 'goldstar[plots]'")
@@ -107,7 +107,7 @@ def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from goldstar.reference import METADATA_KEY
+    from goldstar.store.reference import METADATA_KEY
 
     evil = "<script>alert(1)</script>"
     ref = tmp_path / "ref<b>"
@@ -134,7 +134,7 @@ def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_
 
 def test_report_escapes_even_fields_the_reader_types(small_reference, monkeypatch):
     """The renderer escapes by itself, not only because read_reference checks the metadata's types."""
-    import goldstar.report as report
+    import goldstar.present.report as report
 
     evil = "<script>x</script>"
     ref = read_reference(small_reference / "ref")

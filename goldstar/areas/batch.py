@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..defaults import VERSION
 from ..exceptions import InputError
 from .inputs import NationalData
 from .output import done_row, write_area, write_summary
 from .problem import AreaSettings, run_area
 from .targets import AreaSpec
+from ..solvers import get_solver
 
 VERSIONED = ("goldstar", "numpy", "scipy")
 SUMMARY_EVERY_SECONDS = 5.0
@@ -36,9 +38,7 @@ def local_versions() -> dict[str, str]:
     import numpy
     import scipy
 
-    import goldstar
-
-    return {"goldstar": goldstar.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
+    return {"goldstar": VERSION, "numpy": numpy.__version__, "scipy": scipy.__version__}
 
 
 def client_versions() -> dict[str, str]:
@@ -47,9 +47,7 @@ def client_versions() -> dict[str, str]:
 
 def worker_versions() -> dict[str, str]:
     """Run on each worker (client.run)."""
-    from goldstar.areas import batch
-
-    return batch.local_versions()
+    return local_versions()
 
 
 def check_versions(client: dict[str, str], workers: dict[str, dict[str, str]]) -> None:
@@ -66,7 +64,6 @@ def check_versions(client: dict[str, str], workers: dict[str, dict[str, str]]) -
 
 def check_solver(name: str) -> None:
     """SolverNotFound (an InputError) when the per-area solver is not installed."""
-    from ..solvers import get_solver
 
     get_solver(name)
 

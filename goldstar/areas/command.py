@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import InputError
-from ..lock import reference_lock
+from ..store.lock import reference_lock
 
 # numpy, pandas, pyarrow and dask are imported inside the functions that use them: the CLI builds
 # this command's parser for every `goldstar` call, `--help` included.
@@ -69,7 +69,7 @@ SEED_LIMIT = 2**63  # numpy's generators take any non-negative integer; JSON and
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no file: InputError naming the option, before any work."""
-    from ..objectives.params import number
+    from ..params import number
     from .problem import AreaSettings
     from .targets import parse_area_set
 

@@ -7,7 +7,7 @@ separators. Only the 50 states and DC are areas here (STATES); the OA and PR
 rows and the US row are not, so area shares are taken over the 51.
 
 The national data are the records the national reference was solved on (the
-embedded CPS file through goldstar.cps, by default) with the national weights
+embedded CPS file through goldstar.inputs.cps, by default) with the national weights
 of a reference directory (`weights.parquet`: record_id, weight). Every file
 read is hashed; those hashes enter every area's input hash.
 """
@@ -23,10 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..defaults import DEFAULT_RECORDS, DEFAULT_SOI_STATES
+from ..defaults import DEFAULT_RECORDS, DEFAULT_SOI_STATES, DEFAULT_REFERENCES
 from ..exceptions import InputError
 from ..hashing import arrays_hash, file_hash
 from .recipe import DEFAULT_RECIPE, Cell, cell_matrix, cells, read_recipe
+from ..store.tables import read_table
+from ..inputs.cps import cps_to_soi
+from ..store.reference import read_reference, METADATA_KEY
+from ..verify.columns import file_checks
 
 STATES = (
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
@@ -122,7 +126,7 @@ def national_from_arrays(
     records: pd.DataFrame, record_ids: np.ndarray, weight: np.ndarray, recipe: pd.DataFrame,
     hashes: dict[str, Any] | None = None,
 ) -> NationalData:
-    """NationalData from a record table (goldstar.build's SOI names) and aligned national weights.
+    """NationalData from a record table (goldstar.inputs.build's SOI names) and aligned national weights.
 
     Cells no record with a positive weight contributes to are left out (their
     names in `dropped_cells`): a share of a zero national total is zero.
@@ -161,7 +165,6 @@ class NationalWeights:
 def default_national_reference() -> Path:
     """The band reference `make goldstar` writes, found as `goldstar verify` and `goldstar report`
     find theirs: relative to the working directory (goldstar.defaults)."""
-    from ..defaults import DEFAULT_REFERENCES
 
     return DEFAULT_REFERENCES["band"]
 
@@ -170,8 +173,6 @@ def reference_weights(reference: str | os.PathLike[str] | None = None) -> Nation
     """The weights of a goldstar reference directory, refused (InputError, before any work)
     unless they pass the hash checks of `goldstar verify --mode hash` on the files alone: the
     recorded weights hash, weight = w0 x m, and MANIFEST.json against both."""
-    from ..reference import read_reference
-    from ..verify_columns import file_checks
 
     directory = Path(reference) if reference is not None else default_national_reference()
     where = f"--reference {directory}"
@@ -198,8 +199,6 @@ def _has_goldstar_metadata(path: Path) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..reference import METADATA_KEY
-
     try:
         return METADATA_KEY in (pq.read_schema(path).metadata or {})
     except (OSError, pa.ArrowException):
@@ -209,7 +208,6 @@ def _has_goldstar_metadata(path: Path) -> bool:
 def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
     """National weights from elsewhere (e.g. TMD's own): a Parquet or CSV file with record_id and
     weight. No certificate stands behind them; their hash by value identifies them."""
-    from ..build import read_table
 
     path = Path(path)
     table = read_table(path, "--national-weights")
@@ -242,10 +240,8 @@ def load_national(
     records: str | os.PathLike[str] | None = None,
     recipe: str | os.PathLike[str] = DEFAULT_RECIPE,
 ) -> NationalData:
-    """The national data: the records (default: the embedded CPS file through goldstar.cps)
+    """The national data: the records (default: the embedded CPS file through goldstar.inputs.cps)
     with the national `weights` matched by record_id, and the recipe's cells."""
-    from ..build import read_table
-    from ..cps import cps_to_soi
 
     records_path = Path(records) if records is not None else DEFAULT_RECORDS
     table = read_table(records_path, "record")

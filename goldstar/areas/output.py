@@ -39,8 +39,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write, atomic_write_text
-from ..outputs import require_writable
+from ..store.atomic import atomic_write, atomic_write_text
+from ..store.outputs import require_writable
 from ..exceptions import InputError
 from ..hashing import file_hash
 

@@ -3,7 +3,7 @@
 An area's starting weights are w0 = pop_share x w (w: the national reference
 weights; goldstar.areas.targets for pop_share), its targets the SOI-share
 targets of goldstar.areas.targets, its objective TMD's band QP
-(goldstar.objectives.band) with TMD's area settings: eps 0.005, M 1e6, slack
+(goldstar.problem.objectives.band) with TMD's area settings: eps 0.005, M 1e6, slack
 in target units, multipliers in [0, 25] for states and [0, 50] for districts
 and synthetic areas. Records with national weight 0 stay at 0 and are left out.
 
@@ -27,7 +27,7 @@ import resource
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,6 +39,13 @@ from ..hashing import arrays_hash
 from .inputs import NationalData
 from .recipe import DATA_DIR
 from .targets import AreaSpec
+from ..certificate import certify
+from ..params import number
+from ..problem.model import Problem
+from ..problem.objectives import Band
+from ..solvers import get_solver
+from ..solvers.solve import solve
+from .prepass import find_unreachable_area
 
 DEFAULT_OVERRIDES = DATA_DIR / "overrides.csv"
 UPPER_BY_KIND = {"state": 25.0, "district": 50.0, "synthetic": 50.0}
@@ -61,11 +68,9 @@ class AreaSettings:
     solver: str = SOLVER
 
     def __post_init__(self) -> None:
-        """The same checks as `goldstar build --objective band` (goldstar.objectives.band and
+        """The same checks as `goldstar build --objective band` (goldstar.problem.objectives.band and
         .params are their one home): eps > 0, slack_penalty > 0, both finite; finite bounds
         with 0 <= lower < upper; a time limit, when given, finite and > 0."""
-        from ..objectives import Band
-        from ..objectives.params import number
 
         where = "area settings"
         Band(eps=self.eps, slack_penalty=self.slack_penalty, slack_units=self.slack_units,
@@ -169,8 +174,6 @@ def area_input_hash(national_hash: str, spec: AreaSpec, settings: AreaSettings, 
 
 def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSettings, dropped=()):
     """The area's Problem under the band objective (records with national weight > 0)."""
-    from ..objectives import Band
-    from ..problem import Problem
 
     keep = national.weight > 0
     objective = Band(
@@ -186,10 +189,7 @@ def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSet
 
 
 def default_solve(problem, settings: AreaSettings, time_left: float | None):
-    """goldstar.solve with the band solver, its time limit when it takes one; and the certificate."""
-    from ..certificate import certify
-    from ..solve import solve
-    from ..solvers import get_solver
+    """goldstar.solvers.solve with the band solver, its time limit when it takes one; and the certificate."""
 
     options = {}
     if time_left is not None and "time_limit" in get_solver(settings.solver).defaults:
@@ -254,7 +254,6 @@ def run_area(
     solve_fn: Callable | None = None,
 ) -> dict[str, Any]:
     """Pre-pass, drop or refuse, solve, certify one area (module docstring). Never raises."""
-    from .prepass import find_unreachable_area
 
     _keep_large_arrays_on_heap()
     _reset_peak_rss()

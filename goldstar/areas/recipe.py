@@ -3,9 +3,9 @@
 `data/recipe.csv` columns:
 
     family         the target's name stem, e.g. `wages`
-    variable       the record variable (goldstar.build's SOI names; `business_net_income`
+    variable       the record variable (goldstar.inputs.build's SOI names; `business_net_income`
                    is derived: business_net_profits - business_net_losses)
-    kind           `count` (returns with variable > 0, as goldstar.build counts) or `amount`
+    kind           `count` (returns with variable > 0, as goldstar.inputs.build counts) or `amount`
     agi_stub       `each` (one target in each of the 10 SOI AGI stubs) or `all`
     filing_status  `all`, `single`, `joint`, `separate` or `head_of_household`
     soi_column     the SOI state-table column whose area shares split the national total
