@@ -454,25 +454,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", type=Path, default=None,
                    help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
+    p.add_argument("--weights", type=Path, default=None, metavar="FILE",
+                   help="any weights file (Parquet: record_id, weight; e.g. `goldstar solve --out`) instead of "
+                        "a reference, with --problem")
+    p.add_argument("--problem", type=Path, default=None, metavar="DIR",
+                   help="with --weights: the problem directory the weights were solved on")
     p.add_argument("--areas", type=Path, default=None,
                    help="an areas output directory (goldstar areas --out) instead of a reference: every "
                         "area's row and the sum over areas of each record's weight against its national one")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
 
 
-@command("report", "write a self-contained HTML report of a reference or of an areas batch", _report_args)
+@command("report", "write a self-contained HTML report of a reference, of weights on a problem, or of an "
+                   "areas batch", _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
     check_output_file(args.out, "html", "--out")
+    subjects = [flag for flag, value in (("--reference", args.reference), ("--weights", args.weights),
+                                         ("--areas", args.areas)) if value is not None]
+    if len(subjects) > 1:
+        raise InputError(f"give one of --reference, --weights (with --problem) or --areas, not {' and '.join(subjects)}")
+    if (args.weights is None) != (args.problem is None):
+        raise InputError("--weights and --problem go together: the weights, and the problem they were solved on")
     if args.areas is not None:
-        if args.reference is not None:
-            raise InputError("give --reference or --areas, not both")
         from .areas.report import write_areas_report
 
         write_areas_report(args.areas, args.out)
     else:
         from .present.report import write_report
 
-        write_report(args.reference or DEFAULT_REFERENCES["penalized"], args.out)
+        write_report(args.out, reference=args.reference or (None if args.weights else DEFAULT_REFERENCES["penalized"]),
+                     weights=args.weights, problem=args.problem)
     print(f"wrote {args.out}")
     return EXIT_OK
 

@@ -133,3 +133,18 @@ def test_the_report_shows_each_targets_band_status(made, tmp_path):
     assert main(["report", "--reference", str(made / "ref"), "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "Band status" in page and "Dropped targets" in page and "hard bands met" in page
+
+
+def test_the_band_report_shows_kept_and_dropped_targets_apart(made, tmp_path):
+    out = tmp_path / "band.html"
+    assert main(["report", "--reference", str(made / "ref"), "--out", str(out)]) == 0
+    page = out.read_text()
+    ref = read_reference(made / "ref")
+    prepass = {d["name"]: d for d in ref.metadata["problem"]["prepass"]["dropped"]}
+    fitted, dropped = page.split("<h2>Dropped targets</h2>")
+    dropped = dropped.split("<h2>")[0]
+    for name, proof in prepass.items():
+        assert f"<td>{name}</td><td>" in dropped and f"<td>{proof['reason']}</td>" in dropped
+        assert name not in fitted.split("Worst-fitted targets")[1]  # never among the fitted ones
+    assert "(not recorded)" not in dropped and "nan" not in dropped
+    assert "TMD's Q" not in page

@@ -102,6 +102,8 @@ BAD: dict[tuple[str, str], list[str]] = {
     ("report", "--reference"): ["--reference", f"{WS}/no-such-reference"],
     ("report", "--areas"): ["--areas", f"{WS}/no-such-areas"],
     ("report", "--out"): ["--out", WS],
+    ("report", "--weights"): ["--weights", f"{WS}/no-such-weights.parquet", "--problem", f"{WS}/problem"],
+    ("report", "--problem"): ["--problem", f"{WS}/problem"],
     ("impact", "positional:weights"): [f"{WS}/no-such-weights.parquet"],
     ("impact", "--records"): ["--records", MISSING],
     ("impact", "--year"): ["--year", "0"],

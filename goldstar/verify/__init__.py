@@ -114,21 +114,35 @@ def verify(
     problem = None
     if "certificate" in modes or "recompute" in modes:
         start = time.perf_counter()
-        problem, _ = source.load(dropped=recorded_dropped(ref))
-        m_ref = aligned_multipliers(ref, problem)
+        problem, m_ref = load_problem(ref, source)
         report.seconds["load problem"] = time.perf_counter() - start
     if "certificate" in modes:
         start = time.perf_counter()
-        report.checks += certificate_checks(ref, problem, m_ref, compare_hash=problem_dir is None,
-                                            reported=report.reported)
-        report.checks += verify_columns.problem_checks(ref, problem, m_ref)
-        report.checks += prepass_checks(ref, problem)
+        report.checks += certificate_mode_checks(ref, problem, m_ref, compare_hash=problem_dir is None,
+                                                 reported=report.reported)
         report.seconds["certificate"] = time.perf_counter() - start
     if "recompute" in modes:
         start = time.perf_counter()
         report.checks += recompute_checks(problem, m_ref, backend, device)
         report.seconds[f"recompute ({backend})"] = time.perf_counter() - start
     return report
+
+
+def load_problem(ref: Reference, source: ProblemSource | None = None) -> tuple[Problem, np.ndarray]:
+    """The problem a reference solved, from its recorded source (or `source`), with the
+    reference's multipliers in the problem's record order."""
+    if source is None:
+        source = ProblemSource.from_dict(ref.metadata["problem"]["source"]).resolved(ref.directory)
+    problem, _ = source.load(dropped=recorded_dropped(ref))
+    return problem, aligned_multipliers(ref, problem)
+
+
+def certificate_mode_checks(ref: Reference, problem: Problem, m: np.ndarray, *, compare_hash: bool,
+                            reported: list[tuple[str, str, str]]) -> list[Check]:
+    """The checks of the certificate mode: the problem hash, the certificate, every stored column
+    against the problem, and the proof of each dropped target (what `goldstar report` shows too)."""
+    return (certificate_checks(ref, problem, m, compare_hash=compare_hash, reported=reported)
+            + verify_columns.problem_checks(ref, problem, m) + prepass_checks(ref, problem))
 
 
 def hash_checks(ref: Reference, source: ProblemSource, compare_inputs: bool) -> list[Check]:
