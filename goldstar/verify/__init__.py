@@ -309,7 +309,8 @@ def recompute_checks(problem: Problem, reference_m: np.ndarray, backend: str, de
         "regenerate the reference with `make goldstar` if the inputs changed on purpose"
     )
     checks = [check(
-        "recompute", f"{label}: converged", solution.success, solution.message[:60], "converged",
+        "recompute", f"{label}: converged", solution.success,
+        f"{solution.summary()['status']} in {solution.iterations} iterations", "converged",
         solution.message,
     )]
     if backend == "lbfgsb":
