@@ -185,12 +185,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 @contextlib.contextmanager
 def atomic_directory(
-    path: str | os.PathLike[str], *, kind: str, replace: bool, flag: str = "--force"
+    path: str | os.PathLike[str], *, kind: str, replace: bool, flag: str = "--force", option: str = "--out"
 ) -> Iterator[Path]:
     """Yield a temporary directory; on success it takes the place of `path` whole.
 
-    `kind` is the goldstar output being written (goldstar.outputs.PROBLEM or
-    REFERENCE): before writing, and again just before the swap, `path` must be
+    `kind` is the goldstar output being written (goldstar.outputs.KINDS), and
+    `option` the command-line option that named `path`: before writing, and
+    again just before the swap, `path` must be
     absent, empty, or a goldstar output of that kind with `replace` true
     (goldstar.outputs.check_output); anything else raises InputError and
     nothing is touched. The old directory is moved aside and removed only
@@ -200,7 +201,7 @@ def atomic_directory(
     from .outputs import check_output, prepare_output
 
     path = Path(path)
-    prepare_output(path, kind, replace=replace, flag=flag)
+    prepare_output(path, kind, replace=replace, flag=flag, option=option)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
@@ -210,7 +211,7 @@ def atomic_directory(
             with open(child, "rb+") as fh:
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)
-        check_output(path, kind, replace=replace, flag=flag)  # nothing may have appeared meanwhile
+        check_output(path, kind, replace=replace, flag=flag, option=option)  # nothing may have appeared meanwhile
         old = None
         if path.exists():
             old = aside_path(path)
