@@ -26,7 +26,7 @@ from typing import Any
 from .defaults import DEFAULT_YEAR
 from .exceptions import InputError, ReferenceFormatError
 from .hashing import file_entry
-from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
+from .layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem, read_settings
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 from .problem import Problem
 
@@ -136,11 +136,16 @@ class ProblemSource:
         A band objective in target units drops its unreachable targets
         (objectives.band_prepass.apply_policy): found by the pre-pass, or, when
         `dropped` is given (a reference's recorded set), applied as recorded.
+        A problem directory carries its dropped set in its objective, and the
+        pre-pass that found it (the proof verify checks) in problem.json, as
+        `goldstar build --objective band` recorded it.
         """
         from .objectives.band_prepass import apply_policy
 
         if self.kind == "directory":
-            return read_problem(self.path or "."), {}
+            problem = read_problem(self.path or ".")
+            prepass = read_settings(self.path or ".").get("prepass")
+            return problem, ({"prepass": prepass} if isinstance(prepass, dict) else {})
         from .build import build_from_files
         from .objectives import objective_from_dict
 
