@@ -282,8 +282,8 @@ def _manifest_whole(manifest: dict[str, Any], info: dict[str, Any]) -> list[str]
 def verify_reference(directory: Path, national, areas, settings, hashes,
                      multipliers: dict[str, np.ndarray] | None = None, *,
                      complete: bool = True) -> list[tuple[str, bool, str]]:
-    """(name, passed, what) for every area of the reference, every area asked for, and
-    MANIFEST.json; the caller rebuilt areas and hashes. `complete`: the areas asked for are the
+    """(name, passed, what) for every area asked for, every other area of the reference, and
+    MANIFEST.json last; the caller rebuilt areas and hashes. `complete`: the areas asked for are the
     reference's whole set, so an area of the reference not among them fails too.
     `multipliers`, when given, receives each rebuilt area's x(y) over all national records."""
     from ..certificate import certify
@@ -295,11 +295,6 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
     listed = manifest.get("by_area") if manifest is not None else None
     listed = listed if isinstance(listed, dict) else {}
     out: list[tuple[str, bool, str]] = []
-    if manifest is None:
-        out.append((MANIFEST, False, why))
-    else:
-        problems = _manifest_whole(manifest, info)
-        out.append((MANIFEST, not problems, "; ".join(problems) or "areas, count and statuses agree with the duals"))
     cell_names = list(national.cell_names)
     asked = {spec.name for spec in areas}
     for spec, s, h in zip(areas, settings, hashes):
@@ -352,4 +347,9 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
             out.append((name, False, f"in {found}, but not an area of the set {info['areas']!r}"))
         elif not all(name in v for k, v in where.items() if k != MANIFEST or manifest is not None):
             out.append((name, False, f"only in {found}"))
+    if manifest is None:
+        out.append((MANIFEST, False, why))
+    else:
+        problems = _manifest_whole(manifest, info)
+        out.append((MANIFEST, not problems, "; ".join(problems) or "areas, count and statuses agree with the duals"))
     return out
