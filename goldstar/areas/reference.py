@@ -50,11 +50,14 @@ MANIFEST = "MANIFEST.json"
 OPTION = "--write-reference"
 REGENERATE = "make goldstar"  # rewrites reference/band, then reference/areas from it (Makefile)
 FINGERPRINT_FIELDS = ("n", "positive", "total", "sdev", "max")
-# Recomputed against recorded fingerprint figures (and MANIFEST.json's totals). The weights are
-# recomputed from the stored y by the same formula: each x_i = clip(1 - c_i^T y / 2) is a short dot
-# product, exact to a few ulps, so a sum of n positive weights moves by at most ~n eps relative
-# (6e-11 for n = 280,005), and sdev and max by less. 1e-9 leaves that margin and is the
-# reproducibility bar of the issue; any edit beyond the ninth significant digit fails.
+# Recomputed against recorded fingerprint figures (and MANIFEST.json's totals). Verify recomputes
+# the weights from the stored y by the formula that made them, so on another machine only the
+# order of floating-point sums can change (the sparse product C^T y, numpy's reductions). A sum of
+# n positive terms, reordered, moves by at most (n - 1) eps relative: 6e-11 for n = 280,005; each
+# x_i moves by rounding of C^T y's few terms, of the same order against multipliers in [0, upper].
+# 1e-9 leaves more than an order of magnitude of margin over that, and is the reproducibility bar
+# of the areas: an edit beyond the ninth significant digit of a total fails. Counts (n, positive)
+# are then held exactly (below 1e9).
 FINGERPRINT_RTOL = 1e-9
 
 
