@@ -295,15 +295,20 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
 
     import numpy as np
 
-    from .reference import read_reference, verify_reference
+    from .reference import MANIFEST, national_mismatch, read_reference, verify_reference
 
     start = time.perf_counter()
     reference = args.verify
     _, info = read_reference(reference)
     area_set = args.areas or info["areas"]
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
+    mismatch = national_mismatch(info["national"], national.hashes)
+    if mismatch is not None:  # every area's input hash would fail: say why once
+        print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
+        return EXIT_FAILED
     rebuilt: dict[str, Any] | None = {} if "recompute" in modes else None  # only a recompute compares them
-    results = verify_reference(reference, national, areas, settings, hashes, rebuilt)
+    results = verify_reference(reference, national, areas, settings, hashes, rebuilt,
+                               complete=area_set == info["areas"])
     if "recompute" in modes:
         from . import batch
         from .output import prepare_out, read_m
@@ -336,10 +341,14 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     for area, ok, what in results:
         print(f"{area:10s} {'ok  ' if ok else 'FAIL'} {what}")
     failed = [a for a, ok, _ in results if not ok]
-    print(f"verified     {len(results) - len(failed)} of {len(results)} areas in {time.perf_counter() - start:.1f} s"
+    checked = [a for a, _, _ in results if a != MANIFEST]
+    bad_areas = [a for a in failed if a != MANIFEST]
+    print(f"verified     {len(checked) - len(bad_areas)} of {len(checked)} areas"
+          f"{'' if MANIFEST in failed else ' and ' + MANIFEST} in {time.perf_counter() - start:.1f} s"
           f" ({', '.join(modes)})")
     if failed:
-        print(f"ERROR: {len(failed)} area(s) failed verification: {', '.join(failed[:10])}", file=sys.stderr)
+        print(f"ERROR: {reference}: {len(failed)} failed verification: {', '.join(failed[:10])}"
+              + (" ..." if len(failed) > 10 else ""), file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -192,7 +192,8 @@ def reference_weights(reference: str | os.PathLike[str] | None = None) -> Nation
         raise InputError(f"{where}: the national reference fails its hash checks: {'; '.join(failed)}; "
                          f"`goldstar verify --reference {directory} --mode hash` says more. It was not used.")
     return NationalWeights(ref.record_id.astype(np.int64), ref.weight.astype(np.float64),
-                           {"kind": "reference", "path": str(directory), "weights_hash": recorded})
+                           {"kind": "reference", "directory": str(directory), "weights_hash": recorded,
+                            "file": str(directory / "weights.parquet")})
 
 
 def _has_goldstar_metadata(path: Path) -> bool:
@@ -222,8 +223,9 @@ def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
     if bad.size:
         raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column weight: "
                          f"{table['weight'].iloc[int(bad[0])]!r} is not a finite number >= 0")
-    return NationalWeights(ids, weight, {"kind": "file", "path": str(path),
-                                         "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)])})
+    return NationalWeights(ids, weight, {"kind": "file", "directory": str(path),
+                                         "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)]),
+                                         "file": str(path)})
 
 
 def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
@@ -250,7 +252,7 @@ def load_national(
     if "record_id" not in table.columns:
         raise InputError(f"record table {records_path}: needs a record_id column to match the national weights")
     ids = table["record_id"].to_numpy(dtype=np.int64)
-    where = weights.identity["path"]
+    where = weights.identity["file"]
     by_id = pd.Series(weights.weight, index=weights.record_id)
     if not by_id.index.is_unique:
         raise InputError(f"national weights {where}: duplicate record_id values")
@@ -263,7 +265,7 @@ def load_national(
     weight = by_id.loc[ids].to_numpy()
     recipe_table = read_recipe(recipe)
     hashes = {
-        "national_weights": {"file": where, "hash": weights.identity["weights_hash"]},
+        "national_weights": {"file": where, "hash": file_hash(where)},
         "national_reference": dict(weights.identity),
         "records": {"file": records_path.name, "hash": file_hash(records_path),
                     "adapter": "cps" if records is None else "none"},

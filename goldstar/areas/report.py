@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..store.atomic import atomic_write_text
@@ -32,6 +33,7 @@ from ..exceptions import InputError
 from .output import MARKER, file_stem, read_m
 from ..present.plots import ratio_histogram
 from ..present.markup import esc, html_table, page_head, png_img
+from ..hashing import file_hash
 
 # The ratios the page counts records beyond.
 RATIO_LEVELS = (1.5, 2.0, 5.0, 10.0)
@@ -57,45 +59,143 @@ class WeightSums:
         }
 
 
+# The summary.csv columns the page reads, and those of them that must be numbers.
+SUMMARY_USED = ("area", "status", "synthetic", "targets", "kept", "n_dropped", "seconds", "certified", "pop_share")
+SUMMARY_NUMBERS = ("targets", "kept", "n_dropped", "seconds", "pop_share")
+
+
 def read_summary(out: str | os.PathLike[str]) -> pd.DataFrame:
-    """The directory's summary.csv, refusing a directory that is not an areas output."""
+    """The directory's summary.csv, refusing a directory that is not an areas output and a
+    summary that cannot be read or lacks a column the page reads (InputError naming the file)."""
     out = Path(out)
     if not (out / MARKER).is_file():
         raise InputError(f"--areas {out}: not a goldstar areas output (no {MARKER})")
+    path = out / "summary.csv"
     try:
-        return pd.read_csv(out / "summary.csv")
+        summary = pd.read_csv(path)
     except FileNotFoundError:
         raise InputError(f"--areas {out}: no summary.csv (did the batch finish?)") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"--areas {out}: {path} cannot be read ({exc})") from None
+    missing = [c for c in SUMMARY_USED if c not in summary.columns]
+    if missing:
+        raise InputError(f"--areas {out}: {path} lacks column(s) {', '.join(missing)}")
+    for column in SUMMARY_NUMBERS:
+        values = pd.to_numeric(summary[column], errors="coerce")
+        bad = values.isna() & summary[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"--areas {out}: {path}, row {row + 2}, column {column!r}: "
+                             f"{summary[column].iloc[row]!r} is not a number")
+        summary[column] = values
+    for column in ("area", "status"):
+        bad = summary[column].isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"--areas {out}: {path}, row {row + 2}, column {column!r}: missing")
+        summary[column] = summary[column].astype(str)
+    return summary
 
 
-def weight_sums(out: str | os.PathLike[str], summary: pd.DataFrame) -> WeightSums:
+def read_area_row(out: str | os.PathLike[str], area: str) -> dict[str, Any]:
+    """areas/<AREA>.json, the row the batch wrote last for the area; InputError naming the file
+    when it is missing, not JSON, or a field the page reads has the wrong type."""
+    path = Path(out) / "areas" / f"{file_stem(area)}.json"
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--areas {out}: {path} is missing (the batch writes one for every area)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"--areas {out}: {path} cannot be read as JSON ({exc})") from None
+    if not isinstance(row, dict):
+        raise InputError(f"--areas {out}: {path} is not a JSON object")
+    certificate = row.get("certificate", {})
+    if not isinstance(certificate, dict):
+        raise InputError(f"--areas {out}: {path}: `certificate` must be an object, found {certificate!r}")
+    outside = certificate.get("targets_outside_band")
+    if outside is not None and (isinstance(outside, bool) or not isinstance(outside, int)):
+        raise InputError(f"--areas {out}: {path}: `certificate.targets_outside_band` must be a whole number, "
+                         f"found {outside!r}")
+    files = row.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise InputError(f"--areas {out}: {path}: `files` must map file names to their hashes, found {files!r}")
+    for name in ("area", "status"):
+        if name in row and not isinstance(row[name], str):
+            raise InputError(f"--areas {out}: {path}: `{name}` must be a string, found {row[name]!r}")
+    if row.get("area", area) != area:
+        raise InputError(f"--areas {out}: {path} is the row of area {row['area']!r}, not {area!r}")
+    return row
+
+
+def area_multipliers(out: str | os.PathLike[str], area: str, row: dict[str, Any], n: int) -> np.ndarray:
+    """m/<AREA>.parquet, checked against the hash its row records (when it records one) and for n
+    finite multipliers >= 0; InputError naming the file otherwise."""
+
+    out = Path(out)
+    name = f"m/{file_stem(area)}.parquet"
+    path = out / name
+    if not path.is_file():
+        raise InputError(f"--areas {out}: {path} is missing (area {area} has status ok)")
+    recorded = row.get("files", {}).get(name)
+    if recorded is not None:
+        found = file_hash(path)
+        if found != recorded:
+            raise InputError(f"--areas {out}: {path} changed since the batch wrote it (hash {found}, "
+                             f"recorded {recorded} in areas/{file_stem(area)}.json)")
+    try:
+        m = read_m(out, area)
+    except (OSError, KeyError, pa.ArrowException) as exc:
+        raise InputError(f"--areas {out}: {path} cannot be read ({exc})") from None
+    if m.dtype != np.float64 or m.size != n:
+        raise InputError(f"--areas {out}: {path}: {m.size} multipliers ({m.dtype}) for {n} records")
+    if not np.all(np.isfinite(m)) or np.any(m < 0):
+        raise InputError(f"--areas {out}: {path}: multipliers must be finite and >= 0")
+    return m
+
+
+def read_records(out: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """record_id and national weight of records.parquet; InputError naming the file."""
+    path = Path(out) / "records.parquet"
+    if not path.is_file():
+        raise InputError(f"--areas {out}: {path} is missing")
+    try:
+        records = pq.read_table(path, columns=["record_id", "weight"])
+        ids = records.column("record_id").to_numpy(zero_copy_only=False)
+        weight = records.column("weight").to_numpy(zero_copy_only=False).astype(np.float64)
+    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+        raise InputError(f"--areas {out}: {path} cannot be read ({exc})") from None
+    if not np.all(np.isfinite(weight)):
+        raise InputError(f"--areas {out}: {path}: column 'weight' holds values that are not finite")
+    return ids, weight
+
+
+def weight_sums(out: str | os.PathLike[str], summary: pd.DataFrame,
+                rows: dict[str, dict[str, Any]] | None = None) -> WeightSums:
     """Sum the `ok` areas' multipliers, each times its pop_share, one area at a time."""
-    records = pq.read_table(Path(out) / "records.parquet")
-    weight = records.column("weight").to_numpy()
+    record_id, weight = read_records(out)
     total = np.zeros(weight.size)
     areas = []
     for row in summary.itertuples():
         if row.status != "ok":
             continue
-        m = read_m(out, row.area)
-        if m.size != weight.size:
-            raise InputError(f"--areas {out}: area {row.area} has {m.size} multipliers for {weight.size} records")
-        total += row.pop_share * m
+        stored = rows[row.area] if rows is not None else read_area_row(out, row.area)
+        total += row.pop_share * area_multipliers(out, row.area, stored, weight.size)
         areas.append(row.area)
     if not areas:
         raise InputError(f"--areas {out}: no area with status ok, so no weights to sum")
     used = weight > 0
-    return WeightSums(records.column("record_id").to_numpy()[used], total[used], areas)
+    return WeightSums(record_id[used], total[used], areas)
 
 
 def render(out: str | os.PathLike[str]) -> str:
 
     summary = read_summary(out)
-    sums = weight_sums(out, summary)
+    stored = {area: read_area_row(out, area) for area in summary["area"]}
+    sums = weight_sums(out, summary, stored)
     fig = sums.figures()
     with tempfile.TemporaryDirectory() as tmp:
         histogram = png_img(ratio_histogram(sums.ratio, Path(tmp) / "ratio.png"))
-    outside = [_outside(out, a) for a in summary["area"]]
+    outside = [stored[a].get("certificate", {}).get("targets_outside_band", "") for a in summary["area"]]
     rows = [[r.area, r.status, r.targets, r.kept, r.n_dropped, o, f"{r.seconds:.2f}", bool(r.certified)]
             for r, o in zip(summary.itertuples(), outside)]
     order = np.argsort(sums.ratio)[::-1][:10]
@@ -121,15 +221,6 @@ def render(out: str | os.PathLike[str]) -> str:
         html_table(["area", "status", "targets", "kept", "dropped", "outside band", "seconds", "certified"], rows),
         "</body></html>",
     ])
-
-
-def _outside(out: str | os.PathLike[str], area: str) -> Any:
-    """Kept targets outside their band (> 1e-6 band widths), from the area's certificate."""
-    try:
-        row = json.loads((Path(out) / "areas" / f"{file_stem(area)}.json").read_text())
-    except (OSError, ValueError):
-        return ""
-    return row.get("certificate", {}).get("targets_outside_band", "")
 
 
 def write_areas_report(out_dir: str | os.PathLike[str], html_path: str | os.PathLike[str]) -> Path:

@@ -25,14 +25,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..defaults import DEFAULT_YEAR
+from ..defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_RECORDS, DEFAULT_TARGETS, DEFAULT_UPPER, DEFAULT_YEAR
 from ..exceptions import InputError, ReferenceFormatError
 from ..hashing import file_entry
-from ..store.layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem
-from ..defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER, DEFAULT_RECORDS, DEFAULT_TARGETS
 from ..problem.model import Problem
 from ..problem.objectives import objective_from_dict
 from ..problem.prepass import apply_policy
+from ..store.layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem, read_settings
 from ..store.tables import read_table
 from .build import BuildInfo, build_problem
 from .cps import cps_to_soi
@@ -142,10 +141,15 @@ class ProblemSource:
         A band objective in target units drops its unreachable targets
         (objectives.band_prepass.apply_policy): found by the pre-pass, or, when
         `dropped` is given (a reference's recorded set), applied as recorded.
+        A problem directory carries its dropped set in its objective, and the
+        pre-pass that found it (the proof verify checks) in problem.json, as
+        `goldstar build --objective band` recorded it.
         """
 
         if self.kind == "directory":
-            return read_problem(self.path or "."), {}
+            problem = read_problem(self.path or ".")
+            prepass = read_settings(self.path or ".").get("prepass")
+            return problem, ({"prepass": prepass} if isinstance(prepass, dict) else {})
 
         with warnings.catch_warnings():
             # dropped all-zero targets are recorded in the build facts instead

@@ -1,7 +1,8 @@
 """What kind of goldstar output a directory holds, and whether a writer may replace it.
 
 Every goldstar writer of a directory (`goldstar synth` and `goldstar build` write
-a problem directory, `goldstar goldstar` a reference) asks here before it
+a problem directory, `goldstar goldstar` a reference, `goldstar areas
+--write-reference` an areas reference) asks here before it
 writes, and again just before it swaps its new directory into place
 (goldstar.store.atomic.atomic_directory). The rules, the same for every writer:
 
@@ -17,7 +18,9 @@ writes, and again just before it swaps its new directory into place
 Recognition, by content and never by name:
 - a problem directory: problem.json is a JSON object with `layout_version`;
 - a reference directory: weights.parquet carries goldstar's Parquet metadata
-  and MANIFEST.json is beside it.
+  and MANIFEST.json is beside it;
+- an areas reference: duals.parquet carries the b"goldstar-areas" Parquet
+  metadata and MANIFEST.json is beside it (goldstar.areas.reference).
 
 Before deciding, an interrupted replacement of the path is rolled back and
 the leftovers of dead writers are removed (goldstar.store.atomic.recover, tidy).
@@ -46,17 +49,32 @@ from .atomic import atomic_directory, recover, tidy
 
 PROBLEM = "problem"
 REFERENCE = "reference"
-KINDS = (PROBLEM, REFERENCE)
+AREAS_REFERENCE = "areas reference"
+KINDS = (PROBLEM, REFERENCE, AREAS_REFERENCE)
+
+
+def _parquet_has_key(path: Path, key: bytes) -> bool:
+    """Whether the Parquet file at `path` carries schema metadata under `key` (False if unreadable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return key in (pq.read_schema(path).metadata or {})
+    except (pa.ArrowException, OSError):
+        return False
+
 
 # The files by which each kind is recognised (and which its writer writes)
 PROBLEM_JSON = "problem.json"  # a problem directory's settings (goldstar.store.layout)
 WEIGHTS = "weights.parquet"  # a reference's weights (goldstar.store.reference)
 MANIFEST = "MANIFEST.json"  # a reference's summary
 METADATA_KEY = b"goldstar"  # the Parquet schema-metadata key of a reference's weights
+DUALS = "duals.parquet"  # an areas reference's duals (goldstar.areas.reference)
+AREAS_KEY = b"goldstar-areas"  # their Parquet schema-metadata key
 
 
 def output_kind(path: str | os.PathLike[str]) -> str | None:
-    """PROBLEM or REFERENCE when `path` is a directory goldstar wrote, else None."""
+    """PROBLEM, REFERENCE or AREAS_REFERENCE when `path` is a directory goldstar wrote, else None."""
 
     path = Path(path)
     if not path.is_dir():
@@ -69,17 +87,11 @@ def output_kind(path: str | os.PathLike[str]) -> str | None:
             data = None
         if isinstance(data, dict) and "layout_version" in data:
             return PROBLEM
-    weights = path / WEIGHTS
-    if weights.is_file() and (path / MANIFEST).is_file():
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            metadata = pq.read_schema(weights).metadata or {}
-        except (pa.ArrowException, OSError):
-            metadata = {}
-        if METADATA_KEY in metadata:
+    if (path / MANIFEST).is_file():
+        if (path / WEIGHTS).is_file() and _parquet_has_key(path / WEIGHTS, METADATA_KEY):
             return REFERENCE
+        if (path / DUALS).is_file() and _parquet_has_key(path / DUALS, AREAS_KEY):
+            return AREAS_REFERENCE
     return None
 
 
@@ -98,7 +110,7 @@ def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag
     if not path.exists() and not path.is_symlink():
         return
     if not path.is_dir():
-        raise InputError(f"{path} exists and is not a directory; goldstar writes a {kind} directory there "
+        raise InputError(f"{option} {path} exists and is not a directory; goldstar writes a {kind} directory there "
                          "only where nothing or an earlier goldstar output is")
     entries = sorted(p.name for p in path.iterdir())
     if not entries:
@@ -106,24 +118,25 @@ def check_output(path: str | os.PathLike[str], kind: str, *, replace: bool, flag
     found = output_kind(path)
     if found == kind:
         if not replace:
-            raise InputError(f"{path} already holds a goldstar {kind}; pass {flag} to replace it")
+            raise InputError(f"{option} {path} already holds a goldstar {kind}; pass {flag} to replace it")
         return
     what = f"a goldstar {found}" if found else "files goldstar did not write"
     shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
     raise InputError(
-        f"{path} holds {what} ({shown}), not a goldstar {kind}; goldstar never replaces such a "
+        f"{option} {path} holds {what} ({shown}), not a goldstar {kind}; goldstar never replaces such a "
         f"directory, with or without {flag}: choose another path, or move it away yourself"
     )
 
 
 @contextlib.contextmanager
 def output_directory(path: str | os.PathLike[str], kind: str, *, replace: bool,
-                     flag: str = "--force") -> Iterator[Path]:
+                     flag: str = "--force", option: str = "--out") -> Iterator[Path]:
     """A temporary directory that takes the place of `path` whole when the block succeeds
     (goldstar.store.atomic.atomic_directory), under the rules above, checked before anything is
-    written and again just before the swap."""
-    prepare_output(path, kind, replace=replace, flag=flag)
-    with atomic_directory(path, check=lambda: check_output(path, kind, replace=replace, flag=flag)) as tmp:
+    written and again just before the swap; `option` names `path` in the messages."""
+    prepare_output(path, kind, replace=replace, flag=flag, option=option)
+    with atomic_directory(path, check=lambda: check_output(path, kind, replace=replace, flag=flag,
+                                                           option=option)) as tmp:
         yield tmp
 
 
@@ -154,16 +167,6 @@ def _head(path: Path, size: int = 4096) -> str:
         return ""
 
 
-def _solve_parquet(path: Path) -> bool:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        return SOLVE_METADATA_KEY in (pq.read_schema(path).metadata or {})
-    except (pa.ArrowException, OSError):
-        return False
-
-
 @dataclass(frozen=True)
 class FileKind:
     """A single-file output: what to call it, and how to tell one goldstar wrote."""
@@ -174,7 +177,7 @@ class FileKind:
 
 FILE_KINDS: dict[str, FileKind] = {
     "html": FileKind("an HTML file", lambda p: HTML_MARK in _head(p)),
-    "weights": FileKind("a Parquet file", _solve_parquet),
+    "weights": FileKind("a Parquet file", lambda p: _parquet_has_key(p, SOLVE_METADATA_KEY)),
     "build report": FileKind("a CSV file", lambda p: _head(p).splitlines()[:1] in (
         [",".join(BUILD_REPORT_COLUMNS)], [",".join(BUILD_REPORT_COLUMNS[:-1])])),
 }
