@@ -1,6 +1,6 @@
 """goldstar: exact, reproducible survey reweighting weights, with a certificate of optimality.
 
-The math is in design/method.md and, in short, in goldstar.problem's docstring.
+The math is in docs/penalized.md and docs/band.md and, in short, in goldstar.problem's docstring.
 """
 
 from __future__ import annotations
