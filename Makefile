@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # torch on a machine without it pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help install test goldstar verify bench bench-areas bench-noise-floor areas clean
+.PHONY: help install test test-oldest goldstar verify bench bench-areas bench-noise-floor areas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,16 @@ install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra
 
 test: $(BIN)/goldstar  ## run the test suite
 	$(BIN)/python -m pytest -q
+
+OLDEST := .venv-oldest
+test-oldest:  ## the suite and the verify of every reference on the oldest versions pyproject.toml allows (.venv-oldest)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q --upgrade pip
+	$(PYTHON) scripts/oldest_constraints.py > $(OLDEST)/constraints.txt
+	$(OLDEST)/bin/pip install -q $(TORCH_PIN)
+	$(OLDEST)/bin/pip install -q -c $(OLDEST)/constraints.txt -e '.[torch,qp,plots,dev,taxcalc,areas]'
+	$(OLDEST)/bin/python -m pytest -q
+	$(MAKE) verify BIN=$(OLDEST)/bin
 
 goldstar: $(BIN)/goldstar  ## (release manager) make both references: L-BFGS-B, exact polish, certificate
 	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)

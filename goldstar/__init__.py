@@ -1,25 +1,51 @@
 """goldstar: exact, reproducible survey reweighting weights, with a certificate of optimality.
 
-The math is in docs/penalized.md and docs/band.md and, in short, in goldstar.problem's docstring.
+The math is in docs/penalized.md and docs/band.md; the layout of the package, stage by stage,
+in docs/layout.md.
+
+`import goldstar` is light: the exceptions and the version load now, every other name of the
+API (below) when it is first used.
 """
 
 from __future__ import annotations
 
-from .certificate import Certificate, certify
+import importlib
+from typing import Any
+
+from .defaults import VERSION
 from .exceptions import (
     GoldstarError, HashMismatch, InputError, ReferenceFormatError, SolverError,
     SolverNotFound, VerificationFailed,
 )
-from .layout import read_problem, write_problem
-from .problem import Problem
-from .solve import solve
-from .solvers import SOLVERS, Solution, available_solvers
 
-__version__ = "0.1.0"
+__version__ = VERSION
+
+# The API's names and the modules that hold them, loaded on first use (module __getattr__).
+LAZY_EXPORTS = {
+    "Problem": "goldstar.problem.model",
+    "read_problem": "goldstar.store.layout",
+    "write_problem": "goldstar.store.layout",
+    "solve": "goldstar.solvers.solve",
+    "SOLVERS": "goldstar.solvers",
+    "Solution": "goldstar.solvers",
+    "available_solvers": "goldstar.solvers",
+    "Certificate": "goldstar.certificate",
+    "certify": "goldstar.certificate",
+}
 
 __all__ = [
-    "Certificate", "GoldstarError", "HashMismatch", "InputError", "Problem",
-    "ReferenceFormatError", "SOLVERS", "Solution", "SolverError", "SolverNotFound",
-    "VerificationFailed", "__version__", "available_solvers", "certify",
-    "read_problem", "solve", "write_problem",
+    "GoldstarError", "HashMismatch", "InputError", "ReferenceFormatError", "SolverError", "SolverNotFound",
+    "VerificationFailed", "__version__", *LAZY_EXPORTS,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY_EXPORTS:
+        value = getattr(importlib.import_module(LAZY_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'goldstar' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_EXPORTS))

@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a check failed or a solver did not converge;
 2 bad input (something could not be read, or an argument is wrong), including
-an output that may not be written (goldstar.outputs) and a reference locked by
-another run (goldstar.lock): nothing was done.
+an output that may not be written (goldstar.store.outputs) and a reference locked by
+another run (goldstar.store.lock): nothing was done.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR
+from .defaults import (
+    DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR, SHOWN_DROPPED,
+)
 from .exceptions import GoldstarError, InputError, VerificationFailed
-from .outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
+from .store.outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -66,17 +69,19 @@ def _force_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _prepare_problem_out(args: argparse.Namespace) -> None:
-    """Refuse --out before any work when it may not be written (goldstar.outputs)."""
-    from .outputs import PROBLEM, prepare_output
+    """Refuse --out before any work when it may not be written (goldstar.store.outputs)."""
+    from .store.outputs import PROBLEM, prepare_output
 
     prepare_output(args.out, PROBLEM, replace=args.force)
 
 
 @command("synth", "write a seeded TMD-shaped synthetic problem in the interchange layout", _synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .layout import write_problem
-    from .synth import synth_problem
+    from .store.layout import write_problem
+    from .inputs.synth import synth_problem
 
+    if args.seed < 0:
+        raise InputError(f"`--seed` must be >= 0, got {args.seed}")
     _prepare_problem_out(args)
     problem = synth_problem(args.records, args.targets, args.seed)
     write_problem(problem, args.out, {"source": "goldstar synth", "seed": args.seed}, replace=args.force)
@@ -92,7 +97,8 @@ def _solve_args(p: argparse.ArgumentParser) -> None:
     from .solvers import SOLVERS
 
     p.add_argument("problem", type=Path, help="problem directory (interchange layout)")
-    p.add_argument("--solver", default="newton", choices=sorted(SOLVERS), help="default: newton")
+    p.add_argument("--solver", default=None, choices=sorted(SOLVERS),
+                   help="default: the exact solver of the problem's objective (newton or band-newton)")
     p.add_argument("--out", type=Path, required=True, help="Parquet file of m and weight per record")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a solver option, e.g. --option tol=1e-10 (repeatable)")
@@ -114,17 +120,21 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .atomic import atomic_write
+    from .store.atomic import atomic_write
     from .certificate import certify
-    from .layout import read_problem
+    from .store.layout import read_problem
     from .progress import Progress
-    from .solve import check_options, solve
+    from .solvers.solve import check_options, exact_solver, solve
 
     check_output_file(args.out, "weights", "--out")
-    options = check_options(args.solver, dict(parse_option(o) for o in args.option))
+    raw_options = dict(parse_option(o) for o in args.option)
+    if args.solver is not None:
+        check_options(args.solver, raw_options)  # before the problem is read
     problem = read_problem(args.problem)
-    with Progress(f"{args.solver}", quiet=args.quiet) as progress:
-        solution = solve(problem, args.solver, progress=progress, **options)
+    method = args.solver or exact_solver(problem)
+    options = check_options(method, raw_options)
+    with Progress(method, quiet=args.quiet) as progress:
+        solution = solve(problem, method, progress=progress, **options)
     cert = certify(problem, solution.m, solution.y)  # any dual point gives a valid gap (weak duality)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
@@ -185,9 +195,9 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 
 
 def _objective_args(p: argparse.ArgumentParser) -> None:
-    """--objective and the band objective's parameters (goldstar.objectives.band)."""
-    from .objectives import OBJECTIVES
-    from .objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
+    """--objective and the band objective's parameters (goldstar.problem.objectives.band)."""
+    from .problem.objectives import OBJECTIVES
+    from .problem.objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
 
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="penalized",
                    help="penalized (the notes', default) or band (TMD's band QP)")
@@ -212,7 +222,7 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     if getattr(args, "penalty", None) is not None:
         raise InputError("--penalty belongs to --objective penalized, not band")
-    from .objectives import Band
+    from .problem.objectives import Band
 
     spec = {"name": "band", **{flag[2:].replace("-", "_"): value for flag, value in band_flags.items()
                                if value is not None}}
@@ -221,7 +231,7 @@ def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
-    from .engines import add_engine_arguments
+    from .inputs.engines import add_engine_arguments
 
     add_engine_arguments(p)
 
@@ -244,10 +254,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .atomic import atomic_write
-    from .build import build_from_files
-    from .engines import engine_options
-    from .layout import write_problem
+    from .store.atomic import atomic_write
+    from .inputs.source import build_from_files
+    from .inputs.engines import engine_options
+    from .store.layout import write_problem
 
     if args.report is not None:
         check_output_file(args.report, "build report", "--report")
@@ -266,8 +276,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     spec = objective_spec(args)
     prepass = None
     if spec is not None:
-        from .objectives import objective_from_dict
-        from .objectives.band_prepass import apply_policy
+        from .problem.objectives import objective_from_dict
+        from .problem.prepass import apply_policy
 
         problem, prepass = apply_policy(problem.with_objective(objective_from_dict(spec)))
         if prepass is not None:
@@ -289,10 +299,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"L0            {problem.penalized.L0:.12g}")
         print(f"lam           [{problem.penalized.lam.min():.3g}, {problem.penalized.lam.max():.3g}]")
     if prepass is not None:
-        print(f"pre-pass      {len(prepass.dropped)} target(s) dropped as unreachable "
-              f"(ranges {prepass.seconds['ranges']:.2f} s, elastic LP {prepass.seconds['lp']:.1f} s):")
-        for line in prepass.describe():
+        reasons = Counter(d["reason"] for d in prepass.dropped)
+        print(f"pre-pass      {len(prepass.dropped)} target(s) dropped as unreachable ("
+              + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) +
+              f"; ranges {prepass.seconds['ranges']:.2f} s, elastic LP {prepass.seconds['lp']:.1f} s)"
+              + (":" if prepass.dropped else ""))
+        for line in prepass.describe()[:SHOWN_DROPPED]:
             print(f"  {line}")
+        if len(prepass.dropped) > SHOWN_DROPPED:
+            where = f"every one in {args.report}" if args.report is not None else "--report FILE lists every one"
+            print(f"  ... and {len(prepass.dropped) - SHOWN_DROPPED} more ({where}, and problem.json)")
     print("targets by variable:")
     for variable, count in sorted(info.targets_by_variable.items()):
         print(f"  {variable:32s} {count}")
@@ -300,8 +316,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"wrote         {args.out}")
     if args.report is not None:
         initial = info.initial_totals
+        dropped = {d["name"]: d["reason"] for d in (prepass.dropped if prepass is not None else [])}
         report = pd.DataFrame(dict(zip(BUILD_REPORT_COLUMNS, (
-            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0))))
+            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0,
+            [dropped.get(name, "") for name in problem.target_names]))))
         atomic_write(args.report, lambda tmp: report.to_csv(tmp, index=False))
         print(f"report        {args.report}")
     return EXIT_OK
@@ -333,13 +351,16 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
-    from .engines import engine_options
+    from .inputs.engines import engine_options
     from .pipeline import make_reference
     from .progress import Progress
-    from .source import ProblemSource
+    from .inputs.source import ProblemSource
 
     build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
-                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper}
+                   "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper,
+                   "--engine": args.engine, "--tc-weights": args.tc_weights, "--tc-growfactors": args.tc_growfactors,
+                   "--tc-data-year": args.tc_data_year, "--tc-s006-scale": args.tc_s006_scale,
+                   "--tc-aged": args.tc_aged}
     spec = objective_spec(args)
     if args.reference is None:
         args.reference = DEFAULT_REFERENCES[args.objective]
@@ -356,7 +377,7 @@ def cmd_goldstar(args: argparse.Namespace) -> int:
         source = ProblemSource.given(args.reference, kind="directory", path=args.problem)
     else:
         settings = {flag[2:]: value for flag, value in build_flags.items()
-                    if value is not None and flag != "--objective"}
+                    if value is not None and flag != "--objective" and not flag.startswith(("--engine", "--tc-"))}
         source = ProblemSource.given(args.reference, kind="build", objective=spec, engine=args.engine,
                                      engine_options=engine_options(args) or None, **settings)
     lbfgsb = {}
@@ -404,7 +425,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .areas.command import verify_directory
 
         return verify_directory(args.areas, tuple(dict.fromkeys(("hash", "certificate", *(args.mode or ())))))
+    if args.device != "auto" and args.backend != "torch":
+        raise InputError(f"--device {args.device} is the torch backend's device; give --backend torch with it")
+    if args.problem is not None and not args.problem.is_dir():
+        raise InputError(f"--problem {args.problem}: not a directory (a problem directory of `goldstar build`)")
     modes = tuple(args.mode) if args.mode else DEFAULT_MODES
+    if args.backend == "torch" and "recompute" in modes:  # an unknown device is bad input, said up front
+        from .solvers import get_solver
+
+        get_solver("newton-torch")  # SolverNotFound (exit 2) without torch
+        from .solvers.newton_torch import resolve_device
+
+        resolve_device(args.device)
     report = verify(args.reference or DEFAULT_REFERENCES["penalized"], modes, backend=args.backend,
                     device=args.device, problem_dir=args.problem)
     print(report.table())
@@ -422,25 +454,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", type=Path, default=None,
                    help=f"reference directory (default {DEFAULT_REFERENCES['penalized']})")
+    p.add_argument("--weights", type=Path, default=None, metavar="FILE",
+                   help="any weights file (Parquet: record_id, weight; e.g. `goldstar solve --out`) instead of "
+                        "a reference, with --problem")
+    p.add_argument("--problem", type=Path, default=None, metavar="DIR",
+                   help="with --weights: the problem directory the weights were solved on")
     p.add_argument("--areas", type=Path, default=None,
                    help="an areas output directory (goldstar areas --out) instead of a reference: every "
                         "area's row and the sum over areas of each record's weight against its national one")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
 
 
-@command("report", "write a self-contained HTML report of a reference or of an areas batch", _report_args)
+@command("report", "write a self-contained HTML report of a reference, of weights on a problem, or of an "
+                   "areas batch", _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
     check_output_file(args.out, "html", "--out")
+    subjects = [flag for flag, value in (("--reference", args.reference), ("--weights", args.weights),
+                                         ("--areas", args.areas)) if value is not None]
+    if len(subjects) > 1:
+        raise InputError(f"give one of --reference, --weights (with --problem) or --areas, not {' and '.join(subjects)}")
+    if (args.weights is None) != (args.problem is None):
+        raise InputError("--weights and --problem go together: the weights, and the problem they were solved on")
     if args.areas is not None:
-        if args.reference is not None:
-            raise InputError("give --reference or --areas, not both")
         from .areas.report import write_areas_report
 
         write_areas_report(args.areas, args.out)
     else:
-        from .report import write_report
+        from .present.report import write_report
 
-        write_report(args.reference or DEFAULT_REFERENCES["penalized"], args.out)
+        write_report(args.out, reference=args.reference or (None if args.weights else DEFAULT_REFERENCES["penalized"]),
+                     weights=args.weights, problem=args.problem)
     print(f"wrote {args.out}")
     return EXIT_OK
 
@@ -449,7 +492,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _impact_args(p: argparse.ArgumentParser) -> None:
-    from .engines import add_taxcalc_arguments
+    from .inputs.engines import add_taxcalc_arguments
 
     p.add_argument("weights", nargs="*", type=Path, default=[Path("reference/default")],
                    help="reference directories or Parquet files (record_id, weight); the first is the "
@@ -463,7 +506,7 @@ def _impact_args(p: argparse.ArgumentParser) -> None:
 
 @command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
 def cmd_impact(args: argparse.Namespace) -> int:
-    from .impact import html_section, load_weights, measure, text_tables
+    from .present.impact import html_section, load_weights, measure, text_tables
 
     if args.html is not None:
         check_output_file(args.html, "html", "--html")
@@ -477,8 +520,8 @@ def cmd_impact(args: argparse.Namespace) -> int:
           f"({'derived table from the cache' if entry.hit else 'derived table computed and cached'})")
     print(text_tables(impact))
     if args.html is not None:
-        from .atomic import atomic_write_text
-        from .report import page_head
+        from .store.atomic import atomic_write_text
+        from .present.markup import page_head
 
         atomic_write_text(args.html, f"{page_head('goldstar impact')}{html_section(impact)}</body></html>")
         print(f"wrote {args.html}")
@@ -504,8 +547,16 @@ def cmd_areas(args: argparse.Namespace) -> int:
 # -- entry point ---------------------------------------------------------------------
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors as InputError: one `ERROR:` line and exit 2, like every other bad
+    input, instead of a usage block. `--help` still prints the usage and exits 0."""
+
+    def error(self, message: str):
+        raise InputError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="goldstar",
         description="Exact, reproducible reweighting weights with a certificate of optimality.",
     )
@@ -520,10 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 0 for --help, 2 for bad arguments
-        return int(exc.code or 0)
-    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse's --help and --version
+            return int(exc.code or 0)
         return args.func(args)
     except VerificationFailed as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

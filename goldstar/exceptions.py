@@ -24,6 +24,10 @@ class SolverNotFound(InputError):
     """The requested solver is unknown or its optional package is not installed."""
 
 
+class EngineNotInstalled(InputError):
+    """A records engine's optional package is missing; the message says how to install it."""
+
+
 class HashMismatch(GoldstarError):
     """An input no longer hashes to what a reference recorded."""
 

@@ -21,13 +21,13 @@ from .certificate import certify
 from .defaults import DEFAULT_REFERENCES
 from .hashing import changed_inputs
 from .exceptions import GoldstarError, ReferenceFormatError, SolverError
-from .lock import reference_lock
-from .outputs import REFERENCE, output_kind, prepare_output, require_writable
-from .problem import Problem
-from .reference import read_reference, write_reference
-from .solve import check_options, solve
-from .solvers import Solution
-from .source import ProblemSource
+from .store.lock import reference_lock
+from .store.outputs import REFERENCE, output_kind, prepare_output, require_writable
+from .problem.model import Problem
+from .store.reference import read_reference, write_reference
+from .solvers.solve import check_options, solve
+from .solvers import EXACT_SOLVERS, Solution
+from .inputs.source import ProblemSource
 
 DEFAULT_REFERENCE = DEFAULT_REFERENCES["penalized"]
 # First-stage settings: the notes' solver, much tighter than their gtol 1e-5.
@@ -52,9 +52,9 @@ def _relative_form(problem: Problem) -> Problem:
 
 
 RECIPES: dict[str, Recipe] = {
-    "penalized": Recipe(lambda p: p, "newton", lambda p, s: {"y0": p.penalized.residual(s.m)},
+    "penalized": Recipe(lambda p: p, EXACT_SOLVERS["numpy"]["penalized"], lambda p, s: {"y0": p.penalized.residual(s.m)},
                         "residual of the lbfgsb stage"),
-    "band": Recipe(_relative_form, "band-newton", lambda p, s: {"x0": s.m},
+    "band": Recipe(_relative_form, EXACT_SOLVERS["numpy"]["band"], lambda p, s: {"x0": s.m},
                    "multipliers of the lbfgsb stage (run on the relative-slack form)"),
 }
 
@@ -98,7 +98,7 @@ def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: 
     """Refuse to replace a reference made from other inputs, naming what changed.
 
     A directory that is not a goldstar reference was refused before
-    (goldstar.outputs.prepare_output), whatever `force` says.
+    (goldstar.store.outputs.prepare_output), whatever `force` says.
     """
     if force or output_kind(reference_dir) != REFERENCE:
         return
@@ -127,7 +127,7 @@ def check_replaceable(reference_dir: Path, source: ProblemSource, problem_hash: 
 
 
 def make_reference(
-    source: ProblemSource,  # as recorded: relative paths are relative to reference_dir (goldstar.source)
+    source: ProblemSource,  # as recorded: relative paths are relative to reference_dir (goldstar.inputs.source)
     reference_dir: Path = DEFAULT_REFERENCE,
     *,
     force: bool = False,
@@ -137,7 +137,7 @@ def make_reference(
 ) -> GoldstarRun:
     """Run the gold-star pipeline and write the reference; see the module docstring.
 
-    The whole run holds the reference's lock (goldstar.lock): a second run on
+    The whole run holds the reference's lock (goldstar.store.lock): a second run on
     the same reference stops at once with ReferenceLocked, naming the holder.
     """
     # bad settings are refused before anything is touched

@@ -8,11 +8,11 @@ rounds, master columns, dropped targets) and the total.
 import sys
 import time
 
-from goldstar.areas.inputs import load_national, read_soi_states
+from goldstar.areas.inputs import load_national, read_soi_states, reference_weights
 from goldstar.areas.prepass import find_unreachable_area
 from goldstar.areas.targets import make_areas
 
-nat = load_national()
+nat = load_national(reference_weights())
 soi = read_soi_states()
 areas = make_areas(sys.argv[1], soi, nat)
 T = time.time()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from goldstar.benchmark import BENCH_SOLVERS, available, bench_problem, focus_figures, write_outputs  # noqa: E402
-from goldstar.build import default_problem  # noqa: E402
-from goldstar.synth import synth_problem  # noqa: E402
+from goldstar.present.benchmark import BENCH_SOLVERS, available, bench_problem, focus_figures, write_outputs  # noqa: E402
+from goldstar.inputs.source import default_problem  # noqa: E402
+from goldstar.inputs.synth import synth_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         import json
 
-        from goldstar.benchmark import load_runs
+        from goldstar.present.benchmark import load_runs
 
         default_runs, series, command = load_runs(args.plots_dir / "bench.json")
         info = json.loads((args.plots_dir / "bench.json").read_text())["machine"]

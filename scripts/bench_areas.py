@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas.output import BATCH_RECORD  # noqa: E402
 from goldstar.areas.report import read_summary, weight_sums  # noqa: E402
-from goldstar.benchmark import replace_section  # noqa: E402
+from goldstar.present.benchmark import replace_section  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
-from goldstar.reference import versions  # noqa: E402
+from goldstar.store.reference import versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- areas-bench:start -->", "<!-- areas-bench:end -->"
@@ -105,7 +105,7 @@ def markdown(rows: list[dict[str, Any]], command: str, info: str) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    from goldstar.plots import _pyplot
+    from goldstar.present.plots import _pyplot
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -29,14 +29,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar import solve  # noqa: E402
-from goldstar.objectives import Band  # noqa: E402
-from goldstar.objectives.band_prepass import apply_policy  # noqa: E402
-from goldstar.problem import Problem  # noqa: E402
-from goldstar.benchmark import replace_section  # noqa: E402
-from goldstar.reference import versions  # noqa: E402
+from goldstar.problem.objectives import Band  # noqa: E402
+from goldstar.problem.prepass import apply_policy  # noqa: E402
+from goldstar.problem.model import Problem  # noqa: E402
+from goldstar.present.benchmark import replace_section  # noqa: E402
+from goldstar.store.reference import versions  # noqa: E402
 from goldstar.solvers import available_solvers  # noqa: E402
-from goldstar.build import default_problem  # noqa: E402
-from goldstar.synth import synth_problem  # noqa: E402
+from goldstar.inputs.source import default_problem  # noqa: E402
+from goldstar.inputs.synth import synth_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- band-bench:start -->", "<!-- band-bench:end -->"

@@ -19,9 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar import certify, solve  # noqa: E402
-from goldstar.reference import read_reference  # noqa: E402
-from goldstar.source import ProblemSource  # noqa: E402
-from goldstar.synth import synth_problem  # noqa: E402
+from goldstar.store.reference import read_reference  # noqa: E402
+from goldstar.inputs.source import ProblemSource  # noqa: E402
+from goldstar.inputs.synth import synth_problem  # noqa: E402
 from goldstar.verify import aligned_multipliers  # noqa: E402
 
 

@@ -3,10 +3,10 @@ two record orders of the same problem.
 
 The default problem (the committed reference's) is solved by each solver in the
 file's record order and in a seeded permutation of records and targets; the
-weights are matched back by record_id and each total of goldstar.impact
+weights are matched back by record_id and each total of goldstar.present.impact
 (income tax, payroll tax, AGI; national, by AGI group, by filing status) is
 computed under both. The floor of a total is |total(order 1) - total(order 2)|,
-in both of goldstar.impact's AMOUNTS: the CPS file's 2014 amounts (unaged, what
+in both of goldstar.present.impact's AMOUNTS: the CPS file's 2014 amounts (unaged, what
 the problem is fitted to) and the same aged to the target year (--tc-aged).
 Writes benchmarks/noise_floor.json (read by goldstar impact and goldstar
 report) and prints BENCHMARKS.md's section, which `make bench` (and
@@ -39,12 +39,14 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from goldstar.impact import (  # noqa: E402
-    AMOUNT_OPTIONS, NOISE_FLOOR, WEIGHTS_SOLVER_KEY, inputs_for, noise_floor_section, totals,
+from goldstar.present.impact import (  # noqa: E402
+    AMOUNT_OPTIONS, WEIGHTS_SOLVER_KEY, inputs_for, totals,
 )
-from goldstar.engines.taxcalc_ import derive, installed_version  # noqa: E402
-from goldstar.solve import solve  # noqa: E402
-from goldstar.source import ProblemSource  # noqa: E402
+from goldstar.inputs.engines.taxcalc_ import derive, installed_version  # noqa: E402
+from goldstar.solvers.solve import solve  # noqa: E402
+from goldstar.inputs.source import ProblemSource  # noqa: E402
+from goldstar.defaults import NOISE_FLOOR  # noqa: E402
+from goldstar.present.benchmark import noise_floor_section  # noqa: E402
 
 
 def run_solver(problem, method: str, options: dict) -> tuple[np.ndarray, dict]:

@@ -18,9 +18,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from goldstar.build import DEFAULT_RECORDS, read_table
-from goldstar.cps import cps_to_soi
-from goldstar.engines.taxcalc_ import MAPPING, TaxcalcInputs, derive
+from goldstar.store.tables import read_table
+from goldstar.defaults import DEFAULT_RECORDS
+from goldstar.inputs.cps import cps_to_soi
+from goldstar.inputs.engines.taxcalc_ import MAPPING, TaxcalcInputs, derive
 
 
 def differ(a: np.ndarray, b: np.ndarray, tolerance: float) -> np.ndarray:

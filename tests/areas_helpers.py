@@ -14,7 +14,7 @@ STATUSES = np.array(["SINGLE", "JOINT", "SEPARATE", "HEAD_OF_HOUSEHOLD"])
 
 
 def small_records(n: int = 3000, seed: int = 5) -> pd.DataFrame:
-    """n records spread over every AGI stub and filing status, in goldstar.build's names."""
+    """n records spread over every AGI stub and filing status, in goldstar.inputs.build's names."""
     rng = np.random.default_rng(seed)
     agi = np.exp(rng.uniform(np.log(500.0), np.log(3e6), n))
     agi[: n // 40] = -rng.uniform(0, 5e4, n // 40)  # stub 1: AGI below $1

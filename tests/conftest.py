@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from goldstar import Problem
-from goldstar.synth import synth_problem
+from goldstar.inputs.synth import synth_problem
 
 
 def tiny_problem() -> Problem:
@@ -49,7 +49,7 @@ def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
 def small_reference(tmp_path_factory):
     """A 600-record problem directory and its reference, made once (read-only: copy before damaging)."""
     from goldstar.cli import main
-    from goldstar.layout import write_problem
+    from goldstar.store.layout import write_problem
 
     base = tmp_path_factory.mktemp("small_reference")
     write_problem(synth_problem(600, 30, seed=4), base / "problem")

@@ -133,8 +133,8 @@ def small_files(tmp_path_factory):
 
 
 def cli(small_files, out, *extra):
-    return main(["areas", "--records", str(small_files / "records.parquet"), "--reference",
-                 str(small_files / "ref"), "--out", str(out), "--quiet", *extra])
+    return main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights",
+                 str(small_files / "ref" / "weights.parquet"), "--out", str(out), "--quiet", *extra])
 
 
 @pytest.fixture

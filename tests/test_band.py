@@ -11,10 +11,10 @@ import pytest
 from goldstar import InputError, Problem, solve
 from goldstar.certificate import certify
 from goldstar.exceptions import UnreachableTargets
-from goldstar.objectives import Band, Penalized, objective_from_dict
-from goldstar.objectives.band_prepass import apply_policy, conflict_bound, find_unreachable
+from goldstar.problem.objectives import Band, Penalized, objective_from_dict
+from goldstar.problem.prepass import apply_policy, conflict_bound, find_unreachable
 from goldstar.solvers import CONVERGED
-from goldstar.synth import synth_problem
+from goldstar.inputs.synth import synth_problem
 
 from .conftest import relative_difference
 
@@ -219,7 +219,7 @@ def test_an_objective_and_a_solver_that_do_not_match_are_refused(relative, mediu
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"eps": -0.1}, "`eps` must be >= 0"),
+    ({"eps": -0.1}, "`eps` must be > 0"),
     ({"slack_penalty": 0}, "`slack_penalty` must be > 0"),
     ({"slack_units": "dollars"}, "`slack_units` must be one of"),
     ({"unreachable": "ignore"}, "`unreachable` must be one of"),

@@ -8,11 +8,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from goldstar.build import DEFAULT_RECORDS
+from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.cli import main
-from goldstar.cps import cps_to_soi
-from goldstar.layout import read_problem
-from goldstar.reference import METADATA_KEY, read_reference
+from goldstar.inputs.cps import cps_to_soi
+from goldstar.store.layout import read_problem
+from goldstar.store.reference import METADATA_KEY, read_reference
 
 FAST = ["--lbfgsb-maxiter", "100", "--quiet"]
 
@@ -45,6 +45,27 @@ def test_solve_with_band_newton_and_a_solver_that_does_not_fit(made, tmp_path, c
     assert main(["solve", str(made / "problem"), "--solver", "newton", "--out", str(tmp_path / "x.parquet")]) == 2
     assert "solvers for 'band'" in capsys.readouterr().err
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_solve_without_a_solver_takes_the_exact_one_of_the_objective(made, tmp_path, capsys):
+    assert main(["solve", str(made / "problem"), "--out", str(tmp_path / "w.parquet"), "--quiet"]) == 0
+    assert "solver      band-newton" in capsys.readouterr().out
+    meta = json.loads(pq.read_schema(tmp_path / "w.parquet").metadata[b"goldstar_solve"])
+    assert meta["method"] == "band-newton" and meta["certificate_passed"]
+
+
+def test_build_prints_a_summary_of_the_dropped_targets_and_reports_each(made, tmp_path, capsys):
+    assert main(["build", "--records", str(made / "records.csv"), "--objective", "band",
+                 "--out", str(tmp_path / "p"), "--report", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    dropped = json.loads((tmp_path / "p" / "problem.json").read_text())["prepass"]["dropped"]
+    shown = [line for line in out.splitlines() if line.startswith("  ") and "band widths away" in line]
+    assert len(shown) == min(len(dropped), 10)
+    if len(dropped) > 10:
+        assert f"... and {len(dropped) - 10} more (every one in {tmp_path / 'r.csv'}" in out
+    report = pd.read_csv(tmp_path / "r.csv", keep_default_na=False)
+    assert dict(zip(report["name"], report["dropped"])) == {
+        **{name: "" for name in report["name"]}, **{d["name"]: d["reason"] for d in dropped}}
 
 
 def test_the_band_reference_verifies_and_records_its_band_status(made, capsys):
@@ -98,7 +119,7 @@ def test_unreachable_error_policy_exits_1_naming_the_targets(made, tmp_path, cap
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--objective", "band", "--eps", "-0.1"], "`eps` must be >= 0"),
+    (["--objective", "band", "--eps", "-0.1"], "`eps` must be > 0"),
     (["--objective", "band", "--slack-penalty", "0"], "`slack_penalty` must be > 0"),
     (["--eps", "0.01"], "belong to --objective band"),
 ])
@@ -112,3 +133,18 @@ def test_the_report_shows_each_targets_band_status(made, tmp_path):
     assert main(["report", "--reference", str(made / "ref"), "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "Band status" in page and "Dropped targets" in page and "hard bands met" in page
+
+
+def test_the_band_report_shows_kept_and_dropped_targets_apart(made, tmp_path):
+    out = tmp_path / "band.html"
+    assert main(["report", "--reference", str(made / "ref"), "--out", str(out)]) == 0
+    page = out.read_text()
+    ref = read_reference(made / "ref")
+    prepass = {d["name"]: d for d in ref.metadata["problem"]["prepass"]["dropped"]}
+    fitted, dropped = page.split("<h2>Dropped targets</h2>")
+    dropped = dropped.split("<h2>")[0]
+    for name, proof in prepass.items():
+        assert f"<td>{name}</td><td>" in dropped and f"<td>{proof['reason']}</td>" in dropped
+        assert name not in fitted.split("Worst-fitted targets")[1]  # never among the fitted ones
+    assert "(not recorded)" not in dropped and "nan" not in dropped
+    assert "TMD's Q" not in page

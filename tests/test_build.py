@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 
 from goldstar import InputError, read_problem, solve
-from goldstar.build import (
-    AGGREGATE_LEVEL_VARIABLES, AGI_LEVEL_VARIABLES, DEFAULT_RECORDS, DEFAULT_TARGETS,
-    agi_label, build_problem, read_table,
-)
+from goldstar.inputs.build import AGGREGATE_LEVEL_VARIABLES, AGI_LEVEL_VARIABLES, agi_label, build_problem
+from goldstar.store.tables import read_table
+from goldstar.defaults import DEFAULT_RECORDS, DEFAULT_TARGETS
 from goldstar.cli import main
-from goldstar.cps import cps_to_soi
+from goldstar.inputs.cps import cps_to_soi
 from goldstar.solvers import CONVERGED
 
 INF = math.inf
@@ -202,13 +201,13 @@ def test_cli_report_and_printout(tmp_path, capsys):
         assert word in out.out
     assert "WARNING: dropping 1 target(s)" in out.err
     report = pd.read_csv(tmp_path / "r.csv")
-    assert list(report.columns) == ["name", "target", "initial", "rel_error"]
+    assert list(report.columns) == ["name", "target", "initial", "rel_error", "dropped"]
     problem = read_problem(tmp_path / "out")
     np.testing.assert_allclose(report["initial"], problem.fitted(np.ones(problem.n)))
 
 
 def test_taxable_social_security_rule():
-    from goldstar.cps import taxable_social_security
+    from goldstar.inputs.cps import taxable_social_security
 
     mars = np.array([1, 1, 1, 2, 3])
     benefits = np.array([20000.0, 20000.0, 20000.0, 30000.0, 10000.0])

@@ -1,4 +1,4 @@
-"""goldstar.impact without Tax-Calculator: totals by group, and which differences stand above the
+"""goldstar.present.impact without Tax-Calculator: totals by group, and which differences stand above the
 noise floor (the larger floor of the two sets' solvers; an unknown solver takes the largest of all)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldstar.impact import FILE_WEIGHTS, WeightSet, compute_impact, noise_floor_section, read_floors
+from goldstar.present.benchmark import noise_floor_section
+from goldstar.present.impact import FILE_WEIGHTS, WeightSet, compute_impact, read_floors
 
 RECORDS = np.array([11, 12, 13, 14])
 
@@ -78,7 +79,7 @@ def test_floors_are_read_in_the_amounts_compared(tmp_path):
 
 
 def test_html_marks_what_stands_above_the_floor_and_escapes_the_rest():
-    from goldstar.impact import html_section
+    from goldstar.present.impact import html_section
 
     base = _set("<base>", [1e3] * 4, "newton")
     other = _set("other", [1e3, 1e3, 1e3, 1e3 + 1], "lbfgsb")
@@ -109,7 +110,7 @@ def _parquet(path, **columns):
 ])
 def test_bad_weights_files_are_refused_by_name(tmp_path, columns, message):
     from goldstar.exceptions import InputError
-    from goldstar.impact import load_weights
+    from goldstar.present.impact import load_weights
 
     path = _parquet(tmp_path / "w.parquet", **columns)
     with pytest.raises(InputError, match=re.escape(message)):
@@ -122,7 +123,7 @@ def test_whole_float_ids_are_ids_and_a_tampered_reference_is_refused(tmp_path, s
     import pyarrow.parquet as pq
 
     from goldstar.exceptions import InputError
-    from goldstar.impact import load_weights
+    from goldstar.present.impact import load_weights
 
     ws = load_weights(_parquet(tmp_path / "w.parquet", record_id=[3.0, 1.0], weight=[1.0, 2.0]))
     assert ws.record_id.dtype == np.int64 and ws.record_id.tolist() == [3, 1]

@@ -10,7 +10,7 @@ import pytest
 
 from goldstar import InputError, solve
 from goldstar.cli import main
-from goldstar.reference import METADATA_KEY
+from goldstar.store.reference import METADATA_KEY
 from goldstar.solvers import SOLVERS, Option, SolverSpec
 
 

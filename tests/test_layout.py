@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from goldstar import InputError, read_problem, write_problem
-from goldstar.layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS
+from goldstar.store.layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS
 
 
 def test_round_trip_is_bit_exact(medium, tmp_path):

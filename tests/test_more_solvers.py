@@ -12,7 +12,7 @@ import pytest
 
 from goldstar import SolverNotFound, certify, solve
 from goldstar.solvers import CONVERGED, LIMIT_REACHED, SolverSpec, register, SOLVERS
-from goldstar.synth import synth_problem
+from goldstar.inputs.synth import synth_problem
 
 
 @pytest.fixture(scope="module")

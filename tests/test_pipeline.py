@@ -17,9 +17,9 @@ import pytest
 
 from goldstar.cli import main
 from goldstar.hashing import file_hash
-from goldstar.layout import RECORDS, read_problem, write_problem
-from goldstar.reference import METADATA_KEY, read_reference
-from goldstar.synth import synth_problem
+from goldstar.store.layout import RECORDS, read_problem, write_problem
+from goldstar.store.reference import METADATA_KEY, read_reference
+from goldstar.inputs.synth import synth_problem
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_LBFGSB = ["--lbfgsb-maxiter", "200", "--quiet"]
@@ -194,8 +194,8 @@ def test_recompute_with_lbfgsb_reports_its_distance(work, capsys):
 
 CHILD = textwrap.dedent("""
     import os, sys, time
-    import goldstar.atomic as atomic
-    import goldstar.reference as reference
+    import goldstar.store.atomic as atomic
+    import goldstar.store.reference as reference
     from goldstar.cli import main
 
     where = sys.argv[1]

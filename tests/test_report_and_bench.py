@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+import html
+
 from goldstar.cli import main
-from goldstar.layout import write_problem
-from goldstar.reference import fingerprint, read_reference
-from goldstar.synth import synth_problem
+from goldstar.verify import verify
+from goldstar.store.layout import write_problem
+from goldstar.store.reference import fingerprint, read_reference
+from goldstar.inputs.synth import synth_problem
 
 REPO = Path(__file__).resolve().parent.parent
 pytest.importorskip("matplotlib", reason="plots need the 'plots' extra: pip install 'goldstar[plots]'")
@@ -34,10 +37,14 @@ def test_report_contains_the_figures_it_claims(reference, tmp_path):
     assert main(["report", "--reference", str(reference), "--out", str(out)]) == 0
     page = out.read_text()
     ref = read_reference(reference)
-    cert = ref.metadata["certificate"]
-    assert f"{cert['fixed_point_error']:.6g}" in page
-    assert f"{cert['gap']:.6g}" in page
-    assert f"record_id {cert['worst_record_id']}" in page
+    # the certificate's checks are verify's own, figure for figure
+    checks = verify(reference, ("certificate",)).checks
+    for check in checks:
+        assert f"<td>{html.escape(check.name)}</td>" in page and f"<td>{html.escape(check.figure)}</td>" in page
+    # the verdict and a summary come first; the provenance, with the certificate as recorded, last and collapsed
+    assert page.index("Certificate: <span class=\"ok\">pass</span>") < page.index("<table>")
+    assert page.index("<details>") > page.index("Solver stages")
+    assert "certificate as recorded when written" in page.split("<details>")[1]
     assert f"{fingerprint(ref.weight)['total']:.6g}" in page
     for stage in ref.metadata["solver_chain"]:
         assert f"{stage['loss']:.12g}" in page
@@ -48,6 +55,30 @@ def test_report_contains_the_figures_it_claims(reference, tmp_path):
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
     # targets grouped by variable
     assert "employment_income" in page and "count" in page
+
+
+def test_report_of_a_weights_file_on_its_problem(reference, tmp_path):
+    """`goldstar report --weights FILE --problem DIR`: any weights, e.g. solve's, certified here."""
+    problem = reference.parent / "problem"
+    weights = tmp_path / "w.parquet"
+    assert main(["solve", str(problem), "--out", str(weights), "--quiet"]) == 0
+    out = tmp_path / "w.html"
+    assert main(["report", "--weights", str(weights), "--problem", str(problem), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "Certificate: <span class=\"ok\">pass</span>" in page and "fixed-point error" in page
+    assert "newton" in page  # the solver named in the weights file
+    # half the weights: far from the optimum, and the page says so
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(weights)
+    halved = table.set_column(table.schema.get_field_index("weight"), "weight",
+                              pa.array(table.column("weight").to_numpy() / 2))
+    pq.write_table(halved, tmp_path / "half.parquet")
+    assert main(["report", "--weights", str(tmp_path / "half.parquet"), "--problem", str(problem),
+                 "--out", str(tmp_path / "half.html")]) == 0
+    assert "Certificate: <span class=\"fail\">FAIL</span>" in (tmp_path / "half.html").read_text()
+    assert main(["report", "--weights", str(weights), "--out", str(tmp_path / "x.html")]) == 2
 
 
 def test_report_of_a_missing_reference_exits_2(tmp_path, capsys):
@@ -107,7 +138,7 @@ def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from goldstar.reference import METADATA_KEY
+    from goldstar.store.reference import METADATA_KEY
 
     evil = "<script>alert(1)</script>"
     ref = tmp_path / "ref<b>"
@@ -117,7 +148,7 @@ def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_
     meta["platform"] = meta["created"] = evil
     meta["versions"]["goldstar"] = evil
     meta["problem"]["problem_hash"] = evil
-    meta["problem"]["source"]["path"] = evil
+    # (the recorded source stays: the page's checks rebuild the problem from it, as verify does)
     for stage in meta["solver_chain"]:
         stage["method"] = stage["status"] = stage["message"] = evil
     pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()}), ref / "weights.parquet")
@@ -134,7 +165,7 @@ def test_report_escapes_everything_read_from_the_reference(small_reference, tmp_
 
 def test_report_escapes_even_fields_the_reader_types(small_reference, monkeypatch):
     """The renderer escapes by itself, not only because read_reference checks the metadata's types."""
-    import goldstar.report as report
+    import goldstar.present.report as report
 
     evil = "<script>x</script>"
     ref = read_reference(small_reference / "ref")

@@ -13,8 +13,8 @@ import pytest
 from goldstar import InputError, read_problem, write_problem
 from goldstar.cli import main
 from goldstar.hashing import file_hash
-from goldstar.outputs import PROBLEM, REFERENCE, output_kind
-from goldstar.synth import synth_problem
+from goldstar.store.outputs import PROBLEM, REFERENCE, output_kind
+from goldstar.inputs.synth import synth_problem
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--lbfgsb-maxiter", "30", "--quiet"]
@@ -199,7 +199,7 @@ def test_a_second_run_on_a_locked_reference_exits_2_naming_the_holder(work, caps
     import os
     import signal
 
-    from goldstar.lock import lock_path
+    from goldstar.store.lock import lock_path
 
     argv = ["goldstar", "--problem", str(work / "problem"), "--reference", str(work / "ref")] + FAST
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -226,7 +226,7 @@ def test_a_second_run_on_a_locked_reference_exits_2_naming_the_holder(work, caps
 def test_a_lock_of_another_host_is_respected(work, capsys):
     import json
 
-    from goldstar.lock import lock_path
+    from goldstar.store.lock import lock_path
 
     lock_path(work / "ref").write_text(json.dumps({"pid": 1, "host": "elsewhere", "created": "t"}))
     argv = ["goldstar", "--problem", str(work / "problem"), "--reference", str(work / "ref")] + FAST
@@ -253,7 +253,7 @@ def test_problem_with_build_flags_is_refused(work, capsys, extra, named):
 
 
 def test_a_relative_problem_path_is_recorded_relative_to_the_reference(work, monkeypatch, capsys):
-    from goldstar.reference import read_reference
+    from goldstar.store.reference import read_reference
 
     monkeypatch.chdir(work)
     assert main(["goldstar", "--problem", "problem", "--reference", "refs/mine"] + FAST) == 0
@@ -300,7 +300,7 @@ def test_goldstar_replaces_its_own_single_file_outputs(work):
         assert main(argv) == 0
         first = path.stat().st_ino
         assert main(argv) == 0
-        assert path.stat().st_ino != first  # a new file renamed onto the old one (goldstar.atomic)
+        assert path.stat().st_ino != first  # a new file renamed onto the old one (goldstar.store.atomic)
 
 
 def test_links_devices_and_pipes_are_not_output_files(work, capsys):

@@ -1,4 +1,4 @@
-"""The solvers behind `goldstar.solve`: exactness, order independence, the registry."""
+"""The solvers behind `goldstar.solvers.solve`: exactness, order independence, the registry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from scipy.optimize import lsq_linear
 
 from goldstar import InputError, Problem, SolverNotFound, certify, solve
 from goldstar.solvers import CONVERGED, LIMIT_REACHED, SOLVERS, available_solvers
-from goldstar.synth import synth_problem
+from goldstar.inputs.synth import synth_problem
 
 from .conftest import relative_difference
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from goldstar import InputError
-from goldstar.synth import synth_problem
+from goldstar.inputs.synth import synth_problem
 
 
 @pytest.mark.parametrize("n, J", [(300, 24), (5000, 120), (20000, 550)])

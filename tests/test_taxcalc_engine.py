@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldstar.build import DEFAULT_RECORDS
+from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.cli import main
-from goldstar.engines import taxcalc_
-from goldstar.engines.cache import CACHE_ENV
+from goldstar.inputs.engines import taxcalc_
+from goldstar.inputs.engines.cache import CACHE_ENV
 from goldstar.exceptions import InputError
 
 SLICE = 2000
@@ -93,7 +93,7 @@ def test_engine_gives_the_problem_of_the_builder_fed_taxcalc_directly(
 
 
 def test_filing_thresholds_from_policy_equal_the_hand_table_for_2015(taxcalc_module):
-    from goldstar.cps import FILING_THRESHOLD_2015
+    from goldstar.inputs.cps import FILING_THRESHOLD_2015
 
     policy = taxcalc_module.Policy()  # one (building one takes seconds); set_year moves it forward
     thresholds = taxcalc_.filing_thresholds(2015, policy)
@@ -181,7 +181,7 @@ def test_bad_engine_options_exit_2(tmp_path, capsys, argv, message):
 
 
 def test_tc_aged_takes_taxcalcs_own_cps_weights_and_growfactors(taxcalc_module):
-    from goldstar.engines import ENGINES, taxcalc_inputs
+    from goldstar.inputs.engines import ENGINES, taxcalc_inputs
 
     package = Path(taxcalc_module.__file__).parent
     own = {"weights": package / "cps_weights.csv.gz", "growfactors": package / "growfactors.csv"}
@@ -224,8 +224,8 @@ def test_impact_totals_and_record_view(engine_reference, tmp_path, capsys):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from goldstar.impact import compute_impact, inputs_for, load_weights, totals
-    from goldstar.reference import read_reference
+    from goldstar.present.impact import compute_impact, inputs_for, load_weights, totals
+    from goldstar.store.reference import read_reference
 
     ref = read_reference(engine_reference)
     weight = ref.weight.copy()

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from goldstar.cli import main
-from goldstar.reference import METADATA_KEY, read_reference, weights_hash
+from goldstar.store.reference import METADATA_KEY, read_reference, weights_hash
 
 
 @pytest.fixture

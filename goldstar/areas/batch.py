@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..defaults import VERSION
 from ..exceptions import InputError
 from .inputs import NationalData
 from .output import done_row, write_area, write_summary
 from .problem import AreaSettings, run_area
 from .targets import AreaSpec
+from ..solvers import get_solver
 
 VERSIONED = ("goldstar", "numpy", "scipy")
 SUMMARY_EVERY_SECONDS = 5.0
@@ -36,9 +38,7 @@ def local_versions() -> dict[str, str]:
     import numpy
     import scipy
 
-    import goldstar
-
-    return {"goldstar": goldstar.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
+    return {"goldstar": VERSION, "numpy": numpy.__version__, "scipy": scipy.__version__}
 
 
 def client_versions() -> dict[str, str]:
@@ -47,9 +47,7 @@ def client_versions() -> dict[str, str]:
 
 def worker_versions() -> dict[str, str]:
     """Run on each worker (client.run)."""
-    from goldstar.areas import batch
-
-    return batch.local_versions()
+    return local_versions()
 
 
 def check_versions(client: dict[str, str], workers: dict[str, dict[str, str]]) -> None:
@@ -66,13 +64,20 @@ def check_versions(client: dict[str, str], workers: dict[str, dict[str, str]]) -
 
 def check_solver(name: str) -> None:
     """SolverNotFound (an InputError) when the per-area solver is not installed."""
-    from ..solvers import get_solver
 
     get_solver(name)
 
 
+# A scheduler that does not answer within this is refused: the user learns it in seconds,
+# before anything is written, not after a default 30 s wait.
+CONNECT_SECONDS = 8
+
+
 def make_client(scheduler: str | None = None, workers: int | None = None):
-    """A dask.distributed Client: to `scheduler`, else to a new LocalCluster of processes."""
+    """A dask.distributed Client: to `scheduler`, else to a new LocalCluster of processes.
+
+    Dask's own log lines (worker start-up, nanny restarts) are kept below ERROR level for the
+    user: what matters reaches them as goldstar's rows and messages."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -81,16 +86,18 @@ def make_client(scheduler: str | None = None, workers: int | None = None):
         if workers is not None:
             raise InputError("`--workers` sizes a local cluster; with `--scheduler` the cluster has its own workers")
         try:
-            return Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+            return Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
+        except Exception as exc:  # OSError, TimeoutError, ValueError for a malformed address ...
+            raise InputError(f"--scheduler {scheduler}: cannot connect within {CONNECT_SECONDS} s "
+                             f"({type(exc).__name__}: {exc})") from None
+    import logging
     import os
 
     n = workers if workers is not None else max(1, os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"`--workers` must be >= 1, got {n}")
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           memory_limit=0, silence_logs=40)
+                           memory_limit=0, silence_logs=logging.CRITICAL)
     return Client(cluster)
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any
 from pathlib import Path
+from typing import Any
 
+from ..exceptions import InputError
+from ..store.lock import reference_lock
+
+# numpy, pandas, pyarrow and dask are imported inside the functions that use them: the CLI builds
+# this command's parser for every `goldstar` call, `--help` included.
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -18,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="states, districts (synthetic, 436), synthetic:N, or a list like AL,CA,NY")
     p.add_argument("--write-reference", type=Path, default=None, metavar="DIR",
                    help="after the batch, write the compact certified reference (duals) to DIR")
+    p.add_argument("--force", action="store_true",
+                   help="with --write-reference: replace the areas reference already there")
     p.add_argument("--verify", type=Path, default=None, metavar="DIR",
                    help="verify a compact areas reference (e.g. reference/areas) instead of running a batch")
     p.add_argument("--out", type=Path, default=Path("areas-output"), help="output directory (default areas-output)")
@@ -35,7 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overrides", type=Path, default=None,
                    help="per-area overrides CSV (default goldstar/areas/data/overrides.csv)")
     p.add_argument("--reference", type=Path, default=None,
-                   help="national reference directory (default reference/band, else reference/default)")
+                   help="national goldstar reference directory, hash-checked before use "
+                        "(default reference/band)")
+    p.add_argument("--national-weights", type=Path, default=None, metavar="FILE",
+                   help="national weights from elsewhere instead of a reference: Parquet or CSV with "
+                        "record_id and weight (no certificate stands behind them)")
     p.add_argument("--records", type=Path, default=None, help="national record table (default: embedded CPS)")
     p.add_argument("--soi", type=Path, default=None, help="SOI state table (default: the vendored 2022 table)")
     p.add_argument("--recipe", type=Path, default=None, help="recipe CSV (default goldstar/areas/data/recipe.csv)")
@@ -43,61 +55,152 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tmd-year", type=int, default=2015,
                    help="year of the WT<year> column of the TMD-layout files (default 2015, the national year)")
     p.add_argument("--no-tmd-weights", action="store_true", help="skip the TMD-layout weights files")
-    p.add_argument("--rerun-all", action="store_true", help="solve every area, even those already done")
+    p.add_argument("--rerun-all", action="store_true",
+                   help="solve every area, even those already done; also re-solves in place an --out "
+                        "made with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run(args: argparse.Namespace) -> int:
-    import numpy as np
+# TMD-layout weights columns are named WT<year>: a calendar year of the federal income tax
+# (first levied in 1913) up to the end of any projection anyone runs.
+TMD_YEARS = range(1913, 2101)
+SEED_LIMIT = 2**63  # numpy's generators take any non-negative integer; JSON and int64 hold these
 
-    from ..exceptions import InputError
-    from . import batch
-    from .batch import client_versions
-    from .output import prepare_out, write_batch_record, write_records
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every check that needs no file: InputError naming the option, before any work."""
+    from ..params import number
     from .problem import AreaSettings
     from .targets import parse_area_set
 
-    if args.verify is not None:
-        return verify(args)
     if args.areas is None:
         raise InputError("give `--areas` (states, districts, synthetic:N or a list like AL,CA,NY), or `--verify DIR`")
-    parse_area_set(args.areas)  # bad input first, before any work
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(f"`--time-limit` must be > 0, got {args.time_limit}")
-    if args.upper is not None and not args.upper > 0:
-        raise InputError(f"`--upper` must be > 0, got {args.upper}")
-    if not args.eps >= 0:
-        raise InputError(f"`--eps` must be >= 0, got {args.eps}")
+    parse_area_set(args.areas)
+    base_settings(args)  # eps, slack penalty, units, policy, time limit: AreaSettings' own checks
+    if args.upper is not None:
+        number("--upper", args.upper, "the command line", above=AreaSettings.lower)
+    if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
+        raise InputError(f"`--seed` must be a whole number from 0 to 2**63 - 1, got {args.seed}")
+    if args.tmd_year not in TMD_YEARS:
+        raise InputError(f"`--tmd-year` must be a year from {TMD_YEARS.start} to {TMD_YEARS.stop - 1}, "
+                         f"got {args.tmd_year}")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"`--workers` must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise InputError("`--workers` sizes a local cluster; with `--scheduler` the cluster has its own workers")
+    if args.reference is not None and args.national_weights is not None:
+        raise InputError("give --reference (a goldstar reference) or --national-weights (a weights file), not both")
+    if args.force and args.write_reference is None:
+        raise InputError("--force replaces the areas reference at --write-reference; give --write-reference too")
+    if args.write_reference is not None:
+        from .reference import check_reference_output
+
+        check_reference_output(args.write_reference, force=args.force)
+        if _same_or_inside(args.write_reference, args.out) or _same_or_inside(args.out, args.write_reference):
+            raise InputError(f"--write-reference {args.write_reference} and --out {args.out} must not "
+                             "contain each other")
+    from .output import check_out
+
+    check_out(args.out, rerun_all=args.rerun_all)
+
+
+def _same_or_inside(path: Path, other: Path) -> bool:
+    path, other = Path(path).resolve(), Path(other).resolve()
+    return path == other or other in path.parents
+
+
+# AreaSettings' fields as the command line names them, for its error messages
+OPTION_OF_SETTING = {"eps": "--eps", "slack_penalty": "--slack-penalty", "time_limit": "--time-limit"}
+
+
+def base_settings(args: argparse.Namespace):
+    """The command line's AreaSettings, checked by AreaSettings itself; its errors name the options."""
+    from .problem import AreaSettings
+
+    try:
+        return AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
+                            unreachable=args.unreachable, time_limit=args.time_limit)
+    except InputError as exc:
+        message = str(exc).split(": ", 1)[-1]
+        for setting, option in OPTION_OF_SETTING.items():
+            message = message.replace(f"`{setting}`", f"`{option}`")
+        raise InputError(f"the command line: {message}") from None
+
+
+def warn_about_workers(workers: int | None) -> None:
+    cores = os.cpu_count() or 1
+    if workers is not None and workers > cores:
+        print(f"WARNING: --workers {workers} on {cores} core(s): the workers will share the cores, and the "
+              "batch is slower than with --workers {cores}".replace("{cores}", str(cores)), file=sys.stderr)
+
+
+def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str, Any]:
+    """What a batch's areas depend on besides their names: compared with a later batch into the
+    same --out (goldstar.areas.output.check_settings)."""
+    from ..hashing import file_hash
+    from .problem import DEFAULT_OVERRIDES
+
+    overrides = args.overrides or DEFAULT_OVERRIDES
+    return {
+        **{k: v for k, v in base_settings(args).as_dict().items() if k != "slack_penalty_by_target"},
+        "upper": args.upper, "seed": seed, "tmd_year": None if args.no_tmd_weights else args.tmd_year,
+        "national_weights": national.hashes["national_weights"]["hash"],
+        "records": national.hashes["records"]["hash"], "recipe": national.hashes["recipe"]["hash"],
+        "soi": national.hashes["soi"]["hash"], "overrides": file_hash(overrides),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.verify is not None:
+        return verify(args)
+    check_arguments(args)
+    with contextlib.ExitStack() as held:
+        for directory in (args.out, args.write_reference):
+            if directory is not None:
+                held.enter_context(reference_lock(directory, run="goldstar areas"))
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import batch
+    from .batch import client_versions
+    from .output import check_settings, prepare_out, write_batch_record, write_records
+    from .problem import AreaSettings
+
     batch.check_solver(AreaSettings.solver)  # SolverNotFound (exit 2) before any work, not 51 failed rows
+    warn_about_workers(args.workers)
     start = time.perf_counter()
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
-    prepare_out(args.out, {
-        "areas": args.areas, "seed": seed, "synthetic": any(a.synthetic for a in areas),
-        "national": national.hashes, "versions": client_versions(), "count": len(areas),
-        "dropped_cells": list(national.dropped_cells),
-    })
-    write_records(args.out, national.record_ids, national.weight)
-    setup = time.perf_counter() - start
-    client = batch.make_client(args.scheduler, args.workers)
+    check_settings(args.out, recorded_settings(args, national, seed), rerun_all=args.rerun_all)
+    client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     try:
+        prepare_out(args.out, {
+            "areas": args.areas, "seed": seed, "synthetic": any(a.synthetic for a in areas),
+            "national": national.hashes, "versions": client_versions(), "count": len(areas),
+            "dropped_cells": list(national.dropped_cells), "settings": recorded_settings(args, national, seed),
+        })
+        write_records(args.out, national.record_ids, national.weight)
+        setup = time.perf_counter() - start
         workers = len(client.scheduler_info().get("workers", {}))
         print(f"areas        {len(areas)} ({args.areas}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
               f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
         t0 = time.perf_counter()
         rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
-                         tmd_year=None if args.no_tmd_weights else args.tmd_year,
-                         skip_done=not args.rerun_all, progress=not args.quiet)
+                               tmd_year=None if args.no_tmd_weights else args.tmd_year,
+                               skip_done=not args.rerun_all, progress=not args.quiet)
         wall = time.perf_counter() - t0
     finally:
         client.close()
-    status = {}
+    status: dict[str, int] = {}
     for r in rows:
         status[r["status"]] = status.get(r["status"], 0) + 1
     skipped = sum(bool(r.get("skipped")) for r in rows)
     with_drops = sum(bool(r.get("dropped")) for r in rows)
     rss = [r.get("rss_peak_mb") for r in rows if r.get("rss_peak_mb") and not r.get("skipped")]
     secs = [r.get("seconds") for r in rows if r.get("seconds") and not r.get("skipped")]
-    print(f"status       " + ", ".join(f"{k} {v}" for k, v in sorted(status.items())) + f" (skipped, already done: {skipped})")
+    print("status       " + ", ".join(f"{k} {v}" for k, v in sorted(status.items())) + f" (skipped, already done: {skipped})")
     print(f"drops        {with_drops} area(s) with dropped targets")
     if secs:
         print(f"area seconds median {np.median(secs):.2f}, max {max(secs):.2f}; batch wall {wall:.1f} s")
@@ -110,15 +213,19 @@ def run(args: argparse.Namespace) -> int:
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     print(f"wrote        {args.out}/summary.csv")
-    if args.write_reference is not None:
-        from .output import read_m
-        from .reference import write_reference
-
-        weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"])
-                   for r in rows if r.get("y") is not None}
-        write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights, args.areas)
-        print(f"reference    {args.write_reference} ({len(weights)} areas)")
     bad = [r for r in rows if r["status"] != "ok"]
+    if args.write_reference is not None:
+        if bad:
+            print(f"ERROR: --write-reference {args.write_reference}: not written, {len(bad)} area(s) are not ok; "
+                  "a reference holds certified areas only", file=sys.stderr)
+        else:
+            from .output import read_m
+            from .reference import write_reference
+
+            weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"]) for r in rows}
+            write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights,
+                            args.areas, force=args.force)
+            print(f"reference    {args.write_reference} ({len(weights)} areas)")
     for r in bad[:10]:
         print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
     return EXIT_FAILED if bad else EXIT_OK
@@ -126,28 +233,51 @@ def run(args: argparse.Namespace) -> int:
 
 def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, list, list[str], int]:
     """What a batch and its verify both start from: the national data (with the SOI table's hash),
-    the areas, each one's settings and input hash, and the seed."""
+    the areas, each one's settings and input hash, and the seed. Every file is read and checked
+    here, the small ones first, before anything is solved or written."""
     from ..hashing import file_entry
-    from .inputs import DEFAULT_SOI_STATES, load_national, read_soi_states
-    from .problem import AreaSettings, area_input_hash, read_overrides, settings_for
-    from .recipe import DEFAULT_RECIPE, read_recipe
-    from .targets import DEFAULT_SEED, make_areas
+    from ..defaults import DEFAULT_SOI_STATES
+    from .inputs import file_weights, load_national, read_soi_states, reference_weights
+    from .memory import check_batch_memory
+    from .problem import DEFAULT_OVERRIDES, area_input_hash, read_overrides, settings_for
+    from .recipe import DEFAULT_RECIPE, cells, read_recipe
+    from .targets import DEFAULT_SEED, area_names, make_areas, parse_area_set
 
+    kind, count = parse_area_set(area_set)
+    if kind == "synthetic":
+        check_batch_memory(count, 0, None)  # the areas alone, before anything is read
     recipe = args.recipe or DEFAULT_RECIPE
-    national = load_national(args.reference, args.records, recipe)
+    recipe_table = read_recipe(recipe)
+    overrides = read_overrides(args.overrides or DEFAULT_OVERRIDES, areas=set(area_names(area_set)),
+                               targets=[c.name for c in cells(recipe_table)])
     soi_path = args.soi or DEFAULT_SOI_STATES
-    soi = read_soi_states(soi_path, tuple(read_recipe(recipe)["soi_column"]))
+    soi = read_soi_states(soi_path, tuple(recipe_table["soi_column"]))
+    weights = (file_weights(args.national_weights) if args.national_weights is not None
+               else reference_weights(args.reference))
+    national = load_national(weights, args.records, recipe)
+    if kind == "synthetic":
+        check_batch_memory(count, national.n, 0 if args.scheduler else args.workers)
     national.hashes["soi"] = {**file_entry(soi_path), "file": str(soi_path)}
     national.hashes["content"] = national.content_hash()
+    _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     areas = make_areas(area_set, soi, national, seed)
-    overrides = read_overrides(args.overrides) if args.overrides else read_overrides()
-    base = AreaSettings(eps=args.eps, slack_penalty=args.slack_penalty, slack_units=args.slack_units,
-                        unreachable=args.unreachable, time_limit=args.time_limit)
+    base = base_settings(args)
     settings = [settings_for(a, base, overrides, args.upper) for a in areas]
     national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
     hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
     return national, areas, settings, hashes, seed
+
+
+def _check_override_targets(overrides, cell_names: tuple[str, ...], path: Path) -> None:
+    """A recipe target no national record contributes to is no target of any area (NationalData):
+    an override naming one is refused by row, not failed in every area."""
+    kept = set(cell_names)
+    for k, row in overrides.iterrows():
+        for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
+            if name not in kept:
+                raise InputError(f"overrides file {path}: row {k + 2}, `targets`: {name!r} has no contributing "
+                                 "record in the national data, so no area has it as a target")
 
 
 # --mode recompute: a re-solved multiplier agrees with the reference's when

@@ -1,13 +1,13 @@
 """Area inputs: the SOI state table, and the national records with their weights.
 
-The SOI table is IRS SOI Historic Table 2 for 2022 (reference/inputs/
-soi_states_2022.csv; provenance in reference/inputs/README.md): one row per
+The SOI table is IRS SOI Historic Table 2 for 2022 (goldstar/data/
+soi_states_2022.csv; provenance in goldstar/data/README.md): one row per
 area and AGI stub, counts and amounts (thousands of dollars) with thousands
 separators. Only the 50 states and DC are areas here (STATES); the OA and PR
 rows and the US row are not, so area shares are taken over the 51.
 
 The national data are the records the national reference was solved on (the
-embedded CPS file through goldstar.cps, by default) with the national weights
+embedded CPS file through goldstar.inputs.cps, by default) with the national weights
 of a reference directory (`weights.parquet`: record_id, weight). Every file
 read is hashed; those hashes enter every area's input hash.
 """
@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..defaults import DEFAULT_RECORDS, DEFAULT_SOI_STATES, DEFAULT_REFERENCES
 from ..exceptions import InputError
 from ..hashing import arrays_hash, file_hash
 from .recipe import DEFAULT_RECIPE, Cell, cell_matrix, cells, read_recipe
+from ..store.tables import read_table
+from ..inputs.cps import cps_to_soi
+from ..store.reference import read_reference, METADATA_KEY
+from ..verify.columns import file_checks
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SOI_STATES = REPO / "reference" / "inputs" / "soi_states_2022.csv"
-DEFAULT_RECORDS = REPO / "reference" / "inputs" / "cps.csv.gz"
-BAND_REFERENCE = REPO / "reference" / "band"
-DEFAULT_REFERENCE = REPO / "reference" / "default"
 STATES = (
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
     "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
@@ -52,7 +52,7 @@ def read_soi_states(path: str | os.PathLike[str] = DEFAULT_SOI_STATES, columns: 
         raise InputError(f"SOI state table {path}: not found")
     try:
         soi = pd.read_csv(path, thousands=",")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"SOI state table {path}: cannot be read ({exc})") from None
     needed = ("STATE", "AGI_STUB", POPULATION_COLUMN, *columns)
     missing = [c for c in dict.fromkeys(needed) if c not in soi.columns]
@@ -65,14 +65,28 @@ def read_soi_states(path: str | os.PathLike[str] = DEFAULT_SOI_STATES, columns: 
         if values.isna().any():
             row = soi.index[int(np.flatnonzero(values.isna().to_numpy())[0])]
             raise InputError(f"SOI state table {path}: column {column!r}, row {row + 2}: not a number")
+        if _is_count_column(column) and (values < 0).any():
+            row = soi.index[int(np.flatnonzero((values < 0).to_numpy())[0])]
+            raise InputError(f"SOI state table {path}: column {column!r}, row {row + 2}: "
+                             f"{values.loc[row]:g} is a count below 0")
         soi[column] = values.astype(np.float64)
-    have = set(zip(soi["STATE"], soi["AGI_STUB"].astype(int)))
+    stub = pd.to_numeric(soi["AGI_STUB"], errors="coerce")
+    if stub.isna().any() or (stub != stub.round()).any():
+        row = soi.index[int(np.flatnonzero((stub.isna() | (stub != stub.round())).to_numpy())[0])]
+        raise InputError(f"SOI state table {path}: column 'AGI_STUB', row {row + 2}: not a whole number")
+    soi["AGI_STUB"] = stub.astype(int)
+    have = set(zip(soi["STATE"], soi["AGI_STUB"]))
     lacking = [(s, k) for s in STATES for k in range(11) if (s, k) not in have]
     if lacking:
         s, k = lacking[0]
         raise InputError(f"SOI state table {path}: no row for {s}, AGI_STUB {k} ({len(lacking)} missing)")
     soi = soi.drop_duplicates(["STATE", "AGI_STUB"]).set_index(["STATE", "AGI_STUB"]).sort_index()
     return soi
+
+
+def _is_count_column(column: str) -> bool:
+    """SOI counts (N1, N2, N00200, MARS1 ...) cannot be negative; amounts (A...) can."""
+    return column.startswith(("N", "MARS"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,7 +126,7 @@ def national_from_arrays(
     records: pd.DataFrame, record_ids: np.ndarray, weight: np.ndarray, recipe: pd.DataFrame,
     hashes: dict[str, Any] | None = None,
 ) -> NationalData:
-    """NationalData from a record table (goldstar.build's SOI names) and aligned national weights.
+    """NationalData from a record table (goldstar.inputs.build's SOI names) and aligned national weights.
 
     Cells no record with a positive weight contributes to are left out (their
     names in `dropped_cells`): a share of a zero national total is zero.
@@ -137,26 +151,98 @@ def national_from_arrays(
     )
 
 
+@dataclass(frozen=True)
+class NationalWeights:
+    """The national weights an areas batch starts from, matched to records by record_id, and
+    what identifies them: `identity` is recorded in every areas output and reference, so that
+    `verify --areas` can tell when the areas no longer belong to the national weights."""
+
+    record_id: np.ndarray
+    weight: np.ndarray
+    identity: dict[str, Any]
+
+
+def default_national_reference() -> Path:
+    """The band reference `make goldstar` writes, found as `goldstar verify` and `goldstar report`
+    find theirs: relative to the working directory (goldstar.defaults)."""
+
+    return DEFAULT_REFERENCES["band"]
+
+
+def reference_weights(reference: str | os.PathLike[str] | None = None) -> NationalWeights:
+    """The weights of a goldstar reference directory, refused (InputError, before any work)
+    unless they pass the hash checks of `goldstar verify --mode hash` on the files alone: the
+    recorded weights hash, weight = w0 x m, and MANIFEST.json against both."""
+
+    directory = Path(reference) if reference is not None else default_national_reference()
+    where = f"--reference {directory}"
+    if (directory / "weights.parquet").is_file() and not _has_goldstar_metadata(directory / "weights.parquet"):
+        raise InputError(
+            f"{where}: weights.parquet is not a goldstar reference (no goldstar metadata), so its weights "
+            "cannot be checked; give weights from elsewhere with --national-weights FILE instead")
+    try:
+        ref = read_reference(directory)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    recorded = ref.metadata["weights_hash"]
+    failed = [] if ref.computed_weights_hash() == recorded else ["weights hash (the weights changed since "
+                                                                 "the reference was written)"]
+    failed += [f"{c.name} ({c.figure})" for c in file_checks(ref) if not c.passed]
+    if failed:
+        raise InputError(f"{where}: the national reference fails its hash checks: {'; '.join(failed)}; "
+                         f"`goldstar verify --reference {directory} --mode hash` says more. It was not used.")
+    return NationalWeights(ref.record_id.astype(np.int64), ref.weight.astype(np.float64),
+                           {"kind": "reference", "path": str(directory), "weights_hash": recorded})
+
+
+def _has_goldstar_metadata(path: Path) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return METADATA_KEY in (pq.read_schema(path).metadata or {})
+    except (OSError, pa.ArrowException):
+        return True  # unreadable: let read_reference name what is wrong
+
+
+def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
+    """National weights from elsewhere (e.g. TMD's own): a Parquet or CSV file with record_id and
+    weight. No certificate stands behind them; their hash by value identifies them."""
+
+    path = Path(path)
+    table = read_table(path, "--national-weights")
+    missing = [c for c in ("record_id", "weight") if c not in table.columns]
+    if missing:
+        raise InputError(f"--national-weights {path}: lacks column(s) {', '.join(missing)}")
+    if len(table) == 0:
+        raise InputError(f"--national-weights {path}: has no rows")
+    ids = _integer_column(table["record_id"], path, "record_id")
+    weight = pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    if bad.size:
+        raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column weight: "
+                         f"{table['weight'].iloc[int(bad[0])]!r} is not a finite number >= 0")
+    return NationalWeights(ids, weight, {"kind": "file", "path": str(path),
+                                         "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)])})
+
+
+def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy() | (values.to_numpy() != np.round(values.to_numpy())))
+    if bad.size:
+        raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column {name}: "
+                         f"{column.iloc[int(bad[0])]!r} is not a whole number")
+    return values.to_numpy().astype(np.int64)
+
+
 def load_national(
-    reference: str | os.PathLike[str] | None = None,
+    weights: NationalWeights,
     records: str | os.PathLike[str] | None = None,
     recipe: str | os.PathLike[str] = DEFAULT_RECIPE,
 ) -> NationalData:
-    """The national data from files: a reference directory's weights.parquet (default:
-    reference/band/, else reference/default/ while the band reference is absent), the
-    records (default: the embedded CPS file through goldstar.cps) and the recipe."""
-    from ..build import read_table
-    from ..cps import cps_to_soi
+    """The national data: the records (default: the embedded CPS file through goldstar.inputs.cps)
+    with the national `weights` matched by record_id, and the recipe's cells."""
 
-    if reference is None:
-        reference = BAND_REFERENCE if (BAND_REFERENCE / "weights.parquet").is_file() else DEFAULT_REFERENCE
-    weights_path = Path(reference) / "weights.parquet"
-    if not weights_path.is_file():
-        raise InputError(f"national reference {reference}: no weights.parquet")
-    try:
-        nat = pd.read_parquet(weights_path, columns=["record_id", "weight"])
-    except Exception as exc:  # pyarrow raises many kinds for unreadable files
-        raise InputError(f"national reference {weights_path}: cannot be read ({exc})") from None
     records_path = Path(records) if records is not None else DEFAULT_RECORDS
     table = read_table(records_path, "record")
     if records is None:
@@ -164,19 +250,21 @@ def load_national(
     if "record_id" not in table.columns:
         raise InputError(f"record table {records_path}: needs a record_id column to match the national weights")
     ids = table["record_id"].to_numpy(dtype=np.int64)
-    by_id = pd.Series(nat["weight"].to_numpy(dtype=np.float64), index=nat["record_id"].to_numpy(dtype=np.int64))
+    where = weights.identity["path"]
+    by_id = pd.Series(weights.weight, index=weights.record_id)
     if not by_id.index.is_unique:
-        raise InputError(f"national reference {weights_path}: duplicate record_id values")
+        raise InputError(f"national weights {where}: duplicate record_id values")
     missing = ~np.isin(ids, by_id.index.to_numpy())
     if missing.any():
         raise InputError(
-            f"national reference {weights_path}: no weight for record_id {ids[np.flatnonzero(missing)[0]]} "
-            f"({int(missing.sum())} records without one); it was made from other records"
+            f"national weights {where}: no weight for record_id {ids[np.flatnonzero(missing)[0]]} "
+            f"({int(missing.sum())} records without one); they were made from other records"
         )
     weight = by_id.loc[ids].to_numpy()
     recipe_table = read_recipe(recipe)
     hashes = {
-        "national_weights": {"file": str(weights_path), "hash": file_hash(weights_path)},
+        "national_weights": {"file": where, "hash": weights.identity["weights_hash"]},
+        "national_reference": dict(weights.identity),
         "records": {"file": records_path.name, "hash": file_hash(records_path),
                     "adapter": "cps" if records is None else "none"},
         "recipe": {"file": Path(recipe).name, "hash": file_hash(recipe)},

@@ -2,14 +2,16 @@
 
     AREAS.json              marks the directory as a goldstar areas output (set, settings,
                             national hashes, versions); nothing else is ever written into a
-                            non-empty directory without it
+                            non-empty directory without it, and a later batch with other
+                            settings is refused unless --rerun-all (check_out)
     records.parquet         record_id (int64) and the national weight, once
     m/<AREA>.parquet        the area's multipliers m (float64, one per record; 0 where the
                             national weight is 0); the area's weight is pop_share x weight x m
     areas/<AREA>.json       the area's row: status, message, dropped targets (with reason and
-                            distance), input hash, timings, certificate, memory. Written last:
-                            its presence with status ok and a matching input hash is what a
-                            rerun skips on
+                            distance), input hash, timings, certificate, memory, and `files`:
+                            the xxh3-128 hash of each file the area wrote. Written after its
+                            files: a rerun skips an area whose row says ok with a matching
+                            input hash and whose files still hash to what the row says
     tmd/<area>_tmd_weights.csv.gz
                             TMD's area weights file layout (tmd/areas/weights/ in TMD):
                             one row per record in the national file's order, one column
@@ -24,6 +26,7 @@ and `synthetic = true` in their rows.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 
@@ -36,9 +39,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write, atomic_write_text
-from ..outputs import require_writable
+from ..store.atomic import atomic_write, atomic_write_text
+from ..store.outputs import require_writable
 from ..exceptions import InputError
+from ..hashing import file_hash
 
 MARKER = "AREAS.json"
 MARKER_KIND = "goldstar-areas"
@@ -50,27 +54,62 @@ SUMMARY_COLUMNS = (
 )
 
 
-def prepare_out(out: Path, marker: dict[str, Any]) -> None:
-    """Create `out`, or reuse it when it is an areas output; refuse any other non-empty directory."""
+def check_out(out: Path, *, rerun_all: bool = False) -> None:
+    """Refuse `out`, before any work and without writing, unless a batch may write there: a new
+    or empty directory, or an areas output (whose settings check_settings compares later)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
     require_writable(out / MARKER, "--out")  # areas write inside `out`
-    if out.is_dir() and any(out.iterdir()):
-        path = out / MARKER
-        try:
-            kind = json.loads(path.read_text()).get("kind")
-        except (OSError, ValueError, AttributeError):
-            kind = None
-        if kind != MARKER_KIND:
-            raise InputError(
-                f"--out {out}: a non-empty directory that is not a goldstar areas output (no {MARKER}); "
-                "goldstar will not write into it. Give a new or empty directory."
-            )
+    if out.is_dir() and any(out.iterdir()) and _read_marker(out) is None:
+        raise InputError(
+            f"--out {out}: a non-empty directory that is not a goldstar areas output (no readable {MARKER}); "
+            "goldstar will not write into it. Give a new or empty directory."
+        )
+
+
+def check_settings(out: Path, settings: dict[str, Any], *, rerun_all: bool) -> None:
+    """Refuse, without writing, a batch into an areas output made with other `settings` (the
+    names and values that differ), unless `rerun_all`: then every area is re-solved in place."""
+    out = Path(out)
+    marker = _read_marker(out)
+    if marker is None or rerun_all:
+        return
+    recorded = marker.get("settings")
+    if not isinstance(recorded, dict):
+        raise InputError(f"--out {out}: its {MARKER} records no settings (an older goldstar wrote it); "
+                         "pass --rerun-all to re-solve every area in place, or give another --out")
+    differ = [f"{k} {recorded.get(k, '(none)')!r} there, {_plain_json(settings[k])!r} now"
+              for k in sorted(settings) if _plain_json(settings[k]) != recorded.get(k)]
+    differ += [f"{k} {recorded[k]!r} there, not set now" for k in sorted(set(recorded) - set(settings))]
+    if differ:
+        raise InputError(
+            f"--out {out} holds a batch made with other settings: {'; '.join(differ)}. Its finished areas "
+            "are kept as they are: pass --rerun-all to re-solve every area in place with these settings, "
+            "or give another --out"
+        )
+
+
+def _read_marker(out: Path) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((Path(out) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("kind") == MARKER_KIND else None
+
+
+def _plain_json(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples as lists, numpy scalars as Python's)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def prepare_out(out: Path, marker: dict[str, Any]) -> None:
+    """Create `out` (checked by check_out first) and write its marker."""
+    out = Path(out)
     for sub in ("m", "areas", "tmd"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / MARKER, json.dumps({"kind": MARKER_KIND, "schema": SCHEMA, **marker},
-                                               indent=2, sort_keys=True, default=str) + "\n")
+                                               indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 BATCH_RECORD = "batch.json"
@@ -86,17 +125,32 @@ def file_stem(area: str) -> str:
     return area.replace("/", "_")
 
 
+def area_files(area: str) -> dict[str, str]:
+    """An area's data files, by role, relative to the output directory."""
+    stem = file_stem(area)
+    return {"m": f"m/{stem}.parquet", "tmd": f"tmd/{stem.lower()}_tmd_weights.csv.gz"}
+
+
 def done_row(out: Path, area: str, input_hash: str) -> dict[str, Any] | None:
-    """The stored row of an area finished ok with this input hash (and its m file), else None."""
+    """The stored row of an area finished ok with this input hash, when each of its files still
+    hashes to what the row recorded; else None (the area is solved again)."""
     path = Path(out) / "areas" / f"{file_stem(area)}.json"
     try:
-        row = json.loads(path.read_text())
+        row = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if row.get("status") == "ok" and row.get("input_hash") == input_hash and \
-            (Path(out) / "m" / f"{file_stem(area)}.parquet").is_file():
-        return row
-    return None
+    if not isinstance(row, dict) or row.get("status") != "ok" or row.get("input_hash") != input_hash:
+        return None
+    files = row.get("files")
+    if not isinstance(files, dict) or area_files(area)["m"] not in files:
+        return None
+    for name, recorded in files.items():
+        try:
+            if file_hash(Path(out) / name) != recorded:
+                return None
+        except OSError:
+            return None
+    return row
 
 
 def write_records(out: Path, record_ids: np.ndarray, weight: np.ndarray) -> None:
@@ -105,20 +159,30 @@ def write_records(out: Path, record_ids: np.ndarray, weight: np.ndarray) -> None
 
 
 def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_year: int | None) -> dict[str, Any]:
-    """Write one area's files (m, TMD weights, then its row last); return the row without m."""
+    """Write one area's files, then its row last, recording the hash of each file it wrote
+    (`files`); return the row without m. Files of an earlier solve that this one does not
+    replace are removed after the row, so the row always names every file the area has: a
+    row whose files do not hash to what it says is solved again (done_row)."""
     out = Path(out)
-    stem = file_stem(row["area"])
+    paths = area_files(row["area"])
     m = row.pop("m", None)
+    files = {}
     if m is not None:
         meta = {"area": row["area"], "input_hash": row["input_hash"], "synthetic": row["synthetic"]}
         table = pa.table({"m": pa.array(np.asarray(m, dtype=np.float64), pa.float64())})
         table = table.replace_schema_metadata({b"goldstar-area": json.dumps(meta).encode()})
-        atomic_write(out / "m" / f"{stem}.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        atomic_write(out / paths["m"], lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        files[paths["m"]] = file_hash(out / paths["m"])
         if tmd_year is not None:
             data = tmd_weights_csv_gz(f"WT{tmd_year}", row["pop_share"] * weight * m)
-            atomic_write(out / "tmd" / f"{stem.lower()}_tmd_weights.csv.gz", lambda tmp: Path(tmp).write_bytes(data))
-    atomic_write_text(out / "areas" / f"{stem}.json",
+            atomic_write(out / paths["tmd"], lambda tmp: Path(tmp).write_bytes(data))
+            files[paths["tmd"]] = file_hash(out / paths["tmd"])
+    row["files"] = files
+    atomic_write_text(out / "areas" / f"{file_stem(row['area'])}.json",
                       json.dumps(row, indent=1, sort_keys=True, default=_json_default) + "\n")
+    for name in set(paths.values()) - set(files):
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
     return row
 
 
@@ -163,4 +227,4 @@ def read_m(out: Path, area: str) -> np.ndarray:
     return pq.read_table(Path(out) / "m" / f"{file_stem(area)}.parquet").column("m").to_numpy()
 
 
-__all__ = ["MARKER", "done_row", "prepare_out", "read_m", "write_area", "write_records", "write_summary"]
+__all__ = ["MARKER", "area_files", "check_out", "check_settings", "done_row", "prepare_out", "read_m", "write_area", "write_records", "write_summary"]

@@ -29,6 +29,8 @@ Why it is fast (the national elastic LP took 95 s):
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +38,24 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def quiet_highs():
+    """highspy.Highs() without the banner that HiGHS writes straight to file descriptor 1 the
+    first time a process makes one (its output_flag can only be set after): the user of a batch
+    sees goldstar's lines, not one banner a worker."""
+    import highspy
+
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
 
 # A band met to 1e-9 of its width by the LP's x, recomputed in float64, proves
 # the remaining bands feasible to far below the 0.5% band itself.
@@ -125,7 +145,7 @@ class ElasticLP:
         self.n_cols, self.J = Bw.shape
         self.scale = scale
         self.batch = batch
-        h = highspy.Highs()
+        h = quiet_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
         h.setOptionValue("random_seed", 0)

@@ -3,7 +3,7 @@
 An area's starting weights are w0 = pop_share x w (w: the national reference
 weights; goldstar.areas.targets for pop_share), its targets the SOI-share
 targets of goldstar.areas.targets, its objective TMD's band QP
-(goldstar.objectives.band) with TMD's area settings: eps 0.005, M 1e6, slack
+(goldstar.problem.objectives.band) with TMD's area settings: eps 0.005, M 1e6, slack
 in target units, multipliers in [0, 25] for states and [0, 50] for districts
 and synthetic areas. Records with national weight 0 stay at 0 and are left out.
 
@@ -27,9 +27,9 @@ import resource
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,13 @@ from ..hashing import arrays_hash
 from .inputs import NationalData
 from .recipe import DATA_DIR
 from .targets import AreaSpec
+from ..certificate import certify
+from ..params import number
+from ..problem.model import Problem
+from ..problem.objectives import Band
+from ..solvers import get_solver
+from ..solvers.solve import solve
+from .prepass import find_unreachable_area
 
 DEFAULT_OVERRIDES = DATA_DIR / "overrides.csv"
 UPPER_BY_KIND = {"state": 25.0, "district": 50.0, "synthetic": 50.0}
@@ -60,27 +67,53 @@ class AreaSettings:
     time_limit: float | None = None
     solver: str = SOLVER
 
+    def __post_init__(self) -> None:
+        """The same checks as `goldstar build --objective band` (goldstar.problem.objectives.band and
+        .params are their one home): eps > 0, slack_penalty > 0, both finite; finite bounds
+        with 0 <= lower < upper; a time limit, when given, finite and > 0."""
+
+        where = "area settings"
+        Band(eps=self.eps, slack_penalty=self.slack_penalty, slack_units=self.slack_units,
+             unreachable=self.unreachable, slack_penalty_by_target=self.slack_penalty_by_target)
+        lower = number("lower", self.lower, where, at_least=0.0)
+        number("upper", self.upper, where, above=lower)
+        if self.time_limit is not None:
+            number("time_limit", self.time_limit, where, above=0.0)
+
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["slack_penalty_by_target"] = [list(p) for p in self.slack_penalty_by_target]
         return out
 
 
-def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES) -> pd.DataFrame:
+OVERRIDE_COLUMNS = ("area", "eps", "upper", "targets", "slack_penalty", "note")
+
+
+def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: Sequence[str] | None = None,
+                   targets: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-area overrides: area, eps, upper, targets (';'-separated), slack_penalty, note.
 
-    An empty cell keeps the default. `slack_penalty` applies to the listed targets.
+    An empty cell keeps the default. `slack_penalty` applies to the listed targets. With
+    `areas` (the batch's areas) and `targets` (the recipe's target names), a row naming an
+    area outside the batch, a second row for one area, or a target the recipe does not
+    have is refused: InputError naming the file and row, before any work.
     """
     path = Path(path)
+    where = f"overrides file {path}"
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"overrides file {path}: cannot be read ({exc})") from None
-    needed = ("area", "eps", "upper", "targets", "slack_penalty", "note")
-    missing = [c for c in needed if c not in table.columns]
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{where}: cannot be read ({exc})") from None
+    missing = [c for c in OVERRIDE_COLUMNS if c not in table.columns]
     if missing:
-        raise InputError(f"overrides file {path}: lacks column(s) {', '.join(missing)}")
+        raise InputError(f"{where}: lacks column(s) {', '.join(missing)}")
+    table["area"] = table["area"].str.strip().str.upper()
+    known_targets = None if targets is None else set(targets)
+    seen: dict[str, int] = {}
     for k, row in table.iterrows():
+        line = f"{where}: row {k + 2}"
         for column in ("eps", "upper", "slack_penalty"):
             if row[column].strip():
                 try:
@@ -88,10 +121,21 @@ def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES) -> pd.DataF
                 except ValueError:
                     value = float("nan")
                 if not np.isfinite(value) or value <= 0:
-                    raise InputError(f"overrides file {path}: row {k + 2}, `{column}`: {row[column]!r} is not a positive number")
+                    raise InputError(f"{line}, `{column}`: {row[column]!r} is not a positive number")
         if row["slack_penalty"].strip() and not row["targets"].strip():
-            raise InputError(f"overrides file {path}: row {k + 2}: `slack_penalty` needs `targets`")
-    table["area"] = table["area"].str.strip().str.upper()
+            raise InputError(f"{line}: `slack_penalty` needs `targets`")
+        if not row["area"]:
+            raise InputError(f"{line}: `area` is empty")
+        if row["area"] in seen:
+            raise InputError(f"{line}: area {row['area']} has a row already (row {seen[row['area']]}); "
+                             "give each area one row")
+        seen[row["area"]] = k + 2
+        if areas is not None and row["area"] not in areas:
+            raise InputError(f"{line}: area {row['area']} is not in this batch; remove the row, or run "
+                             "its area with the others")
+        for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
+            if known_targets is not None and name not in known_targets:
+                raise InputError(f"{line}, `targets`: {name!r} is not a target of the recipe")
     return table
 
 
@@ -130,8 +174,6 @@ def area_input_hash(national_hash: str, spec: AreaSpec, settings: AreaSettings, 
 
 def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSettings, dropped=()):
     """The area's Problem under the band objective (records with national weight > 0)."""
-    from ..objectives import Band
-    from ..problem import Problem
 
     keep = national.weight > 0
     objective = Band(
@@ -147,10 +189,7 @@ def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSet
 
 
 def default_solve(problem, settings: AreaSettings, time_left: float | None):
-    """goldstar.solve with the band solver, its time limit when it takes one; and the certificate."""
-    from ..certificate import certify
-    from ..solve import solve
-    from ..solvers import get_solver
+    """goldstar.solvers.solve with the band solver, its time limit when it takes one; and the certificate."""
 
     options = {}
     if time_left is not None and "time_limit" in get_solver(settings.solver).defaults:
@@ -215,7 +254,6 @@ def run_area(
     solve_fn: Callable | None = None,
 ) -> dict[str, Any]:
     """Pre-pass, drop or refuse, solve, certify one area (module docstring). Never raises."""
-    from .prepass import find_unreachable_area
 
     _keep_large_arrays_on_heap()
     _reset_peak_rss()

@@ -3,9 +3,9 @@
 `data/recipe.csv` columns:
 
     family         the target's name stem, e.g. `wages`
-    variable       the record variable (goldstar.build's SOI names; `business_net_income`
+    variable       the record variable (goldstar.inputs.build's SOI names; `business_net_income`
                    is derived: business_net_profits - business_net_losses)
-    kind           `count` (returns with variable > 0, as goldstar.build counts) or `amount`
+    kind           `count` (returns with variable > 0, as goldstar.inputs.build counts) or `amount`
     agi_stub       `each` (one target in each of the 10 SOI AGI stubs) or `all`
     filing_status  `all`, `single`, `joint`, `separate` or `head_of_household`
     soi_column     the SOI state-table column whose area shares split the national total
@@ -67,8 +67,10 @@ def read_recipe(path: str | Path = DEFAULT_RECIPE) -> pd.DataFrame:
     """The recipe table, validated; InputError names the row and column that is wrong."""
     path = Path(path)
     try:
-        recipe = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as exc:
+        recipe = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"recipe file {path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"recipe file {path}: cannot be read ({exc})") from None
     missing = [c for c in RECIPE_COLUMNS if c not in recipe.columns]
     if missing:

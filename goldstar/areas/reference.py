@@ -1,7 +1,7 @@
 """The compact certified areas reference: the duals y of every area, not its weights.
 
 At the band optimum an area's multipliers are a function of its dual y
-(goldstar.objectives.band, goldstar.certificate_band):
+(goldstar.problem.objectives.band, goldstar.certificate.band):
 
     x(y) = clip(1 - (C^T y) / 2, lower, upper),
 
@@ -30,8 +30,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write, atomic_write_text
+from ..store.atomic import atomic_write, atomic_write_text
 from ..exceptions import InputError
+from ..certificate import certify
+from .problem import build_area_problem
 
 KEY = b"goldstar-areas"
 FINGERPRINT_RTOL = 1e-9  # the issue's reproducibility bar
@@ -97,8 +99,6 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
                      multipliers: dict[str, np.ndarray] | None = None) -> list[tuple[str, bool, str]]:
     """(area, passed, what) for every area of the reference; the caller rebuilt areas and hashes.
     `multipliers`, when given, receives each rebuilt area's x(y) over all national records."""
-    from ..certificate import certify
-    from .problem import build_area_problem
 
     ys, info = read_reference(directory)
     by_area = info["by_area"]

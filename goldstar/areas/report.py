@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write_text
+from ..store.atomic import atomic_write_text
 from ..exceptions import InputError
 from .output import MARKER, file_stem, read_m
+from ..present.plots import ratio_histogram
+from ..present.markup import esc, html_table, page_head, png_img
 
 # The ratios the page counts records beyond.
 RATIO_LEVELS = (1.5, 2.0, 5.0, 10.0)
@@ -87,14 +89,12 @@ def weight_sums(out: str | os.PathLike[str], summary: pd.DataFrame) -> WeightSum
 
 
 def render(out: str | os.PathLike[str]) -> str:
-    from ..report import _esc, _png, _table, page_head
-    from ..plots import ratio_histogram
 
     summary = read_summary(out)
     sums = weight_sums(out, summary)
     fig = sums.figures()
     with tempfile.TemporaryDirectory() as tmp:
-        histogram = _png(ratio_histogram(sums.ratio, Path(tmp) / "ratio.png"))
+        histogram = png_img(ratio_histogram(sums.ratio, Path(tmp) / "ratio.png"))
     outside = [_outside(out, a) for a in summary["area"]]
     rows = [[r.area, r.status, r.targets, r.kept, r.n_dropped, o, f"{r.seconds:.2f}", bool(r.certified)]
             for r, o in zip(summary.itertuples(), outside)]
@@ -104,21 +104,21 @@ def render(out: str | os.PathLike[str]) -> str:
     quant = fig["quantiles"]
     return "\n".join([
         page_head("goldstar areas report"),
-        f"<h1>Areas: {_esc(str(out))}</h1>",
-        f"<p>{len(summary)} areas: " + ", ".join(f"{_esc(k)} {v}" for k, v in sorted(status.items()))
+        f"<h1>Areas: {esc(str(out))}</h1>",
+        f"<p>{len(summary)} areas: " + ", ".join(f"{esc(k)} {v}" for k, v in sorted(status.items()))
         + (" (synthetic areas)" if bool(summary["synthetic"].any()) else "") + ".</p>",
         "<h2>Sum over the areas of each record's area weight, against its national weight</h2>",
         f"<p>Summed over the {fig['areas_summed']} areas with weights (status ok), for the "
         f"{fig['records']:,} records with a national weight. The ratio is sum over areas of pop_share x m "
         "(1 where the areas together use a record as the nation does; TMD measured up to 16.6x).</p>",
-        _table(["min", "1%", "10%", "median", "90%", "99%", "max", "record_id of the max"],
+        html_table(["min", "1%", "10%", "median", "90%", "99%", "max", "record_id of the max"],
                [[f"{quant[k]:.4g}" for k in ("0", "0.01", "0.1", "0.5", "0.9", "0.99", "1")] + [fig["max_record_id"]]]),
-        _table([f"records above {k}x" for k in fig["above"]], [list(fig["above"].values())]),
+        html_table([f"records above {k}x" for k in fig["above"]], [list(fig["above"].values())]),
         histogram,
         "<h3>The records with the largest ratio</h3>",
-        _table(["record_id", "ratio"], top),
+        html_table(["record_id", "ratio"], top),
         "<h2>Every area</h2>",
-        _table(["area", "status", "targets", "kept", "dropped", "outside band", "seconds", "certified"], rows),
+        html_table(["area", "status", "targets", "kept", "dropped", "outside band", "seconds", "certified"], rows),
         "</body></html>",
     ])
 

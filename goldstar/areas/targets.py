@@ -100,6 +100,18 @@ def parse_area_set(text: str) -> tuple[str, object]:
     return "list", list(dict.fromkeys(names))
 
 
+def area_names(text: str) -> list[str]:
+    """The names of the areas an area set (parse_area_set) holds, without building them."""
+    kind, arg = parse_area_set(text)
+    if kind == "states":
+        return list(STATES)
+    if kind == "districts":
+        return [d.upper() for s in STATES for d in district_names(s)]
+    if kind == "synthetic":
+        return [n.upper() for n in synthetic_names(int(arg))]
+    return list(arg)
+
+
 def make_areas(text: str, soi: pd.DataFrame, national: NationalData, seed: int = DEFAULT_SEED) -> list[AreaSpec]:
     """The AreaSpecs of an area set (parse_area_set), targets by SOI shares."""
     kind, arg = parse_area_set(text)

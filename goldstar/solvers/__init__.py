@@ -1,9 +1,9 @@
-"""The solver registry: every method `goldstar.solve` knows, by name.
+"""The solver registry: every method `goldstar.solvers.solve` knows, by name.
 
 Each entry names its module (imported only when used), its options, and the
 optional packages it needs with the pip extra that installs them. An option
 is an `Option(default, kind, low, high, allow_none=...)` (goldstar.solvers.base):
-goldstar.solve checks every value against it before the solver runs. A bare
+goldstar.solvers.solve checks every value against it before the solver runs. A bare
 default is allowed too and is checked by its type only, so give new options
 an Option with their range.
 """
@@ -14,6 +14,13 @@ from .base import (
     CONVERGED, FAILED, LIMIT_REACHED, SOLVERS, Option, Solution, SolverSpec,
     available_solvers, defaults_of, get_solver, register,
 )
+
+# The exact solver of each objective, by backend: what `goldstar.solvers.solve` and `goldstar solve` use
+# when no method is named, what `goldstar verify` recomputes with, what `make goldstar` polishes with.
+EXACT_SOLVERS = {
+    "numpy": {"penalized": "newton", "band": "band-newton"},
+    "torch": {"penalized": "newton-torch", "band": "band-newton-torch"},
+}
 
 POSITIVE = {"low": 0.0, "low_open": True}  # a number > 0
 TIME_LIMIT = Option(None, "float", allow_none=True, **POSITIVE)  # seconds; None for no cap

@@ -1,6 +1,6 @@
 """The exact method for the band objective (docs/band.md), written once over the kernels.
 
-Notation of goldstar.objectives.band: C = diag(1/ts) (w0 A)^T (J x n), the band
+Notation of goldstar.problem.objectives.band: C = diag(1/ts) (w0 A)^T (J x n), the band
 [l, u], rho per target. The kernels are newton_core's with B := C^T (a
 record's row of C) and lam := 2 for every record, so that
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..problem import Problem
+from ..problem.model import Problem
 from .band_core import run_band
 from .base import ProgressFn, Solution
 from .newton_torch import TorchKernels, describe_device, resolve_device

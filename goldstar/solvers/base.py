@@ -35,7 +35,7 @@ ProgressFn = Callable[[Mapping[str, Any]], None]
 class Solution:
     """One solver run: the multipliers, the dual where the method has one, and how it went.
 
-    loss and pg are recomputed from the problem by `goldstar.solve`, never
+    loss and pg are recomputed from the problem by `goldstar.solvers.solve`, never
     taken from the backend, so every solver is judged by the same float64
     numpy arithmetic.
     """
@@ -187,7 +187,7 @@ class SolverSpec:
     `defaults` maps each option to an `Option` (default, type, range) or to a
     bare default value, whose type is then the option's type (Option.like).
     After construction `defaults` holds the default values (what callers
-    read) and `options` the specs that goldstar.solve checks every option by.
+    read) and `options` the specs that goldstar.solvers.solve checks every option by.
     """
 
     name: str

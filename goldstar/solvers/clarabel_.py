@@ -14,7 +14,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 from .qp_form import augmented_qp
 

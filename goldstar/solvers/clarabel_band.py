@@ -1,6 +1,6 @@
 """`clarabel-band` and `clarabel-tmd`: Clarabel on the band objective with its slack kept explicit.
 
-Variables z = [x (n); s_lo (J); s_hi (J)] over the kept targets (goldstar.objectives.band):
+Variables z = [x (n); s_lo (J); s_hi (J)] over the kept targets (goldstar.problem.objectives.band):
 
     minimize   sum (x - 1)^2 + sum M_j (s_lo_j^2 + s_hi_j^2)
     subject to l <= C x + D (s_lo - s_hi) <= u,   lower <= x <= upper,   s >= 0
@@ -26,7 +26,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 from .clarabel_ import clarabel_settings
 
@@ -61,4 +61,4 @@ def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) 
     """The problem's own band objective: D = I for relative slack, diag(1/ts) in target units."""
     form = problem.form
     scale = 1.0 / form.ts if form.hard else np.ones(form.J)
-    return _run(problem, options, "clarabel-band", scale)  # goldstar.solve names it as asked
+    return _run(problem, options, "clarabel-band", scale)  # goldstar.solvers.solve names it as asked

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:

@@ -16,7 +16,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from ..exceptions import InputError
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import ProgressFn, Solution
 from .newton_core import KernelBase, run_newton
 

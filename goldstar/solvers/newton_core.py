@@ -6,7 +6,7 @@ operators that numpy arrays and torch tensors share, so the numpy backend
 (`newton`) and the torch backend (`newton-torch`, CPU or CUDA) run the same
 steps in the same order.
 
-The math, in the notation of goldstar.problem:
+The math, in the notation of goldstar.problem.model:
 
     m(y)  = clip(1 - (B y) / lam, lower, upper)         best multipliers for residual y
     F(y)  = y + c - B^T m(y)                           zero exactly at the optimum

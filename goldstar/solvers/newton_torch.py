@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..exceptions import InputError
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import ProgressFn, Solution
 from .newton import dual_start, sign_split
 from .newton_core import KernelBase, run_newton

@@ -13,7 +13,7 @@ import numpy as np
 import osqp
 import scipy.sparse as sp
 
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 from .qp_form import augmented_qp
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..problem import Problem
+from ..problem.model import Problem
 
 
 @dataclass(frozen=True)

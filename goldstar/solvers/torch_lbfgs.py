@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..problem import Problem
+from ..problem.model import Problem
 from .base import CONVERGED, LIMIT_REACHED, ProgressFn, Solution
 from .newton_torch import describe_device, resolve_device
 

@@ -1,0 +1,59 @@
+"""How much memory a batch needs, refused up front when the machine cannot hold it.
+
+A batch holds, on one machine with a local cluster (measured on the embedded
+CPS file, 280,005 records, and synthetic:20000):
+
+- the national data in the client: about CLIENT_BYTES_PER_RECORD a record (records,
+  the cell matrix, weights; 294 MB measured for 280,005 records);
+- each local worker: about WORKER_BYTES_PER_RECORD a record (its copy of the national
+  data and one area's solve; peak RSS 362 to 548 MB measured per worker);
+- each area: BYTES_PER_AREA (its targets and SOI values, settings and input hash,
+  5.7 KB measured; its row, its Dask task and future, and its summary line).
+
+    needed = records x (CLIENT + workers x WORKER) + areas x BYTES_PER_AREA
+
+`goldstar areas --areas synthetic:N` is refused (InputError, exit 2) when this
+exceeds the machine's total memory, saying what it would need. States (51) and
+districts (436) are far below any machine's.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..exceptions import InputError
+
+CLIENT_BYTES_PER_RECORD = 1_100
+WORKER_BYTES_PER_RECORD = 2_000
+BYTES_PER_AREA = 32 * 1024
+
+
+def total_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def batch_bytes(areas: int, records: int, workers: int) -> int:
+    """The estimate of the module docstring."""
+    return records * (CLIENT_BYTES_PER_RECORD + workers * WORKER_BYTES_PER_RECORD) + areas * BYTES_PER_AREA
+
+
+def check_batch_memory(areas: int, records: int, workers: int | None) -> None:
+    """InputError when `areas` areas over `records` records on `workers` local workers (default:
+    one a core; 0 with a remote scheduler's) need more memory than this machine has."""
+    total = total_memory()
+    if total is None:
+        return
+    local = workers if workers is not None else (os.cpu_count() or 1)
+    needed = batch_bytes(areas, records, local if records else 0)
+    if needed > total:
+        raise InputError(
+            f"`--areas synthetic:{areas}` would need about {needed / 2**30:,.1f} GiB of memory "
+            f"({areas:,} areas x {BYTES_PER_AREA // 1024} KB" + (
+                f" + {records:,} records x ({CLIENT_BYTES_PER_RECORD:,} B + {local} worker(s) x "
+                f"{WORKER_BYTES_PER_RECORD:,} B)" if records else "")
+            + f"); this machine has {total / 2**30:,.1f} GiB. Give fewer areas, or run parts of the set "
+            "in separate batches")

@@ -1,0 +1,68 @@
+"""Reading tables: goldstar's own Parquet files with typed columns, and a user's CSV or Parquet
+files; each error names the file and the column at fault."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..exceptions import InputError
+
+_ACCEPTED_TYPES = {
+    "float64": (pa.float64(),),
+    "int32": (pa.int32(),),
+    "int64": (pa.int64(),),
+    "string": (pa.string(), pa.large_string()),
+}
+
+
+def read_table_checked(
+    path: Path,
+    required: dict[str, str],
+    optional: dict[str, str] | None = None,
+    *,
+    error: type[InputError] = InputError,
+) -> pa.Table:
+    """A Parquet file with the named columns of the named types and no missing numbers.
+
+    Raises `error` (an InputError) naming the file and the column at fault.
+    """
+    if not path.is_file():
+        raise error(f"{path}: missing")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise error(f"{path}: truncated or not a Parquet file ({exc})") from None
+    for name, dtype in {**required, **(optional or {})}.items():
+        if name not in table.column_names:
+            if name in required:
+                raise error(f"{path}: missing column {name!r} (has {table.column_names})")
+            continue
+        actual = table.schema.field(name).type
+        if actual not in _ACCEPTED_TYPES[dtype]:
+            raise error(f"{path}: column {name!r} must be {dtype}, found {actual}")
+        if dtype != "string" and table.column(name).null_count:
+            raise error(f"{path}: column {name!r} has {table.column(name).null_count} missing value(s)")
+    return table
+
+
+READS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".csv.gz": pd.read_csv}
+
+
+def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
+    """A CSV, CSV.gz or Parquet file as a DataFrame, or an InputError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} file {path}: not found")
+    name = path.name.lower()
+    reader = next((read for suffix, read in READS.items() if name.endswith(suffix)), None)
+    if reader is None:
+        raise InputError(f"{what} file {path}: expected .csv, .csv.gz or .parquet")
+    try:
+        return reader(path)
+    except Exception as exc:  # pandas raises many kinds for unreadable files
+        raise InputError(f"{what} file {path}: cannot be read ({exc})") from None
