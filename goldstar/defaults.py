@@ -18,7 +18,7 @@ DEFAULT_SOI_STATES = DATA_DIR / "soi_states_2022.csv"  # IRS SOI Historic Table 
 NOISE_FLOOR = DATA_DIR.parent.parent / "benchmarks" / "noise_floor.json"
 
 DEFAULT_YEAR = 2015  # the SOI year of the default problem (TMD's notes)
-DEFAULT_PENALTY = 0.01  # the penalized objective's penalty (method.md)
+DEFAULT_PENALTY = 0.01  # the penalized objective's penalty (docs/penalized.md)
 DEFAULT_LOWER = 0.1  # the multiplier box of both objectives' national problems
 DEFAULT_UPPER = 10.0
 # where `make goldstar` writes each objective's reference (relative to the project root)

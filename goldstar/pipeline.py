@@ -47,7 +47,7 @@ class Recipe:
 
 def _relative_form(problem: Problem) -> Problem:
     """The band problem with relative slack: in target units rho reaches ~1e30 and L-BFGS-B is
-    hopeless there (band.md), so the first stage runs here, capped."""
+    hopeless there (docs/band.md), so the first stage runs here, capped."""
     return problem.with_objective(dataclass_replace(problem.objective, slack_units="relative"))
 
 

@@ -93,7 +93,7 @@ def markdown(rows: list[dict[str, Any]], prepass: dict[str, Any], command: str, 
     lines = [START, "## Band objective (TMD's band QP)", "",
              f"`{command}` on {info['machine']} ({info['versions']}); Clarabel's time cap does not cover its "
              "set-up, which is why a capped run can take longer than the cap. band-newton is the exact method "
-             "(design/band.md); Clarabel's figures are as it stopped, compared with band-newton's optimum. "
+             "(docs/band.md); Clarabel's figures are as it stopped, compared with band-newton's optimum. "
              f"\"outside\" counts kept targets missing their band by more than {OUTSIDE_WIDTHS:g} band widths.", ""]
     if prepass:
         lines += [f"Target units, default problem: pre-pass ranges {prepass['ranges']:.2f} s, elastic LP "

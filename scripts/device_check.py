@@ -1,6 +1,6 @@
 """The GPU check: newton-torch on CUDA against the committed reference and against numpy.
 
-Run on a machine with a GPU (see README, "GPU check"). Prints a table and
+Run on a machine with a GPU (see docs/gpu.md). Prints a table and
 writes device_check.json next to --out. Each figure is measured in this one
 run, so ratios compare like with like.
 """

@@ -5,7 +5,7 @@ Both for the same data year, unaged: Tax-Calculator runs the file for its data y
 own amounts and weight s006 / 100. Per SOI variable of the engine's mapping (and
 the filer flag): weighted totals over all records, the difference, and the share
 of records whose values differ by more than 1% (of the larger magnitude; both
-zero counts as equal). Prints a Markdown table (the README's).
+zero counts as equal). Prints a Markdown table (docs/taxcalc.md's).
 
     python scripts/taxcalc_side_by_side.py [--year 2014] [--tolerance 0.01]
 """

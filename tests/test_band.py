@@ -1,4 +1,4 @@
-"""The band objective (design/band.md): band-newton, the pre-pass, the certificate, the comparisons."""
+"""The band objective (docs/band.md): band-newton, the pre-pass, the certificate, the comparisons."""
 
 from __future__ import annotations
 

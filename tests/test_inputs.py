@@ -1,4 +1,4 @@
-"""Every bad input is an `ERROR:` line and exit 2, never a traceback (issue 11 item 9)."""
+"""Every bad input is an `ERROR:` line and exit 2, never a traceback."""
 
 from __future__ import annotations
 

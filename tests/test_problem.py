@@ -1,4 +1,4 @@
-"""goldstar.problem.model: the derived quantities of method.md and every bad input's error."""
+"""goldstar.problem.model: the derived quantities of docs/penalized.md and every bad input's error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nothing of the user's is overwritten or lost (issue 11): refused outputs, interrupted swaps, leftovers."""
+"""Nothing of the user's is overwritten or lost: refused outputs, interrupted swaps, leftovers."""
 
 from __future__ import annotations
 

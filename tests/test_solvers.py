@@ -14,7 +14,7 @@ from .conftest import relative_difference
 
 # Agreement with an independent exact solve. At the optimum, float64 rounding
 # of order 1e-16 in the dual y moves m_i by |b_i| * 1e-16 / lam_i: measured
-# 3e-11 on these problems, as method.md measured on a 280K-record one. The
+# 3e-11 on these problems, as measured on a 280K-record one (docs/tolerances.md). The
 # issue's bar, 1e-10, is three times that.
 EXACT_RTOL = 1e-10
 # BVLS (scipy's active-set method) solves the stacked least squares
@@ -24,7 +24,7 @@ EXACT_RTOL = 1e-10
 # supplies the active set; the exact comparison is with the KKT solve.
 BVLS_RTOL = 1e-9
 # Reordering records and targets changes only the order of float64 sums: the
-# same ~1e-11 effect at most (method.md: 4e-11 measured). The project's bar.
+# same ~1e-11 effect at most (docs/tolerances.md; 4e-11 measured). The project's bar.
 REORDER_RTOL = 1e-9
 
 

@@ -26,6 +26,7 @@ from goldstar.exceptions import InputError
 
 SLICE = 2000
 README = Path(__file__).resolve().parent.parent / "README.md"
+TAXCALC_DOC = Path(__file__).resolve().parent.parent / "docs" / "taxcalc.md"
 
 
 @pytest.fixture(scope="session")
@@ -215,8 +216,8 @@ def test_a_copy_of_the_embedded_cps_file_is_known_by_its_content(tmp_path):
     assert taxcalc_.TaxcalcInputs(records=other).scale == 1.0
 
 
-def test_the_readme_lists_the_mapping_as_the_code_has_it():
-    assert taxcalc_.mapping_markdown() in README.read_text()
+def test_the_docs_list_the_mapping_as_the_code_has_it():
+    assert taxcalc_.mapping_markdown() in TAXCALC_DOC.read_text()
 
 
 def test_impact_totals_and_record_view(engine_reference, tmp_path, capsys):

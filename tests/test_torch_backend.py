@@ -11,7 +11,7 @@ from goldstar.solvers import CONVERGED
 torch = pytest.importorskip("torch", reason="torch is an optional extra: pip install 'goldstar[torch]'")
 
 # numpy and torch sum in different orders; at the optimum that moves m by
-# ~1e-11 relative (method.md: 4e-11 measured), under the project's 1e-9 bar.
+# ~1e-11 relative (docs/tolerances.md; 4e-11 measured), under the project's 1e-9 bar.
 BACKEND_RTOL = 1e-9
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -1,4 +1,4 @@
-"""verify checks every stored column and MANIFEST.json, not only m (issue 11 item 2)."""
+"""verify checks every stored column and MANIFEST.json, not only m."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Areas: exact, certified weights for states, districts and synthetic areas.
 
-One band QP per area, reweighting the national weights (design/band.md,
-"Areas"). One job per module, data flowing one way:
+One band QP per area, reweighting the national weights (docs/band.md,
+docs/areas.md). One job per module, data flowing one way:
 
     recipe.py     which target families an area gets (data/recipe.csv)
     inputs.py     the SOI state table and the national records and weights

@@ -1,6 +1,6 @@
 """The unreachable-target pre-pass for areas, fast enough to run once per area.
 
-design/band.md: an area is solved exactly only on targets it can meet. Band of
+docs/band.md, docs/areas.md: an area is solved exactly only on targets it can meet. Band of
 target j: [t_j - eps|t_j|, t_j + eps|t_j|]; its width w_j = 2 eps |t_j|
 (max(|t_j|, 1) when t_j = 0); B = diag(w0) A; multipliers x in [lo, hi].
 

@@ -24,7 +24,7 @@ How a state's SOI values are split among its k areas (`split_state`):
    longer match the returns count, etc.), as real district data disagree with
    a reweighted national file. It is sized so that a batch meets drops, as
    TMD's does (~20% of its districts need some); how many it meets here is
-   measured in the README.
+   measured in docs/areas.md.
 4. The population column N2 gets the shares p.
 
 Every draw comes from numpy's default_rng([seed, state index]), so a state's

@@ -1,8 +1,8 @@
 """`certify(problem, m)`: is m the optimum of the problem's objective? One registry, one entry
 per objective, each in its own module:
 
-- penalized: goldstar.certificate.penalized (design/method.md)
-- band:      goldstar.certificate.band (design/band.md)
+- penalized: goldstar.certificate.penalized (docs/penalized.md)
+- band:      goldstar.certificate.band (docs/band.md)
 
 Each certificate costs about one Newton step, runs in float64 numpy on any
 machine, names the record where the stored answer is worst, and owns its

@@ -1,4 +1,4 @@
-"""The certificate of the band objective (design/band.md, "The certificate").
+"""The certificate of the band objective (docs/band.md, "The band certificate").
 
 Notation of goldstar.problem.objectives.band; rho is the form's rho_final (TMD's rho
 in relative units; in target units capped at RHO_CAP, where the problem is
@@ -43,13 +43,13 @@ from ..solvers.band_newton import band_kernels
 
 # At a true optimum the fixed-point error is the float64 floor of x(y): measured
 # ~1e-11 on the default problem; 1e-9 catches a record moved by 1e-9 or more
-# (the penalized certificate's threshold, method.md).
+# (the penalized certificate's threshold, docs/tolerances.md).
 FIXED_POINT_TOL = 1e-9
-# The gap at the optimum is rounding noise of Q (~1e-9 on Q = 6.6e7 in band.md,
+# The gap at the optimum is rounding noise of Q (~1e-9 on Q = 6.6e7 in a prototype,
 # 1e-17 relative); 1e-12 x Q keeps four orders of margin, as for penalized.
 GAP_RTOL = 1e-12
 # Hard bands (target units): at rho = RHO_CAP = 1e16 a kept band is missed by
-# |y_j| / (2 rho) ~ 1e-13 of the target (band.md), ~1e-11 of a band width at
+# |y_j| / (2 rho) ~ 1e-13 of the target (docs/band.md), ~1e-11 of a band width at
 # eps = 0.005. 1e-6 widths is the LP pre-pass's own tolerance (HiGHS feasibility
 # 1e-7 on rows in widths, band_prepass.JOINT_TOL): a band met that closely is met.
 BAND_TOL = 1e-6

@@ -1,4 +1,4 @@
-"""The certificate of the penalized objective (design/method.md): a stored answer checked, record by
+"""The certificate of the penalized objective (docs/penalized.md): a stored answer checked, record by
 record, at the cost of about one Newton iteration, in float64 numpy on any machine.
 
 Given multipliers m_hat for a Problem (notation of goldstar.problem.model):
@@ -11,7 +11,7 @@ Given multipliers m_hat for a Problem (notation of goldstar.problem.model):
    far too coarse for the smallest-lam records.
 4. Duality gap f(m_hat) - D(y) for a dual point y. Weak duality makes it an
    upper bound on f(m_hat) - f(m*) for every y, so the certificate evaluates
-   it at y_hat (method.md) and at y1 and keeps the smaller. Written as
+   it at y_hat (docs/penalized.md) and at y1 and keeps the smaller. Written as
        f(m_hat) - D(y) = ||r - y||^2 + sum_i delta_i(y),   r = B^T m_hat - c,
    with every term >= 0, it is summed without cancelling two large numbers
    (at y = y_hat the first term vanishes). y1 matters on small problems:
@@ -36,7 +36,7 @@ from ..solvers.newton import NumpyKernels
 from ..solvers.newton_core import dual_state, multipliers, newton_step
 
 # Thresholds, each with the reason for its value.
-# At a true optimum the fixed-point error is ~1e-11 (method.md measured 3e-11
+# At a true optimum the fixed-point error is ~1e-11 (docs/tolerances.md; 3e-11 measured
 # on a 280K-record problem; the float64 floor of m(y) for the smallest-lam
 # records). 1e-9 leaves a 30x margin yet catches a record moved by 1e-9 or more.
 FIXED_POINT_TOL = 1e-9

@@ -3,7 +3,7 @@
 TMD gets its SOI variables by running Tax-Calculator on its records. The
 public CPS file carries only raw inputs, so the default problem approximates
 what Tax-Calculator would compute. Every approximation is listed here and in
-the README:
+docs/taxcalc.md:
 
 - adjusted_gross_income: wages + taxable interest + ordinary dividends +
   business income + capital-gain distributions + farm income + IRA

@@ -4,8 +4,8 @@ Records i = 1..n carry initial weights w0_i > 0 and a record_id; targets
 j = 1..J carry values t_j and names; A_ij is record i's contribution to target
 j; multipliers m_i lie in [lower, upper] and final weights are w0 * m. What to
 minimize is the objective's (goldstar.problem.objectives: `penalized`, the notes'
-penalized least squares of design/method.md, or `band`, TMD's band QP of
-design/band.md); `Problem.form` holds the objective's derived data and loss,
+penalized least squares of docs/penalized.md, or `band`, TMD's band QP of
+docs/band.md); `Problem.form` holds the objective's derived data and loss,
 and each objective's module holds its math.
 """
 

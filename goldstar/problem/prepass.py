@@ -1,4 +1,4 @@
-"""Which targets of a band problem cannot be met, found before solving (design/band.md).
+"""Which targets of a band problem cannot be met, found before solving (docs/band.md).
 
 In target units (TMD's construction) every band is hard to float64 precision,
 so a target that no multiplier in the box can bring into its band sends the

@@ -27,7 +27,7 @@ TIME_LIMIT = Option(None, "float", allow_none=True, **POSITIVE)  # seconds; None
 DEVICE = Option("auto", "str")  # 'auto' (CUDA when present), 'cpu', 'cuda:1'...; the solver resolves it
 
 NEWTON_OPTIONS = {
-    # threshold on ||F|| relative to the size of its terms (newton_core), then method.md's halving rule
+    # threshold on ||F|| relative to the size of its terms (newton_core), then docs/penalized.md's halving rule
     "tol": Option(1e-10, "float", **POSITIVE),
     "max_iter": Option(200, "int", low=1),
     # rebuild H when more than this share of free records changed
@@ -57,7 +57,7 @@ BAND_NEWTON_OPTIONS = {
     "tol": Option(1e-10, "float", **POSITIVE),
     # prox loop: once ||w_{k+1} - w_k||_inf (G's units) is below this, stop when it fails to halve
     "outer_tol": Option(1e-10, "float", **POSITIVE),
-    "mu": Option(1.0, "float", **POSITIVE),  # prox weight on (w - w_k)^2 (band.md: mu = 1)
+    "mu": Option(1.0, "float", **POSITIVE),  # prox weight on (w - w_k)^2 (docs/band.md: mu = 1)
     "max_inner": Option(1000, "int", low=1),  # a guard: ill-conditioned subproblems took 207 (a 3,000-record slice)
     "max_outer": Option(300, "int", low=1),
     "rebuild_fraction": Option(0.5, "float", low=0.0, high=1.0),

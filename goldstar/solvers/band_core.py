@@ -1,4 +1,4 @@
-"""The exact method for the band objective (design/band.md), written once over the kernels.
+"""The exact method for the band objective (docs/band.md), written once over the kernels.
 
 Notation of goldstar.problem.objectives.band: C = diag(1/ts) (w0 A)^T (J x n), the band
 [l, u], rho per target. The kernels are newton_core's with B := C^T (a
@@ -7,7 +7,7 @@ record's row of C) and lam := 2 for every record, so that
     x(y) = clip(1 - (C^T y) / 2, lower, upper)       (newton_core.multipliers)
     gram(Fr) = C_Fr C_Fr^T / 2                        (kept between iterations)
 
-Plain Newton on the band dual stalls at the kink of h* (band.md). So a
+Plain Newton on the band dual stalls at the kink of h* (docs/band.md). So a
 proximal-point loop runs on the band variable w. Outer step k solves
 
     min over x in the box, w in the band of

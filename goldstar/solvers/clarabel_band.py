@@ -13,7 +13,7 @@ or counts and rho = M ts^2). x is clipped to the box afterwards, as TMD does.
 - `clarabel-band`: goldstar's tight settings (1e-8 tolerances).
 - `clarabel-tmd`: TMD's settings (max_iter 1000, tol_gap_abs = tol_gap_rel =
   tol_feas = 1e-7). TMD does not check the status; goldstar reports it, and any
-  status other than Solved is not `converged` (band.md: PrimalInfeasible on a
+  status other than Solved is not `converged` (a prototype: PrimalInfeasible on a
   problem that is always feasible).
 """
 

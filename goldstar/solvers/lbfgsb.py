@@ -5,7 +5,7 @@ For the band objective it minimizes Q at the form's rho_final (C^1, box-constrai
 The defaults are the notes' rule (stop when the projected gradient is below
 1e-5); the gold-star pipeline runs it tighter as its first stage. However
 tight, a first-order method leaves an error that depends on its path
-(method.md, Reproducibility), which is why newton polishes its answer.
+(docs/tolerances.md), which is why newton polishes its answer.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Semismooth Newton on the J-dimensional dual of design/method.md, written once.
+"""Semismooth Newton on the J-dimensional dual of docs/penalized.md, written once.
 
 The algorithm is written against a small `Kernels` interface (sparse products,
 the generalized Jacobian H, a Cholesky solve) and otherwise uses only
@@ -16,9 +16,9 @@ F is the gradient of the convex, C^1 function Phi = -D/2 (D the Lagrange
 dual), and H is a generalized Hessian of Phi with H >= I. Each iteration
 solves H d = -F and then takes the exact minimizer of Phi along d, found as the
 root of phi'(t) = d.F(y + t d), which is monotone and piecewise linear in t.
-Exactness matters: plain backtracking on ||F|| stalls (method.md).
+Exactness matters: plain backtracking on ||F|| stalls (docs/penalized.md).
 
-Stopping rule (method.md): ||F||_inf does not reach zero in float64 but stalls
+Stopping rule (docs/penalized.md, "When it stops"): ||F||_inf does not reach zero in float64 but stalls
 at a floor set by the size of the terms F sums. So F is measured against them,
 Frel = max_j |F_j| / max(1, |y_j| + |c_j| + (|B|^T m)_j), which is scale-free:
 once Frel is below tol, stop at the first iteration that fails to halve ||F||,

@@ -9,7 +9,7 @@ status changed and rebuilt when many did.
 
 Rounding differs from numpy's (other reduction orders, atomics on the GPU),
 which at the exact optimum moves m by ~1e-11 relative: the verifier's rtol
-of 1e-9 is met on every backend (method.md, Reproducibility).
+of 1e-9 is met on every backend (docs/tolerances.md).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from ..problem.prepass import JOINT_TOL, band_limits, conflict_bound, reachable_
 
 MODES = ("hash", "certificate", "recompute")
 DEFAULT_MODES = MODES
-# Newton on any backend reaches the optimum to ~1e-11 relative (method.md:
+# Newton on any backend reaches the optimum to ~1e-11 relative (docs/tolerances.md;
 # 4e-11 across orders and numpy vs torch); 1e-9 is the project's bar.
 RECOMPUTE_RTOL = 1e-9
 # recompute backend -> the method that solves each objective with it

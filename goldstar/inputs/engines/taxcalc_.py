@@ -11,7 +11,7 @@ weight times 100; 1 for TMD's flat file, whose `s006` is the weight).
 
 `MAPPING` is the one list of what each SOI variable is in Tax-Calculator's
 names (TMD's `taxcalc_to_soi`, restricted to the variables the builder
-targets); the README's table is `mapping_markdown()`'s output.
+targets); the table of docs/taxcalc.md is `mapping_markdown()`'s output.
 
 Filers: records with `data_source == 1` (from the PUF) are filers, as in TMD.
 Other records (CPS-only) file when
@@ -129,7 +129,7 @@ TC_VARIABLES = tuple(sorted(
 
 
 def mapping_markdown() -> str:
-    """The mapping as the README's Markdown table (one source: MAPPING and OTHER_COLUMNS)."""
+    """The mapping as docs/taxcalc.md's Markdown table (one source: MAPPING and OTHER_COLUMNS)."""
     lines = ["| SOI variable | Tax-Calculator | part | note |", "|---|---|---|---|"]
     for f in MAPPING:
         lines.append(f"| {f.soi} | {f.tc} | {f.part} | {f.note} |")

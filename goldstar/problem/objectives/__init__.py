@@ -5,8 +5,8 @@ multiplier bounds. The objective says what to minimize over it, with its own
 parameters, validation, loss, dual and certificate:
 
 - `penalized` (objectives/penalized.py): the TMD notes' penalized least
-  squares of design/method.md;
-- `band` (objectives/band.py): TMD's current band QP of design/band.md, every
+  squares of docs/penalized.md;
+- `band` (objectives/band.py): TMD's current band QP of docs/band.md, every
   target within +/- eps of its value, with elastic slack.
 
 One registry, OBJECTIVES, names them; problem.json stores `objective` as

@@ -1,4 +1,4 @@
-"""TMD's band objective (design/band.md): every target within +/- eps of its value.
+"""TMD's band objective (docs/band.md): every target within +/- eps of its value.
 
 Records i carry w0_i, targets t_j, contributions A_ij (goldstar.problem.model). With
 ts_j = max(|t_j|, 1), C = diag(1/ts) (w0 A)^T (J x n) and the band
@@ -46,9 +46,9 @@ DEFAULT_SLACK_PENALTY = 1e6
 # band's violation is |y_j| / (2 rho) ~ 1e-13 of the target, 1e-11 of the band
 # width at eps = 0.005, and the 1/(2 rho) term of the Newton matrix is below
 # float64 resolution of its other entries: the problem is the hard band QP to
-# float precision (band.md: violations 6.6e-4 ... 6.8e-12 over 1e6 ... 1e16).
+# float precision (a prototype measured violations 6.6e-4 ... 6.8e-12 over 1e6 ... 1e16).
 RHO_CAP = 1e16
-# Stages 1e10, 1e13, 1e16. The prototype (band.md) needed 1e6, 1e8, ..., 1e16: it
+# Stages 1e10, 1e13, 1e16. A prototype needed 1e6, 1e8, ..., 1e16: it
 # failed when started at the final rho, where a target with no free record and its
 # w at a band edge leaves a zero row in H; band_core's scaled_solve handles that row.
 # Measured (band-newton on the default problem with its unreachable targets dropped,
@@ -228,7 +228,7 @@ class BandForm:
         return float(d @ d)
 
     def pg(self, x: np.ndarray) -> float:
-        """|| x - clip(x - grad Q(x) / 2) ||_inf at rho_final (reported, not checked: band.md)."""
+        """|| x - clip(x - grad Q(x) / 2) ||_inf at rho_final (reported, not checked: docs/band.md)."""
         _, v = self.violation(x)
         g = (x - 1.0) + self.CT @ (self.rho_final * v)
         return float(np.max(np.abs(x - np.clip(x - g, self.lower, self.upper))))

@@ -1,4 +1,4 @@
-"""The penalized objective of design/method.md (the TMD notes), its derived data and loss.
+"""The penalized objective of docs/penalized.md (the TMD notes), its derived data and loss.
 
 Records i carry w0_i > 0, targets t_j, contributions A_ij. With
 
