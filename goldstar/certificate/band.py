@@ -113,7 +113,8 @@ class BandCertificate(Checked):
             "targets outside their band": f"{self.targets_outside_band} of {self.targets_kept} kept "
                                           f"({self.hard_targets} hard, {self.targets_dropped} dropped); "
                                           f"worst{' hard' if self.hard_bands else ''} {self.max_band_violation:.3g} widths",
-            "objective": f"sum (x-1)^2 = {self.deviation:.12g}; TMD's Q = {self.tmd_loss:.12g}",
+            "objective": f"sum (x-1)^2 = {self.deviation:.12g}; TMD's Q = {self.tmd_loss:.12g} (its slack "
+                         "term weighs rounding-level misses by up to 1e30: not comparable between answers)",
             "projected gradient": f"{self.pg:.3g}",
         }
 
