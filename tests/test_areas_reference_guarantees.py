@@ -140,7 +140,7 @@ def test_write_reference_is_one_swap_and_needs_force(made, tmp_path):
     before = {p.name: p.read_bytes() for p in ref.iterdir()}
     inode = ref.stat().st_ino
     rows = [{"area": "WY", "status": "ok", "input_hash": "h", "kind": "state", "synthetic": False,
-             "pop_share": 0.5, "eps": 0.005, "upper": 25.0, "dropped": [], "certified": True, "y": [0.0, 1.0]}]
+             "pop_share": 0.5, "eps": 0.005, "upper": 25.0, "dropped": [], "certified": True, "y": {"a": 0.0, "b": 1.0}}]
     args = (rows, ("a", "b"), {}, {"WY": np.ones(3)}, "WY")
     with pytest.raises(InputError, match="pass --force"):
         write_reference(ref, *args)

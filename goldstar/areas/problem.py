@@ -300,7 +300,9 @@ def run_area(
         row["certificate"] = _plain(cert.as_dict() if hasattr(cert, "as_dict") else {})
         row["m"] = m
         y = getattr(sol, "y", None)
-        row["y"] = None if y is None else [None if not np.isfinite(v) else float(v) for v in np.asarray(y, dtype=np.float64)]
+        # each dual by its target's name (null for a dropped target: it has no band, so no dual)
+        row["y"] = None if y is None else {name: (float(v) if np.isfinite(v) else None) for name, v in
+                                           zip(national.cell_names, np.asarray(y, dtype=np.float64))}
         if not sol.success:
             limit = settings.time_limit is not None and time.perf_counter() - start >= settings.time_limit
             row["status"] = "time_limit" if limit else "failed"

@@ -91,7 +91,7 @@ def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, nat
             continue
         areas += [row["area"]] * len(cell_names)
         targets += list(cell_names)
-        ys += y
+        ys += [y[name] for name in cell_names]  # the row names each dual by its target
         meta[row["area"]] = {
             "status": row["status"], "input_hash": row["input_hash"], "kind": row["kind"],
             "synthetic": row["synthetic"], "pop_share": row["pop_share"], "eps": row["eps"], "upper": row["upper"],
