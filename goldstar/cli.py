@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .defaults import (
-    DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR, SHOWN_DROPPED,
+    DEFAULT_EPS, DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_SLACK_PENALTY, DEFAULT_UPPER,
+    DEFAULT_YEAR, SHOWN_DROPPED, SLACK_UNITS, UNREACHABLE_POLICIES,
 )
 from .exceptions import GoldstarError, InputError, VerificationFailed
 from .store.outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
@@ -197,16 +198,16 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 def _objective_args(p: argparse.ArgumentParser) -> None:
     """--objective and the band objective's parameters (goldstar.problem.objectives.band)."""
     from .problem.objectives import OBJECTIVES
-    from .problem.objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
 
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="penalized",
                    help="penalized (the notes', default) or band (TMD's band QP)")
-    p.add_argument("--eps", type=float, default=None, help="band: half-width relative to the target (default 0.005)")
-    p.add_argument("--slack-penalty", type=float, default=None, help="band: M (default 1e6)")
+    p.add_argument("--eps", type=float, default=None, help=f"band: half-width relative to the target (default {DEFAULT_EPS:g})")
+    p.add_argument("--slack-penalty", type=float, default=None, help=f"band: M (default {DEFAULT_SLACK_PENALTY:g})")
     p.add_argument("--slack-units", choices=SLACK_UNITS, default=None,
-                   help="band: target (TMD's construction, default) or relative")
+                   help=f"band: {SLACK_UNITS[0]} (TMD's construction, default) or {SLACK_UNITS[1]}")
     p.add_argument("--unreachable", choices=UNREACHABLE_POLICIES, default=None,
-                   help="band, target units: drop unreachable targets and record them (default), or error (exit 1)")
+                   help=f"band, target units: {UNREACHABLE_POLICIES[0]} unreachable targets and record them "
+                        f"(default), or {UNREACHABLE_POLICIES[1]} (exit 1)")
 
 
 def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -39,7 +39,6 @@ class Penalized:
 
     penalty: float = DEFAULT_PENALTY
     name: ClassVar[str] = "penalized"
-    default_bounds: ClassVar[tuple[float, float]] = (0.1, 10.0)
 
     def __post_init__(self) -> None:
         number("penalty", self.penalty, "penalized objective", above=0.0)
