@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..problem.prepass import BAND_TOL
 from ..store.atomic import atomic_write_text
 from ..store.reference import fingerprint, read_reference
 from .impact import report_section as impact_section
@@ -138,11 +139,11 @@ def band_section(ref: Any) -> list[str]:
                   f"{prepass.get(r.name, {}).get('distance_in_band_widths', float('nan')):.3g}"]
                  for r in dropped.itertuples()]
     kept_rows = [[r.name, f"{r.band_low:.6g}", f"{r.band_high:.6g}", f"{r.fitted:.6g}", f"{r.violation_widths:+.3g}",
-                  "inside" if r.miss <= 1e-6 else "outside"] for r in kept.itertuples()]
-    outside = int((kept["miss"] > 1e-6).sum())
+                  "inside" if r.miss <= BAND_TOL else "outside"] for r in kept.itertuples()]
+    outside = int((kept["miss"] > BAND_TOL).sum())
     return [
         "<h2>Band status</h2>",
-        f"<p>{len(kept)} targets kept ({outside} outside their band by more than 1e-6 band widths), "
+        f"<p>{len(kept)} targets kept ({outside} outside their band by more than {BAND_TOL:g} band widths), "
         f"{len(dropped)} dropped by the pre-pass.</p>",
         "<h3>Dropped targets</h3>",
         html_table(["target", "SOI value", "reason", "reachable range", "band widths away"], drop_rows),
