@@ -8,7 +8,7 @@ From the files alone (run with the hash mode):
 - weights.parquet `weight` == `w0 * m`, bit for bit: it is written as exactly
   that product, and one float64 multiplication rounds the same everywhere;
 - MANIFEST.json against the weights and the metadata: the weights hash (of the
-  decoded arrays), the weight fingerprint (recomputed, rtol FINGERPRINT_RTOL),
+  decoded arrays), the weight fingerprint (recomputed, rtol SAME_WEIGHTS_FINGERPRINT_RTOL),
   and the fields copied from the metadata (problem hash, input hashes, loss,
   solver chain, certificate summary, schema version, number of targets), equal.
 
@@ -39,9 +39,10 @@ MODE = "columns"
 # versions only in that order. With k up to ~1e5 terms a target, that is
 # ~4e-14; 1e-12 leaves a 25x margin and still catches any edited value.
 FITTED_RTOL = 1e-12
-# The fingerprint's statistics are sums and order statistics of the weights:
-# the same argument, with pairwise summation (error ~log2(n) eps ~ 2e-15).
-FINGERPRINT_RTOL = 1e-12
+# MANIFEST.json's fingerprint against one recomputed from the same stored weights: its
+# statistics are sums and order statistics of the weights, so the same argument, with
+# pairwise summation (error ~log2(n) eps ~ 2e-15).
+SAME_WEIGHTS_FINGERPRINT_RTOL = 1e-12
 # f(m) is a sum of n + J non-negative terms: no cancellation, same argument.
 LOSS_RTOL = 1e-12
 # The stored dual is Newton's last y and m = m(y), so dual - (B^T m - c) is
@@ -100,7 +101,7 @@ def file_checks(ref: Reference) -> list[Any]:
     off = _fingerprint_differences(stored, expected)
     checks.append(_check(
         "MANIFEST.json fingerprint", not off, "all statistics agree" if not off else f"differ: {', '.join(off)}",
-        f"n exact, others rtol {FINGERPRINT_RTOL:g}",
+        f"n exact, others rtol {SAME_WEIGHTS_FINGERPRINT_RTOL:g}",
         "; ".join(f"{k}: MANIFEST {stored.get(k) if isinstance(stored, dict) else None!r}, "
                   f"weights {expected[k]!r}" for k in off),
     ))
@@ -126,7 +127,7 @@ def _fingerprint_differences(stored: Any, expected: dict[str, float]) -> list[st
         elif key == "n":
             if got != value:
                 off.append(key)
-        elif not abs(got - value) <= FINGERPRINT_RTOL * abs(value):
+        elif not abs(got - value) <= SAME_WEIGHTS_FINGERPRINT_RTOL * abs(value):
             off.append(key)
     return off
 
