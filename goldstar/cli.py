@@ -20,12 +20,8 @@ from .defaults import (
     DEFAULT_EPS, DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_SLACK_PENALTY, DEFAULT_UPPER,
     DEFAULT_YEAR, SHOWN_DROPPED, SLACK_UNITS, UNREACHABLE_POLICIES,
 )
-from .exceptions import GoldstarError, InputError, VerificationFailed
+from .exceptions import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, GoldstarError, InputError, VerificationFailed
 from .store.outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}

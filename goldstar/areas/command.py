@@ -15,12 +15,11 @@ from ..defaults import (
     AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
     SLACK_UNITS, UNREACHABLE_POLICIES,
 )
-from ..exceptions import InputError
+from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..store.lock import reference_lock
 
 # numpy, pandas, pyarrow and dask are imported inside the functions that use them: the CLI builds
 # this command's parser for every `goldstar` call, `--help` included.
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
