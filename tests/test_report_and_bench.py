@@ -12,7 +12,7 @@ import pytest
 
 from goldstar.cli import main
 from goldstar.store.layout import write_problem
-from goldstar.store.reference import fingerprint, read_reference
+from goldstar.store.reference import read_reference, weight_fingerprint
 from goldstar.inputs.synth import synth_problem
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def test_report_contains_the_figures_it_claims(reference, tmp_path):
     assert f"{cert['fixed_point_error']:.6g}" in page
     assert f"{cert['gap']:.6g}" in page
     assert f"record_id {cert['worst_record_id']}" in page
-    assert f"{fingerprint(ref.weight)['total']:.6g}" in page
+    assert f"{weight_fingerprint(ref.weight)['total']:.6g}" in page
     for stage in ref.metadata["solver_chain"]:
         assert f"{stage['loss']:.12g}" in page
     # histogram, target fit and convergence curves, each a real PNG

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..problem.prepass import BAND_TOL
 from ..store.atomic import atomic_write_text
-from ..store.reference import fingerprint, read_reference
+from ..store.reference import read_reference, weight_fingerprint
 from .impact import report_section as impact_section
 from .markup import Html, esc, fmt, html_table, page_head, png_img
 from .plots import convergence_plot, multiplier_histogram, target_fit_plot
@@ -76,7 +76,7 @@ def render(reference_dir: str | os.PathLike[str]) -> str:
         cert_rows.append(["sum (x - 1)^2; TMD's Q", f"{cert['deviation']:.12g}; {cert['tmd_loss']:.12g}",
                           "(reported)", ""])
     cert_rows.append(["projected gradient", cert["pg"], "(reported)", ""])
-    fp = fingerprint(ref.weight)
+    fp = weight_fingerprint(ref.weight)
     fit_rows = []
     for name in sorted(group_arrays):
         err = np.abs(group_arrays[name])

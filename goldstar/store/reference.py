@@ -116,17 +116,19 @@ def _walk(data: Any, parts: list[str], prefix: str = ""):
     name = f"{prefix}.{head}" if prefix else head
     if head not in data:
         if not optional:
-            yield name, _MISSING
+            yield name, MISSING
         return
     yield from _walk(data[head], rest, name)
 
 
 class _Missing:
+    """What a missing key reads as: compares unequal to every value, and says so in a message."""
+
     def __repr__(self) -> str:
         return "nothing (the key is missing)"
 
 
-_MISSING = _Missing()
+MISSING = _Missing()
 
 
 WEIGHT_COLUMNS = {"record_id": "int64", "w0": "float64", "m": "float64", "weight": "float64"}
@@ -157,7 +159,7 @@ def weights_hash(record_id: np.ndarray, w0: np.ndarray, m: np.ndarray, weight: n
     return arrays_hash([("record_id", record_id), ("w0", w0), ("m", m), ("weight", weight)])
 
 
-def fingerprint(weight: np.ndarray) -> dict[str, float]:
+def weight_fingerprint(weight: np.ndarray) -> dict[str, float]:
     """The weight distribution's fingerprint, the statistics TMD's test_weights compares."""
     return {
         "n": int(weight.size),
@@ -251,7 +253,7 @@ def write_reference(
             "passed", "fixed_point_error", "gap", "bound_max_relative", "bound_l2", "max_band_violation",
             "pg", "bound_violation",
         ) if k in certificate},
-        "weight_fingerprint": fingerprint(weight),
+        "weight_fingerprint": weight_fingerprint(weight),
         "targets": len(target_names),
     }
     with output_directory(directory, outputs.REFERENCE, replace=replace) as tmp:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,3 +67,11 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
         return reader(path)
     except Exception as exc:  # pandas raises many kinds for unreadable files
         raise InputError(f"{what} file {path}: cannot be read ({exc})") from None
+
+
+def rows_by_id(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Records matched by record_id: for each id of `wanted`, its row in `ids` (any row where it
+    is absent) and whether it was found there."""
+    order = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids[order], wanted), ids.size - 1)
+    return order[pos], ids[order][pos] == wanted

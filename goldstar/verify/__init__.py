@@ -29,7 +29,8 @@ from ..checks import Check
 from ..exceptions import InputError, ReferenceFormatError
 from ..hashing import changed_inputs
 from ..problem.model import Problem
-from ..store.reference import Reference, fingerprint, read_reference
+from ..store.reference import Reference, read_reference, weight_fingerprint
+from ..store.tables import rows_by_id
 from ..solvers.solve import solve
 from ..solvers import EXACT_SOLVERS
 from ..inputs.source import ProblemSource
@@ -169,14 +170,11 @@ def aligned_multipliers(ref: Reference, problem: Problem) -> np.ndarray:
             f"the reference has {ref.record_id.size} records, the problem {problem.n}: "
             "they are not the same records"
         )
-    order = np.argsort(ref.record_id)
-    pos = np.searchsorted(ref.record_id[order], problem.record_ids)
-    pos = np.minimum(pos, problem.n - 1)
-    found = ref.record_id[order][pos] == problem.record_ids
+    rows, found = rows_by_id(ref.record_id, problem.record_ids)
     if not found.all():
         missing = problem.record_ids[~found][:5].tolist()
         raise InputError(f"record_id(s) {missing} of the problem are not in the reference")
-    return ref.m[order][pos]
+    return ref.m[rows]
 
 
 def certificate_checks(ref: Reference, problem: Problem, m: np.ndarray, compare_hash: bool,
@@ -309,8 +307,8 @@ def recompute_checks(problem: Problem, reference_m: np.ndarray, backend: str, de
             f"max rel diff {stats['max_rel']:.3g}, {stats['differ']}/{problem.n} records beyond {RECOMPUTE_RTOL:g}; "
             f"loss +{solution.loss - ref_loss:.3g}", "(reported: a tolerance-stopped solve)",
         ))
-        ref_fp = fingerprint(problem.w0 * reference_m)
-        new_fp = fingerprint(problem.w0 * solution.m)
+        ref_fp = weight_fingerprint(problem.w0 * reference_m)
+        new_fp = weight_fingerprint(problem.w0 * solution.m)
         off = [k for k in ref_fp if not np.allclose([new_fp[k]], [ref_fp[k]])]
         checks.append(check(
             "recompute", f"{label}: fingerprint", not off,

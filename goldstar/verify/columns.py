@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..problem.model import Problem
-from ..store.reference import Reference, fingerprint
+from ..store.reference import MISSING, Reference, weight_fingerprint
+from ..store.tables import rows_by_id
 from ..checks import Check
 
 MODE = "columns"
@@ -88,7 +89,7 @@ def file_checks(ref: Reference) -> list[Any]:
         copied["certificate"] = {k: certificate.get(k) for k in summary}
     else:
         copied["certificate"] = "an object"
-    differ = [k for k, v in copied.items() if manifest.get(k, _ABSENT) != v]
+    differ = [k for k, v in copied.items() if manifest.get(k, MISSING) != v]
     checks.append(_check(
         "MANIFEST.json fields", not differ, "all equal" if not differ else f"differ: {', '.join(differ)}",
         "equal to the weights and metadata",
@@ -96,7 +97,7 @@ def file_checks(ref: Reference) -> list[Any]:
                   for k in differ),
     ))
 
-    expected = fingerprint(ref.weight)
+    expected = weight_fingerprint(ref.weight)
     stored = manifest.get("weight_fingerprint")
     off = _fingerprint_differences(stored, expected)
     checks.append(_check(
@@ -106,14 +107,6 @@ def file_checks(ref: Reference) -> list[Any]:
                   f"weights {expected[k]!r}" for k in off),
     ))
     return checks
-
-
-class _Absent:
-    def __repr__(self) -> str:
-        return "missing"
-
-
-_ABSENT = _Absent()
 
 
 def _fingerprint_differences(stored: Any, expected: dict[str, float]) -> list[str]:
@@ -199,9 +192,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
 
 def _record_positions(ref: Reference, problem: Problem) -> np.ndarray:
     """For each record of the problem, its row in the reference (verify.aligned_multipliers checked the match)."""
-    order = np.argsort(ref.record_id, kind="stable")
-    pos = np.searchsorted(ref.record_id[order], problem.record_ids)
-    return order[np.minimum(pos, ref.record_id.size - 1)]
+    return rows_by_id(ref.record_id, problem.record_ids)[0]
 
 
 def _target_positions(ref: Reference, problem: Problem) -> tuple[np.ndarray, list[str]]:
