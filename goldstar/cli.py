@@ -251,6 +251,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from .problem.objectives.penalized import relative_error
     from .store.atomic import atomic_write
     from .inputs.source import build_from_files
     from .inputs.engines import engine_options
@@ -315,7 +316,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         initial = info.initial_totals
         dropped = {d["name"]: d["reason"] for d in (prepass.dropped if prepass is not None else [])}
         report = pd.DataFrame(dict(zip(BUILD_REPORT_COLUMNS, (
-            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0,
+            problem.target_names, problem.t, initial, relative_error(initial, problem.t),
             [dropped.get(name, "") for name in problem.target_names]))))
         atomic_write(args.report, lambda tmp: report.to_csv(tmp, index=False))
         print(f"report        {args.report}")

@@ -36,7 +36,9 @@ from .atomic import recover
 from .outputs import MANIFEST, METADATA_KEY, WEIGHTS, output_directory
 from ..exceptions import InputError, ReferenceFormatError
 from ..hashing import arrays_hash
-from .tables import read_table_checked
+from ..params import is_integer, is_number
+from ..problem.objectives.penalized import relative_error
+from .tables import read_json_object, read_table_checked
 
 SCHEMA_VERSION = 1
 KNOWN_SCHEMA_VERSIONS = (1,)
@@ -72,8 +74,8 @@ METADATA_TYPES = {
     "certificate.thresholds?": "object", "certificate.thresholds?.*": "number",
 }
 _TYPE_CHECKS = {
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": is_integer,
+    "number": is_number,
     "str": lambda v: isinstance(v, str),
     "bool": lambda v: isinstance(v, bool),
     "object": lambda v: isinstance(v, dict),
@@ -237,7 +239,7 @@ def write_reference(
         "name": pa.array(list(target_names), pa.string()),
         "target": pa.array(target_values, pa.float64()),
         "fitted": pa.array(fitted, pa.float64()),
-        "rel_error": pa.array((fitted + 1.0) / (target_values + 1.0) - 1.0, pa.float64()),
+        "rel_error": pa.array(relative_error(fitted, target_values), pa.float64()),
         "dual": pa.array(dual, pa.float64()),
         **{name: pa.array(values) for name, values in (extra_target_columns or {}).items()},
     })
@@ -298,7 +300,7 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: goldstar metadata must be a JSON object, "
                                    f"found {type(metadata).__name__}")
     version = metadata.get("schema_version")
-    if isinstance(version, bool) or version not in KNOWN_SCHEMA_VERSIONS:
+    if not is_number(version) or version not in KNOWN_SCHEMA_VERSIONS:
         raise ReferenceFormatError(
             f"{directory / WEIGHTS}: schema version {version!r} is not one this goldstar knows "
             f"({', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); upgrade goldstar or regenerate the reference"
@@ -307,15 +309,7 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
     if missing:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: metadata lacks key(s): {', '.join(missing)}")
     check_types(metadata, METADATA_TYPES, f"{directory / WEIGHTS}: goldstar metadata")
-    manifest_path = directory / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReferenceFormatError(f"{manifest_path}: missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceFormatError(f"{manifest_path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise ReferenceFormatError(f"{manifest_path}: must hold a JSON object, found {type(manifest).__name__}")
+    manifest = read_json_object(directory / MANIFEST, error=ReferenceFormatError)
     return Reference(
         directory=directory,
         record_id=weights.column("record_id").to_numpy(),

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..problem.model import Problem
+from ..problem.objectives.penalized import relative_error
 from ..store.reference import MISSING, Reference, weight_fingerprint
 from ..store.tables import rows_by_id
 from ..checks import Check
+from ..params import is_number
 
 MODE = "columns"
 # A float64 sum of k terms, in any order, is within about sqrt(k) eps of the sum
@@ -115,7 +117,7 @@ def _fingerprint_differences(stored: Any, expected: dict[str, float]) -> list[st
     off = []
     for key, value in expected.items():
         got = stored.get(key)
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+        if not is_number(got):
             off.append(key)
         elif key == "n":
             if got != value:
@@ -167,7 +169,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
         f"recomputed {fitted[worst]!r}",
     ))
 
-    rel = (stored["fitted"] + 1.0) / (stored["target"] + 1.0) - 1.0
+    rel = relative_error(stored["fitted"], stored["target"])
     bad = np.flatnonzero(rel != stored["rel_error"])
     checks.append(_check(
         "rel_error = (fitted + 1) / (target + 1) - 1", bad.size == 0, f"{bad.size} targets differ", "exact",
@@ -179,8 +181,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
 
     loss = problem.loss(m)
     stored_loss = ref.manifest.get("loss")
-    ok = (isinstance(stored_loss, (int, float)) and not isinstance(stored_loss, bool)
-          and abs(stored_loss - loss) <= LOSS_RTOL * abs(loss))
+    ok = (is_number(stored_loss) and abs(stored_loss - loss) <= LOSS_RTOL * abs(loss))
     checks.append(_check(
         "MANIFEST.json loss = f(m)", ok,
         f"relative difference {abs(stored_loss - loss) / abs(loss):.3g}" if ok else f"{stored_loss!r:.40} vs {loss!r}",
