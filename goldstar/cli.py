@@ -349,16 +349,15 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
-    from .inputs.engines import engine_options
+    from .inputs.engines import engine_options, taxcalc_flag, taxcalc_option_values
     from .pipeline import make_reference
     from .progress import Progress
     from .inputs.source import ProblemSource
 
     build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
                    "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper,
-                   "--engine": args.engine, "--tc-weights": args.tc_weights, "--tc-growfactors": args.tc_growfactors,
-                   "--tc-data-year": args.tc_data_year, "--tc-s006-scale": args.tc_s006_scale,
-                   "--tc-aged": args.tc_aged}
+                   "--engine": args.engine,
+                   **{taxcalc_flag(k): v for k, v in taxcalc_option_values(args).items()}}
     spec = objective_spec(args)
     if args.reference is None:
         args.reference = DEFAULT_REFERENCES[args.objective]
@@ -493,14 +492,13 @@ def _impact_args(p: argparse.ArgumentParser) -> None:
 
 @command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
 def cmd_impact(args: argparse.Namespace) -> int:
+    from .inputs.engines import taxcalc_option_values
     from .present.impact import html_section, load_weights, measure, text_tables
 
     if args.html is not None:
         check_output_file(args.html, "html", "--html")
     sets = [load_weights(w) for w in args.weights]
-    impact, entry = measure(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
-                                   "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
-                                   "s006_scale": args.tc_s006_scale, "aged": args.tc_aged},
+    impact, entry = measure(sets, {"records": args.records, "year": args.year, **taxcalc_option_values(args)},
                             file_weights=not args.no_file_weights)
     facts = impact.facts
     print(f"Tax-Calculator {facts['taxcalc']}, {facts['records']}, {facts['year']}, {facts['amounts']} amounts "

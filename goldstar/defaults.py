@@ -17,6 +17,10 @@ DEFAULT_SOI_STATES = DATA_DIR / "soi_states_2022.csv"  # IRS SOI Historic Table 
 # `goldstar impact` reads it): a measurement of this checkout, not package data.
 NOISE_FLOOR = DATA_DIR.parent.parent / "benchmarks" / "noise_floor.json"
 
+# The Tax-Calculator release the taxcalc engine is pinned to: pyproject.toml's `taxcalc` extra
+# says the same (tests/test_packaging.py holds them together). 6.8.0 is the last for Python 3.11.
+TAXCALC_PIN = "taxcalc==6.8.0"
+
 DEFAULT_YEAR = 2015  # the SOI year of the default problem (TMD's notes)
 DEFAULT_PENALTY = 0.01  # the penalized objective's penalty (method.md)
 DEFAULT_LOWER = 0.1  # the multiplier box of both objectives' national problems

@@ -43,7 +43,7 @@ import pandas as pd
 
 from ...store.tables import read_table
 from ...defaults import DEFAULT_RECORDS
-from ...defaults import DEFAULT_YEAR
+from ...defaults import DEFAULT_YEAR, TAXCALC_PIN
 from ...exceptions import InputError
 from ...hashing import file_hash
 from ..cps import FILING_STATUS_BY_MARS as CPS_FILING_STATUS_BY_MARS
@@ -52,7 +52,7 @@ from .cache import CacheEntry, load_or_compute
 from ...exceptions import EngineNotInstalled
 
 PACKAGE = "taxcalc"
-PIN = "taxcalc==6.8.0"
+PIN = TAXCALC_PIN
 INSTALL_HINT = (
     "the taxcalc engine needs Tax-Calculator: pip install 'goldstar[taxcalc]' "
     f"(it pins {PIN}), or `make install`"
