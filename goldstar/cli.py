@@ -17,14 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .defaults import (
-    DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_UPPER, DEFAULT_YEAR, SHOWN_DROPPED,
+    DEFAULT_EPS, DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_REFERENCES, DEFAULT_SLACK_PENALTY, DEFAULT_UPPER,
+    DEFAULT_YEAR, SHOWN_DROPPED, SLACK_UNITS, UNREACHABLE_POLICIES,
 )
-from .exceptions import GoldstarError, InputError, VerificationFailed
+from .exceptions import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, GoldstarError, InputError, VerificationFailed
 from .store.outputs import BUILD_REPORT_COLUMNS, SOLVE_METADATA_KEY, check_output_file
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}
@@ -197,16 +194,16 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 def _objective_args(p: argparse.ArgumentParser) -> None:
     """--objective and the band objective's parameters (goldstar.problem.objectives.band)."""
     from .problem.objectives import OBJECTIVES
-    from .problem.objectives.band import SLACK_UNITS, UNREACHABLE_POLICIES
 
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="penalized",
                    help="penalized (the notes', default) or band (TMD's band QP)")
-    p.add_argument("--eps", type=float, default=None, help="band: half-width relative to the target (default 0.005)")
-    p.add_argument("--slack-penalty", type=float, default=None, help="band: M (default 1e6)")
+    p.add_argument("--eps", type=float, default=None, help=f"band: half-width relative to the target (default {DEFAULT_EPS:g})")
+    p.add_argument("--slack-penalty", type=float, default=None, help=f"band: M (default {DEFAULT_SLACK_PENALTY:g})")
     p.add_argument("--slack-units", choices=SLACK_UNITS, default=None,
-                   help="band: target (TMD's construction, default) or relative")
+                   help=f"band: {SLACK_UNITS[0]} (TMD's construction, default) or {SLACK_UNITS[1]}")
     p.add_argument("--unreachable", choices=UNREACHABLE_POLICIES, default=None,
-                   help="band, target units: drop unreachable targets and record them (default), or error (exit 1)")
+                   help=f"band, target units: {UNREACHABLE_POLICIES[0]} unreachable targets and record them "
+                        f"(default), or {UNREACHABLE_POLICIES[1]} (exit 1)")
 
 
 def objective_spec(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -254,6 +251,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from .problem.objectives.penalized import relative_error
     from .store.atomic import atomic_write
     from .inputs.source import build_from_files
     from .inputs.engines import engine_options
@@ -318,7 +316,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         initial = info.initial_totals
         dropped = {d["name"]: d["reason"] for d in (prepass.dropped if prepass is not None else [])}
         report = pd.DataFrame(dict(zip(BUILD_REPORT_COLUMNS, (
-            problem.target_names, problem.t, initial, (initial + 1.0) / (problem.t + 1.0) - 1.0,
+            problem.target_names, problem.t, initial, relative_error(initial, problem.t),
             [dropped.get(name, "") for name in problem.target_names]))))
         atomic_write(args.report, lambda tmp: report.to_csv(tmp, index=False))
         print(f"report        {args.report}")
@@ -351,16 +349,15 @@ def _goldstar_args(p: argparse.ArgumentParser) -> None:
 @command("goldstar", "make the gold-star reference: L-BFGS-B, Newton polish, certificate, atomic write",
          _goldstar_args)
 def cmd_goldstar(args: argparse.Namespace) -> int:
-    from .inputs.engines import engine_options
+    from .inputs.engines import engine_options, taxcalc_flag, taxcalc_option_values
     from .pipeline import make_reference
     from .progress import Progress
     from .inputs.source import ProblemSource
 
     build_flags = {"--records": args.records, "--targets": args.targets, "--year": args.year,
                    "--penalty": args.penalty, "--lower": args.lower, "--upper": args.upper,
-                   "--engine": args.engine, "--tc-weights": args.tc_weights, "--tc-growfactors": args.tc_growfactors,
-                   "--tc-data-year": args.tc_data_year, "--tc-s006-scale": args.tc_s006_scale,
-                   "--tc-aged": args.tc_aged}
+                   "--engine": args.engine,
+                   **{taxcalc_flag(k): v for k, v in taxcalc_option_values(args).items()}}
     spec = objective_spec(args)
     if args.reference is None:
         args.reference = DEFAULT_REFERENCES[args.objective]
@@ -506,14 +503,13 @@ def _impact_args(p: argparse.ArgumentParser) -> None:
 
 @command("impact", "Tax-Calculator's income tax, payroll tax and AGI under each set of weights", _impact_args)
 def cmd_impact(args: argparse.Namespace) -> int:
+    from .inputs.engines import taxcalc_option_values
     from .present.impact import html_section, load_weights, measure, text_tables
 
     if args.html is not None:
         check_output_file(args.html, "html", "--html")
     sets = [load_weights(w) for w in args.weights]
-    impact, entry = measure(sets, {"records": args.records, "year": args.year, "weights": args.tc_weights,
-                                   "growfactors": args.tc_growfactors, "data_year": args.tc_data_year,
-                                   "s006_scale": args.tc_s006_scale, "aged": args.tc_aged},
+    impact, entry = measure(sets, {"records": args.records, "year": args.year, **taxcalc_option_values(args)},
                             file_weights=not args.no_file_weights)
     facts = impact.facts
     print(f"Tax-Calculator {facts['taxcalc']}, {facts['records']}, {facts['year']}, {facts['amounts']} amounts "

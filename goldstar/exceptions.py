@@ -7,6 +7,10 @@ a solve did not succeed) exit 1.
 
 from __future__ import annotations
 
+# The exit codes of every command (goldstar.cli, goldstar.areas.command): success; a check
+# failed or a solver did not converge; bad input, nothing was done.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
 
 class GoldstarError(Exception):
     """Base of every error goldstar raises on purpose."""

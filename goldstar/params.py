@@ -8,11 +8,21 @@ from typing import Any
 from .exceptions import InputError
 
 
+def is_number(value: Any) -> bool:
+    """Whether `value` is a number (int or float) as JSON means it. Booleans are not: `true` in a
+    JSON file is not a number, whatever Python thinks (bool is an int to Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_integer(value: Any) -> bool:
+    """Whether `value` is a whole number as JSON means it (is_number: a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def number(name: str, value: Any, where: str, *, above: float | None = None,
            at_least: float | None = None) -> float:
-    """`value` as a finite float, > `above` / >= `at_least` when given. Booleans are refused:
-    `true` in a JSON file is not a number, whatever Python thinks."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """`value` as a finite float, > `above` / >= `at_least` when given (is_number: booleans are refused)."""
+    if not is_number(value):
         raise InputError(f"{where}: `{name}` must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):

@@ -37,11 +37,12 @@ from goldstar.store.reference import versions  # noqa: E402
 from goldstar.solvers import available_solvers  # noqa: E402
 from goldstar.inputs.source import default_problem  # noqa: E402
 from goldstar.inputs.synth import synth_problem  # noqa: E402
+from goldstar.problem.prepass import BAND_TOL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- band-bench:start -->", "<!-- band-bench:end -->"
 # a target counts as outside its band when it misses it by more than this many band widths
-OUTSIDE_WIDTHS = 1e-6
+OUTSIDE_WIDTHS = BAND_TOL
 
 
 def row(problem: Problem, label: str, method: str, solution: Any, optimum: np.ndarray | None) -> dict[str, Any]:

@@ -42,3 +42,13 @@ def test_the_wheel_builds_solves_and_verifies_from_an_empty_directory(tmp_path):
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "all checks passed" in verify.stdout
     assert sorted(p.name for p in empty.iterdir()) == ["problem", "w.parquet"]
+
+
+def test_the_taxcalc_pin_is_the_one_in_pyproject():
+    """goldstar.defaults.TAXCALC_PIN (the engine's install hint) and the `taxcalc` extra name one release."""
+    import tomllib
+
+    from goldstar.defaults import TAXCALC_PIN
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert extras["taxcalc"] == [TAXCALC_PIN]

@@ -15,7 +15,7 @@ import html
 from goldstar.cli import main
 from goldstar.verify import verify
 from goldstar.store.layout import write_problem
-from goldstar.store.reference import fingerprint, read_reference
+from goldstar.store.reference import read_reference, weight_fingerprint
 from goldstar.inputs.synth import synth_problem
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def test_report_contains_the_figures_it_claims(reference, tmp_path):
     assert page.index("Certificate: <span class=\"ok\">pass</span>") < page.index("<table>")
     assert page.index("<details>") > page.index("Solver stages")
     assert "certificate as recorded when written" in page.split("<details>")[1]
-    assert f"{fingerprint(ref.weight)['total']:.6g}" in page
+    assert f"{weight_fingerprint(ref.weight)['total']:.6g}" in page
     for stage in ref.metadata["solver_chain"]:
         assert f"{stage['loss']:.12g}" in page
     # histogram, target fit and convergence curves, each a real PNG

@@ -11,12 +11,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import InputError
+from ..defaults import (
+    AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
+    SLACK_UNITS, UNREACHABLE_POLICIES,
+)
+from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..store.lock import reference_lock
 
 # numpy, pandas, pyarrow and dask are imported inside the functions that use them: the CLI builds
 # this command's parser for every `goldstar` call, `--help` included.
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,14 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None, help="address of an existing dask.distributed scheduler")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one a core)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds an area may take (default: none)")
-    p.add_argument("--unreachable", choices=("drop", "error"), default="drop",
+    p.add_argument("--unreachable", choices=UNREACHABLE_POLICIES, default=DEFAULT_UNREACHABLE,
                    help="drop: drop targets an area cannot meet, by name; error: report it infeasible")
-    p.add_argument("--eps", type=float, default=0.005, help="band half-width, relative (default 0.005)")
-    p.add_argument("--slack-penalty", type=float, default=1e6, help="M (default 1e6)")
-    p.add_argument("--slack-units", choices=("target", "relative"), default="target",
+    p.add_argument("--eps", type=float, default=DEFAULT_EPS, help=f"band half-width, relative (default {DEFAULT_EPS:g})")
+    p.add_argument("--slack-penalty", type=float, default=DEFAULT_SLACK_PENALTY,
+                   help=f"M (default {DEFAULT_SLACK_PENALTY:g})")
+    p.add_argument("--slack-units", choices=SLACK_UNITS, default=DEFAULT_SLACK_UNITS,
                    help="slack in target units (TMD, default) or relative")
     p.add_argument("--upper", type=float, default=None,
-                   help="multiplier cap for every area (default 25 for states, 50 for districts and synthetic)")
+                   help="multiplier cap for every area (default " + ", ".join(
+                       f"{cap:g} for {kind}" for kind, cap in AREA_UPPER_BY_KIND.items()) + ")")
     p.add_argument("--overrides", type=Path, default=None,
                    help="per-area overrides CSV (default goldstar/areas/data/overrides.csv)")
     p.add_argument("--reference", type=Path, default=None,
@@ -70,7 +75,6 @@ SEED_LIMIT = 2**63  # numpy's generators take any non-negative integer; JSON and
 def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no file: InputError naming the option, before any work."""
     from ..params import number
-    from .problem import AreaSettings
     from .targets import parse_area_set
 
     if args.areas is None:
@@ -78,7 +82,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     parse_area_set(args.areas)
     base_settings(args)  # eps, slack penalty, units, policy, time limit: AreaSettings' own checks
     if args.upper is not None:
-        number("--upper", args.upper, "the command line", above=AreaSettings.lower)
+        number("--upper", args.upper, "the command line", above=AREA_LOWER)
     if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
         raise InputError(f"`--seed` must be a whole number from 0 to 2**63 - 1, got {args.seed}")
     if args.tmd_year not in TMD_YEARS:
@@ -280,13 +284,6 @@ def _check_override_targets(overrides, cell_names: tuple[str, ...], path: Path) 
                                  "record in the national data, so no area has it as a target")
 
 
-# --mode recompute: a re-solved multiplier agrees with the reference's when
-# |x - x_ref| <= RECOMPUTE_RTOL * max(|x_ref|, 1). Multipliers start at 1 and an area's box
-# starts at 0, so a multiplier at 0 is held to the same 1e-9 (of its starting value) as one
-# near 1, where a relative test alone would compare rounding noise with 0.
-RECOMPUTE_RTOL = 1e-9
-
-
 def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certificate")) -> int:
     """Verify a compact areas reference: rebuild each area from the inputs (hashes), rebuild its
     weights from the stored dual and certify them (certificate); with `recompute`, also re-solve
@@ -310,6 +307,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     results = verify_reference(reference, national, areas, settings, hashes, rebuilt,
                                complete=area_set == info["areas"])
     if "recompute" in modes:
+        from ..verify import RECOMPUTE_RTOL  # and why |x - x_ref| is scaled by max(|x_ref|, 1)
         from . import batch
         from .output import prepare_out, read_m
 

@@ -11,8 +11,8 @@ target j: [t_j - eps|t_j|, t_j + eps|t_j|]; its width w_j = 2 eps |t_j|
        minimize sum_j (s_lo_j + s_hi_j)  subject to
        band_low_j <= (B^T x)_j + w_j (s_lo_j - s_hi_j) <= band_high_j,  x in box, s >= 0,
    slack in band widths. An optimum of 0 proves the bands jointly feasible
-   (the LP's x is then checked in float64: every band met to CHECK_TOL band
-   widths); otherwise the targets with slack > CONFLICT_TOL are dropped with
+   (the LP's x is then measured in float64: max_violation_after, in band
+   widths); otherwise the targets with slack > BAND_TOL are dropped with
    reason `joint` and their slack as the distance.
 
 Why it is fast (the national elastic LP took 95 s):
@@ -39,6 +39,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..problem.prepass import BAND_TOL, bands as national_bands, range_drops, reachable
+
+# A band of t = 0 is measured in units of max(|t|, 1) = 1 (module docstring).
+ZERO_TARGET_WIDTH = 1.0
+
 
 def quiet_highs():
     """highspy.Highs() without the banner that HiGHS writes straight to file descriptor 1 the
@@ -57,12 +62,6 @@ def quiet_highs():
         os.close(devnull)
 
 
-# A band met to 1e-9 of its width by the LP's x, recomputed in float64, proves
-# the remaining bands feasible to far below the 0.5% band itself.
-CHECK_TOL = 1e-6
-# HiGHS's feasibility tolerance is 1e-7 on its scaled rows; a slack below 1e-6
-# band widths is LP rounding, not a conflict.
-CONFLICT_TOL = 1e-6
 # Column generation adds a record whose reduced cost is below -PRICE_TOL: the
 # objective (band widths) would fall by more than that per unit of its x.
 PRICE_TOL = 1e-9
@@ -88,32 +87,14 @@ class PrepassResult:
 
 
 def bands(t: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    half = eps * np.abs(t)
-    width = np.where(t != 0, 2.0 * half, 1.0)
-    return t - half, t + half, width
+    """The areas' bands and widths (goldstar.problem.prepass.bands, a t = 0 band ZERO_TARGET_WIDTH wide)."""
+    return national_bands(t, eps, zero_width=ZERO_TARGET_WIDTH)
 
 
 def range_test(B: sp.csr_matrix, t: np.ndarray, eps: float, lo: float, hi: float, names) -> list[dict[str, Any]]:
-    """Step 1 of the module docstring: targets unreachable alone."""
-    Bc = B.tocsc()
-    pos = Bc.copy()
-    pos.data = np.maximum(pos.data, 0.0)
-    neg = Bc.copy()
-    neg.data = np.minimum(neg.data, 0.0)
-    s_pos = np.asarray(pos.sum(axis=0)).ravel()
-    s_neg = np.asarray(neg.sum(axis=0)).ravel()
-    low = lo * s_pos + hi * s_neg
-    high = hi * s_pos + lo * s_neg
-    band_low, band_high, width = bands(t, eps)
-    out = []
-    for j in np.flatnonzero((high < band_low) | (low > band_high)):
-        distance = (band_low[j] - high[j]) if high[j] < band_low[j] else (low[j] - band_high[j])
-        out.append({
-            "name": names[j], "reason": "range", "low": float(low[j]), "high": float(high[j]),
-            "band_low": float(band_low[j]), "band_high": float(band_high[j]),
-            "distance_in_band_widths": float(distance / width[j]),
-        })
-    return out
+    """Step 1 of the module docstring: targets unreachable alone (goldstar.problem.prepass's test 1)."""
+    low, high = reachable(B, lo, hi)
+    return range_drops(names, low, high, *bands(t, eps))
 
 
 class ElasticLP:
@@ -265,7 +246,7 @@ def find_unreachable_area(
     x[lp.used] = x_used
     fitted = B.T @ x
     band_low, band_high, width = bands(t, eps)
-    conflict = active & (slack > CONFLICT_TOL)
+    conflict = active & (slack > BAND_TOL)
     for j in np.flatnonzero(conflict):
         result.dropped.append({
             "name": names[j], "reason": "joint", "low": float(fitted[j]), "high": float(fitted[j]),

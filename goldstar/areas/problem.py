@@ -3,9 +3,9 @@
 An area's starting weights are w0 = pop_share x w (w: the national reference
 weights; goldstar.areas.targets for pop_share), its targets the SOI-share
 targets of goldstar.areas.targets, its objective TMD's band QP
-(goldstar.problem.objectives.band) with TMD's area settings: eps 0.005, M 1e6, slack
-in target units, multipliers in [0, 25] for states and [0, 50] for districts
-and synthetic areas. Records with national weight 0 stay at 0 and are left out.
+(goldstar.problem.objectives.band) with TMD's area settings (goldstar.defaults: eps, M,
+slack in target units, multipliers in [0, 25] for states and [0, 50] for districts
+and synthetic areas). Records with national weight 0 stay at 0 and are left out.
 
 With `unreachable = drop`, the pre-pass (goldstar.areas.prepass) names the
 targets no multipliers in the box can meet, alone (`range`) or together
@@ -34,6 +34,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..defaults import (
+    AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
+)
 from ..exceptions import InputError
 from ..hashing import arrays_hash
 from .inputs import NationalData
@@ -48,7 +51,7 @@ from ..solvers.solve import solve
 from .prepass import find_unreachable_area
 
 DEFAULT_OVERRIDES = DATA_DIR / "overrides.csv"
-UPPER_BY_KIND = {"state": 25.0, "district": 50.0, "synthetic": 50.0}
+UPPER_BY_KIND = AREA_UPPER_BY_KIND
 STATUSES = ("ok", "infeasible", "failed", "time_limit")
 SOLVER = "band-newton"
 
@@ -57,12 +60,12 @@ SOLVER = "band-newton"
 class AreaSettings:
     """The band objective's settings for one area (module docstring for the defaults)."""
 
-    eps: float = 0.005
-    slack_penalty: float = 1e6
-    slack_units: str = "target"
-    lower: float = 0.0
-    upper: float = 25.0
-    unreachable: str = "drop"
+    eps: float = DEFAULT_EPS
+    slack_penalty: float = DEFAULT_SLACK_PENALTY
+    slack_units: str = DEFAULT_SLACK_UNITS
+    lower: float = AREA_LOWER
+    upper: float = AREA_UPPER_BY_KIND["state"]
+    unreachable: str = DEFAULT_UNREACHABLE
     slack_penalty_by_target: tuple[tuple[str, float], ...] = ()
     time_limit: float | None = None
     solver: str = SOLVER

@@ -16,9 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .band import BandCertificate, certify_band
-from .penalized import (
-    BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL, Certificate, certify_penalized, per_record_gap,
-)
+from .checks import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL
+from .penalized import Certificate, certify_penalized, per_record_gap
 from ..problem.model import Problem
 
 CERTIFIERS: dict[str, Callable[..., Any]] = {"penalized": certify_penalized, "band": certify_band}

@@ -35,25 +35,13 @@ from typing import Any
 import numpy as np
 
 from ..checks import Check
-from .checks import Checked, bound_check, fixed_point_check, gap_check
+from .checks import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL, Checked, bound_check, fixed_point_check, gap_check
 from ..problem.objectives.band import RHO_CAP
 from ..problem.model import Problem
+from ..problem.prepass import BAND_TOL  # hard bands are met to it (its reason is there)
 from ..solvers.band_core import Subproblem, band_state, band_step, scaled_solve
 from ..solvers.band_newton import band_kernels
 
-# At a true optimum the fixed-point error is the float64 floor of x(y): measured
-# ~1e-11 on the default problem; 1e-9 catches a record moved by 1e-9 or more
-# (the penalized certificate's threshold, docs/tolerances.md).
-FIXED_POINT_TOL = 1e-9
-# The gap at the optimum is rounding noise of Q (~1e-9 on Q = 6.6e7 in a prototype,
-# 1e-17 relative); 1e-12 x Q keeps four orders of margin, as for penalized.
-GAP_RTOL = 1e-12
-# Hard bands (target units): at rho = RHO_CAP = 1e16 a kept band is missed by
-# |y_j| / (2 rho) ~ 1e-13 of the target (docs/band.md), ~1e-11 of a band width at
-# eps = 0.005. 1e-6 widths is the LP pre-pass's own tolerance (HiGHS feasibility
-# 1e-7 on rows in widths, band_prepass.JOINT_TOL): a band met that closely is met.
-BAND_TOL = 1e-6
-BOUND_TOL = 1e-12
 PROX_MU = 1.0  # the subproblem's prox weight; any mu > 0 leaves the optimum fixed (step 2)
 
 

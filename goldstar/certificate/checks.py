@@ -1,7 +1,8 @@
 """What every certificate's pass/fail checks share: the check row and the three common checks.
 
-Each objective's certificate (certificate_penalized, certificate_band) owns its
-thresholds and their reasons; these only word the checks alike.
+The three thresholds below are the same for both objectives' certificates (penalized.py,
+band.py), each with the reason for its value; a certificate's own thresholds (the band's
+BAND_TOL) stay in its module.
 """
 
 from __future__ import annotations
@@ -10,6 +11,20 @@ from dataclasses import asdict
 from typing import Any
 
 from ..checks import Check
+
+# At a true optimum the fixed-point error is the float64 floor of m(y) for the smallest-lam
+# records: ~1e-11 (docs/tolerances.md; measured 3e-11 on a 280K-record penalized problem; ~1e-11 on the
+# default band problem). 1e-9 leaves a 30x margin yet catches a record moved by 1e-9 or more.
+FIXED_POINT_TOL = 1e-9
+# The gap at the optimum is rounding noise of the loss: 6e-18 on a penalized loss of 75
+# (1e-19 relative), ~1e-9 on a band Q of 6.6e7 (docs/band.md, 1e-17 relative). A stored answer off
+# by 1e-9 in one record of weight share ~1e-5 adds ~lam*(1e-9)^2, well below. The gap checks
+# global optimality in one number: 1e-12 x loss is the issue's bar and four orders above the
+# measured floor.
+GAP_RTOL = 1e-12
+# The bounds are exact constraints: a stored multiplier outside them by more than a rounding
+# of the bound itself (bounds are O(1..10), so ~1e-15) is infeasible.
+BOUND_TOL = 1e-12
 
 
 class Checked:

@@ -30,24 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import Check
-from .checks import Checked, bound_check, fixed_point_check, gap_check
+from .checks import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL, Checked, bound_check, fixed_point_check, gap_check
 from ..problem.model import Problem
 from ..solvers.newton import NumpyKernels
 from ..solvers.newton_core import dual_state, multipliers, newton_step
-
-# Thresholds, each with the reason for its value.
-# At a true optimum the fixed-point error is ~1e-11 (docs/tolerances.md; 3e-11 measured
-# on a 280K-record problem; the float64 floor of m(y) for the smallest-lam
-# records). 1e-9 leaves a 30x margin yet catches a record moved by 1e-9 or more.
-FIXED_POINT_TOL = 1e-9
-# The gap at the optimum was 6e-18 on a loss of 75 (1e-19 relative); a stored
-# answer off by 1e-9 in one record of weight share ~1e-5 adds ~lam*(1e-9)^2,
-# well below. The gap checks global optimality in one number: 1e-12 x loss is
-# the bar and four orders above the measured floor.
-GAP_RTOL = 1e-12
-# The bounds are exact constraints: a stored multiplier outside them by more than
-# a rounding of the bound itself (bounds are O(1..10), so ~1e-15) is infeasible.
-BOUND_TOL = 1e-12
 
 
 @dataclass(frozen=True)

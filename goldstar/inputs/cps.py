@@ -34,6 +34,8 @@ import pandas as pd
 from ..exceptions import InputError
 
 FILING_STATUS_BY_MARS = {1: "SINGLE", 2: "JOINT", 3: "SEPARATE", 4: "HEAD_OF_HOUSEHOLD"}
+# The vendored CPS file stores s006 as the weight times 100 (goldstar/data/README.md).
+S006_PER_WEIGHT = 100.0
 
 # 2015 gross-income filing thresholds, (under 65, one 65+, both 65+) by MARS
 FILING_THRESHOLD_2015 = {
@@ -102,7 +104,7 @@ def cps_to_soi(cps: pd.DataFrame) -> pd.DataFrame:
     business = g["e00900"]
     return pd.DataFrame({
         "record_id": cps["RECID"].to_numpy(dtype=np.int64),
-        "weight": g["s006"] / 100.0,
+        "weight": g["s006"] / S006_PER_WEIGHT,
         "is_tax_filer": filer,
         "filing_status": [FILING_STATUS_BY_MARS[int(k)] for k in mars],
         "count": np.ones(len(cps)),

@@ -33,12 +33,13 @@ import pandas as pd
 
 from ..defaults import DEFAULT_YEAR, NOISE_FLOOR
 from ..exceptions import InputError
-from ..store.outputs import SOLVE_METADATA_KEY
+from ..store.outputs import METADATA_KEY, SOLVE_METADATA_KEY
 from ..problem.model import repeated_values
 from ..inputs.build import agi_label
 from ..inputs.engines import taxcalc_inputs
 from ..inputs.engines.taxcalc_ import derive, installed_version, INSTALL_HINT
 from ..store.reference import read_reference
+from ..store.tables import rows_by_id
 from .markup import Html, html_table
 
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ MARS_LABELS = {1: "single", 2: "joint", 3: "separate", 4: "head of household", 5
 # data year's (no weights file), or aged to the tax year (a weights file; for the CPS file, --tc-aged).
 AMOUNT_OPTIONS: dict[str, dict[str, Any]] = {"unaged": {}, "aged": {"aged": True}}
 AMOUNTS = tuple(AMOUNT_OPTIONS)
-# The Parquet metadata key under which a plain weights file names its solver ({"solver": name}).
-WEIGHTS_SOLVER_KEY = b"goldstar"
+# The Parquet metadata key under which a plain weights file names its solver ({"solver": name}):
+# the key of a reference's weights (goldstar.store.outputs).
+WEIGHTS_SOLVER_KEY = METADATA_KEY
 # A record's weight "differs" when it moves by more than this fraction of the base weight.
 RECORD_RTOL = 0.01
 FILE_WEIGHTS = "file weights"
@@ -146,9 +148,7 @@ def _checked(ws: WeightSet) -> WeightSet:
 
 def aligned(record_id: np.ndarray, ws: WeightSet) -> np.ndarray:
     """ws's weights in the order of `record_id`; the two must hold the same records."""
-    order = np.argsort(ws.record_id)
-    pos = np.minimum(np.searchsorted(ws.record_id[order], record_id), ws.record_id.size - 1)
-    found = ws.record_id[order][pos] == record_id
+    rows, found = rows_by_id(ws.record_id, record_id)
     if not found.all() or ws.record_id.size != record_id.size:
         missing = record_id[~found]
         extra = np.setdiff1d(ws.record_id, record_id)
@@ -158,7 +158,7 @@ def aligned(record_id: np.ndarray, ws: WeightSet) -> np.ndarray:
                   f"{extra[:3].tolist()})"] if extra.size else [])
         raise InputError(f"weights {ws.label}: its {ws.record_id.size:,} records are not the {record_id.size:,} "
                          f"records of the Tax-Calculator file: {'; '.join(parts)}")
-    return ws.weight[order][pos]
+    return ws.weight[rows]
 
 
 def group_masks(table: pd.DataFrame) -> dict[str, np.ndarray]:

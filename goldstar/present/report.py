@@ -28,7 +28,7 @@ from ..exceptions import InputError
 from ..problem.model import Problem
 from ..store.atomic import atomic_write_text
 from ..store.layout import read_problem, read_settings
-from ..store.reference import fingerprint, read_reference
+from ..store.reference import read_reference, weight_fingerprint
 from ..verify import certificate_mode_checks, load_problem
 from .impact import aligned, load_weights
 from .impact import report_section as impact_section
@@ -239,7 +239,7 @@ def render_subject(subject: Subject) -> str:
         convergence = (png_img(convergence_plot(subject.stages, tmp_path / "convergence.png")) if with_history
                        else "<p>No convergence history was recorded for these stages.</p>")
     weight = subject.problem.w0 * subject.m
-    fp = fingerprint(weight)
+    fp = weight_fingerprint(weight)
     return "\n".join([
         page_head(subject.title),
         f"<h1>{esc(subject.title)}</h1>",

@@ -15,7 +15,7 @@ dual to ~1e20 and leaves the answer to rounding. Two tests, cheapest first:
    W_j the band width 2 eps |t_j|, so each slack is a violation in band widths.
    Its optimal value is 0 exactly when all remaining bands can be met
    together; otherwise the targets it leaves violated (by more than
-   JOINT_TOL widths) are named ("joint"; distance = that violation).
+   BAND_TOL widths) are named ("joint"; distance = that violation).
 
 The LP runs in a canonical order (targets by name, records by record_id),
 so the dropped set does not depend on the order the problem came in; HiGHS
@@ -37,9 +37,13 @@ from ..exceptions import InputError, UnreachableTargets
 if TYPE_CHECKING:
     from .model import Problem
 
-# HiGHS's primal feasibility tolerance is 1e-7 on rows scaled to band widths,
-# so a slack below 1e-6 widths is rounding of a met band, not a violation.
-JOINT_TOL = 1e-6
+# A band is met when it is missed by at most BAND_TOL of its width: the one tolerance, in band
+# widths, of both pre-passes (national and areas), verify's check of the recorded conflict, the
+# band certificate's hard bands and the reports. HiGHS's primal feasibility tolerance is 1e-7 on
+# rows scaled to band widths, so an LP slack below 1e-6 widths is rounding of a met band, not a
+# violation; and at rho = RHO_CAP = 1e16 a kept hard band is missed by |y_j| / (2 rho) ~ 1e-13 of
+# the target (docs/band.md), ~1e-11 of a band width at eps = 0.005, far inside it.
+BAND_TOL = 1e-6
 # A band of zero width (t = 0, or eps = 0) still gets a scale: 1e-12 of max(|t|, 1).
 MIN_WIDTH_SCALE = 1e-12
 
@@ -69,25 +73,54 @@ class Prepass:
         return out
 
 
+def bands(t: np.ndarray, eps: float, *, zero_width: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each target's band [t - eps |t|, t + eps |t|] in target units, and its width 2 eps |t|.
+
+    A width is floored at MIN_WIDTH_SCALE of max(|t|, 1) (t = 0, or eps |t| below it); the areas'
+    pre-pass instead gives `zero_width` (1.0: max(|t|, 1) at t = 0) to a band with t = 0."""
+    half = eps * np.abs(t)
+    if zero_width is None:
+        width = np.maximum(2.0 * half, MIN_WIDTH_SCALE * np.maximum(np.abs(t), 1.0))
+    else:
+        width = np.where(t != 0, 2.0 * half, zero_width)
+    return t - half, t + half, width
+
+
 def band_limits(problem: "Problem") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every target's band in target units, and its width (floored: MIN_WIDTH_SCALE)."""
-    eps = problem.objective.eps
-    half = eps * np.abs(problem.t)
-    width = np.maximum(2.0 * half, MIN_WIDTH_SCALE * np.maximum(np.abs(problem.t), 1.0))
-    return problem.t - half, problem.t + half, width
+    return bands(problem.t, problem.objective.eps)
 
 
-def reachable_ranges(problem: "Problem") -> tuple[np.ndarray, np.ndarray]:
-    """Each target's lowest and highest weighted total over the box (module docstring, test 1)."""
-    Bpos = sp.csr_matrix(sp.diags(problem.w0) @ problem.A)
+def reachable(B: sp.spmatrix, lower: float, upper: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each target's lowest and highest weighted total over the box [lower, upper], B = diag(w0) A
+    (module docstring, test 1)."""
+    Bpos = sp.csr_matrix(B, copy=True)
     Bneg = Bpos.copy()
     Bpos.data = np.maximum(Bpos.data, 0.0)
     Bneg.data = np.minimum(Bneg.data, 0.0)
-    ones = np.ones(problem.n)
+    ones = np.ones(Bpos.shape[0])
     pos, neg = Bpos.T @ ones, Bneg.T @ ones
-    low = problem.lower * pos + problem.upper * neg
-    high = problem.upper * pos + problem.lower * neg
-    return low, high
+    return lower * pos + upper * neg, upper * pos + lower * neg
+
+
+def reachable_ranges(problem: "Problem") -> tuple[np.ndarray, np.ndarray]:
+    """Each target's lowest and highest weighted total over the problem's box."""
+    return reachable(sp.diags(problem.w0) @ problem.A, problem.lower, problem.upper)
+
+
+def out_of_reach(low: np.ndarray, high: np.ndarray, band_low: np.ndarray, band_high: np.ndarray) -> np.ndarray:
+    """Test 1: the targets whose band misses their reachable range [low, high]."""
+    return (high < band_low) | (low > band_high)
+
+
+def range_drops(names, low: np.ndarray, high: np.ndarray, band_low: np.ndarray, band_high: np.ndarray,
+                width: np.ndarray) -> list[dict[str, Any]]:
+    """Test 1's dropped targets (reason `range`), in target order, each with its distance in band widths."""
+    out = []
+    for j in np.flatnonzero(out_of_reach(low, high, band_low, band_high)):
+        gap = band_low[j] - high[j] if high[j] < band_low[j] else low[j] - band_high[j]
+        out.append(_entry(names[j], "range", low[j], high[j], band_low[j], band_high[j], gap / width[j]))
+    return out
 
 
 def find_unreachable(problem: "Problem", *, time_limit: float | None = None) -> Prepass:
@@ -99,20 +132,15 @@ def find_unreachable(problem: "Problem", *, time_limit: float | None = None) -> 
     band_low, band_high, width = band_limits(problem)
     low, high = reachable_ranges(problem)
     names = problem.target_names
-    alone = np.zeros(problem.J, dtype=bool)
-    for j in range(problem.J):
-        if high[j] < band_low[j] or low[j] > band_high[j]:
-            alone[j] = True
-            gap = band_low[j] - high[j] if high[j] < band_low[j] else low[j] - band_high[j]
-            out.dropped.append(_entry(names[j], "range", low[j], high[j], band_low[j], band_high[j],
-                                      gap / width[j]))
+    alone = out_of_reach(low, high, band_low, band_high)
+    out.dropped.extend(range_drops(names, low, high, band_low, band_high, width))
     out.seconds["ranges"] = time.perf_counter() - start
 
     start = time.perf_counter()
     keep = np.flatnonzero(~alone)
     violation, out.lp = elastic_lp(problem, keep, band_low, band_high, width, time_limit)
     for j, v in zip(keep, violation):
-        if v > JOINT_TOL:
+        if v > BAND_TOL:
             out.dropped.append(_entry(names[j], "joint", low[j], high[j], band_low[j], band_high[j], v))
     out.seconds["lp"] = time.perf_counter() - start
     out.dropped.sort(key=lambda d: d["name"])

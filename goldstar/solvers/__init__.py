@@ -128,22 +128,8 @@ register(SolverSpec(
     requires=("osqp",),
     extra="qp",
 ))
-register(SolverSpec(
-    name="clarabel",
-    module="goldstar.solvers.clarabel_",
-    description="Clarabel (interior point) on the augmented QP",
-    defaults={
-        "tol_gap_abs": Option(1e-8, "float", **POSITIVE),
-        "tol_gap_rel": Option(1e-8, "float", **POSITIVE),
-        "tol_feas": Option(1e-8, "float", **POSITIVE),
-        "max_iter": Option(200, "int", low=1),
-        "time_limit": TIME_LIMIT,
-    },
-    requires=("clarabel",),
-    extra="qp",
-))
-
-CLARABEL_BAND_OPTIONS = {
+# Clarabel's options, the same on both objectives' QPs (clarabel-tmd changes four below)
+CLARABEL_OPTIONS = {
     "tol_gap_abs": Option(1e-8, "float", **POSITIVE),
     "tol_gap_rel": Option(1e-8, "float", **POSITIVE),
     "tol_feas": Option(1e-8, "float", **POSITIVE),
@@ -151,10 +137,18 @@ CLARABEL_BAND_OPTIONS = {
     "time_limit": TIME_LIMIT,
 }
 register(SolverSpec(
+    name="clarabel",
+    module="goldstar.solvers.clarabel_",
+    description="Clarabel (interior point) on the augmented QP",
+    defaults=dict(CLARABEL_OPTIONS),
+    requires=("clarabel",),
+    extra="qp",
+))
+register(SolverSpec(
     name="clarabel-band",
     module="goldstar.solvers.clarabel_band",
     description="Clarabel on the band objective, slack explicit (D = I relative, diag(1/ts) target units)",
-    defaults=CLARABEL_BAND_OPTIONS,
+    defaults=dict(CLARABEL_OPTIONS),
     requires=("clarabel",),
     extra="qp",
     objectives=("band",),
@@ -163,7 +157,7 @@ register(SolverSpec(
     name="clarabel-tmd",
     module="goldstar.solvers.clarabel_band",
     description="Clarabel with TMD's settings (1e-7 tolerances, 1000 iterations) on TMD's construction",
-    defaults={**CLARABEL_BAND_OPTIONS, "tol_gap_abs": Option(1e-7, "float", **POSITIVE),
+    defaults={**CLARABEL_OPTIONS, "tol_gap_abs": Option(1e-7, "float", **POSITIVE),
               "tol_gap_rel": Option(1e-7, "float", **POSITIVE), "tol_feas": Option(1e-7, "float", **POSITIVE),
               "max_iter": Option(1000, "int", low=1)},
     requires=("clarabel",),

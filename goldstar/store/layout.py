@@ -27,8 +27,9 @@ import scipy.sparse as sp
 
 from . import outputs
 from .outputs import PROBLEM_JSON, output_directory
-from .tables import read_table_checked
+from .tables import read_json_object, read_table_checked
 from ..exceptions import InputError
+from ..params import is_number
 from ..problem.objectives import Objective, objective_from_dict
 from ..problem.model import Problem
 
@@ -91,18 +92,12 @@ def read_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(directory) / PROBLEM_JSON
     if not path.is_file():
         raise InputError(f"{path}: missing (is {directory} a problem directory?)")
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(settings, dict):
-        raise InputError(f"{path}: must hold a JSON object")
+    settings = read_json_object(path)
     for key in ("lower", "upper") + (() if "objective" in settings else ("penalty",)):
         if key not in settings:
             raise InputError(f"{path}: missing key {key!r}")
         value = settings[key]
-        # bool is an int to Python: `"penalty": true` would otherwise pass as 1
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):  # `"penalty": true` is not 1
             raise InputError(f"{path}: {key!r} must be a number, found {value!r}")
     return settings
 

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator
 
 from .atomic import pid_alive
 from ..exceptions import InputError
+from ..params import is_integer
 
 
 class ReferenceLocked(InputError):
@@ -60,7 +61,7 @@ def _is_stale(holder: dict[str, Any] | None) -> bool:
     if holder is None or holder.get("host") != socket.gethostname():
         return False
     pid = holder.get("pid")
-    return isinstance(pid, int) and not isinstance(pid, bool) and not pid_alive(pid)
+    return is_integer(pid) and not pid_alive(pid)
 
 
 @contextlib.contextmanager

@@ -36,7 +36,9 @@ from .atomic import recover
 from .outputs import MANIFEST, METADATA_KEY, WEIGHTS, output_directory
 from ..exceptions import InputError, ReferenceFormatError
 from ..hashing import arrays_hash
-from .tables import read_table_checked
+from ..params import is_integer, is_number
+from ..problem.objectives.penalized import relative_error
+from .tables import read_json_object, read_table_checked
 
 SCHEMA_VERSION = 1
 KNOWN_SCHEMA_VERSIONS = (1,)
@@ -72,8 +74,8 @@ METADATA_TYPES = {
     "certificate.thresholds?": "object", "certificate.thresholds?.*": "number",
 }
 _TYPE_CHECKS = {
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": is_integer,
+    "number": is_number,
     "str": lambda v: isinstance(v, str),
     "bool": lambda v: isinstance(v, bool),
     "object": lambda v: isinstance(v, dict),
@@ -116,17 +118,19 @@ def _walk(data: Any, parts: list[str], prefix: str = ""):
     name = f"{prefix}.{head}" if prefix else head
     if head not in data:
         if not optional:
-            yield name, _MISSING
+            yield name, MISSING
         return
     yield from _walk(data[head], rest, name)
 
 
 class _Missing:
+    """What a missing key reads as: compares unequal to every value, and says so in a message."""
+
     def __repr__(self) -> str:
         return "nothing (the key is missing)"
 
 
-_MISSING = _Missing()
+MISSING = _Missing()
 
 
 WEIGHT_COLUMNS = {"record_id": "int64", "w0": "float64", "m": "float64", "weight": "float64"}
@@ -157,7 +161,7 @@ def weights_hash(record_id: np.ndarray, w0: np.ndarray, m: np.ndarray, weight: n
     return arrays_hash([("record_id", record_id), ("w0", w0), ("m", m), ("weight", weight)])
 
 
-def fingerprint(weight: np.ndarray) -> dict[str, float]:
+def weight_fingerprint(weight: np.ndarray) -> dict[str, float]:
     """The weight distribution's fingerprint, the statistics TMD's test_weights compares."""
     return {
         "n": int(weight.size),
@@ -235,7 +239,7 @@ def write_reference(
         "name": pa.array(list(target_names), pa.string()),
         "target": pa.array(target_values, pa.float64()),
         "fitted": pa.array(fitted, pa.float64()),
-        "rel_error": pa.array((fitted + 1.0) / (target_values + 1.0) - 1.0, pa.float64()),
+        "rel_error": pa.array(relative_error(fitted, target_values), pa.float64()),
         "dual": pa.array(dual, pa.float64()),
         **{name: pa.array(values) for name, values in (extra_target_columns or {}).items()},
     })
@@ -251,7 +255,7 @@ def write_reference(
             "passed", "fixed_point_error", "gap", "bound_max_relative", "bound_l2", "max_band_violation",
             "pg", "bound_violation",
         ) if k in certificate},
-        "weight_fingerprint": fingerprint(weight),
+        "weight_fingerprint": weight_fingerprint(weight),
         "targets": len(target_names),
     }
     with output_directory(directory, outputs.REFERENCE, replace=replace) as tmp:
@@ -296,7 +300,7 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: goldstar metadata must be a JSON object, "
                                    f"found {type(metadata).__name__}")
     version = metadata.get("schema_version")
-    if isinstance(version, bool) or version not in KNOWN_SCHEMA_VERSIONS:
+    if not is_number(version) or version not in KNOWN_SCHEMA_VERSIONS:
         raise ReferenceFormatError(
             f"{directory / WEIGHTS}: schema version {version!r} is not one this goldstar knows "
             f"({', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); upgrade goldstar or regenerate the reference"
@@ -305,15 +309,7 @@ def read_reference(directory: str | os.PathLike[str]) -> Reference:
     if missing:
         raise ReferenceFormatError(f"{directory / WEIGHTS}: metadata lacks key(s): {', '.join(missing)}")
     check_types(metadata, METADATA_TYPES, f"{directory / WEIGHTS}: goldstar metadata")
-    manifest_path = directory / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReferenceFormatError(f"{manifest_path}: missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceFormatError(f"{manifest_path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise ReferenceFormatError(f"{manifest_path}: must hold a JSON object, found {type(manifest).__name__}")
+    manifest = read_json_object(directory / MANIFEST, error=ReferenceFormatError)
     return Reference(
         directory=directory,
         record_id=weights.column("record_id").to_numpy(),

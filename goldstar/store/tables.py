@@ -3,9 +3,11 @@ files; each error names the file and the column at fault."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,3 +68,25 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
         return reader(path)
     except Exception as exc:  # pandas raises many kinds for unreadable files
         raise InputError(f"{what} file {path}: cannot be read ({exc})") from None
+
+
+def rows_by_id(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Records matched by record_id: for each id of `wanted`, its row in `ids` (any row where it
+    is absent) and whether it was found there."""
+    order = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids[order], wanted), ids.size - 1)
+    return order[pos], ids[order][pos] == wanted
+
+
+def read_json_object(path: Path, *, error: type[InputError] = InputError) -> dict:
+    """A JSON file that holds an object, or `error` naming the file: missing, not UTF-8 JSON, or
+    not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: must hold a JSON object, found {type(data).__name__}")
+    return data

@@ -8,7 +8,7 @@ From the files alone (run with the hash mode):
 - weights.parquet `weight` == `w0 * m`, bit for bit: it is written as exactly
   that product, and one float64 multiplication rounds the same everywhere;
 - MANIFEST.json against the weights and the metadata: the weights hash (of the
-  decoded arrays), the weight fingerprint (recomputed, rtol FINGERPRINT_RTOL),
+  decoded arrays), the weight fingerprint (recomputed, rtol SAME_WEIGHTS_FINGERPRINT_RTOL),
   and the fields copied from the metadata (problem hash, input hashes, loss,
   solver chain, certificate summary, schema version, number of targets), equal.
 
@@ -29,8 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..problem.model import Problem
-from ..store.reference import Reference, fingerprint
+from ..problem.objectives.penalized import relative_error
+from ..store.reference import MISSING, Reference, weight_fingerprint
+from ..store.tables import rows_by_id
 from ..checks import Check
+from ..params import is_number
 
 MODE = "columns"
 # A float64 sum of k terms, in any order, is within about sqrt(k) eps of the sum
@@ -39,9 +42,10 @@ MODE = "columns"
 # versions only in that order. With k up to ~1e5 terms a target, that is
 # ~4e-14; 1e-12 leaves a 25x margin and still catches any edited value.
 FITTED_RTOL = 1e-12
-# The fingerprint's statistics are sums and order statistics of the weights:
-# the same argument, with pairwise summation (error ~log2(n) eps ~ 2e-15).
-FINGERPRINT_RTOL = 1e-12
+# MANIFEST.json's fingerprint against one recomputed from the same stored weights: its
+# statistics are sums and order statistics of the weights, so the same argument, with
+# pairwise summation (error ~log2(n) eps ~ 2e-15).
+SAME_WEIGHTS_FINGERPRINT_RTOL = 1e-12
 # f(m) is a sum of n + J non-negative terms: no cancellation, same argument.
 LOSS_RTOL = 1e-12
 # The stored dual is Newton's last y and m = m(y), so dual - (B^T m - c) is
@@ -87,7 +91,7 @@ def file_checks(ref: Reference) -> list[Any]:
         copied["certificate"] = {k: certificate.get(k) for k in summary}
     else:
         copied["certificate"] = "an object"
-    differ = [k for k, v in copied.items() if manifest.get(k, _ABSENT) != v]
+    differ = [k for k, v in copied.items() if manifest.get(k, MISSING) != v]
     checks.append(_check(
         "MANIFEST.json fields", not differ, "all equal" if not differ else f"differ: {', '.join(differ)}",
         "equal to the weights and metadata",
@@ -95,24 +99,16 @@ def file_checks(ref: Reference) -> list[Any]:
                   for k in differ),
     ))
 
-    expected = fingerprint(ref.weight)
+    expected = weight_fingerprint(ref.weight)
     stored = manifest.get("weight_fingerprint")
     off = _fingerprint_differences(stored, expected)
     checks.append(_check(
         "MANIFEST.json fingerprint", not off, "all statistics agree" if not off else f"differ: {', '.join(off)}",
-        f"n exact, others rtol {FINGERPRINT_RTOL:g}",
+        f"n exact, others rtol {SAME_WEIGHTS_FINGERPRINT_RTOL:g}",
         "; ".join(f"{k}: MANIFEST {stored.get(k) if isinstance(stored, dict) else None!r}, "
                   f"weights {expected[k]!r}" for k in off),
     ))
     return checks
-
-
-class _Absent:
-    def __repr__(self) -> str:
-        return "missing"
-
-
-_ABSENT = _Absent()
 
 
 def _fingerprint_differences(stored: Any, expected: dict[str, float]) -> list[str]:
@@ -121,12 +117,12 @@ def _fingerprint_differences(stored: Any, expected: dict[str, float]) -> list[st
     off = []
     for key, value in expected.items():
         got = stored.get(key)
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+        if not is_number(got):
             off.append(key)
         elif key == "n":
             if got != value:
                 off.append(key)
-        elif not abs(got - value) <= FINGERPRINT_RTOL * abs(value):
+        elif not abs(got - value) <= SAME_WEIGHTS_FINGERPRINT_RTOL * abs(value):
             off.append(key)
     return off
 
@@ -173,7 +169,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
         f"recomputed {fitted[worst]!r}",
     ))
 
-    rel = (stored["fitted"] + 1.0) / (stored["target"] + 1.0) - 1.0
+    rel = relative_error(stored["fitted"], stored["target"])
     bad = np.flatnonzero(rel != stored["rel_error"])
     checks.append(_check(
         "rel_error = (fitted + 1) / (target + 1) - 1", bad.size == 0, f"{bad.size} targets differ", "exact",
@@ -185,8 +181,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
 
     loss = problem.loss(m)
     stored_loss = ref.manifest.get("loss")
-    ok = (isinstance(stored_loss, (int, float)) and not isinstance(stored_loss, bool)
-          and abs(stored_loss - loss) <= LOSS_RTOL * abs(loss))
+    ok = (is_number(stored_loss) and abs(stored_loss - loss) <= LOSS_RTOL * abs(loss))
     checks.append(_check(
         "MANIFEST.json loss = f(m)", ok,
         f"relative difference {abs(stored_loss - loss) / abs(loss):.3g}" if ok else f"{stored_loss!r:.40} vs {loss!r}",
@@ -198,9 +193,7 @@ def problem_checks(ref: Reference, problem: Problem, m: np.ndarray) -> list[Any]
 
 def _record_positions(ref: Reference, problem: Problem) -> np.ndarray:
     """For each record of the problem, its row in the reference (verify.aligned_multipliers checked the match)."""
-    order = np.argsort(ref.record_id, kind="stable")
-    pos = np.searchsorted(ref.record_id[order], problem.record_ids)
-    return order[np.minimum(pos, ref.record_id.size - 1)]
+    return rows_by_id(ref.record_id, problem.record_ids)[0]
 
 
 def _target_positions(ref: Reference, problem: Problem) -> tuple[np.ndarray, list[str]]:

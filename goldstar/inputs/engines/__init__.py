@@ -72,7 +72,7 @@ def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Pa
         return given
     if given:
         raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: leave out "
-                         f"{', '.join('--tc-' + k for k in given)} (given, or recorded by the reference's build)")
+                         f"{', '.join(taxcalc_flag(k) for k in given)} (given, or recorded by the reference's build)")
 
     if Path(records).is_file() and not taxcalc_.is_embedded_cps(records):
         raise InputError(f"--tc-aged ages the embedded CPS file only (Tax-Calculator's weights file is for "
@@ -185,13 +185,19 @@ def add_taxcalc_arguments(p: Any) -> None:
                         "weights and growfactors, as Records.cps_constructor does")
 
 
+def taxcalc_option_values(args: Any) -> dict[str, Any]:
+    """Each taxcalc engine option (TAXCALC_OPTIONS) as its --tc-* flag set it, None when not given."""
+    return {k: getattr(args, f"tc_{k}") for k in TAXCALC_OPTIONS}
+
+
+def taxcalc_flag(option: str) -> str:
+    """The command-line flag of a taxcalc engine option: s006_scale -> --tc-s006-scale."""
+    return "--tc-" + option.replace("_", "-")
+
+
 def engine_options(args: Any) -> dict[str, Any]:
     """The engine options given on the command line (None values left out)."""
-    given = {
-        "weights": args.tc_weights, "growfactors": args.tc_growfactors,
-        "data_year": args.tc_data_year, "s006_scale": args.tc_s006_scale, "aged": args.tc_aged,
-    }
-    options = {k: v for k, v in given.items() if v is not None}
+    options = {k: v for k, v in taxcalc_option_values(args).items() if v is not None}
     if options and args.engine != "taxcalc":
         raise InputError(f"--tc-* options need --engine taxcalc (given: {', '.join(sorted(options))})")
     return options

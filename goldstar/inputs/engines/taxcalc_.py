@@ -43,24 +43,24 @@ import pandas as pd
 
 from ...store.tables import read_table
 from ...defaults import DEFAULT_RECORDS
-from ...defaults import DEFAULT_YEAR
+from ...defaults import DEFAULT_YEAR, TAXCALC_PIN
 from ...exceptions import InputError
 from ...hashing import file_hash
+from ..cps import FILING_STATUS_BY_MARS as CPS_FILING_STATUS_BY_MARS
+from ..cps import S006_PER_WEIGHT, SELF_EMPLOYMENT_FILING_THRESHOLD
 from .cache import CacheEntry, load_or_compute
 from ...exceptions import EngineNotInstalled
 
 PACKAGE = "taxcalc"
-PIN = "taxcalc==6.8.0"
+PIN = TAXCALC_PIN
 INSTALL_HINT = (
     "the taxcalc engine needs Tax-Calculator: pip install 'goldstar[taxcalc]' "
     f"(it pins {PIN}), or `make install`"
 )
-# The vendored CPS file stores s006 as the weight times 100 (goldstar/data/README.md).
-DEFAULT_S006_SCALE = 0.01
+DEFAULT_S006_SCALE = 1.0 / S006_PER_WEIGHT  # the vendored CPS file's (0.01)
 # Married filing separately must file with gross income of $5 once exemptions are zero
 # (IRS Publication 501, Table 1, 2018 on); before that the threshold is the exemption amount.
 SEPARATE_MINIMUM = 5.0
-SELF_EMPLOYMENT_FILING_THRESHOLD = 400.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ OTHER_COLUMNS = {
     "count": "1",
     "is_tax_filer": "data_source == 1, else the filing-requirement rule (module docstring)",
 }
-FILING_STATUS_BY_MARS = {1: "SINGLE", 2: "JOINT", 3: "SEPARATE", 4: "HEAD_OF_HOUSEHOLD", 5: "JOINT"}
+# the CPS adapter's four, and Tax-Calculator's 5 (surviving spouse), who files as JOINT
+FILING_STATUS_BY_MARS = {**CPS_FILING_STATUS_BY_MARS, 5: "JOINT"}
 # What "what the weights mean in dollars" (goldstar impact) totals, kept in the derived table.
 DOLLAR_COLUMNS = {"tc_iitax": "iitax", "tc_payrolltax": "payrolltax", "tc_c00100": "c00100", "tc_MARS": "MARS"}
 GROSS_INCOME_ITEMS = (

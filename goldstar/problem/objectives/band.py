@@ -32,13 +32,11 @@ import scipy.sparse as sp
 from ...exceptions import InputError
 from ..arrays import ProblemArrays
 from ...hashing import canonical_array
+from ...defaults import (
+    DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, SLACK_UNITS, UNREACHABLE_POLICIES,
+)
 from ...params import choice, number, unknown_keys
 
-
-SLACK_UNITS = ("target", "relative")
-UNREACHABLE_POLICIES = ("drop", "error")
-DEFAULT_EPS = 0.005
-DEFAULT_SLACK_PENALTY = 1e6
 # In target units rho_j = M ts_j^2 reaches ~1e30, beyond what a Newton system in
 # float64 can hold beside its other terms (entries of C C^T / 2 are O(1e-6..1)).
 # The solver reaches such rho by continuation, stage rho = min(rho_j, cap) for
@@ -65,12 +63,11 @@ class Band:
 
     eps: float = DEFAULT_EPS
     slack_penalty: float = DEFAULT_SLACK_PENALTY
-    slack_units: str = "target"
-    unreachable: str = "drop"
+    slack_units: str = DEFAULT_SLACK_UNITS
+    unreachable: str = DEFAULT_UNREACHABLE
     dropped: tuple[str, ...] = ()
     slack_penalty_by_target: tuple[tuple[str, float], ...] = ()
     name: ClassVar[str] = "band"
-    default_bounds: ClassVar[tuple[float, float]] = (0.1, 10.0)
 
     def __post_init__(self) -> None:
         where = "band objective"
@@ -101,8 +98,8 @@ class Band:
         return cls(
             eps=data.get("eps", DEFAULT_EPS),
             slack_penalty=data.get("slack_penalty", DEFAULT_SLACK_PENALTY),
-            slack_units=data.get("slack_units", "target"),
-            unreachable=data.get("unreachable", "drop"),
+            slack_units=data.get("slack_units", DEFAULT_SLACK_UNITS),
+            unreachable=data.get("unreachable", DEFAULT_UNREACHABLE),
             dropped=tuple(dropped),
             slack_penalty_by_target=tuple(tuple(p) if isinstance(p, list) else p for p in by_target),
         )

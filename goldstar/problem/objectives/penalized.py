@@ -33,13 +33,18 @@ from ...params import number, unknown_keys
 from ...defaults import DEFAULT_PENALTY
 
 
+def relative_error(value, target):
+    """A total's relative error on the notes' scale 1 / (t + 1): (value + 1) / (target + 1) - 1
+    (finite at t = 0). The reference's rel_error column and the build report use it."""
+    return (value + 1.0) / (target + 1.0) - 1.0
+
+
 @dataclass(frozen=True)
 class Penalized:
     """The notes' objective; `penalty` scales the deviation term (lam above)."""
 
     penalty: float = DEFAULT_PENALTY
     name: ClassVar[str] = "penalized"
-    default_bounds: ClassVar[tuple[float, float]] = (0.1, 10.0)
 
     def __post_init__(self) -> None:
         number("penalty", self.penalty, "penalized objective", above=0.0)
