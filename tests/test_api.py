@@ -186,3 +186,24 @@ def test_to_reference_of_a_dataframe_asks_for_paths(made, tmp_path):
     with pytest.raises(InputError, match="path"):
         result.to_reference(tmp_path / "ref")
     assert not (tmp_path / "ref").exists()
+
+
+HEAVY = ("torch", "dask", "distributed", "taxcalc", "matplotlib", "clarabel", "osqp", "highspy")
+
+
+@pytest.mark.parametrize("statement", [
+    "import goldstar",
+    "import goldstar.api",
+    "import goldstar.testing",
+    "import goldstar; goldstar.reweight",
+])
+def test_importing_loads_no_heavy_package(statement):
+    import subprocess
+    import sys
+
+    code = f"{statement}\nimport sys\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
