@@ -207,3 +207,23 @@ def test_importing_loads_no_heavy_package(statement):
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_cache_false_neither_reads_nor_writes_the_engine_cache(tmp_path, monkeypatch):
+    from goldstar.inputs.engines.cache import cache_disabled, load_or_compute
+
+    monkeypatch.setenv("GOLDSTAR_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"x": [1.0]})
+
+    with cache_disabled():
+        assert not load_or_compute("t", {"k": 1}, compute)[1].hit
+    assert list(tmp_path.iterdir()) == [] and len(calls) == 1
+    load_or_compute("t", {"k": 1}, compute)  # on again: written
+    assert load_or_compute("t", {"k": 1}, compute)[1].hit and len(calls) == 2
+    with cache_disabled():  # off: the written table is not read
+        assert not load_or_compute("t", {"k": 1}, compute)[1].hit
+    assert len(calls) == 3
