@@ -101,8 +101,8 @@ def test_reference(goldstar_reference):
 
 @pytest.mark.parametrize("how", ["option", "ini"])
 def test_the_fixture_loads_the_reference_named_by_option_or_ini(made, tmp_path, how):
-    """A fresh pytest in a temporary directory; the plugin loaded with -p (the entry point takes
-    effect when the package is installed: the installed tree here is another checkout's)."""
+    """A fresh pytest in a temporary directory, the plugin loaded with -p and entry-point plugins
+    off: the same run whether or not the installed goldstar declares the entry point yet."""
     base, result = made
     (tmp_path / "test_downstream.py").write_text(PLUGIN_TEST.format(n=len(result.weights)))
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "goldstar.pytest_plugin"]
@@ -112,7 +112,7 @@ def test_the_fixture_loads_the_reference_named_by_option_or_ini(made, tmp_path, 
     else:
         shutil.copytree(base / "ref", tmp_path / "ref")
         (tmp_path / "pytest.ini").write_text("[pytest]\ngoldstar_reference = ref\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
@@ -121,7 +121,7 @@ def test_the_fixture_loads_the_reference_named_by_option_or_ini(made, tmp_path, 
 def test_the_fixture_without_a_reference_says_how_to_name_one(tmp_path):
     (tmp_path / "test_downstream.py").write_text(PLUGIN_TEST.format(n=1))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
                            "goldstar.pytest_plugin"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
