@@ -31,6 +31,8 @@ LAZY_EXPORTS = {
     "available_solvers": "goldstar.solvers",
     "Certificate": "goldstar.certificate",
     "certify": "goldstar.certificate",
+    "reweight": "goldstar.api",
+    "Result": "goldstar.api",
 }
 
 __all__ = [

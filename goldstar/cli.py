@@ -118,10 +118,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from .store.atomic import atomic_write
-    from .certificate import certify
     from .store.layout import read_problem
     from .progress import Progress
-    from .solvers.solve import check_options, exact_solver, solve
+    from .solvers.solve import check_options, exact_solver
+    from .workflow import solve_certified
 
     check_output_file(args.out, "weights", "--out")
     raw_options = dict(parse_option(o) for o in args.option)
@@ -129,10 +129,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         check_options(args.solver, raw_options)  # before the problem is read
     problem = read_problem(args.problem)
     method = args.solver or exact_solver(problem)
-    options = check_options(method, raw_options)
+    check_options(method, raw_options)  # before the progress bar starts
     with Progress(method, quiet=args.quiet) as progress:
-        solution = solve(problem, method, progress=progress, **options)
-    cert = certify(problem, solution.m, solution.y)  # any dual point gives a valid gap (weak duality)
+        solution, cert = solve_certified(problem, method, raw_options, progress=progress)
     print(f"solver      {solution.method} ({solution.message})")
     print(f"loss        {solution.loss:.15g}")
     print(f"pg          {solution.pg:.3g}")
@@ -246,45 +245,27 @@ def given_or_default(value: Any, default: Any) -> Any:
 
 @command("build", "build a problem directory from a record table and the SOI targets", _build_args)
 def cmd_build(args: argparse.Namespace) -> int:
-    import time
-    import warnings
-
     import pandas as pd
 
     from .problem.objectives.penalized import relative_error
     from .store.atomic import atomic_write
-    from .inputs.source import build_from_files
     from .inputs.engines import engine_options
     from .store.layout import write_problem
+    from .workflow import build
 
     if args.report is not None:
         check_output_file(args.report, "build report", "--report")
     _prepare_problem_out(args)
-    start = time.perf_counter()
-    options = engine_options(args)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        problem, info, inputs = build_from_files(
-            args.records, args.targets, args.year,
-            penalty=given_or_default(args.penalty, DEFAULT_PENALTY),
-            lower=given_or_default(args.lower, DEFAULT_LOWER), upper=given_or_default(args.upper, DEFAULT_UPPER),
-            engine=args.engine, engine_options=options,
-        )
-    metadata: dict[str, Any] = {"inputs": inputs, "build": info.metadata(), "source": "goldstar build"}
-    spec = objective_spec(args)
-    prepass = None
-    if spec is not None:
-        from .problem.objectives import objective_from_dict
-        from .problem.prepass import apply_policy
-
-        problem, prepass = apply_policy(problem.with_objective(objective_from_dict(spec)))
-        if prepass is not None:
-            metadata["prepass"] = prepass.as_dict()
-    seconds = time.perf_counter() - start
-    for w in caught:
-        print(f"WARNING: {w.message}", file=sys.stderr)
+    built = build(
+        args.records, args.targets, args.year, objective=objective_spec(args),
+        penalty=given_or_default(args.penalty, DEFAULT_PENALTY),
+        lower=given_or_default(args.lower, DEFAULT_LOWER), upper=given_or_default(args.upper, DEFAULT_UPPER),
+        engine=args.engine, engine_options=engine_options(args),
+    )
+    problem, info, prepass, metadata, seconds = built.problem, built.info, built.prepass, built.metadata, built.seconds
+    for message in built.warnings:
+        print(f"WARNING: {message}", file=sys.stderr)
     if info.engine is not None:
-        metadata["engine"] = info.engine
         print(f"engine        {info.engine['name']} {info.engine.get('version') or ''}".rstrip()
               + ("" if "cache_hit" not in info.engine else
                  f" (derived table {'from the cache' if info.engine['cache_hit'] else 'computed and cached'})"))

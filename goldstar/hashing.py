@@ -65,3 +65,15 @@ def arrays_hash(named_arrays: Iterable[tuple[str, np.ndarray]]) -> str:
         h.update(header.encode("utf-8"))
         h.update(arr.tobytes(order="C"))
     return _label(h.hexdigest())
+
+
+# What an input given as a table in memory records in place of a file name.
+FRAME_NAME = "<DataFrame>"
+
+
+def frame_entry(frame: object) -> dict[str, str]:
+    """How a problem records an input given as a DataFrame: a hash of its columns by value
+    (name, dtype, values, in column order); the index is not part of it."""
+    columns = frame.columns  # type: ignore[attr-defined]
+    return {"file": FRAME_NAME,
+            "hash": arrays_hash((str(c), frame[c].to_numpy()) for c in columns)}  # type: ignore[index]

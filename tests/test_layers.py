@@ -34,10 +34,14 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("inputs: where a problem comes from", ["goldstar.inputs.source", "goldstar.inputs"]),
     ("solvers", ["goldstar.solvers*"]),
     ("certificate", ["goldstar.certificate*"]),
+    ("the build and solve steps the CLI and the API share", ["goldstar.workflow"]),
     ("reference", ["goldstar.store.reference", "goldstar.store"]),
     ("the reference pipeline", ["goldstar.pipeline"]),
     ("verify", ["goldstar.verify*"]),
     ("present: reports, dollars, plots, benchmarks", ["goldstar.present*"]),
+    ("the Python API, its test helpers and pytest plugin", [
+        "goldstar.api", "goldstar.testing", "goldstar.pytest_plugin",
+    ]),
     ("areas", ["goldstar.areas*"]),
     ("entry points", ["goldstar.cli", "goldstar.__main__", "goldstar"]),
 ]

@@ -78,6 +78,11 @@ def cps_to_soi(cps: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"CPS file: row {row} has MARS = {mars[row]!r}; expected 1, 2, 3 or 4")
     mars = mars.astype(np.int64)
     g = {c: cps[c].to_numpy(dtype=np.float64) for c in CPS_COLUMNS if c not in ("MARS", "RECID")}
+    bad = ~(np.isfinite(g["s006"]) & (g["s006"] >= 0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"CPS file: column 's006', row {row}: {g['s006'][row]!r} is not a weight "
+                         f"(a finite number >= 0; {int(bad.sum())} such row(s))")
 
     adjustments = g["e03150"] + g["e03210"] + g["e03240"] + g["e03270"] + g["e03300"]
     income_before_ss = (

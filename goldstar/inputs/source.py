@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_RECORDS, DEFAULT_TARGETS, DEFAULT_UPPER, DEFAULT_YEAR
 from ..exceptions import InputError, ReferenceFormatError
-from ..hashing import file_entry
+from ..hashing import file_entry, frame_entry
 from ..problem.model import Problem
 from ..problem.objectives import objective_from_dict
 from ..problem.prepass import apply_policy
@@ -172,8 +172,8 @@ class ProblemSource:
 
 
 def build_from_files(
-    records_path: str | os.PathLike[str] | None,
-    targets_path: str | os.PathLike[str] | None,
+    records_path: str | os.PathLike[str] | pd.DataFrame | None,
+    targets_path: str | os.PathLike[str] | pd.DataFrame | None,
     year: int = DEFAULT_YEAR,
     *,
     engine: str | None = None,
@@ -185,22 +185,30 @@ def build_from_files(
 
     `engine` (goldstar.inputs.engines.ENGINES) derives the record table from the records
     file; None keeps the defaults: the cps engine for the embedded file, the file
-    as an SOI-named table for --records.
+    as an SOI-named table for --records. Either table may be given as a DataFrame
+    instead of a path (the Python API): it is recorded by the hash of its values
+    (goldstar.hashing.frame_entry) in place of a file's.
     """
 
-    targets_path = Path(targets_path) if targets_path is not None else DEFAULT_TARGETS
+    if targets_path is None:
+        targets_path = DEFAULT_TARGETS
     engine_meta = None
     if engine is None and records_path is not None:
-        records = read_table(records_path, "record")
-        inputs = {"records": {**file_entry(records_path), "adapter": "none"}}
+        if isinstance(records_path, pd.DataFrame):
+            records, entry = records_path, frame_entry(records_path)
+        else:
+            records, entry = read_table(records_path, "record"), file_entry(records_path)
+        inputs = {"records": {**entry, "adapter": "none"}}
     else:
         records, inputs, engine_meta = run_engine(engine or "cps", records_path, year, engine_options)
         if engine is None:
             engine_meta = None  # the default problem, as before: no engine recorded
-    targets = read_table(targets_path, "target")
+    if isinstance(targets_path, pd.DataFrame):
+        targets, inputs["targets"] = targets_path, frame_entry(targets_path)
+    else:
+        targets, inputs["targets"] = read_table(targets_path, "target"), file_entry(targets_path)
     problem, info = build_problem(records, targets, year, **parameters)
     info.engine = engine_meta
-    inputs["targets"] = file_entry(targets_path)
     return problem, info, inputs
 
 

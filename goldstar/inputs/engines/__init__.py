@@ -24,7 +24,7 @@ import pandas as pd
 
 from ...checks import Check
 from ...exceptions import InputError
-from ...hashing import file_entry
+from ...hashing import file_entry, frame_entry
 from ...defaults import DEFAULT_RECORDS
 from ...store.tables import read_table
 from ..cps import cps_to_soi
@@ -125,11 +125,23 @@ def get_engine(name: str) -> Engine:
 
 
 def run_engine(
-    name: str, records: str | Path | None, year: int, options: dict[str, Any] | None = None
+    name: str, records: str | Path | pd.DataFrame | None, year: int, options: dict[str, Any] | None = None
 ) -> tuple[pd.DataFrame, dict[str, dict[str, str]], dict[str, Any]]:
-    """(record table, {role: {file, hash}}, engine facts) for `records` through engine `name`."""
+    """(record table, {role: {file, hash}}, engine facts) for `records` through engine `name`.
+
+    `records` may be a DataFrame of the file's columns (the cps engine only): it is recorded by
+    the hash of its values (goldstar.hashing.frame_entry) in place of a file's.
+    """
     engine = get_engine(name)
     options = {k: v for k, v in (options or {}).items() if v is not None}
+    if isinstance(records, pd.DataFrame):
+        if name != "cps":
+            raise InputError(f"the {name} engine reads its records from a file: pass the records as a path "
+                             "(CSV, CSV.gz or Parquet), not a DataFrame")
+        if options:
+            raise InputError(f"the cps engine takes no options; got {sorted(options)}")
+        entry = {**frame_entry(records), "adapter": name}
+        return cps_to_soi(records), {"records": entry}, {"name": name, "version": engine.version(), "options": {}}
     records = Path(records) if records is not None else None
     table, facts = engine.derive(records, year, options)
     inputs = {

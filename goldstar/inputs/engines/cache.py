@@ -12,12 +12,14 @@ depends on the cache being there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -28,6 +30,18 @@ from ...store.atomic import atomic_write
 
 CACHE_ENV = "GOLDSTAR_CACHE_DIR"
 METADATA_KEY = b"goldstar-cache"
+# Off inside `cache_disabled()`: tables are computed every time, nothing read or written.
+_ENABLED: ContextVar[bool] = ContextVar("goldstar_cache_enabled", default=True)
+
+
+@contextlib.contextmanager
+def cache_disabled() -> Iterator[None]:
+    """Within this block no derived table is read from or written to the cache."""
+    token = _ENABLED.set(False)
+    try:
+        yield
+    finally:
+        _ENABLED.reset(token)
 
 
 def cache_root() -> Path:
@@ -66,6 +80,8 @@ def load_or_compute(
     """
     parts = dict(parts)
     path = cache_root() / f"{kind}-{key_hash(parts)}.parquet"
+    if not _ENABLED.get():
+        return compute(), CacheEntry(path, parts, hit=False)
     table = _read(path, parts)
     if table is not None:
         return table, CacheEntry(path, parts, hit=True)
