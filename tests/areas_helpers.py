@@ -73,3 +73,18 @@ def standin_solve(problem, settings, time_left):
     sol = SimpleNamespace(m=m, success=True, message="stand-in")
     cert = SimpleNamespace(passed=True, failures=lambda: [], as_dict=lambda: {"stand_in": True})
     return sol, cert
+
+
+def use_standins(monkeypatch) -> None:
+    """The areas CLI on a thread cluster with the stand-in task (worker processes cannot see a
+    monkeypatch); CALLS starts empty."""
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch
+
+    def make_client(scheduler=None, workers=None):
+        return Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"))
+    monkeypatch.setattr(batch, "make_client", make_client)
+    monkeypatch.setattr(batch, "AREA_FN", standin_area)
+    monkeypatch.setattr(batch, "check_solver", lambda name: None)
+    CALLS.clear()

@@ -139,12 +139,7 @@ def cli(small_files, out, *extra):
 
 @pytest.fixture
 def inprocess(monkeypatch):
-    """The CLI on a thread cluster with the stand-in task (worker processes cannot see a monkeypatch)."""
-    def make_client(scheduler=None, workers=None):
-        return Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"))
-    monkeypatch.setattr(batch, "make_client", make_client)
-    monkeypatch.setattr(batch, "AREA_FN", standin_area)
-    monkeypatch.setattr(batch, "check_solver", lambda name: None)
+    areas_helpers.use_standins(monkeypatch)
 
 
 def test_cli_exit_1_when_an_area_fails(tmp_path, small_files, inprocess, capsys):

@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
-from dask.distributed import Client, LocalCluster  # noqa: E402
 
 from goldstar.areas import batch, command, memory  # noqa: E402
 from goldstar.areas.output import area_files  # noqa: E402
@@ -25,7 +24,7 @@ from goldstar.areas.problem import read_overrides  # noqa: E402
 from goldstar.cli import main  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
 from tests import areas_helpers  # noqa: E402
-from tests.areas_helpers import small_records, standin_area  # noqa: E402
+from tests.areas_helpers import small_records  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,13 +45,7 @@ def cli(small_files, out, *extra):
 
 @pytest.fixture
 def inprocess(monkeypatch):
-    """The CLI on a thread cluster with the stand-in task (worker processes cannot see a monkeypatch)."""
-    def make_client(scheduler=None, workers=None):
-        return Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"))
-    monkeypatch.setattr(batch, "make_client", make_client)
-    monkeypatch.setattr(batch, "AREA_FN", standin_area)
-    monkeypatch.setattr(batch, "check_solver", lambda name: None)
-    areas_helpers.CALLS.clear()
+    areas_helpers.use_standins(monkeypatch)
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -38,6 +38,7 @@ from ..defaults import (
     AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
 )
 from ..exceptions import InputError
+from ..store.tables import read_text_table
 from ..hashing import arrays_hash
 from .inputs import NationalData
 from .recipe import DATA_DIR
@@ -103,15 +104,7 @@ def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: S
     """
     path = Path(path)
     where = f"overrides file {path}"
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{where}: cannot be read ({exc})") from None
-    missing = [c for c in OVERRIDE_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(f"{where}: lacks column(s) {', '.join(missing)}")
+    table = read_text_table(path, "overrides file", OVERRIDE_COLUMNS)
     table["area"] = table["area"].str.strip().str.upper()
     known_targets = None if targets is None else set(targets)
     seen: dict[str, int] = {}

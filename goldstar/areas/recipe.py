@@ -28,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import InputError
+from ..store.tables import read_text_table
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_RECIPE = DATA_DIR / "recipe.csv"
@@ -66,15 +67,7 @@ class Cell:
 def read_recipe(path: str | Path = DEFAULT_RECIPE) -> pd.DataFrame:
     """The recipe table, validated; InputError names the row and column that is wrong."""
     path = Path(path)
-    try:
-        recipe = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"recipe file {path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"recipe file {path}: cannot be read ({exc})") from None
-    missing = [c for c in RECIPE_COLUMNS if c not in recipe.columns]
-    if missing:
-        raise InputError(f"recipe file {path}: lacks column(s) {', '.join(missing)}")
+    recipe = read_text_table(path, "recipe file", RECIPE_COLUMNS)
     if len(recipe) == 0:
         raise InputError(f"recipe file {path}: has no rows")
     for column, allowed in (("kind", KINDS), ("agi_stub", STUB_CHOICES), ("filing_status", tuple(FILING_STATUS))):

@@ -70,6 +70,22 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
         raise InputError(f"{what} file {path}: cannot be read ({exc})") from None
 
 
+def read_text_table(path: str | os.PathLike[str], what: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A hand-written CSV (a recipe, an overrides file) as strings, empty cells as "": InputError
+    naming `what` and the file when it cannot be read, is not UTF-8, or lacks one of `columns`."""
+    where = f"{what} {path}"
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{where}: cannot be read ({exc})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"{where}: lacks column(s) {', '.join(missing)}")
+    return table
+
+
 def rows_by_id(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Records matched by record_id: for each id of `wanted`, its row in `ids` (any row where it
     is absent) and whether it was found there."""
