@@ -163,18 +163,9 @@ def check_records(records: pd.DataFrame) -> None:
 # How many dropped targets the warning names; problem.json lists them all.
 
 
-def build_problem(
-    records: pd.DataFrame,
-    targets: pd.DataFrame,
-    year: int = DEFAULT_YEAR,
-    *,
-    penalty: float = DEFAULT_PENALTY,
-    lower: float = DEFAULT_LOWER,
-    upper: float = DEFAULT_UPPER,
-) -> tuple[Problem, BuildInfo]:
-    """Build the reweighting Problem from a record table and an SOI target table."""
-    check_records(records)
-    selected = select_targets(targets, year)
+def prescaled_weights(records: pd.DataFrame, targets: pd.DataFrame, year: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """(w0, prescale, filer): the records' weights scaled so that the filers add up to the SOI count
+    of all returns for `year`, as TMD prescales before it solves."""
     total_row = targets[
         (targets["Year"] == year) & (targets["Variable"] == "count")
         & (targets["Filing status"] == "All") & ~targets["Taxable only"].astype(bool)
@@ -185,15 +176,20 @@ def build_problem(
             f"the target table needs exactly one all-returns count row for {year} to prescale "
             f"the weights; it has {len(total_row)}"
         )
-    n = len(records)
     filer = records["is_tax_filer"].astype(float).to_numpy() != 0
     weight = records["weight"].to_numpy(dtype=np.float64)
     filer_total = float(weight[filer].sum())
     if not filer_total > 0:
         raise InputError("record table: no filer has a positive weight, nothing to prescale")
     prescale = float(total_row["Value"].iloc[0]) / filer_total
-    w0 = weight * prescale
+    return weight * prescale, prescale, filer
 
+
+def target_matrix(records: pd.DataFrame, selected: pd.DataFrame, filer: np.ndarray
+                  ) -> tuple[sp.csr_matrix, list[str], np.ndarray, list[str]]:
+    """(A, names, t, dropped): each filer's contribution to each selected target (1 for a count,
+    the variable's value for an amount, within the AGI range and filing status), leaving out, by
+    label, the targets no record contributes to."""
     agi = records["adjusted_gross_income"].to_numpy(dtype=np.float64)
     status = records["filing_status"].astype(str).to_numpy()
     values = {v: records[v].to_numpy(dtype=np.float64) for v in AGI_LEVEL_VARIABLES + AGGREGATE_LEVEL_VARIABLES}
@@ -217,6 +213,29 @@ def build_problem(
         data.append(column[idx])
         names.append(row["label"])
         t.append(float(row["Value"]))
+    if not names:
+        return sp.csr_matrix((len(records), 0)), names, np.array(t), dropped
+    cols = [np.full(r.size, j, dtype=np.int64) for j, r in enumerate(rows)]
+    A = sp.csr_matrix(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(len(records), len(names))
+    )
+    return A, names, np.array(t), dropped
+
+
+def build_problem(
+    records: pd.DataFrame,
+    targets: pd.DataFrame,
+    year: int = DEFAULT_YEAR,
+    *,
+    penalty: float = DEFAULT_PENALTY,
+    lower: float = DEFAULT_LOWER,
+    upper: float = DEFAULT_UPPER,
+) -> tuple[Problem, BuildInfo]:
+    """Build the reweighting Problem from a record table and an SOI target table."""
+    check_records(records)
+    selected = select_targets(targets, year)
+    w0, prescale, filer = prescaled_weights(records, targets, year)
+    A, names, t, dropped = target_matrix(records, selected, filer)
     if dropped:
         shown = "; ".join(dropped[:SHOWN_DROPPED]) + (
             f"; and {len(dropped) - SHOWN_DROPPED} more (all under build.dropped_targets in problem.json)"
@@ -225,14 +244,9 @@ def build_problem(
                       UserWarning, stacklevel=2)
     if not names:
         raise InputError(f"no target for {year} has a contributing record")
-    cols = [np.full(r.size, j, dtype=np.int64) for j, r in enumerate(rows)]
-    A = sp.csr_matrix(
-        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, len(names))
-    )
     ids = records["record_id"].to_numpy() if "record_id" in records.columns else None
     problem = Problem.from_arrays(
-        A, w0, np.array(t), penalty=penalty, lower=lower, upper=upper,
-        record_ids=ids, target_names=names,
+        A, w0, t, penalty=penalty, lower=lower, upper=upper, record_ids=ids, target_names=names,
     )
     by_variable: dict[str, int] = {}
     for name in names:
@@ -240,6 +254,6 @@ def build_problem(
         by_variable[key] = by_variable.get(key, 0) + 1
     info = BuildInfo(
         year=year, prescale=prescale, filers=int(filer.sum()), dropped_targets=dropped,
-        targets_by_variable=by_variable, initial_totals=problem.fitted(np.ones(n)),
+        targets_by_variable=by_variable, initial_totals=problem.fitted(np.ones(len(records))),
     )
     return problem, info

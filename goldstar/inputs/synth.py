@@ -56,25 +56,44 @@ def synth_problem(
     if targets < 1:
         raise InputError(f"`targets` must be at least 1, got {targets}")
     rng = np.random.default_rng(seed)
-    n = int(records)
-    n_fs = len(FILING_STATUSES)
-    n_var = len(VARIABLES)
-    per_cell = 1 + n_var
-    per_bin = (1 + n_fs) * per_cell
+    per_bin = (1 + len(FILING_STATUSES)) * (1 + len(VARIABLES))
     n_bins = max(1, -(-(targets - per_bin) // per_bin))
+    w0, status, income_bin, values = synthetic_records(rng, int(records), n_bins)
+    A, names, cell_column = synthetic_columns(values, status, income_bin, n_bins, targets)
+    if len(names) < targets:
+        raise InputError(
+            f"{records} records fill only {len(names)} nonzero targets; ask for fewer targets "
+            "or more records"
+        )
+    t = synthetic_targets(rng, A, w0, np.asarray(cell_column))
+    return Problem.from_arrays(
+        A, w0, t, penalty=penalty, lower=lower, upper=upper, target_names=names
+    )
 
+
+def synthetic_records(rng: np.random.Generator, n: int, n_bins: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(w0, filing status, income bin, values): n records' weights over 3.5 decades, a filing
+    status each, an income rank that sets the bin, and a count column then VARIABLES' amounts."""
     w0 = 10.0 ** rng.uniform(0.0, 3.5, n)
-    status = rng.choice(n_fs, size=n, p=FILING_STATUS_SHARES)
+    status = rng.choice(len(FILING_STATUSES), size=n, p=FILING_STATUS_SHARES)
     income_rank = rng.uniform(0.0, 1.0, n)
     income_bin = np.minimum((income_rank * n_bins).astype(np.int64), n_bins - 1)
-    amounts = np.zeros((n, n_var))
+    amounts = np.zeros((n, len(VARIABLES)))
     for v, (_, share, log_mean, log_sd) in enumerate(VARIABLES):
         has = rng.uniform(size=n) < share
         # richer bins get larger amounts, as incomes do
         scale = np.exp(log_mean + log_sd * rng.standard_normal(n) + 1.5 * (income_rank - 0.5))
         amounts[:, v] = np.where(has, np.round(scale), 0.0)
     values = np.concatenate([np.ones((n, 1)), amounts], axis=1)  # count first
+    return w0, status, income_bin, values
 
+
+def synthetic_columns(values: np.ndarray, status: np.ndarray, income_bin: np.ndarray, n_bins: int,
+                      targets: int) -> tuple[sp.csr_matrix, list[str], list[bool]]:
+    """(A, names, is_cell): up to `targets` nonzero columns, all incomes first, then each income
+    bin, each for everyone and every filing status, and each of count and VARIABLES."""
+    n = values.shape[0]
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -101,23 +120,24 @@ def synth_problem(
         for fs, in_status in groups:
             for k, label in enumerate(labels):
                 add_column((income_bin == b) & in_status, k, f"{label}/bin {b}/{fs}", True)
-    if len(names) < targets:
-        raise InputError(
-            f"{records} records fill only {len(names)} nonzero targets; ask for fewer targets "
-            "or more records"
-        )
+    if not names:
+        return sp.csr_matrix((n, 0)), names, cell_column
     A = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n, targets),
+        shape=(n, len(names)),
     )
+    return A, names, cell_column
+
+
+def synthetic_targets(rng: np.random.Generator, A: sp.csr_matrix, w0: np.ndarray,
+                      cell_column: np.ndarray) -> np.ndarray:
+    """Targets a little above the sample's totals, with noise, and some cells badly inconsistent."""
+    J = A.shape[1]
     initial = A.T @ w0
-    noise = np.exp(0.15 * rng.standard_normal(targets))
+    noise = np.exp(0.15 * rng.standard_normal(J))
     t = initial * noise * 1.1  # the population grew: every target a little above the sample
     cells = np.flatnonzero(cell_column)
     bad = rng.uniform(size=cells.size) < SHARE_OF_BADLY_INCONSISTENT_CELLS
     direction = np.where(rng.uniform(size=cells.size) < 0.5, INCONSISTENCY_FACTOR, 1.0 / INCONSISTENCY_FACTOR)
     t[cells[bad]] *= direction[bad]
-    t = np.round(t)
-    return Problem.from_arrays(
-        A, w0, t, penalty=penalty, lower=lower, upper=upper, target_names=names
-    )
+    return np.round(t)
