@@ -135,7 +135,7 @@ def warn_about_workers(workers: int | None) -> None:
     cores = os.cpu_count() or 1
     if workers is not None and workers > cores:
         print(f"WARNING: --workers {workers} on {cores} core(s): the workers will share the cores, and the "
-              "batch is slower than with --workers {cores}".replace("{cores}", str(cores)), file=sys.stderr)
+              f"batch is slower than with --workers {cores}", file=sys.stderr)
 
 
 def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str, Any]:
@@ -177,13 +177,14 @@ def _run_locked(args: argparse.Namespace) -> int:
     warn_about_workers(args.workers)
     start = time.perf_counter()
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
-    check_settings(args.out, recorded_settings(args, national, seed), rerun_all=args.rerun_all)
+    settings_record = recorded_settings(args, national, seed)
+    check_settings(args.out, settings_record, rerun_all=args.rerun_all)
     client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     try:
         prepare_out(args.out, {
             "areas": args.areas, "seed": seed, "synthetic": any(a.synthetic for a in areas),
             "national": national.hashes, "versions": client_versions(), "count": len(areas),
-            "dropped_cells": list(national.dropped_cells), "settings": recorded_settings(args, national, seed),
+            "dropped_cells": list(national.dropped_cells), "settings": settings_record,
         })
         write_records(args.out, national.record_ids, national.weight)
         setup = time.perf_counter() - start
