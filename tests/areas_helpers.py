@@ -34,6 +34,7 @@ def small_records(n: int = 3000, seed: int = 5) -> pd.DataFrame:
         "ordinary_dividends": some(0.25, 5e3),
         "business_net_profits": np.maximum(business, 0.0),
         "business_net_losses": np.maximum(-business, 0.0),
+        "e00900": business,  # Tax-Calculator's name, as the engines pass it through
         "taxable_pension_income": some(0.2, 2e4),
         "taxable_social_security": some(0.2, 1.5e4),
         "unemployment_compensation": some(0.05, 5e3),
@@ -59,7 +60,7 @@ def standin_area(national, spec, settings, input_hash):
         raise RuntimeError("stand-in failure for NY")
     if spec.name == "TX":
         row.update(status="infeasible", message="stand-in infeasible", m=None,
-                   dropped=[{"name": "wages/agi_stub_10", "reason": "range"}])
+                   dropped=[{"name": "e00200/cnt=0/scope=1/agi=[1000000.0,9e+99)/fs=0", "reason": "range"}])
     CALLS.append(spec.name)
     return row
 

@@ -58,7 +58,7 @@ def test_failed_and_infeasible_areas_are_rows(tmp_path, client, national, soi):
     assert "stand-in failure for NY" in rows[1]["message"]
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary["area"]) == ["AL", "NY", "TX", "CA"]
-    assert summary.loc[2, "dropped"] == "wages/agi_stub_10[range]"
+    assert summary.loc[2, "dropped"] == "e00200/cnt=0/scope=1/agi=[1000000.0,9e+99)/fs=0[range]"
     tmd = pd.read_csv(tmp_path / "tmd" / "al_tmd_weights.csv.gz")
     assert list(tmd.columns) == ["WT2015"] and len(tmd) == national.n
     np.testing.assert_allclose(tmd["WT2015"], areas[0].pop_share * national.weight, rtol=1e-15)
@@ -116,7 +116,7 @@ def test_error_policy_reports_infeasible(national, soi):
     assert row["status"] == "infeasible" and row["dropped"] and row["m"] is None
     s = dataclasses.replace(s, unreachable="drop")
     row = run_area(national, spec, s, "h", solve_fn=standin_solve)
-    assert row["status"] == "ok" and row["dropped"] and row["kept"] == row["targets"] - len(row["dropped"])
+    assert row["status"] == "ok" and row["dropped"] and row["kept"] == row["targets"] - row["empty"] - len(row["dropped"])
 
 
 # -- the command line --------------------------------------------------------------------

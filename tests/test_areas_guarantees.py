@@ -187,11 +187,11 @@ def overrides_file(tmp_path, *rows: str, encoding: str = "utf-8") -> Path:
     (["AL,-1,,,,"], "row 2, `eps`: '-1' is not a positive number"),
 ])
 def test_overrides_rows_are_refused_by_name(tmp_path, rows, message):
-    from goldstar.areas.recipe import cells, read_recipe
+    from goldstar.areas.recipe import read_recipe
 
     path = overrides_file(tmp_path, *rows)
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        read_overrides(path, areas={"AL", "CA"}, targets=[c.name for c in cells(read_recipe())])
+        read_overrides(path, areas={"AL", "CA"}, targets=[c.name for c in read_recipe()])
 
 
 def test_text_files_that_are_not_utf8_exit_2_naming_the_file(tmp_path, small_files, capsys):
@@ -200,8 +200,8 @@ def test_text_files_that_are_not_utf8_exit_2_naming_the_file(tmp_path, small_fil
     assert cli(small_files, out, "--areas", "AL", "--overrides", str(latin)) == 2
     assert f"overrides file {latin}: not UTF-8" in capsys.readouterr().err
     recipe = tmp_path / "recipe.csv"
-    recipe.write_bytes((REPO / "goldstar" / "areas" / "data" / "recipe.csv").read_bytes().replace(
-        b"number of returns", "num\xe9ro".encode("latin-1")))
+    recipe.write_bytes((REPO / "goldstar" / "areas" / "data" / "recipes" / "goldstar-77.csv").read_bytes().replace(
+        b"joint returns", "joint r\xe9turns".encode("latin-1")))
     assert cli(small_files, out, "--areas", "AL", "--recipe", str(recipe)) == 2
     assert f"recipe file {recipe}: not UTF-8" in capsys.readouterr().err
     assert not out.exists()

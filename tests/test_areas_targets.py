@@ -7,7 +7,7 @@ import pytest
 
 from tests.areas_helpers import small_national
 from goldstar.areas.inputs import STATES, read_soi_states
-from goldstar.areas.recipe import cells, read_recipe
+from goldstar.areas.recipe import read_recipe
 from goldstar.areas.synthetic import APPORTIONMENT_2020, allocate
 from goldstar.areas.targets import make_areas, parse_area_set
 from goldstar.exceptions import InputError
@@ -23,13 +23,16 @@ def national():
     return small_national()
 
 
-def test_recipe_has_the_77_cells_of_the_issue():
-    c = cells(read_recipe())
+def test_recipe_has_the_77_cells():
+    c = read_recipe()
     assert len(c) == 77
     names = {x.name for x in c}
-    for family in ("returns", "agi", "returns_single", "returns_joint", "returns_hoh", "wage_returns", "wages"):
-        assert {f"{family}/agi_stub_{k:02d}" for k in range(1, 11)} <= names
-    assert "business_net_income/all" in names
+    edges = [-9e99, 1.0, 1e4, 2.5e4, 5e4, 7.5e4, 1e5, 2e5, 5e5, 1e6, 9e99]
+    for varname, count, fs in (("c00100", 1, 0), ("c00100", 0, 0), ("c00100", 1, 1), ("c00100", 1, 2),
+                               ("c00100", 1, 4), ("e00200", 3, 0), ("e00200", 0, 0)):
+        assert {f"{varname}/cnt={count}/scope=1/agi=[{lo!r},{hi!r})/fs={fs}"
+                for lo, hi in zip(edges, edges[1:])} <= names
+    assert "e00900/cnt=0/scope=1/agi=[-9e+99,9e+99)/fs=0" in names
 
 
 def test_soi_table_has_the_51_areas(soi):

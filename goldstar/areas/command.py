@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import (
-    AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
+    SHOWN_DROPPED, AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
     SLACK_UNITS, UNREACHABLE_POLICIES,
 )
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
@@ -55,7 +55,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "record_id and weight (no certificate stands behind them)")
     p.add_argument("--records", type=Path, default=None, help="national record table (default: embedded CPS)")
     p.add_argument("--soi", type=Path, default=None, help="SOI state table (default: the vendored 2022 table)")
-    p.add_argument("--recipe", type=Path, default=None, help="recipe CSV (default goldstar/areas/data/recipe.csv)")
+    p.add_argument("--recipe", default=None, metavar="NAME|FILE",
+                   help="the targets, in TMD's spec format: a shipped recipe (goldstar-77, the default; "
+                        "tmd-states; tmd-districts) or a spec CSV")
+    p.add_argument("--sharing", type=Path, default=None, metavar="FILE",
+                   help="which SOI column shares each cell among areas (default: the shipped table)")
+    p.add_argument("--engine", choices=("cps", "taxcalc"), default=None,
+                   help="records engine for the national records: cps (default for the embedded file) or "
+                        "taxcalc (Tax-Calculator at --tmd-year: TMD's area variables c18300, eitc, ...)")
+    from ..inputs.engines import add_taxcalc_arguments
+
+    add_taxcalc_arguments(p)
     p.add_argument("--seed", type=int, default=None, help="seed of the synthetic splits (default 20260101)")
     p.add_argument("--tmd-year", type=int, default=2015,
                    help="year of the WT<year> column of the TMD-layout files (default 2015, the national year)")
@@ -150,6 +160,7 @@ def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str
         "upper": args.upper, "seed": seed, "tmd_year": None if args.no_tmd_weights else args.tmd_year,
         "national_weights": national.hashes["national_weights"]["hash"],
         "records": national.hashes["records"]["hash"], "recipe": national.hashes["recipe"]["hash"],
+        "sharing": national.hashes.get("sharing", {}).get("hash"), "engine": national.hashes.get("engine"),
         "soi": national.hashes["soi"]["hash"], "overrides": file_hash(overrides),
     }
 
@@ -207,6 +218,15 @@ def _run_locked(args: argparse.Namespace) -> int:
     secs = [r.get("seconds") for r in rows if r.get("seconds") and not r.get("skipped")]
     print("status       " + ", ".join(f"{k} {v}" for k, v in sorted(status.items())) + f" (skipped, already done: {skipped})")
     print(f"drops        {with_drops} area(s) with dropped targets")
+    kept = sorted(r["kept"] for r in rows if r.get("kept") is not None)
+    if kept:
+        print(f"targets      kept {kept[len(kept) // 2]} of {national.recipe_size} (median over areas; fewest "
+              f"{kept[0]}, most {kept[-1]})")
+    if national.dropped_cells:
+        shown = ", ".join(national.dropped_cells[:SHOWN_DROPPED])
+        more = len(national.dropped_cells) - SHOWN_DROPPED
+        print(f"empty        {len(national.dropped_cells)} target(s) no record contributes to, no area's target: "
+              f"{shown}{f' ... and {more} more' if more > 0 else ''}")
     if secs:
         print(f"area seconds median {np.median(secs):.2f}, max {max(secs):.2f}; batch wall {wall:.1f} s")
     if rss:
@@ -245,28 +265,36 @@ def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, li
     from .inputs import file_weights, load_national, read_soi_states, reference_weights
     from .memory import check_batch_memory
     from .problem import DEFAULT_OVERRIDES, area_input_hash, read_overrides, settings_for
-    from .recipe import DEFAULT_RECIPE, cells, read_recipe
+    from ..inputs.engines import engine_options
+    from .recipe import DEFAULT_RECIPE, read_recipe, resolve_recipe
+    from .sharing import DEFAULT_SHARING, read_sharing
     from .targets import DEFAULT_SEED, area_names, make_areas, parse_area_set
 
     kind, count = parse_area_set(area_set)
     if kind == "synthetic":
         check_batch_memory(count, 0, None)  # the areas alone, before anything is read
-    recipe = args.recipe or DEFAULT_RECIPE
-    recipe_table = read_recipe(recipe)
+    recipe = resolve_recipe(args.recipe) if args.recipe is not None else DEFAULT_RECIPE
+    cell_list = read_recipe(recipe)
+    sharing_path = args.sharing or DEFAULT_SHARING
+    sharing = read_sharing(sharing_path)
+    for cell in cell_list:  # every cell has its sharing row, before the records are read
+        sharing.columns(cell, f"recipe file {recipe}: cell {cell.name}")
     overrides = read_overrides(args.overrides or DEFAULT_OVERRIDES, areas=set(area_names(area_set)),
-                               targets=[c.name for c in cells(recipe_table)])
+                               targets=[c.name for c in cell_list])
     soi_path = args.soi or DEFAULT_SOI_STATES
-    soi = read_soi_states(soi_path, tuple(recipe_table["soi_column"]))
+    soi = read_soi_states(soi_path, sharing.all_columns())
     weights = (file_weights(args.national_weights) if args.national_weights is not None
                else reference_weights(args.reference))
-    national = load_national(weights, args.records, recipe)
+    national = load_national(weights, args.records, recipe, engine=args.engine, year=args.tmd_year,
+                             engine_options=engine_options(args))
     if kind == "synthetic":
         check_batch_memory(count, national.n, 0 if args.scheduler else args.workers)
     national.hashes["soi"] = {**file_entry(soi_path), "file": str(soi_path)}
+    national.hashes["sharing"] = file_entry(sharing_path)
     national.hashes["content"] = national.content_hash()
     _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    areas = make_areas(area_set, soi, national, seed)
+    areas = make_areas(area_set, soi, national, sharing, seed)
     base = base_settings(args)
     settings = [settings_for(a, base, overrides, args.upper) for a in areas]
     national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
@@ -279,10 +307,11 @@ def _check_override_targets(overrides, cell_names: tuple[str, ...], path: Path) 
     an override naming one is refused by row, not failed in every area."""
     kept = set(cell_names)
     for k, row in overrides.iterrows():
-        for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
-            if name not in kept:
-                raise InputError(f"overrides file {path}: row {k + 2}, `targets`: {name!r} has no contributing "
-                                 "record in the national data, so no area has it as a target")
+        for column in ("targets", "drop"):
+            for name in (x for x in row[column].split(";") if x):
+                if name not in kept:
+                    raise InputError(f"overrides file {path}: row {k + 2}, `{column}`: {name!r} has no "
+                                     "contributing record in the national data, so no area has it as a target")
 
 
 def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certificate")) -> int:

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..defaults import DEFAULT_RECORDS, DEFAULT_SOI_STATES, DEFAULT_REFERENCES
+from ..defaults import DEFAULT_RECORDS, DEFAULT_REFERENCES, DEFAULT_SOI_STATES, DEFAULT_YEAR
 from ..exceptions import InputError
 from ..hashing import arrays_hash, file_hash
-from .recipe import DEFAULT_RECIPE, Cell, cell_matrix, cells, read_recipe
+from .recipe import DEFAULT_RECIPE, cell_matrix, check_variables, read_recipe
+from .spec import Cell
 from ..store.tables import read_table
-from ..inputs.cps import cps_to_soi
+from ..inputs.engines import run_engine
 from ..store.reference import read_reference, METADATA_KEY
 from ..verify.columns import file_checks
 
@@ -94,7 +95,10 @@ class NationalData:
     """What every area task needs, sent to each Dask worker once.
 
     A is records x cells (goldstar.areas.recipe); weight the national weights,
-    aligned with record_ids; totals = A^T weight, the national total of each cell.
+    aligned with record_ids; totals = A^T weight, the national total of each cell;
+    population the national weighted XTOT when the records carry XTOT (TMD's denominator of
+    an area's population share in its target files), else None. `empty` names the recipe's
+    cells that no record with a positive weight contributes to: they are no area's target.
     """
 
     record_ids: np.ndarray
@@ -104,6 +108,12 @@ class NationalData:
     totals: np.ndarray
     hashes: dict[str, Any] = field(default_factory=dict)
     dropped_cells: tuple[str, ...] = ()
+    population: float | None = None
+
+    @property
+    def recipe_size(self) -> int:
+        """The recipe's cells, the empty ones included."""
+        return len(self.cells) + len(self.dropped_cells)
 
     @property
     def n(self) -> int:
@@ -123,20 +133,22 @@ class NationalData:
 
 
 def national_from_arrays(
-    records: pd.DataFrame, record_ids: np.ndarray, weight: np.ndarray, recipe: pd.DataFrame,
-    hashes: dict[str, Any] | None = None,
+    records: pd.DataFrame, record_ids: np.ndarray, weight: np.ndarray, cell_list: list[Cell],
+    hashes: dict[str, Any] | None = None, where: str = "the recipe",
 ) -> NationalData:
-    """NationalData from a record table (goldstar.inputs.build's SOI names) and aligned national weights.
+    """NationalData from a record table (goldstar.areas.variables) and aligned national weights.
 
-    Cells no record with a positive weight contributes to are left out (their
-    names in `dropped_cells`): a share of a zero national total is zero.
+    Cells no record with a positive weight contributes to are left out, `empty` (their
+    names in `dropped_cells`): a share of a zero national total is zero. On the CPS file
+    through Tax-Calculator, e26270 and capgains_net are zero on every record (the file has
+    none of their inputs), so their cells are empty.
     """
     weight = np.asarray(weight, dtype=np.float64)
     if weight.shape != (len(records),):
         raise InputError(f"{weight.size} national weights for {len(records)} records")
     if not np.all(np.isfinite(weight)) or np.any(weight < 0):
         raise InputError("national weights must be finite and >= 0")
-    cell_list = cells(recipe)
+    check_variables(records, cell_list, where)
     A = cell_matrix(records, cell_list)
     totals = A.T @ weight
     touched = np.asarray((A.multiply(weight[:, None] > 0) != 0).sum(axis=0)).ravel() > 0
@@ -147,8 +159,14 @@ def national_from_arrays(
     return NationalData(
         record_ids=np.asarray(record_ids, dtype=np.int64), weight=weight, A=A,
         cells=tuple(cell_list[j] for j in keep), totals=np.asarray(totals)[keep],
-        hashes=dict(hashes or {}), dropped_cells=dropped,
+        hashes=dict(hashes or {}), dropped_cells=dropped, population=_population(records, weight),
     )
+
+
+def _population(records: pd.DataFrame, weight: np.ndarray) -> float | None:
+    if "XTOT" not in records.columns:
+        return None
+    return float(records["XTOT"].to_numpy(dtype=np.float64) @ weight)
 
 
 @dataclass(frozen=True)
@@ -241,14 +259,28 @@ def load_national(
     weights: NationalWeights,
     records: str | os.PathLike[str] | None = None,
     recipe: str | os.PathLike[str] = DEFAULT_RECIPE,
+    *,
+    engine: str | None = None,
+    year: int = DEFAULT_YEAR,
+    engine_options: dict[str, Any] | None = None,
 ) -> NationalData:
-    """The national data: the records (default: the embedded CPS file through goldstar.inputs.cps)
-    with the national `weights` matched by record_id, and the recipe's cells."""
+    """The national data: the records with the national `weights` matched by record_id, and
+    the recipe's cells.
 
-    records_path = Path(records) if records is not None else DEFAULT_RECORDS
-    table = read_table(records_path, "record")
-    if records is None:
-        table = cps_to_soi(table)
+    The records: through `engine` (goldstar.inputs.engines: `cps`, the default for the
+    embedded CPS file, or `taxcalc`, run for `year`), or, with `records` and no engine, the
+    table as it is (goldstar's SOI names and any Tax-Calculator variables it carries).
+    """
+
+    if engine is None and records is not None:
+        records_path = Path(records)
+        table = read_table(records_path, "record")
+        records_entry = {"file": records_path.name, "hash": file_hash(records_path), "adapter": "none"}
+        engine_facts: dict[str, Any] = {"name": None}
+    else:
+        table, inputs, engine_facts = run_engine(engine or "cps", records, year, engine_options)
+        records_entry = inputs["records"]
+        records_path = Path(records) if records is not None else DEFAULT_RECORDS
     if "record_id" not in table.columns:
         raise InputError(f"record table {records_path}: needs a record_id column to match the national weights")
     ids = table["record_id"].to_numpy(dtype=np.int64)
@@ -263,12 +295,12 @@ def load_national(
             f"({int(missing.sum())} records without one); they were made from other records"
         )
     weight = by_id.loc[ids].to_numpy()
-    recipe_table = read_recipe(recipe)
+    cell_list = read_recipe(recipe)
     hashes = {
         "national_weights": {"file": where, "hash": file_hash(where)},
         "national_reference": dict(weights.identity),
-        "records": {"file": records_path.name, "hash": file_hash(records_path),
-                    "adapter": "cps" if records is None else "none"},
+        "records": records_entry,
+        "engine": {k: v for k, v in engine_facts.items() if k in ("name", "version", "options", "cache_key")},
         "recipe": {"file": Path(recipe).name, "hash": file_hash(recipe)},
     }
-    return national_from_arrays(table, ids, weight, recipe_table, hashes)
+    return national_from_arrays(table, ids, weight, cell_list, hashes, where=f"recipe file {recipe}")

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -221,13 +221,18 @@ def elastic_lp_for(key: tuple, A: sp.csr_matrix, weight: np.ndarray, scale: np.n
 def find_unreachable_area(
     A: sp.csr_matrix, weight: np.ndarray, pop_share: float, t: np.ndarray, names, eps: float,
     lo: float, hi: float, *, cache_key: tuple | None = None, scale: np.ndarray | None = None,
+    given: Sequence[str] = (),
 ) -> PrepassResult:
-    """The pre-pass of one area (module docstring): w0 = pop_share x weight, targets t."""
+    """The pre-pass of one area (module docstring): w0 = pop_share x weight, targets t. The
+    targets in `given` (an overrides file's drops) are dropped first, with reason `override`,
+    and the tests run on the rest."""
     start = time.perf_counter()
     w0 = pop_share * weight
     B = sp.csr_matrix(sp.diags(w0) @ A)
     result = PrepassResult()
-    result.dropped = range_test(B, t, eps, lo, hi, names)
+    given = set(given)
+    result.dropped = [{"name": name, "reason": "override"} for name in names if name in given]
+    result.dropped += [d for d in range_test(B, t, eps, lo, hi, names) if d["name"] not in given]
     active = np.ones(t.size, dtype=bool)
     for d in result.dropped:
         active[list(names).index(d["name"])] = False

@@ -42,6 +42,7 @@ from ..store.tables import read_text_table
 from ..hashing import arrays_hash
 from .inputs import NationalData
 from .recipe import DATA_DIR
+from .spec import parse_name
 from .targets import AreaSpec
 from ..certificate import certify
 from ..params import number
@@ -68,6 +69,7 @@ class AreaSettings:
     upper: float = AREA_UPPER_BY_KIND["state"]
     unreachable: str = DEFAULT_UNREACHABLE
     slack_penalty_by_target: tuple[tuple[str, float], ...] = ()
+    drop_targets: tuple[str, ...] = ()
     time_limit: float | None = None
     solver: str = SOLVER
 
@@ -87,26 +89,34 @@ class AreaSettings:
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["slack_penalty_by_target"] = [list(p) for p in self.slack_penalty_by_target]
+        out["drop_targets"] = list(self.drop_targets)
         return out
 
 
 OVERRIDE_COLUMNS = ("area", "eps", "upper", "targets", "slack_penalty", "note")
+OPTIONAL_OVERRIDE_COLUMNS = ("drop",)
 
 
 def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: Sequence[str] | None = None,
                    targets: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per-area overrides: area, eps, upper, targets (';'-separated), slack_penalty, note.
+    """Per-area overrides: area, eps, upper, targets (';'-separated), slack_penalty, note, and
+    optionally drop (';'-separated targets to drop in that area, reason `override`).
 
-    An empty cell keeps the default. `slack_penalty` applies to the listed targets. With
-    `areas` (the batch's areas) and `targets` (the recipe's target names), a row naming an
-    area outside the batch, a second row for one area, or a target the recipe does not
-    have is refused: InputError naming the file and row, before any work.
+    An empty cell keeps the default. `slack_penalty` applies to the listed targets. Target
+    names are TMD's labels (goldstar.areas.spec), matched by the cell they name, so
+    `agi=[5e5,9e99)` names the same cell as `agi=[500000.0,9e+99)`; they are stored in
+    goldstar's spelling. With `areas` (the batch's areas) and `targets` (the recipe's target
+    names), a row naming an area outside the batch, a second row for one area, or a target
+    the recipe does not have is refused: InputError naming the file and row, before any work.
     """
     path = Path(path)
     where = f"overrides file {path}"
     table = read_text_table(path, "overrides file", OVERRIDE_COLUMNS)
+    for column in OPTIONAL_OVERRIDE_COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
     table["area"] = table["area"].str.strip().str.upper()
-    known_targets = None if targets is None else set(targets)
+    by_key = None if targets is None else {_target_key(name, where): name for name in targets}
     seen: dict[str, int] = {}
     for k, row in table.iterrows():
         line = f"{where}: row {k + 2}"
@@ -129,10 +139,27 @@ def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: S
         if areas is not None and row["area"] not in areas:
             raise InputError(f"{line}: area {row['area']} is not in this batch; remove the row, or run "
                              "its area with the others")
-        for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
-            if known_targets is not None and name not in known_targets:
-                raise InputError(f"{line}, `targets`: {name!r} is not a target of the recipe")
+        for column in ("targets", "drop"):
+            names = [x.strip() for x in row[column].split(";") if x.strip()]
+            if by_key is not None:
+                names = [_known_target(name, by_key, f"{line}, `{column}`") for name in names]
+            table.loc[k, column] = ";".join(names)
     return table
+
+
+def _target_key(name: str, where: str) -> tuple | str:
+    """A target's identity: its cell for a TMD label, else the name itself."""
+    try:
+        return parse_name(name)
+    except InputError:
+        return name
+
+
+def _known_target(name: str, by_key: dict, where: str) -> str:
+    key = _target_key(name, where)
+    if key not in by_key:
+        raise InputError(f"{where}: {name!r} is not a target of the recipe")
+    return by_key[key]
 
 
 def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | None,
@@ -147,6 +174,9 @@ def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | N
             s = dataclasses.replace(s, eps=float(row["eps"]))
         if row["upper"].strip():
             s = dataclasses.replace(s, upper=float(row["upper"]))
+        if row["drop"].strip():
+            drops = set(s.drop_targets) | {x for x in row["drop"].split(";") if x}
+            s = dataclasses.replace(s, drop_targets=tuple(sorted(drops)))
         if row["slack_penalty"].strip():
             pairs = dict(s.slack_penalty_by_target)
             for name in (x.strip() for x in row["targets"].split(";") if x.strip()):
@@ -256,7 +286,8 @@ def run_area(
     start = time.perf_counter()
     row: dict[str, Any] = {
         "area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
-        "status": "failed", "message": "", "targets": len(national.cells), "kept": None,
+        "status": "failed", "message": "", "targets": national.recipe_size,
+        "empty": len(national.dropped_cells), "kept": None,
         "dropped": [], "input_hash": input_hash, "pop_share": spec.pop_share,
         "eps": settings.eps, "upper": settings.upper, "seconds_prepass": None, "seconds_solve": None,
         "seconds": None, "certified": False, "certificate": {}, "max_band_violation_widths": None,
@@ -267,6 +298,7 @@ def run_area(
             national.A, national.weight, spec.pop_share, spec.targets, national.cell_names, settings.eps,
             settings.lower, settings.upper, cache_key=(national.hashes.get("content", id(national)),
                                                        settings.lower, settings.upper),
+            given=settings.drop_targets,
         )
         row["seconds_prepass"] = pre.seconds
         row["dropped"] = pre.dropped

@@ -1,8 +1,9 @@
 """Area targets by SOI shares, so that the areas add up to the nation.
 
-For an area a and a cell j (goldstar.areas.recipe) with SOI column c_j:
+For an area a and a cell j (goldstar.areas.recipe) with SOI value S_a(j) (goldstar.areas.sharing:
+the cell's SOI columns over the AGI stubs of its bin):
 
-    t_aj = T_j x S_a(c_j, stub_j) / sum over the 51 areas of S(c_j, stub_j)
+    t_aj = T_j x S_a(j) / sum over the 51 areas of S(j)
 
 T_j = sum_i w_i A_ij, the national weighted total of the cell under the
 national reference weights; S the SOI state table (or a synthetic split of
@@ -26,6 +27,8 @@ import pandas as pd
 
 from ..exceptions import InputError
 from .inputs import POPULATION_COLUMN, STATES, NationalData
+from .sharing import Sharing, read_sharing, soi_stubs, soi_values
+from .spec import Cell
 from .synthetic import APPORTIONMENT_2020, allocate, district_names, split_states, synthetic_names
 
 KINDS = ("state", "district", "synthetic")
@@ -50,15 +53,20 @@ class AreaSpec:
                 "synthetic": "synthetic area"}[self.kind]
 
 
-def state_cell_values(soi: pd.DataFrame, national: NationalData) -> tuple[np.ndarray, np.ndarray]:
+def state_cell_values(soi: pd.DataFrame, national: NationalData, sharing: Sharing) -> tuple[np.ndarray, np.ndarray]:
     """(51 x K SOI values of the national cells, 51 populations N2), states in STATES order."""
     values = np.empty((len(STATES), len(national.cells)))
     for j, cell in enumerate(national.cells):
-        if cell.soi_column not in soi.columns:
-            raise InputError(f"the recipe's SOI column {cell.soi_column!r} is not in the SOI state table")
-        values[:, j] = soi[cell.soi_column].xs(cell.stub, level="AGI_STUB").reindex(list(STATES)).to_numpy()
+        where = f"recipe cell {cell.name}"
+        values[:, j] = soi_values(soi, list(STATES), cell, sharing.columns(cell, where), where)
     population = soi[POPULATION_COLUMN].xs(0, level="AGI_STUB").reindex(list(STATES)).to_numpy()
     return values, population
+
+
+def split_stub(cell: Cell) -> int:
+    """The AGI stub whose income tilt and noise a cell takes in a synthetic split
+    (goldstar.areas.synthetic): its own, the highest for a cell over several stubs."""
+    return max(soi_stubs(cell, f"recipe cell {cell.name}"))
 
 
 def area_targets(totals: np.ndarray, values: np.ndarray, denominators: np.ndarray) -> np.ndarray:
@@ -112,14 +120,17 @@ def area_names(text: str) -> list[str]:
     return list(arg)
 
 
-def make_areas(text: str, soi: pd.DataFrame, national: NationalData, seed: int = DEFAULT_SEED) -> list[AreaSpec]:
-    """The AreaSpecs of an area set (parse_area_set), targets by SOI shares."""
+def make_areas(text: str, soi: pd.DataFrame, national: NationalData, sharing: Sharing | None = None,
+               seed: int = DEFAULT_SEED) -> list[AreaSpec]:
+    """The AreaSpecs of an area set (parse_area_set), targets by SOI shares (`sharing`: the
+    shipped table unless given)."""
     kind, arg = parse_area_set(text)
-    values, population = state_cell_values(soi, national)
+    sharing = sharing if sharing is not None else read_sharing()
+    values, population = state_cell_values(soi, national, sharing)
     denominators = values.sum(axis=0)
     pop_total = population.sum()
-    stubs = np.array([c.stub for c in national.cells])
-    kinds = np.array([c.kind for c in national.cells])
+    stubs = np.array([split_stub(c) for c in national.cells])
+    kinds = np.array(["amount" if c.is_amount else "count" for c in national.cells])
 
     def state_areas(states) -> list[AreaSpec]:
         index = [STATES.index(s) for s in states]

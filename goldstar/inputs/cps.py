@@ -24,9 +24,14 @@ docs/taxcalc.md:
   (not on the file), so their targets drop out.
 - Amounts are the file's 2014 values, not aged to 2015.
 - weight = s006 / 100; record_id = RECID; filing_status from MARS.
+
+The file's own Tax-Calculator input columns (MARS, XTOT and every eNNNNN / pNNNNN) pass
+through under their names, for the area recipes (goldstar.areas.variables).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -53,6 +58,9 @@ CPS_COLUMNS = (
     "e00600", "e00650", "e00800", "e00900", "e01100", "e01400", "e01500", "e01700",
     "e02100", "e02300", "e02400", "e03150", "e03210", "e03240", "e03270", "e03300",
 )
+
+
+PASSED_THROUGH = re.compile(r"^(MARS|XTOT|[ep]\d{5})$")
 
 
 def taxable_social_security(mars: np.ndarray, benefits: np.ndarray, other_income: np.ndarray) -> np.ndarray:
@@ -107,6 +115,7 @@ def cps_to_soi(cps: pd.DataFrame) -> pd.DataFrame:
     )
 
     business = g["e00900"]
+    passed = {c: cps[c].to_numpy() for c in cps.columns if PASSED_THROUGH.match(str(c))}
     return pd.DataFrame({
         "record_id": cps["RECID"].to_numpy(dtype=np.int64),
         "weight": g["s006"] / S006_PER_WEIGHT,
@@ -132,4 +141,5 @@ def cps_to_soi(cps: pd.DataFrame) -> pd.DataFrame:
         "taxable_social_security": taxable_ss,
         "ira_distributions": g["e01400"],
         "unemployment_compensation": g["e02300"],
+        **passed,
     })

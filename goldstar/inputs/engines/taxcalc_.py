@@ -114,17 +114,25 @@ OTHER_COLUMNS = {
     "filing_status": "MARS: 1 SINGLE, 2 JOINT, 3 SEPARATE, 4 HEAD_OF_HOUSEHOLD, 5 (surviving spouse) JOINT",
     "count": "1",
     "is_tax_filer": "data_source == 1, else the filing-requirement rule (module docstring)",
+    "scope": "1 filer, 2 not: data_source when the records file has it (TMD's), else is_tax_filer",
 }
 # the CPS adapter's four, and Tax-Calculator's 5 (surviving spouse), who files as JOINT
 FILING_STATUS_BY_MARS = {**CPS_FILING_STATUS_BY_MARS, 5: "JOINT"}
 # What "what the weights mean in dollars" (goldstar impact) totals, kept in the derived table.
 DOLLAR_COLUMNS = {"tc_iitax": "iitax", "tc_payrolltax": "payrolltax", "tc_c00100": "c00100", "tc_MARS": "MARS"}
+# Tax-Calculator variables kept under their own names, for the area recipes (goldstar.areas.variables):
+# TMD's state and district specs read these.
+AREA_VARIABLES = (
+    "MARS", "XTOT", "c00100", "c02500", "c18300", "c19200", "c19700", "ctc_total", "eitc",
+    "e00200", "e00300", "e00600", "e00900", "e01400", "e01500", "e01700", "e02300", "e02400",
+    "e18400", "e18500", "e26270", "p22250", "p23250",
+)
 GROSS_INCOME_ITEMS = (
     "e00200", "e00300", "e00600", "e00800", "e00900", "c01000", "e01400", "e01700",
     "e02000", "e02100", "e02300", "c02500",
 )
 TC_VARIABLES = tuple(sorted(
-    {f.tc for f in MAPPING} | set(DOLLAR_COLUMNS.values()) | set(GROSS_INCOME_ITEMS)
+    {f.tc for f in MAPPING} | set(DOLLAR_COLUMNS.values()) | set(GROSS_INCOME_ITEMS) | set(AREA_VARIABLES)
     | {"RECID", "s006", "MARS", "age_head", "age_spouse", "data_source"}
 ))
 
@@ -257,9 +265,12 @@ def is_filer(out: pd.DataFrame, thresholds: Thresholds) -> np.ndarray:
     )
 
 
-def to_soi(out: pd.DataFrame, thresholds: Thresholds, weight_scale: float) -> pd.DataFrame:
+def to_soi(out: pd.DataFrame, thresholds: Thresholds, weight_scale: float,
+           has_data_source: bool = False) -> pd.DataFrame:
     """Tax-Calculator's output (TC_VARIABLES, one row a record) and the target year's filing
-    thresholds -> the builder's record table."""
+    thresholds -> the builder's record table, with AREA_VARIABLES under their own names.
+    `has_data_source`: whether the records file carries TMD's data_source column (OTHER_COLUMNS,
+    scope)."""
     missing = [c for c in TC_VARIABLES if c not in out.columns]
     if missing:
         raise InputError(f"Tax-Calculator output lacks variable(s): {', '.join(missing)}")
@@ -274,6 +285,9 @@ def to_soi(out: pd.DataFrame, thresholds: Thresholds, weight_scale: float) -> pd
     table.update({f.soi: f.values(out) for f in MAPPING})
     table.update({name: out[tc].to_numpy() for name, tc in DOLLAR_COLUMNS.items()})
     table["data_source"] = out["data_source"].to_numpy().astype(np.int64)
+    filer = table["data_source"] == 1 if has_data_source else table["is_tax_filer"]
+    table["scope"] = np.where(filer, 1, 2)
+    table.update({name: out[name].to_numpy() for name in AREA_VARIABLES})
     return pd.DataFrame(table)
 
 
@@ -310,6 +324,19 @@ def data_year(inputs: TaxcalcInputs) -> int:
         raise InputError(f"{path}: column FLPDYR must hold years, found {years[numbers.isna()].iloc[0]!r}"
                          if len(numbers) else f"{path}: no records")
     return int(numbers.max())
+
+
+def has_column(path: Path, column: str) -> bool:
+    """Whether a records file (CSV, CSV.gz or Parquet) has `column`, reading its header only."""
+    path = Path(path)
+    try:
+        if path.name.lower().endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            return column in pq.read_schema(path).names
+        return column in pd.read_csv(path, nrows=0).columns
+    except Exception as exc:  # pandas and pyarrow raise many kinds for an unreadable file
+        raise InputError(f"Tax-Calculator records file {path}: cannot be read ({exc})") from None
 
 
 def _read_weights_file(path: Path) -> pd.DataFrame:
@@ -385,6 +412,7 @@ def derive(inputs: TaxcalcInputs) -> tuple[pd.DataFrame, CacheEntry]:
 
     def compute() -> pd.DataFrame:
         out, thresholds = run_taxcalc(inputs)
-        return to_soi(out, thresholds, 1.0 if inputs.weights is not None else inputs.scale)
+        return to_soi(out, thresholds, 1.0 if inputs.weights is not None else inputs.scale,
+                      has_data_source=has_column(inputs.records, "data_source"))
 
     return load_or_compute("taxcalc", cache_key(inputs), compute)
