@@ -39,6 +39,7 @@ def small_records(n: int = 3000, seed: int = 5) -> pd.DataFrame:
         "taxable_social_security": some(0.2, 1.5e4),
         "unemployment_compensation": some(0.05, 5e3),
         "ira_distributions": some(0.1, 1e4),
+        "XTOT": rng.integers(1, 6, n),  # persons: TMD's population variable
     })
 
 

@@ -134,6 +134,7 @@ BAD: dict[tuple[str, str], list[str]] = {
     ("areas", "--soi"): ["--soi", MISSING],
     ("areas", "--recipe"): ["--recipe", LATIN1],
     ("areas", "--sharing"): ["--sharing", LATIN1],
+    ("areas", "--targets-dir"): ["--targets-dir", MISSING],
     ("areas", "--engine"): ["--engine", "x"],
     ("areas", "--tc-weights"): ["--engine", "taxcalc", "--tc-weights", MISSING],
     ("areas", "--tc-growfactors"): ["--engine", "taxcalc", "--tc-weights", MISSING, "--tc-growfactors", MISSING],

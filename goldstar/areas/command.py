@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", default=None, metavar="NAME|FILE",
                    help="the targets, in TMD's spec format: a shipped recipe (goldstar-77, the default; "
                         "tmd-states; tmd-districts) or a spec CSV")
+    p.add_argument("--targets-dir", type=Path, default=None, metavar="DIR",
+                   help="the areas and their targets from TMD's <area>_targets.csv files in DIR (no recipe, "
+                        "no SOI table); --areas AL,CA picks some (default: every file)")
     p.add_argument("--sharing", type=Path, default=None, metavar="FILE",
                    help="which SOI column shares each cell among areas (default: the shipped table)")
     p.add_argument("--engine", choices=("cps", "taxcalc"), default=None,
@@ -87,9 +90,18 @@ def check_arguments(args: argparse.Namespace) -> None:
     from ..params import number
     from .targets import parse_area_set
 
-    if args.areas is None:
-        raise InputError("give `--areas` (states, districts, synthetic:N or a list like AL,CA,NY), or `--verify DIR`")
-    parse_area_set(args.areas)
+    if args.targets_dir is not None:
+        given = [flag for flag, value in (("--recipe", args.recipe), ("--sharing", args.sharing),
+                                          ("--soi", args.soi), ("--seed", args.seed),
+                                          ("--write-reference", args.write_reference)) if value is not None]
+        if given:
+            raise InputError(f"--targets-dir gives every area's targets: {', '.join(given)} do not apply "
+                             "(a reference is written from a recipe batch)")
+    elif args.areas is None:
+        raise InputError("give `--areas` (states, districts, synthetic:N or a list like AL,CA,NY), "
+                         "`--targets-dir DIR`, or `--verify DIR`")
+    else:
+        parse_area_set(args.areas)
     base_settings(args)  # eps, slack penalty, units, policy, time limit: AreaSettings' own checks
     if args.upper is not None:
         number("--upper", args.upper, "the command line", above=AREA_LOWER)
@@ -182,25 +194,28 @@ def _run_locked(args: argparse.Namespace) -> int:
     from . import batch
     from .batch import client_versions
     from .output import check_settings, prepare_out, write_batch_record, write_records
+    from .target_files import write_target_files
     from .problem import AreaSettings
 
     batch.check_solver(AreaSettings.solver)  # SolverNotFound (exit 2) before any work, not 51 failed rows
     warn_about_workers(args.workers)
     start = time.perf_counter()
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
+    area_set = args.areas if args.targets_dir is None else f"{args.areas or 'all'} of {args.targets_dir}"
     settings_record = recorded_settings(args, national, seed)
     check_settings(args.out, settings_record, rerun_all=args.rerun_all)
     client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     try:
         prepare_out(args.out, {
-            "areas": args.areas, "seed": seed, "synthetic": any(a.synthetic for a in areas),
+            "areas": area_set, "seed": seed, "synthetic": any(a.synthetic for a in areas),
             "national": national.hashes, "versions": client_versions(), "count": len(areas),
             "dropped_cells": list(national.dropped_cells), "settings": settings_record,
         })
         write_records(args.out, national.record_ids, national.weight)
+        written = write_target_files(args.out / "targets", areas, national.cells, national.population)
         setup = time.perf_counter() - start
         workers = len(client.scheduler_info().get("workers", {}))
-        print(f"areas        {len(areas)} ({args.areas}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
+        print(f"areas        {len(areas)} ({area_set}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
               f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
         t0 = time.perf_counter()
         rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
@@ -232,12 +247,12 @@ def _run_locked(args: argparse.Namespace) -> int:
     if rss:
         print(f"memory       peak RSS of a worker {max(rss):.0f} MB")
     write_batch_record(args.out, {
-        "areas": args.areas, "workers": workers, "scheduler": args.scheduler or "local",
+        "areas": area_set, "workers": workers, "scheduler": args.scheduler or "local",
         "cores": os.cpu_count(), "setup_seconds": setup, "wall_seconds": wall, "solved": len(rows) - skipped,
         "skipped": skipped, "status": status, "tmd_weights": not args.no_tmd_weights,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
-    print(f"wrote        {args.out}/summary.csv")
+    print(f"wrote        {args.out}/summary.csv" + (f"; {written} target files in {args.out}/targets" if written else ""))
     bad = [r for r in rows if r["status"] != "ok"]
     if args.write_reference is not None:
         if bad:
@@ -260,11 +275,13 @@ def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, li
     """What a batch and its verify both start from: the national data (with the SOI table's hash),
     the areas, each one's settings and input hash, and the seed. Every file is read and checked
     here, the small ones first, before anything is solved or written."""
+    if getattr(args, "targets_dir", None) is not None:
+        return _target_file_inputs(args)
     from ..hashing import file_entry
     from ..defaults import DEFAULT_SOI_STATES
     from .inputs import file_weights, load_national, read_soi_states, reference_weights
     from .memory import check_batch_memory
-    from .problem import DEFAULT_OVERRIDES, area_input_hash, read_overrides, settings_for
+    from .problem import DEFAULT_OVERRIDES, read_overrides
     from ..inputs.engines import engine_options
     from .recipe import DEFAULT_RECIPE, read_recipe, resolve_recipe
     from .sharing import DEFAULT_SHARING, read_sharing
@@ -295,11 +312,53 @@ def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, li
     _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     areas = make_areas(area_set, soi, national, sharing, seed)
+    return (national, areas, *_settings_and_hashes(args, national, areas, overrides), seed)
+
+
+def _settings_and_hashes(args: argparse.Namespace, national, areas: list, overrides) -> tuple[list, list[str]]:
+    """Each area's settings (command line, kind, overrides file) and its input hash."""
+    from .problem import area_input_hash, settings_for
+
     base = base_settings(args)
     settings = [settings_for(a, base, overrides, args.upper) for a in areas]
     national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
     hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
-    return national, areas, settings, hashes, seed
+    return settings, hashes
+
+
+def _target_file_inputs(args: argparse.Namespace) -> tuple[Any, list, list, list[str], int]:
+    """batch_inputs for `--targets-dir`: the areas and their targets from TMD's target files,
+    the national records and weights as for a recipe; no SOI table, sharing or seed."""
+    import numpy as np
+
+    from ..inputs.engines import engine_options
+    from .inputs import STATES, file_weights, load_national, reference_weights
+    from .problem import DEFAULT_OVERRIDES, read_overrides
+    from .target_files import read_target_dir, target_dir_hash
+    from .targets import AreaSpec
+
+    wanted = None if args.areas is None else [x.strip().upper() for x in args.areas.split(",") if x.strip()]
+    files = read_target_dir(args.targets_dir, wanted)
+    cells = list(files[0].cells)
+    overrides = read_overrides(args.overrides or DEFAULT_OVERRIDES, areas={f.area for f in files},
+                               targets=[c.name for c in cells])
+    weights = (file_weights(args.national_weights) if args.national_weights is not None
+               else reference_weights(args.reference))
+    national = load_national(weights, args.records, cells, engine=args.engine, year=args.tmd_year,
+                             engine_options=engine_options(args))
+    if not national.population:
+        raise InputError("--targets-dir: the records have no XTOT (persons), so an area's population share "
+                         "(its XTOT target over the national weighted XTOT) cannot be computed")
+    national.hashes["recipe"] = {"file": str(args.targets_dir), "hash": target_dir_hash(files)}
+    national.hashes["soi"] = {"file": None, "hash": "none"}
+    national.hashes["content"] = national.content_hash()
+    _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
+    position = {c.name: k for k, c in enumerate(cells)}
+    kept = [position[name] for name in national.cell_names]
+    areas = [AreaSpec(f.area, "state" if f.area in STATES else "district", f.area[:2],
+                      f.population / national.population, f.targets[kept], np.full(len(kept), np.nan), False)
+             for f in files]
+    return (national, areas, *_settings_and_hashes(args, national, areas, overrides), 0)
 
 
 def _check_override_targets(overrides, cell_names: tuple[str, ...], path: Path) -> None:

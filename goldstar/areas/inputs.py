@@ -258,7 +258,7 @@ def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
 def load_national(
     weights: NationalWeights,
     records: str | os.PathLike[str] | None = None,
-    recipe: str | os.PathLike[str] = DEFAULT_RECIPE,
+    recipe: str | os.PathLike[str] | list[Cell] = DEFAULT_RECIPE,
     *,
     engine: str | None = None,
     year: int = DEFAULT_YEAR,
@@ -295,12 +295,14 @@ def load_national(
             f"({int(missing.sum())} records without one); they were made from other records"
         )
     weight = by_id.loc[ids].to_numpy()
-    cell_list = read_recipe(recipe)
+    cell_list = list(recipe) if isinstance(recipe, list) else read_recipe(recipe)
     hashes = {
         "national_weights": {"file": where, "hash": file_hash(where)},
         "national_reference": dict(weights.identity),
         "records": records_entry,
         "engine": {k: v for k, v in engine_facts.items() if k in ("name", "version", "options", "cache_key")},
-        "recipe": {"file": Path(recipe).name, "hash": file_hash(recipe)},
     }
-    return national_from_arrays(table, ids, weight, cell_list, hashes, where=f"recipe file {recipe}")
+    if not isinstance(recipe, list):
+        hashes["recipe"] = {"file": Path(recipe).name, "hash": file_hash(recipe)}
+    where = "the target files" if isinstance(recipe, list) else f"recipe file {recipe}"
+    return national_from_arrays(table, ids, weight, cell_list, hashes, where=where)

@@ -74,13 +74,12 @@ def recipe_lines(path: str | os.PathLike[str]) -> list[int]:
 
 
 def check_variables(records: pd.DataFrame, cells: list[Cell], where: str) -> None:
-    """Every variable the cells read is in the records, or InputError naming the first that is not."""
-    for cell in cells:
-        if cell.count != 1 and not variables.has_variable(records, cell.varname):
-            try:
-                variables.variable(records, cell.varname)
-            except InputError as exc:
-                raise InputError(f"{where}: {cell.name}: {exc}") from None
+    """Every variable the cells read is in the records, or InputError naming each that is not."""
+    missing = list(dict.fromkeys(c.varname for c in cells
+                                 if c.count != 1 and not variables.has_variable(records, c.varname)))
+    if missing:
+        raise InputError(f"{where}: the records lack variable(s) {', '.join(missing)}, which its targets "
+                         f"need{variables.ENGINE_HINT}")
 
 
 def cell_matrix(records: pd.DataFrame, cells: list[Cell]) -> sp.csr_matrix:

@@ -31,6 +31,8 @@ DERIVED: dict[str, tuple[str, ...]] = {"capgains_net": ("p22250", "p23250")}
 SOI_NAME_OF = {f.tc: f.soi for f in MAPPING if f.part == "value"}
 MARS_OF_FILING_STATUS = {"SINGLE": 1, "JOINT": 2, "SEPARATE": 3, "HEAD_OF_HOUSEHOLD": 4}
 FILER_SCOPE, NONFILER_SCOPE = 1, 2
+ENGINE_HINT = (" (the cps engine has only what the CPS file's inputs give; Tax-Calculator computes the rest: "
+               "--engine taxcalc)")
 
 
 def has_variable(table: pd.DataFrame, name: str) -> bool:
@@ -48,9 +50,7 @@ def variable(table: pd.DataFrame, name: str) -> np.ndarray:
     if name in DERIVED and all(has_variable(table, part) for part in DERIVED[name]):
         parts = [variable(table, part) for part in DERIVED[name]]
         return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
-    how = (" (the cps engine computes only what the CPS file's inputs allow; Tax-Calculator computes it: "
-           "--engine taxcalc)")
-    raise InputError(f"the records lack variable {name!r}, which a target needs{how}")
+    raise InputError(f"the records lack variable {name!r}, which a target needs{ENGINE_HINT}")
 
 
 def mars(table: pd.DataFrame) -> np.ndarray:

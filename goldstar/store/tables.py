@@ -3,6 +3,9 @@ files; each error names the file and the column at fault."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import json
 import os
 from pathlib import Path
@@ -72,18 +75,30 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
 
 def read_text_table(path: str | os.PathLike[str], what: str, columns: tuple[str, ...]) -> pd.DataFrame:
     """A hand-written CSV (a recipe, an overrides file) as strings, empty cells as "": InputError
-    naming `what` and the file when it cannot be read, is not UTF-8, or lacks one of `columns`."""
+    naming `what` and the file when it cannot be read, is not UTF-8, lacks one of `columns`, or
+    has a row with more or fewer fields than its header (an unquoted comma inside a field)."""
     where = f"{what} {path}"
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{where}: cannot be read ({exc})") from None
-    missing = [c for c in columns if c not in table.columns]
+    except OSError as exc:
+        raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        rows = [(k + 1, fields) for k, fields in enumerate(csv.reader(io.StringIO(text))) if fields]
+    except csv.Error as exc:
+        raise InputError(f"{where}: cannot be read as CSV ({exc})") from None
+    if not rows:
+        raise InputError(f"{where}: cannot be read (no header row)")
+    header = [h.strip() for h in rows[0][1]]
+    missing = [c for c in columns if c not in header]
     if missing:
         raise InputError(f"{where}: lacks column(s) {', '.join(missing)}")
-    return table
+    for line, fields in rows[1:]:
+        if len(fields) != len(header):
+            raise InputError(f"{where}: row {line}: {len(fields)} fields, the header has {len(header)} (a field "
+                             "that holds a comma, such as a target name's AGI bin, must be in double quotes)")
+    return pd.DataFrame([fields for _, fields in rows[1:]], columns=header, dtype=str)
 
 
 def rows_by_id(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
