@@ -34,7 +34,10 @@ from goldstar.exceptions import InputError  # noqa: E402
 from goldstar.store.reference import versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- areas-bench:start -->", "<!-- areas-bench:end -->"
+SECTIONS = {  # --section: BENCHMARKS.md's markers and heading of each kind of areas benchmark
+    "areas": ("areas-bench", "Areas (`goldstar areas`)"),
+    "tmd-specs": ("areas-tmd-bench", "Areas on TMD's state and district specs (`--recipe tmd-states`, `tmd-districts`)"),
+}
 PROJECT_WORKERS = (2, 8, 16, 64)
 
 
@@ -48,8 +51,9 @@ def batch_figures(out: Path) -> dict[str, Any]:
     seconds = solved["seconds"].to_numpy(dtype=float)
     sums = weight_sums(out, summary).figures()
     quantiles = (0.0, 0.1, 0.5, 0.9, 1.0)
+    targets = int(summary["targets"].max())
     return {
-        "directory": str(out), "areas": record["areas"], "count": int(len(summary)),
+        "directory": str(out), "areas": f"{record['areas']}, {targets} targets", "count": int(len(summary)),
         "workers": record["workers"], "scheduler": record["scheduler"], "tmd_weights": record["tmd_weights"],
         "wall_seconds": record["wall_seconds"], "setup_seconds": record["setup_seconds"],
         "status": record["status"], "solved": record["solved"], "skipped": record["skipped"],
@@ -67,8 +71,9 @@ def batch_figures(out: Path) -> dict[str, Any]:
     }
 
 
-def markdown(rows: list[dict[str, Any]], command: str, info: str) -> str:
-    lines = [START, "## Areas (`goldstar areas`)", "",
+def markdown(rows: list[dict[str, Any]], command: str, info: str, section: str, plot_path: str) -> str:
+    marker, title = SECTIONS[section]
+    lines = [f"<!-- {marker}:start -->", f"## {title}", "",
              f"`{command}` over batches run on {info}. Each batch: a local Dask cluster of worker processes; "
              "an area's seconds are its task's (pre-pass, solve, certificate), measured in the worker. "
              "The projection assumes each of N workers runs areas as fast as one did here: "
@@ -100,7 +105,7 @@ def markdown(rows: list[dict[str, Any]], command: str, info: str) -> str:
         q = w["quantiles"]
         lines.append(f"| {r['areas']} | {q['0']:.3g} | {q['0.01']:.3g} | {q['0.5']:.4g} | {q['0.99']:.3g} | "
                      f"{w['max']:.3g} (record_id {w['max_record_id']}) | {w['above']['2']} / {w['above']['5']} |")
-    lines += ["", "![area seconds](benchmarks/areas_seconds.png)", END]
+    lines += ["", f"![area seconds]({plot_path})", f"<!-- {marker}:end -->"]
     return "\n".join(lines)
 
 
@@ -126,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "areas.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "areas_seconds.png")
+    parser.add_argument("--section", choices=sorted(SECTIONS), default="areas",
+                        help="which section of BENCHMARKS.md the figures replace (default areas)")
     args = parser.parse_args(argv)
     try:
         rows = [batch_figures(d) for d in args.directories]
@@ -138,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
               f"weight-sum ratio max {r['weight_sum_ratio']['max']:.3g}")
     info = (f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()} ("
             + ", ".join(f"{k} {v}" for k, v in versions().items() if k in ("numpy", "scipy")) + ")")
-    command = "python scripts/bench_areas.py " + " ".join(str(d) for d in args.directories)
+    command = "python scripts/bench_areas.py " + " ".join(str(d) for d in args.directories) + (
+        f" --section {args.section} --json {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}"
+        f" --plot {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}"
+        if args.section != "areas" else "")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"command": command, "machine": info,
                                      "batches": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]},
@@ -147,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         plot(rows, args.plot)
     except ImportError:
         print("matplotlib is not installed (goldstar[plots]): no plot")
-    section = markdown(rows, command, info)
-    replace_section(args.out, START, END, section)
+    plot_path = str(args.plot.relative_to(ROOT)) if args.plot.is_relative_to(ROOT) else str(args.plot)
+    marker = SECTIONS[args.section][0]
+    section = markdown(rows, command, info, args.section, plot_path)
+    replace_section(args.out, f"<!-- {marker}:start -->", f"<!-- {marker}:end -->", section)
     print(f"wrote {args.out}, {args.json} and {args.plot}")
     return 0
 

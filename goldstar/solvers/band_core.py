@@ -55,6 +55,13 @@ from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, Kernels
 # (warm, from the last outer step or stage) and a single step from there can fail to halve
 # before the next ones reach the floor (seen: a stage ending at 3e-11 where the floor was 1e-14).
 STALLED_STEPS = 2
+# The size of a target's terms, which G is measured against, counts at least this fraction of the
+# terms' size at x = 1, (|C| 1)_j. A multiplier computed as 1 - s/2 carries an absolute rounding of
+# eps, so a target whose records all sit at or near x = 0 (a target of 0: no record may count) has
+# its float64 floor at eps (|C| 1)_j, however small (|C| x)_j gets; without this floor its relative
+# G stalls near 1e-4 and never reaches `tol`. For every other target (|C| x)_j is of the order of
+# (|C| 1)_j, so the floor moves its relative G by about 1e-4 of itself.
+SIZE_FLOOR = 1e-4
 # Below this |G| (relative) every state is computed exactly (band_state): the cheap update's
 # rounding, ~1e-13 of the gram's terms times |y|, stays far below it.
 EXACT_BELOW = 1e-6
@@ -86,6 +93,7 @@ class Subproblem:
     mu: Any
     l: Any
     u: Any
+    floor: Any = 0.0  # added to the size of G's terms: SIZE_FLOOR x (|C| 1), see run_band
 
 
 @dataclass
@@ -115,7 +123,7 @@ def band_state(k: Kernels, sub: Subproblem, y: Any, s: Any = None) -> BandState:
     r = k.BTmul(x) if exact else k.fitted(y, free_x, unclipped <= k.lower, unclipped >= k.upper)
     yr = y / (2.0 * sub.rho)
     G = yr - r + w
-    scale = k.absBTmul(x, r) + abs(w) + abs(yr)
+    scale = k.absBTmul(x, r) + abs(w) + abs(yr) + sub.floor
     return BandState(
         y=y, s=s, unclipped=unclipped, x=x, wa=wa, w=w, r=r, G=G, Gnorm=k.scalar((abs(G) / scale).max()),
         free_x=free_x, free_w=(wa > sub.l) & (wa < sub.u),
@@ -246,6 +254,7 @@ def prox_newton(
     max_outer: int,
     time_limit: float | None = None,
     progress: ProgressFn | None = None,
+    floor: Any = 0.0,
 ) -> BandResult:
     """Run the continuation stages of the prox loop from (y0, wk0); see the module docstring."""
     start = time.perf_counter()
@@ -256,7 +265,7 @@ def prox_newton(
     for stage, rho in enumerate(rho_stages):
         prev_dw = float("inf")
         for outer in range(1, max_outer + 1):
-            sub = Subproblem(wk=wk, rho=rho, mu=mu, l=l, u=u)
+            sub = Subproblem(wk=wk, rho=rho, mu=mu, l=l, u=u, floor=floor)
             st, inner, status, message = _inner(k, sub, y, tol, max_inner, start, time_limit,
                                                 history, progress, stage, outer_total + outer)
             inner_total += inner
@@ -359,11 +368,13 @@ def run_band(k: Kernels, problem: Any, options: dict[str, Any], progress: Progre
         z, v = form.violation(x0)
         y0 = 2.0 * stages[0] * v
     wk0 = np.clip(form.C @ x0, form.l, form.u)
+    ones = k.vector(np.ones(problem.n))
+    floor = SIZE_FLOOR * k.absBTmul(ones, k.BTmul(ones))
     result = prox_newton(
         k, k.vector(form.l), k.vector(form.u), [k.vector(r) for r in stages], k.vector(y0), k.vector(wk0),
         mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
         max_inner=int(options["max_inner"]), max_outer=int(options["max_outer"]),
-        time_limit=options["time_limit"], progress=progress,
+        time_limit=options["time_limit"], progress=progress, floor=floor,
     )
     x, y_kept = to_numpy(result.x), to_numpy(result.y)
     y = np.full(problem.J, np.nan)

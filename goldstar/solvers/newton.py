@@ -9,6 +9,8 @@ products.
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ import scipy.sparse as sp
 from ..exceptions import InputError
 from ..problem.model import Problem
 from .base import ProgressFn, Solution
-from .newton_core import KernelBase, run_newton
+from .newton_core import RIDGES, KernelBase, run_newton
 
 
 # From this many rows on, G_rows^T G_rows is summed from the rows' outer products
@@ -125,8 +127,22 @@ class NumpyKernels(KernelBase):
             factor = la.cho_factor(H, lower=True, check_finite=False)
             return la.cho_solve(factor, rhs, check_finite=False)
         except la.LinAlgError:
-            # H >= I in exact arithmetic; rounding in a huge entry can still
-            # spoil the factorization. A symmetric solve is slower but safe.
+            pass
+        # H >= I in exact arithmetic for the penalized objective; the band subproblems' H is
+        # singular in rounding when targets are proportional (e02400 and c02500 at $1M and
+        # over) and sit at their band edges, where rho ~ 1e16 leaves nothing on the diagonal.
+        # A ridge of RIDGE x its largest diagonal entry, grown until Cholesky takes it, gives a
+        # descent direction; the exact line search judges the step and the certificate the answer.
+        scale = float(np.max(np.abs(np.diag(H)))) or 1.0
+        for ridge in RIDGES:
+            try:
+                factor = la.cho_factor(H + np.diag(np.full(H.shape[0], ridge * scale)), lower=True,
+                                       check_finite=False)
+                return la.cho_solve(factor, rhs, check_finite=False)
+            except la.LinAlgError:
+                continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", la.LinAlgWarning)
             return la.solve(H, rhs, assume_a="sym", check_finite=False)
 
 

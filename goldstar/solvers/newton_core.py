@@ -40,6 +40,9 @@ from .base import CONVERGED, FAILED, LIMIT_REACHED, ProgressFn, Solution
 # Newton or secant step inside one linear piece lands on the root exactly; the
 # cap only guards against pathological breakpoint clusters.
 _LINE_SEARCH_MAX_EVALS = 60
+# Relative ridges (x the largest diagonal entry) the kernels add, one after another, when the
+# Newton matrix's Cholesky fails in rounding (goldstar.solvers.newton.NumpyKernels.solve).
+RIDGES = (1e-14, 1e-12, 1e-10)
 _BRACKET_GROWTH = 4.0
 _BRACKET_MAX_STEP = 1e12
 # phi'(t) counts as zero when it is this small next to the sum of the absolute

@@ -24,7 +24,7 @@ from ..exceptions import InputError
 from ..problem.model import Problem
 from .base import ProgressFn, Solution
 from .newton import dual_start, sign_split
-from .newton_core import KernelBase, run_newton
+from .newton_core import RIDGES, KernelBase, run_newton
 
 # torch announces on first use that sparse CSR is in beta; goldstar's own tests
 # check every result this backend gives, so the notice is noise to users.
@@ -163,6 +163,12 @@ class TorchKernels(KernelBase):
         L, info = torch.linalg.cholesky_ex(H)
         if int(info) == 0:
             return torch.cholesky_solve(rhs.unsqueeze(1), L).squeeze(1)
+        scale = float(H.diagonal().abs().max()) or 1.0  # the ridges of NumpyKernels.solve, same reason
+        eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+        for ridge in RIDGES:
+            L, info = torch.linalg.cholesky_ex(H + (ridge * scale) * eye)
+            if int(info) == 0:
+                return torch.cholesky_solve(rhs.unsqueeze(1), L).squeeze(1)
         return torch.linalg.solve(H, rhs)
 
 
