@@ -281,3 +281,28 @@ def test_weights_and_growfactors_files_age_the_records(taxcalc_module, cache_dir
     ratio = aged["weight"].to_numpy() / wt  # Tax-Calculator scales a sub-sample's weights by one factor
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
     assert aged["employment_income"].sum() > unaged["employment_income"].sum()  # wages grew 2014 -> 2015
+
+
+def test_tmd_state_spec_through_tax_calculator_names_its_empty_targets(taxcalc_module, cache_dir, cps_slice):
+    """TMD's 175-cell state spec on a CPS slice through Tax-Calculator: every variable comes from
+    the engine; e26270 and capgains_net are zero on every CPS record (the file has none of their
+    inputs), so their 16 cells are `empty`, and an area counts kept + dropped + empty = 175."""
+    from goldstar.areas.inputs import NationalWeights, load_national, read_soi_states
+    from goldstar.areas.problem import AreaSettings, run_area
+    from goldstar.areas.recipe import RECIPES, read_recipe
+    from goldstar.areas.targets import make_areas
+
+    records = pd.read_csv(cps_slice)
+    weights = NationalWeights(records["RECID"].to_numpy(), records["s006"].to_numpy() / 100.0,
+                              {"kind": "file", "file": str(cps_slice), "directory": "", "weights_hash": ""})
+    national = load_national(weights, cps_slice, RECIPES["tmd-states"], engine="taxcalc", year=2015,
+                             engine_options={"data_year": 2014, "s006_scale": 0.01})
+    assert national.recipe_size == 175
+    zero = [c.name for c in read_recipe(RECIPES["tmd-states"]) if c.varname in ("e26270", "capgains_net")]
+    assert len(zero) == 16 and set(zero) <= set(national.dropped_cells)  # (a 2,000-record slice empties others too)
+    assert national.population and national.population > 0  # XTOT came through
+    spec = make_areas("AL", read_soi_states(), national)[0]
+    row = run_area(national, spec, AreaSettings(), "h")
+    assert row["targets"] == 175 and row["empty"] == len(national.dropped_cells)
+    assert row["kept"] + len(row["dropped"]) + row["empty"] == 175
+    assert row["status"] == "ok" and row["certified"]
