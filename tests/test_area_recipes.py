@@ -276,6 +276,21 @@ def test_bad_inputs_exit_2_by_name(tmp_path, small_files, capsys, args, message)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("rows,message", [
+    (["c00100,0,1,-9e99,9e99,0,1e9"], "line 2: the first target must be the population, XTOT"),
+    (["XTOT,0,0,-9e99,9e99,0,1e6", "c00100,9,1,-9e99,9e99,0,5"], "line 3, column `count`"),
+    (["XTOT,0,0,-9e99,9e99,0,1e6", "c00100,0,1,7,7,0,5"], "line 3: the AGI bin [7.0, 7.0) is empty"),
+    (["XTOT,0,0,-9e99,9e99,0,1e6", "e99999,0,1,-9e99,9e99,0,5"], "the records lack variable(s) e99999"),
+])
+def test_a_bad_target_file_exits_2_naming_its_line(tmp_path, small_files, capsys, rows, message):
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    (targets / "al_targets.csv").write_text(target_text(rows), encoding="utf-8")
+    assert cli(small_files, tmp_path / "out", "--targets-dir", str(targets)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_override_drops_a_target_named_in_tmds_form(tmp_path, small_files, capsys):
     from goldstar.areas.problem import AreaSettings, read_overrides, run_area, settings_for
     from goldstar.areas.targets import make_areas

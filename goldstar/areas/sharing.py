@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
-from .spec import COUNT_CODES, FILING_STATUSES, UNBOUNDED, Cell, read_rows, _integer
+from .spec import COUNT_CODES, FILING_STATUSES, UNBOUNDED, Cell, code, read_rows
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_SHARING = DATA_DIR / "sharing.csv"
@@ -67,8 +67,8 @@ def read_sharing(path: str | Path = DEFAULT_SHARING) -> Sharing:
     for line, row in read_rows(path, "sharing table", SHARING_COLUMNS):
         at = f"{where}: line {line}"
         varname = row["varname"].strip()
-        key = (varname, _integer(row["count"], COUNT_CODES, at, "count"),
-               _integer(row["fstatus"], FILING_STATUSES, at, "fstatus"))
+        key = (varname, code(row["count"], COUNT_CODES, at, "count"),
+               code(row["fstatus"], FILING_STATUSES, at, "fstatus"))
         columns = tuple(c.strip() for c in row["soi"].split("+"))
         if not varname or not all(columns):
             raise InputError(f"{at}: `varname` and `soi` must not be empty")

@@ -80,7 +80,8 @@ class Cell:
                 and self.fstatus == 0 and self.agilo <= -UNBOUNDED and self.agihi >= UNBOUNDED)
 
 
-def _integer(text: str, allowed: dict[int, str], where: str, column: str) -> int:
+def code(text: str, allowed: dict[int, str], where: str, column: str) -> int:
+    """A whole-number code of `allowed` from its text, or InputError naming where and the codes."""
     try:
         value = float(text)
     except ValueError:
@@ -108,9 +109,9 @@ def parse_cell(fields: dict[str, str], where: str) -> Cell:
         raise InputError(f"{where}, column `varname`: {fields['varname']!r} is not a variable name")
     cell = Cell(
         varname=varname,
-        count=_integer(fields["count"], COUNT_CODES, where, "count"),
-        scope=_integer(fields["scope"], SCOPES, where, "scope"),
-        fstatus=_integer(fields["fstatus"], FILING_STATUSES, where, "fstatus"),
+        count=code(fields["count"], COUNT_CODES, where, "count"),
+        scope=code(fields["scope"], SCOPES, where, "scope"),
+        fstatus=code(fields["fstatus"], FILING_STATUSES, where, "fstatus"),
         agilo=_bound(fields["agilo"], where, "agilo"),
         agihi=_bound(fields["agihi"], where, "agihi"),
         description=fields.get("description", "").strip(),
