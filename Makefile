@@ -52,11 +52,15 @@ bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; ban
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_band.py
 
-bench-areas: $(BIN)/goldstar  ## the 51 states, 436 synthetic districts and 3,000 synthetic areas; writes BENCHMARKS.md (~1 h on 2 cores)
+bench-areas: $(BIN)/goldstar  ## the areas on goldstar's recipe and on TMD's specs, and TMD's construction beside; writes BENCHMARKS.md (~1.5 h on 2 cores)
 	$(BIN)/goldstar areas --areas states --out bench-areas/states --rerun-all --quiet
 	$(BIN)/goldstar areas --areas districts --out bench-areas/districts --rerun-all --quiet
 	$(BIN)/goldstar areas --areas synthetic:3000 --out bench-areas/synthetic-3000 --no-tmd-weights --rerun-all --quiet
 	$(BIN)/python scripts/bench_areas.py bench-areas/states bench-areas/districts bench-areas/synthetic-3000
+	$(BIN)/goldstar areas --areas states --recipe tmd-states --engine taxcalc --out bench-areas/tmd-states --rerun-all --quiet
+	$(BIN)/goldstar areas --areas districts --recipe tmd-districts --engine taxcalc --out bench-areas/tmd-districts --rerun-all --quiet
+	$(BIN)/python scripts/bench_areas.py bench-areas/tmd-states bench-areas/tmd-districts --section tmd-specs --json benchmarks/areas_tmd.json --plot benchmarks/areas_tmd_seconds.png
+	$(BIN)/python scripts/tmd_area_construction.py --areas CA,TX,NY,WY,DC --recipe tmd-states --engine taxcalc
 
 bench-noise-floor: $(BIN)/goldstar  ## each solver's spread of Tax-Calculator's totals between two record orders (~10 min on 2 cores)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/noise_floor.py --solvers newton,clarabel,lbfgsb --jobs 2

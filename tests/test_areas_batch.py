@@ -51,8 +51,10 @@ def test_failed_and_infeasible_areas_are_rows(tmp_path, client, national, soi):
 
     prepare_out(tmp_path, {})
     areas, settings, hashes = batch_inputs(national, soi, "AL,NY,TX,CA")
+    from goldstar.areas.years import WeightYears
+
     rows = batch.run_batch(client, national, areas, settings, hashes, tmp_path, area_fn=standin_area,
-                           tmd_year=2015, progress=False)
+                           tmd_years=WeightYears(2015, (1.0,)), progress=False)
     status = {r["area"]: r["status"] for r in rows}
     assert status == {"AL": "ok", "NY": "failed", "TX": "infeasible", "CA": "ok"}
     assert "stand-in failure for NY" in rows[1]["message"]

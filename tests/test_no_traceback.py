@@ -135,6 +135,8 @@ BAD: dict[tuple[str, str], list[str]] = {
     ("areas", "--recipe"): ["--recipe", LATIN1],
     ("areas", "--sharing"): ["--sharing", LATIN1],
     ("areas", "--targets-dir"): ["--targets-dir", MISSING],
+    ("areas", "--last-year", ): ["--last-year", "1800"],
+    ("areas", "--population"): ["--population", LATIN1],
     ("areas", "--engine"): ["--engine", "x"],
     ("areas", "--tc-weights"): ["--engine", "taxcalc", "--tc-weights", MISSING],
     ("areas", "--tc-growfactors"): ["--engine", "taxcalc", "--tc-weights", MISSING, "--tc-growfactors", MISSING],

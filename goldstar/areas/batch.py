@@ -106,7 +106,7 @@ AREA_FN = run_area  # what each task runs; tests put a stand-in here
 
 def run_batch(
     client, national: NationalData, areas: Sequence[AreaSpec], settings: Sequence[AreaSettings],
-    hashes: Sequence[str], out: Path, *, area_fn: Callable | None = None, tmd_year: int | None = None,
+    hashes: Sequence[str], out: Path, *, area_fn: Callable | None = None, tmd_years: Any = None,
     skip_done: bool = True, progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Solve `areas` on the client's cluster; write each as it finishes; return the rows."""
@@ -142,7 +142,7 @@ def run_batch(
                        "status": "failed", "message": f"task failed: {type(exc).__name__}: {exc}",
                        "dropped": [], "input_hash": h, "pop_share": spec.pop_share}
             future.release()
-            rows[spec.name] = write_area(out, row, national.weight, tmd_year=tmd_year)
+            rows[spec.name] = write_area(out, row, national.weight, tmd_years=tmd_years)
             bar.update(1)
             bad = sum(r.get("status") != "ok" for r in rows.values())
             bar.set_postfix(not_ok=bad, refresh=False)

@@ -72,6 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of the synthetic splits (default 20260101)")
     p.add_argument("--tmd-year", type=int, default=2015,
                    help="year of the WT<year> column of the TMD-layout files (default 2015, the national year)")
+    p.add_argument("--last-year", type=int, default=None,
+                   help="the last WT<year> column of the weights files (default 2034, TMD's); later years "
+                        "grow the --tmd-year weights by population")
+    p.add_argument("--population", type=Path, default=None, metavar="FILE",
+                   help="year,population CSV the later years grow by (default: the CBO figures TMD uses)")
     p.add_argument("--no-tmd-weights", action="store_true", help="skip the TMD-layout weights files")
     p.add_argument("--rerun-all", action="store_true",
                    help="solve every area, even those already done; also re-solves in place an --out "
@@ -110,6 +115,13 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.tmd_year not in TMD_YEARS:
         raise InputError(f"`--tmd-year` must be a year from {TMD_YEARS.start} to {TMD_YEARS.stop - 1}, "
                          f"got {args.tmd_year}")
+    if args.last_year is not None and args.last_year not in TMD_YEARS:
+        raise InputError(f"`--last-year` must be a year from {TMD_YEARS.start} to {TMD_YEARS.stop - 1}, "
+                         f"got {args.last_year}")
+    if args.no_tmd_weights and (args.last_year is not None or args.population is not None):
+        raise InputError("--last-year and --population shape the weights files: they do not apply with "
+                         "--no-tmd-weights")
+    weight_file_years(args)  # the population file and the years, before any work
     if args.workers is not None and args.workers < 1:
         raise InputError(f"`--workers` must be >= 1, got {args.workers}")
     if args.workers is not None and args.scheduler:
@@ -128,6 +140,19 @@ def check_arguments(args: argparse.Namespace) -> None:
     from .output import check_out
 
     check_out(args.out, rerun_all=args.rerun_all)
+
+
+def weight_file_years(args: argparse.Namespace):
+    """The year columns of the weights files (goldstar.areas.years), None with --no-tmd-weights."""
+    from .years import DEFAULT_LAST_YEAR, DEFAULT_POPULATION, read_population, weight_years
+
+    if args.no_tmd_weights:
+        return None
+    path = args.population or DEFAULT_POPULATION
+    last = DEFAULT_LAST_YEAR if args.last_year is None else args.last_year
+    if args.last_year is None and last < args.tmd_year:
+        last = args.tmd_year  # a base year past TMD's last: that year alone
+    return weight_years(args.tmd_year, last, read_population(path), f"--population {path}")
 
 
 def _same_or_inside(path: Path, other: Path) -> bool:
@@ -165,11 +190,15 @@ def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str
     same --out (goldstar.areas.output.check_settings)."""
     from ..hashing import file_hash
     from .problem import DEFAULT_OVERRIDES
+    from .years import DEFAULT_POPULATION
 
     overrides = args.overrides or DEFAULT_OVERRIDES
+    years = weight_file_years(args)
     return {
         **{k: v for k, v in base_settings(args).as_dict().items() if k != "slack_penalty_by_target"},
         "upper": args.upper, "seed": seed, "tmd_year": None if args.no_tmd_weights else args.tmd_year,
+        "weight_years": None if years is None else {**years.as_dict(), "population": file_hash(
+            args.population or DEFAULT_POPULATION)},
         "national_weights": national.hashes["national_weights"]["hash"],
         "records": national.hashes["records"]["hash"], "recipe": national.hashes["recipe"]["hash"],
         "sharing": national.hashes.get("sharing", {}).get("hash"), "engine": national.hashes.get("engine"),
@@ -219,7 +248,7 @@ def _run_locked(args: argparse.Namespace) -> int:
               f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
         t0 = time.perf_counter()
         rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
-                               tmd_year=None if args.no_tmd_weights else args.tmd_year,
+                               tmd_years=weight_file_years(args),
                                skip_done=not args.rerun_all, progress=not args.quiet)
         wall = time.perf_counter() - t0
     finally:
@@ -407,7 +436,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
             client = batch.make_client(args.scheduler, args.workers)
             try:
                 rows = batch.run_batch(client, national, [t[0] for t in todo], [t[1] for t in todo],
-                                       [t[2] for t in todo], Path(tmp), tmd_year=None, skip_done=False,
+                                       [t[2] for t in todo], Path(tmp), tmd_years=None, skip_done=False,
                                        progress=not args.quiet)
             finally:
                 client.close()

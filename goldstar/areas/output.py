@@ -15,9 +15,9 @@
     tmd/<area>_tmd_weights.csv.gz
                             TMD's area weights file layout (tmd/areas/weights/ in TMD):
                             one row per record in the national file's order, one column
-                            WT<year> of area weights. TMD's files carry one column per
-                            projection year (WT2021 ...); goldstar writes the single year of
-                            the national reference (--tmd-year), full float64 precision
+                            WT<year> of area weights a year from --tmd-year to --last-year,
+                            later years grown by population (goldstar.areas.years), full
+                            float64 precision
     summary.csv             one row per area, rewritten as results arrive and at the end
 
 Synthetic areas carry `-SYN` / `SYN-` in their names, so in every file name,
@@ -43,6 +43,7 @@ from ..store.atomic import atomic_write, atomic_write_text
 from ..store.outputs import require_writable
 from ..exceptions import InputError
 from ..hashing import file_hash
+from .years import WeightYears, year_columns
 
 MARKER = "AREAS.json"
 MARKER_KIND = "goldstar-areas"
@@ -158,7 +159,7 @@ def write_records(out: Path, record_ids: np.ndarray, weight: np.ndarray) -> None
     atomic_write(Path(out) / "records.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
-def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_year: int | None) -> dict[str, Any]:
+def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_years: WeightYears | None) -> dict[str, Any]:
     """Write one area's files, then its row last, recording the hash of each file it wrote
     (`files`); return the row without m. Files of an earlier solve that this one does not
     replace are removed after the row, so the row always names every file the area has: a
@@ -173,8 +174,8 @@ def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_year: 
         table = table.replace_schema_metadata({b"goldstar-area": json.dumps(meta).encode()})
         atomic_write(out / paths["m"], lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         files[paths["m"]] = file_hash(out / paths["m"])
-        if tmd_year is not None:
-            data = tmd_weights_csv_gz(f"WT{tmd_year}", row["pop_share"] * weight * m)
+        if tmd_years is not None:
+            data = tmd_weights_csv_gz(tmd_years, row["pop_share"] * weight * m)
             atomic_write(out / paths["tmd"], lambda tmp: Path(tmp).write_bytes(data))
             files[paths["tmd"]] = file_hash(out / paths["tmd"])
     row["files"] = files
@@ -186,16 +187,19 @@ def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_year: 
     return row
 
 
-def tmd_weights_csv_gz(column: str, weight: np.ndarray) -> bytes:
-    """TMD's area weights file: a CSV with one column of weights, gzipped.
+def tmd_weights_csv_gz(years: WeightYears, weight: np.ndarray) -> bytes:
+    """TMD's area weights file: a CSV with one column of weights a year (goldstar.areas.years),
+    gzipped.
 
     Every value is written as the shortest decimal that reads back to the same float64
-    (Arrow's CSV writer), and gzip runs at level 1: together ~0.5 s for 280K weights where
-    pandas' to_csv with default gzip took ~2.8 s, which the client paid once per area."""
+    (Arrow's CSV writer; TMD writes 5 decimals), and gzip runs at level 1: ~0.5 s a column
+    for 280K weights where pandas' to_csv with default gzip took ~2.8 s."""
+    columns = year_columns(years, weight)
     buffer = pa.BufferOutputStream()
-    pacsv.write_csv(pa.table({column: pa.array(np.asarray(weight, dtype=np.float64))}), buffer,
+    pacsv.write_csv(pa.table({k: pa.array(v) for k, v in columns.items()}), buffer,
                     pacsv.WriteOptions(include_header=False))
-    return gzip.compress(f"{column}\n".encode() + buffer.getvalue().to_pybytes(), compresslevel=1)
+    header = ",".join(columns) + "\n"
+    return gzip.compress(header.encode() + buffer.getvalue().to_pybytes(), compresslevel=1)
 
 
 def _json_default(value: Any) -> Any:
