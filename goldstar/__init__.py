@@ -33,6 +33,8 @@ LAZY_EXPORTS = {
     "certify": "goldstar.certificate",
     "reweight": "goldstar.api",
     "Result": "goldstar.api",
+    "reweight_areas": "goldstar.areas.api",
+    "AreasResult": "goldstar.areas.api",
 }
 
 __all__ = [

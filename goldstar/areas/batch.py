@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..defaults import VERSION
 from ..exceptions import InputError
@@ -104,16 +104,42 @@ def make_client(scheduler: str | None = None, workers: int | None = None):
 AREA_FN = run_area  # what each task runs; tests put a stand-in here
 
 
+def area_rows(client, national: NationalData, todo: Sequence[tuple[AreaSpec, AreaSettings, str]],
+              area_fn: Callable | None = None) -> Iterator[tuple[AreaSpec, dict[str, Any]]]:
+    """Each (area, settings, input hash) of `todo` as a task on the client's cluster, the national
+    data sent to every worker once; (area, row) as each finishes. A task that dies is a failed
+    row, never an exception."""
+    from dask.distributed import as_completed
+
+    if not todo:
+        return
+    area_fn = area_fn or AREA_FN
+    national_future = client.scatter(national, broadcast=True, hash=False)
+    futures = {}
+    for spec, s, h in todo:
+        f = client.submit(area_fn, national_future, spec, s, h, key=f"area-{spec.name}-{h[-12:]}", pure=False)
+        futures[f] = (spec, h)
+    for future in as_completed(futures):
+        spec, h = futures[future]
+        try:
+            row = future.result()
+        except Exception as exc:  # the worker died, or the function raised
+            row = {"area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
+                   "status": "failed", "message": f"task failed: {type(exc).__name__}: {exc}",
+                   "dropped": [], "input_hash": h, "pop_share": spec.pop_share}
+        future.release()
+        yield spec, row
+    del national_future
+
+
 def run_batch(
     client, national: NationalData, areas: Sequence[AreaSpec], settings: Sequence[AreaSettings],
     hashes: Sequence[str], out: Path, *, area_fn: Callable | None = None, tmd_years: Any = None,
     skip_done: bool = True, progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Solve `areas` on the client's cluster; write each as it finishes; return the rows."""
-    from dask.distributed import as_completed
     from tqdm import tqdm
 
-    area_fn = area_fn or AREA_FN
     check_versions(client_versions(), client.run(worker_versions))
     rows: dict[str, dict[str, Any]] = {}
     todo = []
@@ -126,30 +152,15 @@ def run_batch(
             todo.append((spec, s, h))
     bar = tqdm(total=len(areas), initial=len(rows), unit="area", desc="areas", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
-    if todo:
-        national_future = client.scatter(national, broadcast=True, hash=False)
-        futures = {}
-        for spec, s, h in todo:
-            f = client.submit(area_fn, national_future, spec, s, h, key=f"area-{spec.name}-{h[-12:]}", pure=False)
-            futures[f] = (spec, h)
-        last_summary = time.monotonic()
-        for future in as_completed(futures):
-            spec, h = futures[future]
-            try:
-                row = future.result()
-            except Exception as exc:  # the worker died, or the function raised
-                row = {"area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
-                       "status": "failed", "message": f"task failed: {type(exc).__name__}: {exc}",
-                       "dropped": [], "input_hash": h, "pop_share": spec.pop_share}
-            future.release()
-            rows[spec.name] = write_area(out, row, national.weight, tmd_years=tmd_years)
-            bar.update(1)
-            bad = sum(r.get("status") != "ok" for r in rows.values())
-            bar.set_postfix(not_ok=bad, refresh=False)
-            if time.monotonic() - last_summary > SUMMARY_EVERY_SECONDS:
-                write_summary(out, [rows[a.name] for a in areas if a.name in rows])
-                last_summary = time.monotonic()
-        del national_future
+    last_summary = time.monotonic()
+    for spec, row in area_rows(client, national, todo, area_fn):
+        rows[spec.name] = write_area(out, row, national.weight, tmd_years=tmd_years)
+        bar.update(1)
+        bad = sum(r.get("status") != "ok" for r in rows.values())
+        bar.set_postfix(not_ok=bad, refresh=False)
+        if time.monotonic() - last_summary > SUMMARY_EVERY_SECONDS:
+            write_summary(out, [rows[a.name] for a in areas if a.name in rows])
+            last_summary = time.monotonic()
     bar.close()
     ordered = [rows[a.name] for a in areas]
     write_summary(out, ordered)

@@ -300,12 +300,12 @@ def _run_locked(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
-def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, list, list[str], int]:
+def batch_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple[Any, list, list, list[str], int]:
     """What a batch and its verify both start from: the national data (with the SOI table's hash),
     the areas, each one's settings and input hash, and the seed. Every file is read and checked
     here, the small ones first, before anything is solved or written."""
     if getattr(args, "targets_dir", None) is not None:
-        return _target_file_inputs(args)
+        return _target_file_inputs(args, weights)
     from ..hashing import file_entry
     from ..defaults import DEFAULT_SOI_STATES
     from .inputs import file_weights, load_national, read_soi_states, reference_weights
@@ -329,8 +329,9 @@ def batch_inputs(args: argparse.Namespace, area_set: str) -> tuple[Any, list, li
                                targets=[c.name for c in cell_list])
     soi_path = args.soi or DEFAULT_SOI_STATES
     soi = read_soi_states(soi_path, sharing.all_columns())
-    weights = (file_weights(args.national_weights) if args.national_weights is not None
-               else reference_weights(args.reference))
+    if weights is None:  # given by the Python API (goldstar.areas.api), else from the command line
+        weights = (file_weights(args.national_weights) if args.national_weights is not None
+                   else reference_weights(args.reference))
     national = load_national(weights, args.records, recipe, engine=args.engine, year=args.tmd_year,
                              engine_options=engine_options(args))
     if kind == "synthetic":
@@ -355,7 +356,7 @@ def _settings_and_hashes(args: argparse.Namespace, national, areas: list, overri
     return settings, hashes
 
 
-def _target_file_inputs(args: argparse.Namespace) -> tuple[Any, list, list, list[str], int]:
+def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, list, list, list[str], int]:
     """batch_inputs for `--targets-dir`: the areas and their targets from TMD's target files,
     the national records and weights as for a recipe; no SOI table, sharing or seed."""
     import numpy as np
@@ -371,8 +372,9 @@ def _target_file_inputs(args: argparse.Namespace) -> tuple[Any, list, list, list
     cells = list(files[0].cells)
     overrides = read_overrides(args.overrides or DEFAULT_OVERRIDES, areas={f.area for f in files},
                                targets=[c.name for c in cells])
-    weights = (file_weights(args.national_weights) if args.national_weights is not None
-               else reference_weights(args.reference))
+    if weights is None:  # given by the Python API (goldstar.areas.api), else from the command line
+        weights = (file_weights(args.national_weights) if args.national_weights is not None
+                   else reference_weights(args.reference))
     national = load_national(weights, args.records, cells, engine=args.engine, year=args.tmd_year,
                              engine_options=engine_options(args))
     if not national.population:

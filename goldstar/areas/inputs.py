@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ..defaults import DEFAULT_RECORDS, DEFAULT_REFERENCES, DEFAULT_SOI_STATES, DEFAULT_YEAR
 from ..exceptions import InputError
-from ..hashing import arrays_hash, file_hash
+from ..hashing import arrays_hash, file_hash, frame_entry
 from .recipe import DEFAULT_RECIPE, cell_matrix, check_variables, read_recipe
 from .spec import Cell
 from ..store.tables import read_table
@@ -246,6 +246,23 @@ def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
                                          "file": str(path)})
 
 
+def value_weights(record_id: np.ndarray, weight: np.ndarray, where: str = "national weights") -> NationalWeights:
+    """National weights given as values (the Python API): checked as --national-weights checks a
+    file's, identified by their hash by value."""
+    ids = np.asarray(record_id)
+    if ids.dtype.kind not in "iu" and not (ids.dtype.kind == "f" and np.all(ids == np.round(ids))):
+        raise InputError(f"{where}: record_id must be whole numbers")
+    ids = ids.astype(np.int64)
+    weight = np.asarray(weight, dtype=np.float64)
+    if ids.shape != weight.shape or ids.ndim != 1 or ids.size == 0:
+        raise InputError(f"{where}: needs one weight a record_id, and at least one")
+    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    if bad.size:
+        raise InputError(f"{where}: record_id {ids[bad[0]]}: weight {weight[bad[0]]!r} is not a finite number >= 0")
+    return NationalWeights(ids, weight, {"kind": "values", "directory": where, "file": where,
+                                         "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)])})
+
+
 def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
     values = pd.to_numeric(column, errors="coerce")
     bad = np.flatnonzero(values.isna().to_numpy() | (values.to_numpy() != np.round(values.to_numpy())))
@@ -257,7 +274,7 @@ def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
 
 def load_national(
     weights: NationalWeights,
-    records: str | os.PathLike[str] | None = None,
+    records: str | os.PathLike[str] | pd.DataFrame | None = None,
     recipe: str | os.PathLike[str] | list[Cell] = DEFAULT_RECIPE,
     *,
     engine: str | None = None,
@@ -272,7 +289,11 @@ def load_national(
     table as it is (goldstar's SOI names and any Tax-Calculator variables it carries).
     """
 
-    if engine is None and records is not None:
+    if engine is None and isinstance(records, pd.DataFrame):
+        table, records_path = records, Path("<DataFrame>")
+        records_entry = {**frame_entry(records), "adapter": "none"}
+        engine_facts = {"name": None}
+    elif engine is None and records is not None:
         records_path = Path(records)
         table = read_table(records_path, "record")
         records_entry = {"file": records_path.name, "hash": file_hash(records_path), "adapter": "none"}
@@ -297,7 +318,8 @@ def load_national(
     weight = by_id.loc[ids].to_numpy()
     cell_list = list(recipe) if isinstance(recipe, list) else read_recipe(recipe)
     hashes = {
-        "national_weights": {"file": where, "hash": file_hash(where)},
+        "national_weights": {"file": where, "hash": (weights.identity["weights_hash"]
+                                                     if weights.identity["kind"] == "values" else file_hash(where))},
         "national_reference": dict(weights.identity),
         "records": records_entry,
         "engine": {k: v for k, v in engine_facts.items() if k in ("name", "version", "options", "cache_key")},

@@ -1,0 +1,192 @@
+"""`goldstar.reweight_areas`: the areas batch from Python, on a Dask client, writing nothing.
+
+    result = goldstar.reweight_areas(None, national.weights, "tmd-states", areas="states", engine="taxcalc")
+    result["CA"].weights        # a Series indexed by record_id
+    result["CA"].certified, result["CA"].dropped
+
+It runs `goldstar areas`'s own steps: the same inputs (goldstar.areas.command.batch_inputs:
+recipe or target files, sharing table, SOI table, records engine, overrides, settings), the
+same task on each area (goldstar.areas.problem.run_area, through goldstar.areas.batch.area_rows)
+and so the same weights; it keeps the rows in memory instead of writing an output directory.
+`recipe_or_targets` is a shipped recipe's name (`goldstar-77`, `tmd-states`, `tmd-districts`),
+a spec CSV, or a directory of TMD's `<area>_targets.csv` files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..defaults import (
+    DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
+)
+from ..exceptions import InputError
+from . import batch, command
+from .inputs import NationalWeights, file_weights, reference_weights, value_weights
+
+DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
+
+
+@dataclass(frozen=True)
+class AreaResult:
+    """One area: status (`ok`, `infeasible`, `failed`, `time_limit`), its weights and multipliers
+    (Series indexed by record_id; None unless solved), the dropped targets with their proof, and
+    the certificate's figures."""
+
+    name: str
+    status: str
+    message: str
+    pop_share: float
+    weights: pd.Series | None
+    multipliers: pd.Series | None
+    dropped: pd.DataFrame
+    certified: bool
+    certificate: dict[str, Any]
+    dual: pd.Series | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AreasResult:
+    """Every area's result, in the order asked, with the targets they had and those no record fed."""
+
+    areas: dict[str, AreaResult]
+    targets: tuple[str, ...]
+    empty: tuple[str, ...]
+    input_hashes: dict[str, Any]
+    seconds: float
+
+    def __getitem__(self, name: str) -> AreaResult:
+        return self.areas[name.upper()]
+
+    def __iter__(self):
+        return iter(self.areas.values())
+
+    def __len__(self) -> int:
+        return len(self.areas)
+
+    @property
+    def all_certified(self) -> bool:
+        return all(a.status == "ok" and a.certified for a in self.areas.values())
+
+    def summary(self) -> pd.DataFrame:
+        """One row an area: status, certified, kept and dropped counts, pop_share, message."""
+        return pd.DataFrame([{"area": a.name, "status": a.status, "certified": a.certified,
+                              "dropped": len(a.dropped), "pop_share": a.pop_share, "message": a.message}
+                             for a in self.areas.values()])
+
+
+def _national_weights(value: Any) -> NationalWeights:
+    """A goldstar Result (its weights), a Series indexed by record_id, a DataFrame with record_id and
+    weight, a reference directory, or a weights file."""
+    if hasattr(value, "weights") and isinstance(getattr(value, "weights"), pd.Series):
+        value = value.weights
+    if isinstance(value, pd.Series):
+        return value_weights(value.index.to_numpy(), value.to_numpy(), "national_weights")
+    if isinstance(value, pd.DataFrame):
+        missing = [c for c in ("record_id", "weight") if c not in value.columns]
+        if missing:
+            raise InputError(f"national_weights: the DataFrame lacks column(s) {', '.join(missing)}")
+        return value_weights(value["record_id"].to_numpy(), value["weight"].to_numpy(), "national_weights")
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        return reference_weights(path) if path.is_dir() else file_weights(path)
+    raise InputError("national_weights: give a goldstar Result, a Series indexed by record_id, a DataFrame "
+                     "with record_id and weight, a reference directory or a weights file")
+
+
+def _arguments(recipe_or_targets: Any, areas: Any, **options: Any) -> argparse.Namespace:
+    """The areas command's own arguments, as its parser defaults them, with these options."""
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args([])
+    target = Path(recipe_or_targets) if isinstance(recipe_or_targets, (str, os.PathLike)) else None
+    if target is not None and target.is_dir():
+        args.targets_dir = target
+    elif recipe_or_targets is not None:
+        args.recipe = os.fspath(recipe_or_targets)
+    if isinstance(areas, (list, tuple)):
+        areas = ",".join(areas)
+    args.areas = areas if areas is not None or args.targets_dir is not None else "states"
+    for name, value in options.items():
+        setattr(args, name, value)
+    return args
+
+
+def reweight_areas(
+    records: str | os.PathLike[str] | pd.DataFrame | None,
+    national_weights: Any,
+    recipe_or_targets: str | os.PathLike[str] | None = "goldstar-77",
+    *,
+    areas: str | list[str] | None = None,
+    client: Any = None,
+    workers: int | None = None,
+    engine: str | None = None,
+    year: int = DEFAULT_YEAR,
+    engine_options: dict[str, Any] | None = None,
+    soi: str | os.PathLike[str] | None = None,
+    sharing: str | os.PathLike[str] | None = None,
+    overrides: str | os.PathLike[str] | None = None,
+    seed: int | None = None,
+    eps: float = DEFAULT_EPS,
+    slack_penalty: float = DEFAULT_SLACK_PENALTY,
+    slack_units: str = DEFAULT_SLACK_UNITS,
+    upper: float | None = None,
+    unreachable: str = DEFAULT_UNREACHABLE,
+    time_limit: float | None = None,
+) -> AreasResult:
+    """Exact, certified area weights (module docstring); bad input raises goldstar.InputError.
+
+    `records`: None for the embedded CPS file, a path, or a DataFrame record table (goldstar's
+    names and Tax-Calculator's, as an engine makes it). `areas`: an area set (`states`,
+    `districts`, `synthetic:N`, a list); with target files, which of them (default all).
+    `client`: a dask.distributed Client; by default a local cluster of `workers` processes,
+    closed at the end. Nothing is written but the records engine's cache.
+    """
+    start = time.perf_counter()
+    options = engine_options or {}
+    args = _arguments(recipe_or_targets, areas, records=records, engine=engine, tmd_year=year,
+                      soi=None if soi is None else Path(soi), sharing=None if sharing is None else Path(sharing),
+                      overrides=None if overrides is None else Path(overrides), seed=seed, eps=eps,
+                      slack_penalty=slack_penalty, slack_units=slack_units, upper=upper, unreachable=unreachable,
+                      time_limit=time_limit, no_tmd_weights=True,
+                      **{f"tc_{k}": v for k, v in options.items()})
+    if isinstance(records, pd.DataFrame) and engine is not None:
+        raise InputError("reweight_areas: a DataFrame of records is taken as the record table itself; "
+                         "give engine=None, or the records as a path for an engine to read")
+    weights = _national_weights(national_weights)
+    national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
+    batch.check_solver(settings[0].solver if settings else "band-newton")
+    own = client is None
+    client = batch.make_client(None, workers) if own else client
+    try:
+        batch.check_versions(batch.client_versions(), client.run(batch.worker_versions))
+        rows = {spec.name: row for spec, row in batch.area_rows(client, national, list(zip(specs, settings, hashes)))}
+    finally:
+        if own:
+            client.close()
+    index = pd.Index(national.record_ids, name="record_id")
+    results = {}
+    for spec in specs:
+        row = rows[spec.name]
+        m = row.get("m")
+        solved = m is not None and row["status"] == "ok"
+        multipliers = pd.Series(np.asarray(m, dtype=np.float64), index=index, name="m") if solved else None
+        dual = (pd.Series({k: (np.nan if v is None else v) for k, v in row["y"].items()}, name="y")
+                if solved and row.get("y") is not None else None)
+        results[spec.name] = AreaResult(
+            name=spec.name, status=row["status"], message=row.get("message", ""), pop_share=spec.pop_share,
+            weights=None if multipliers is None else (spec.pop_share * national.weight * multipliers).rename("weight"),
+            multipliers=multipliers,
+            dropped=pd.DataFrame([{c: d.get(c) for c in DROPPED_COLUMNS} for d in row.get("dropped", [])],
+                                 columns=list(DROPPED_COLUMNS)),
+            certified=bool(row.get("certified")), certificate=row.get("certificate", {}), dual=dual,
+        )
+    return AreasResult(results, tuple(national.cell_names), tuple(national.dropped_cells), dict(national.hashes),
+                       time.perf_counter() - start)

@@ -1,0 +1,90 @@
+"""goldstar.reweight_areas: the areas batch from Python gives the command's weights, writes
+nothing, and takes recipes and TMD's target files alike."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import goldstar
+from goldstar.cli import main
+from tests.areas_helpers import small_records
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    with Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def records():
+    return small_records()
+
+
+def files_under(path) -> set[str]:
+    return {os.path.join(d, f) for d, _, names in os.walk(path) for f in names}
+
+
+def test_the_api_gives_the_commands_weights_bit_for_bit_and_writes_nothing(tmp_path, client, records, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    national = pd.Series(records["weight"].to_numpy(), index=records["record_id"].to_numpy())
+    before = files_under(tmp_path)
+    result = goldstar.reweight_areas(records, national, "goldstar-77", areas=["AL", "WY"], client=client)
+    assert files_under(tmp_path) == before  # nothing written
+    assert [a.name for a in result] == ["AL", "WY"] and result.all_certified
+    al = result["AL"]
+    assert al.status == "ok" and al.certified and al.weights.index.name == "record_id"
+    np.testing.assert_array_equal(al.weights.to_numpy(), al.pop_share * records["weight"].to_numpy()
+                                  * al.multipliers.to_numpy())
+    assert set(al.dual.index) == set(result.targets)
+    # the command on the same inputs
+    records.to_parquet(tmp_path / "records.parquet")
+    records[["record_id", "weight"]].to_parquet(tmp_path / "weights.parquet")
+    from goldstar.areas import batch
+    from dask.distributed import Client, LocalCluster
+    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
+    assert main(["areas", "--records", str(tmp_path / "records.parquet"), "--national-weights",
+                 str(tmp_path / "weights.parquet"), "--areas", "AL,WY", "--out", str(tmp_path / "out"),
+                 "--quiet", "--no-tmd-weights"]) == 0
+    for area in ("AL", "WY"):
+        m = pd.read_parquet(tmp_path / "out" / "m" / f"{area}.parquet")["m"].to_numpy()
+        assert np.array_equal(m, result[area].multipliers.to_numpy())  # bit for bit
+        dropped = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("area").loc[area, "n_dropped"]
+        assert len(result[area].dropped) == dropped
+
+
+def test_target_files_go_in_as_a_directory(tmp_path, client, records):
+    w = records["weight"].to_numpy()
+    population = float(records["XTOT"].to_numpy() @ w)
+    agi = records["adjusted_gross_income"].to_numpy()
+    filer = records["is_tax_filer"].to_numpy()
+    rows = ["varname,count,scope,agilo,agihi,fstatus,target", f"XTOT,0,0,-9e99,9e99,0,{0.4 * population!r}"]
+    for lo, hi in ((-9e99, 5e4), (5e4, 9e99)):
+        inside = filer & (agi >= lo) & (agi < hi)
+        rows.append(f"c00100,1,1,{lo!r},{hi!r},0,{float(0.4 * 1.05 * w[inside].sum())!r}")
+    (tmp_path / "zz_targets.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = goldstar.reweight_areas(records, records[["record_id", "weight"]], tmp_path, client=client)
+    assert list(result.areas) == ["ZZ"] and result["ZZ"].certified
+    assert result["ZZ"].pop_share == pytest.approx(0.4, rel=1e-12)
+    assert len(result.targets) == 3
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"national_weights": pd.DataFrame({"id": [1]})}, "lacks column(s) record_id, weight"),
+    ({"national_weights": 3.5}, "national_weights: give a goldstar Result"),
+    ({"engine": "taxcalc"}, "a DataFrame of records is taken as the record table itself"),
+    ({"recipe_or_targets": "no-such-recipe"}, "not a shipped recipe"),
+    ({"areas": ["ZZ"]}, "unknown area(s) ZZ"),
+])
+def test_bad_input_raises_input_error_by_name(records, kwargs, message):
+    args = {"national_weights": records[["record_id", "weight"]], "recipe_or_targets": "goldstar-77",
+            "areas": ["AL"], **kwargs}
+    with pytest.raises(goldstar.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        goldstar.reweight_areas(records, **args)
