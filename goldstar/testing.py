@@ -109,7 +109,12 @@ def assert_certified(weights: Weights, problem: Problem | str | os.PathLike[str]
     missing = ids.difference(got.index)
     if len(missing):
         raise AssertionError(f"{len(missing):,} record(s) of the problem have no weight (first record_id {missing[0]})")
-    m = got.reindex(ids).to_numpy(dtype=np.float64) / problem.w0
-    cert = certify(problem, m)
+    if isinstance(weights, Result) and problem is weights.problem:
+        # the Result's own multipliers and dual: exact, where weights / w0 rounds
+        m = weights.multipliers.reindex(ids).to_numpy(dtype=np.float64)
+        y = weights.dual.reindex(list(problem.target_names)).to_numpy(dtype=np.float64)
+    else:
+        m, y = got.reindex(ids).to_numpy(dtype=np.float64) / problem.w0, None
+    cert = certify(problem, m, y)
     if not cert.passed:
         raise AssertionError("the weights fail their certificate: " + "; ".join(cert.failures()))
