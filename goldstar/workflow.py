@@ -24,10 +24,10 @@ import pandas as pd
 
 from .certificate import certify
 from .inputs.build import BuildInfo
-from .inputs.source import build_from_files
+from .inputs.assemble import build_with_objective
 from .problem.model import Problem
 from .problem.objectives import objective_from_dict
-from .problem.prepass import Prepass, apply_policy
+from .problem.prepass import Prepass
 from .solvers import Solution
 from .solvers.base import ProgressFn
 from .solvers.solve import check_options, exact_solver, solve
@@ -67,16 +67,13 @@ def build(
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        problem, info, inputs = build_from_files(
-            records, targets, year, penalty=penalty, lower=lower, upper=upper,
+        problem, info, inputs, prepass = build_with_objective(
+            records, targets, year, objective=parsed, penalty=penalty, lower=lower, upper=upper,
             engine=engine, engine_options=engine_options,
         )
     metadata: dict[str, Any] = {"inputs": inputs, "build": info.metadata(), "source": source}
-    prepass = None
-    if parsed is not None:
-        problem, prepass = apply_policy(problem.with_objective(parsed))
-        if prepass is not None:
-            metadata["prepass"] = prepass.as_dict()
+    if prepass is not None:
+        metadata["prepass"] = prepass.as_dict()
     if info.engine is not None:
         metadata["engine"] = info.engine
     return Built(problem, info, inputs, metadata, prepass, time.perf_counter() - start,

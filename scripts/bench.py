@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.present.benchmark import BENCH_SOLVERS, available, bench_problem, focus_figures, write_outputs  # noqa: E402
-from goldstar.inputs.source import default_problem  # noqa: E402
+from goldstar.inputs.assemble import default_problem  # noqa: E402
 from goldstar.inputs.synth import synth_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

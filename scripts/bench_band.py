@@ -35,7 +35,7 @@ from goldstar.problem.model import Problem  # noqa: E402
 from goldstar.present.benchmark import replace_section  # noqa: E402
 from goldstar.store.reference import versions  # noqa: E402
 from goldstar.solvers import available_solvers  # noqa: E402
-from goldstar.inputs.source import default_problem  # noqa: E402
+from goldstar.inputs.assemble import default_problem  # noqa: E402
 from goldstar.inputs.synth import synth_problem  # noqa: E402
 from goldstar.problem.prepass import BAND_TOL  # noqa: E402
 

@@ -25,12 +25,14 @@ LAYERS: list[tuple[str, list[str]]] = [
         "goldstar.store.atomic", "goldstar.store.lock", "goldstar.store.outputs", "goldstar.store.tables",
     ]),
     ("problem: the Problem and its objectives", [
-        "goldstar.problem.arrays", "goldstar.problem.objectives*", "goldstar.problem.model", "goldstar.problem",
+        "goldstar.problem.arrays", "goldstar.problem.validate", "goldstar.problem.objectives*",
+        "goldstar.problem.model", "goldstar.problem",
     ]),
     ("steps on a built problem, and problem directories", ["goldstar.problem.prepass", "goldstar.store.layout"]),
     ("inputs: records and targets into a Problem", [
         "goldstar.inputs.cps", "goldstar.inputs.build", "goldstar.inputs.synth", "goldstar.inputs.engines*",
     ]),
+    ("inputs: records and targets into a Problem, with its objective", ["goldstar.inputs.assemble"]),
     ("inputs: where a problem comes from", ["goldstar.inputs.source", "goldstar.inputs"]),
     ("solvers", ["goldstar.solvers*"]),
     ("certificate", ["goldstar.certificate*"]),

@@ -23,19 +23,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ..defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_RECORDS, DEFAULT_TARGETS, DEFAULT_UPPER, DEFAULT_YEAR
 from ..exceptions import InputError, ReferenceFormatError
-from ..hashing import file_entry, frame_entry
+from ..hashing import file_entry
 from ..problem.model import Problem
 from ..problem.objectives import objective_from_dict
-from ..problem.prepass import apply_policy
 from ..store.layout import MATRIX, PROBLEM_JSON, RECORDS, TARGETS, read_problem, read_settings
-from ..store.tables import read_table
-from .build import BuildInfo, build_problem
-from .cps import cps_to_soi
-from .engines import get_engine, run_engine
+from .assemble import build_with_objective
+from .engines import get_engine
 
 KINDS = ("build", "directory")
 _PATH_FIELDS = ("path", "records", "targets")
@@ -154,71 +149,17 @@ class ProblemSource:
         with warnings.catch_warnings():
             # dropped all-zero targets are recorded in the build facts instead
             warnings.simplefilter("ignore", UserWarning)
-            problem, info, _ = build_from_files(
-                self.records, self.targets, self.year,
+            objective = (None if self.objective is None
+                         else objective_from_dict(self.objective, "the source's objective"))
+            problem, info, _, prepass = build_with_objective(
+                self.records, self.targets, self.year, objective=objective, dropped=dropped,
                 penalty=self.penalty, lower=self.lower, upper=self.upper,
                 engine=self.engine, engine_options=self.engine_options,
             )
         meta: dict[str, Any] = {"build": info.metadata()}
-        if self.objective is not None:
-            problem = problem.with_objective(objective_from_dict(self.objective, "the source's objective"))
-            problem, prepass = apply_policy(problem, dropped)
-            if prepass is not None:
-                meta["prepass"] = prepass.as_dict()
+        if prepass is not None:
+            meta["prepass"] = prepass.as_dict()
         if info.engine is not None:
             # whether this machine's cache held the table is no fact about the problem
             meta["engine"] = {k: v for k, v in info.engine.items() if k != "cache_hit"}
         return problem, meta
-
-
-def build_from_files(
-    records_path: str | os.PathLike[str] | pd.DataFrame | None,
-    targets_path: str | os.PathLike[str] | pd.DataFrame | None,
-    year: int = DEFAULT_YEAR,
-    *,
-    engine: str | None = None,
-    engine_options: dict[str, Any] | None = None,
-    **parameters: float,
-) -> tuple[Problem, BuildInfo, dict[str, Any]]:
-    """Build from files; no records path means the embedded CPS default. Returns the
-    problem, what the build did, and the input metadata (file hashes) for problem.json.
-
-    `engine` (goldstar.inputs.engines.ENGINES) derives the record table from the records
-    file; None keeps the defaults: the cps engine for the embedded file, the file
-    as an SOI-named table for --records. Either table may be given as a DataFrame
-    instead of a path (the Python API): it is recorded by the hash of its values
-    (goldstar.hashing.frame_entry) in place of a file's.
-    """
-
-    if targets_path is None:
-        targets_path = DEFAULT_TARGETS
-    engine_meta = None
-    if engine is None and records_path is not None:
-        if isinstance(records_path, pd.DataFrame):
-            records, entry = records_path, frame_entry(records_path)
-        else:
-            records, entry = read_table(records_path, "record"), file_entry(records_path)
-        inputs = {"records": {**entry, "adapter": "none"}}
-    else:
-        records, inputs, engine_meta = run_engine(engine or "cps", records_path, year, engine_options)
-        if engine is None:
-            engine_meta = None  # the default problem, as before: no engine recorded
-    if isinstance(targets_path, pd.DataFrame):
-        targets, inputs["targets"] = targets_path, frame_entry(targets_path)
-    else:
-        targets, inputs["targets"] = read_table(targets_path, "target"), file_entry(targets_path)
-    problem, info = build_problem(records, targets, year, **parameters)
-    info.engine = engine_meta
-    return problem, info, inputs
-
-
-def default_problem(records: int | None = None) -> tuple[Problem, str]:
-    """The embedded CPS + SOI default problem (quietly: dropped targets are the build's to report),
-    or the one built from its first `records` CPS rows; with a label for tables and plots."""
-
-    cps = pd.read_csv(DEFAULT_RECORDS, nrows=records)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        problem, _ = build_problem(cps_to_soi(cps), read_table(DEFAULT_TARGETS, "target"), DEFAULT_YEAR)
-    label = "default (CPS, SOI 2015)" if records is None else f"default, first {records:,} CPS records"
-    return problem, label

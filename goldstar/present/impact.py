@@ -34,7 +34,7 @@ import pandas as pd
 from ..defaults import DEFAULT_YEAR, NOISE_FLOOR
 from ..exceptions import InputError
 from ..store.outputs import METADATA_KEY, SOLVE_METADATA_KEY
-from ..problem.model import repeated_values
+from ..problem.validate import repeated_values
 from ..inputs.build import agi_label
 from ..inputs.engines import taxcalc_inputs
 from ..inputs.engines.taxcalc_ import derive, installed_version, INSTALL_HINT

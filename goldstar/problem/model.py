@@ -11,7 +11,6 @@ and each objective's module holds its math.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Sequence
@@ -21,6 +20,7 @@ import scipy.sparse as sp
 
 from ..exceptions import InputError
 from ..hashing import arrays_hash
+from . import validate
 from .objectives import Objective, Penalized
 from ..defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 __all__ = ["DEFAULT_LOWER", "DEFAULT_PENALTY", "DEFAULT_UPPER", "Problem"]
@@ -95,12 +95,12 @@ class Problem:
             objective = Penalized(DEFAULT_PENALTY if penalty is None else penalty)
         elif penalty is not None:
             raise InputError("give `penalty` through the objective (Penalized(penalty)), not beside it")
-        lower, upper = _check_bounds(lower, upper)
+        lower, upper = validate.check_bounds(lower, upper)
         objective.check_bounds(lower, upper)
-        A = _as_csr(A)
+        A = validate.as_csr(A)
         n, J = A.shape
-        w0 = _as_float_vector(w0, "w0")
-        t = _as_float_vector(t, "targets")
+        w0 = validate.as_float_vector(w0, "w0")
+        t = validate.as_float_vector(t, "targets")
         if J == 0:
             raise InputError("the problem has no targets (A has 0 columns)")
         if n == 0:
@@ -123,8 +123,8 @@ class Problem:
                 f"w0 must be > 0: record {i} has w0 = {w0[i]!r} "
                 f"({nonpositive.size} record(s) with w0 <= 0)"
             )
-        names = _target_names(target_names, J)
-        ids = _record_ids(record_ids, n)
+        names = validate.target_names(target_names, J)
+        ids = validate.record_ids(record_ids, n)
 
         column_nnz = np.bincount(A.indices[A.data != 0], minlength=J)
         empty = np.flatnonzero(column_nnz == 0)
@@ -167,7 +167,7 @@ class Problem:
 
     def check_multipliers(self, m: np.ndarray, what: str = "m") -> np.ndarray:
         """Return m as a float64 vector of length n, or raise InputError saying why not."""
-        m = _as_float_vector(m, what)
+        m = validate.as_float_vector(m, what)
         if m.shape[0] != self.n:
             raise InputError(f"{what} has {m.shape[0]} entries but the problem has {self.n} records")
         return m
@@ -202,87 +202,3 @@ class Problem:
             record_ids=self.record_ids[record_order],
             target_names=[self.target_names[j] for j in target_order],
         )
-
-
-def _check_bounds(lower: float, upper: float) -> tuple[float, float]:
-    values = {}
-    for name, value in (("lower", lower), ("upper", upper)):
-        if isinstance(value, bool):
-            raise InputError(f"`{name}` must be a number, got {value!r}")
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"`{name}` must be a number, got {value!r}") from None
-        if not np.isfinite(v):
-            raise InputError(f"`{name}` must be finite, got {v!r}")
-        values[name] = v
-    if values["lower"] >= values["upper"]:
-        raise InputError(
-            f"`lower` must be < `upper`, got lower={values['lower']!r}, upper={values['upper']!r}"
-        )
-    return values["lower"], values["upper"]
-
-
-def _as_csr(A: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
-    if sp.issparse(A):
-        out = sp.csr_matrix(A, dtype=np.float64, copy=True)
-    else:
-        arr = np.asarray(A, dtype=np.float64)
-        if arr.ndim != 2:
-            raise InputError(f"A must be a 2-D matrix, got {arr.ndim} dimension(s)")
-        if not np.all(np.isfinite(arr)):
-            i, j = np.argwhere(~np.isfinite(arr))[0]
-            raise InputError(f"A has a non-finite value ({arr[i, j]}) at record {i}, target {j}")
-        out = sp.csr_matrix(arr)
-    out.sum_duplicates()
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out
-
-
-def _as_float_vector(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must be numeric: {exc}") from None
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise InputError(
-            f"{what} has a non-finite value ({arr[bad[0]]}) at position {int(bad[0])} "
-            f"({bad.size} in all)"
-        )
-    return arr
-
-
-def _target_names(names: Sequence[str] | None, J: int) -> tuple[str, ...]:
-    if names is None:
-        return tuple(f"target_{j}" for j in range(J))
-    names = tuple(str(x) for x in names)
-    if len(names) != J:
-        raise InputError(f"{len(names)} target names given for {J} targets")
-    dupes = [name for name, k in Counter(names).items() if k > 1]
-    if dupes:
-        raise InputError(f"duplicate target names: {', '.join(repr(d) for d in dupes[:5])}")
-    return names
-
-
-def repeated_values(values: np.ndarray) -> np.ndarray:
-    """The values that occur more than once (each once per extra occurrence), in sorted order.
-    A sort finds them ~10x faster than np.unique's hashing on record ids."""
-    ordered = np.sort(values)
-    return ordered[1:][ordered[1:] == ordered[:-1]]
-
-
-def _record_ids(ids: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
-    if ids is None:
-        return np.arange(n, dtype=np.int64)
-    arr = np.asarray(ids)
-    if arr.shape != (n,):
-        raise InputError(f"record_id has {arr.size} entries for {n} records")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(f"record_id must be integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    repeated = repeated_values(arr)
-    if repeated.size:
-        raise InputError(f"record_id has duplicate values (first: {int(repeated[0])})")
-    return arr
