@@ -90,3 +90,19 @@ def use_standins(monkeypatch) -> None:
     monkeypatch.setattr(batch, "AREA_FN", standin_area)
     monkeypatch.setattr(batch, "check_solver", lambda name: None)
     CALLS.clear()
+
+
+def write_small_files(directory):
+    """small_records() as a records file and its own weights as a national weights file."""
+    records = small_records()
+    records.to_parquet(directory / "records.parquet")
+    records[["record_id", "weight"]].to_parquet(directory / "weights.parquet")
+    return directory
+
+
+def areas_cli(small_files, out, *extra) -> int:
+    """`goldstar areas` on write_small_files' records and weights, quiet, into `out`."""
+    from goldstar.cli import main
+
+    return main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights",
+                 str(small_files / "weights.parquet"), "--out", str(out), "--quiet", *extra])

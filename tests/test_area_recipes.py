@@ -16,7 +16,6 @@ from goldstar.areas.recipe import RECIPES, cell_matrix, read_recipe, resolve_rec
 from goldstar.areas.sharing import read_sharing, soi_stubs
 from goldstar.areas.spec import Cell, parse_name
 from goldstar.areas.target_files import read_target_dir, read_target_file, target_file_text
-from goldstar.cli import main
 from goldstar.exceptions import InputError
 from tests import areas_helpers
 from tests.areas_helpers import small_records
@@ -212,16 +211,10 @@ def test_files_of_one_batch_must_share_their_cells(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("national")
-    records = small_records()
-    records.to_parquet(d / "records.parquet")
-    records[["record_id", "weight"]].to_parquet(d / "weights.parquet")
-    return d
+    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
 
 
-def cli(small_files, out, *extra):
-    return main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights",
-                 str(small_files / "weights.parquet"), "--out", str(out), "--quiet", *extra])
+cli = areas_helpers.areas_cli
 
 
 @pytest.fixture

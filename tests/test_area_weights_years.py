@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,6 @@ import pytest
 
 from goldstar.areas.output import tmd_weights_csv_gz
 from goldstar.areas.years import DEFAULT_POPULATION, read_population, weight_years
-from goldstar.cli import main
 from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.exceptions import InputError
 from tests import areas_helpers
@@ -71,16 +69,10 @@ def test_a_year_missing_from_the_table_is_named():
 
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("national")
-    records = small_records()
-    records.to_parquet(d / "records.parquet")
-    records[["record_id", "weight"]].to_parquet(d / "weights.parquet")
-    return d
+    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
 
 
-def cli(small_files, out, *extra):
-    return main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights",
-                 str(small_files / "weights.parquet"), "--out", str(out), "--quiet", *extra])
+cli = areas_helpers.areas_cli
 
 
 def test_a_batch_writes_every_year_and_records_them(tmp_path, small_files, monkeypatch, capsys):

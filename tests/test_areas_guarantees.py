@@ -31,16 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("national")
-    records = small_records()
-    records.to_parquet(d / "records.parquet")
-    records[["record_id", "weight"]].to_parquet(d / "weights.parquet")
-    return d
+    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
 
 
-def cli(small_files, out, *extra):
-    return main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights",
-                 str(small_files / "weights.parquet"), "--out", str(out), "--quiet", *extra])
+cli = areas_helpers.areas_cli
 
 
 @pytest.fixture
