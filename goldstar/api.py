@@ -168,7 +168,7 @@ def reweight(
     year         the SOI year to target.
     objective    "penalized" (reads `penalty`) or "band" (reads eps, slack_penalty, slack_units,
                  unreachable); each reads only its own parameters.
-    engine       "cps" (default) or "taxcalc" (a path only; **engine_options: weights,
+    engine       "cps" (default) or "taxcalc" (a path or a DataFrame; **engine_options: weights,
                  growfactors, data_year, s006_scale, aged, as the --tc-* flags).
     solver       default: the exact solver of the objective (newton, band-newton); `device` and
                  `solver_options` are that solver's options (device: the torch solvers').

@@ -306,3 +306,43 @@ def test_tmd_state_spec_through_tax_calculator_names_its_empty_targets(taxcalc_m
     assert row["targets"] == 175 and row["empty"] == len(national.dropped_cells)
     assert row["kept"] + len(row["dropped"]) + row["empty"] == 175
     assert row["status"] == "ok" and row["certified"]
+
+
+def test_a_dataframe_of_the_records_gives_the_files_table_keyed_by_its_values(
+    taxcalc_module, cache_dir, cps_slice, engine_problem, monkeypatch
+):
+    """TMD's flat file in memory: the DataFrame runs as its file does, the cache keyed by the values
+    (a copy hits, one changed value misses), and goldstar.reweight takes it bit for bit."""
+    import goldstar
+
+    frame = pd.read_csv(cps_slice)
+    from_file, _ = taxcalc_.derive(taxcalc_.TaxcalcInputs(records=cps_slice, year=2015, data_year=2014,
+                                                          s006_scale=0.01))
+    first, entry = taxcalc_.derive(taxcalc_.TaxcalcInputs(records=frame, year=2015, data_year=2014,
+                                                          s006_scale=0.01))
+    pd.testing.assert_frame_equal(first, from_file, check_exact=True)
+
+    class Ran(Exception):
+        pass
+
+    def no_run(*args, **kwargs):
+        raise Ran
+
+    with monkeypatch.context() as mp:
+        mp.setattr(taxcalc_, "run_taxcalc", no_run)
+        again, hit = taxcalc_.derive(taxcalc_.TaxcalcInputs(records=frame.copy(), year=2015, data_year=2014,
+                                                            s006_scale=0.01))
+        assert hit.hit and hit.key_hash == entry.key_hash
+        pd.testing.assert_frame_equal(again, first, check_exact=True)
+        changed = frame.copy()
+        changed.loc[len(changed) - 1, "e00200"] += 1.0
+        with pytest.raises(Ran):
+            taxcalc_.derive(taxcalc_.TaxcalcInputs(records=changed, year=2015, data_year=2014, s006_scale=0.01))
+
+    options = {"year": 2015, "objective": "band", "engine": "taxcalc", "data_year": 2014, "s006_scale": 0.01}
+    by_frame = goldstar.reweight(frame, None, **options)
+    by_path = goldstar.reweight(cps_slice, None, **options)
+    assert np.array_equal(by_frame.weights.to_numpy(), by_path.weights.to_numpy())
+    assert by_frame.input_hashes["records"]["hash"] != by_path.input_hashes["records"]["hash"]  # values, bytes
+    with pytest.raises(InputError, match="aged ages the embedded CPS file only"):
+        goldstar.reweight(frame, None, year=2015, objective="band", engine="taxcalc", aged=True)

@@ -31,14 +31,18 @@ from ..cps import cps_to_soi
 from . import taxcalc_
 
 
+# A records file, a DataFrame of its columns, or None for the embedded CPS file.
+Records = Path | pd.DataFrame | None
+
+
 @dataclass(frozen=True)
 class Engine:
     """A records engine: derive(records, year, options) -> (table, facts); its input files; its version."""
 
     name: str
     description: str
-    derive: Callable[[Path | None, int, dict[str, Any]], tuple[pd.DataFrame, dict[str, Any]]]
-    input_files: Callable[[Path | None, dict[str, Any]], dict[str, Path]]
+    derive: Callable[[Records, int, dict[str, Any]], tuple[pd.DataFrame, dict[str, Any]]]
+    input_files: Callable[[Records, dict[str, Any]], dict[str, Path]]
     version: Callable[[], str | None]
     package: str | None = None
 
@@ -46,16 +50,20 @@ class Engine:
 # -- cps: the hand approximation ----------------------------------------------------
 
 
-def _cps_derive(records: Path | None, year: int, options: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _cps_derive(records: Records, year: int, options: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
 
     if options:
         raise InputError(f"the cps engine takes no options; got {sorted(options)}")
+    if isinstance(records, pd.DataFrame):
+        return cps_to_soi(records), {}
     path = _cps_files(records, options)["records"]
     return cps_to_soi(read_table(path, "CPS")), {}
 
 
-def _cps_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]:
+def _cps_files(records: Records, options: dict[str, Any]) -> dict[str, Path]:
 
+    if isinstance(records, pd.DataFrame):
+        return {}
     return {"records": Path(records) if records is not None else DEFAULT_RECORDS}
 
 
@@ -64,7 +72,7 @@ def _cps_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]
 TAXCALC_OPTIONS = ("weights", "growfactors", "data_year", "s006_scale", "aged")
 
 
-def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Path]:
+def _taxcalc_aging_files(records: Path | pd.DataFrame, options: dict[str, Any]) -> dict[str, Path]:
     """The weights and growfactors files by option name: as given, or with `aged` Tax-Calculator's
     own CPS files (the embedded CPS file only, as `Records.cps_constructor` ages it)."""
     given = {k: Path(options[k]) for k in ("weights", "growfactors") if options.get(k) is not None}
@@ -74,35 +82,44 @@ def _taxcalc_aging_files(records: Path, options: dict[str, Any]) -> dict[str, Pa
         raise InputError("--tc-aged takes Tax-Calculator's own CPS weights and growfactors files: leave out "
                          f"{', '.join(taxcalc_flag(k) for k in given)} (given, or recorded by the reference's build)")
 
+    if isinstance(records, pd.DataFrame):
+        raise InputError("aged ages the embedded CPS file only, read from its file (records=None); for a "
+                         "DataFrame give weights= and growfactors= files")
     if Path(records).is_file() and not taxcalc_.is_embedded_cps(records):
         raise InputError(f"--tc-aged ages the embedded CPS file only (Tax-Calculator's weights file is for "
                          f"its records), not {records}; for another file give --tc-weights and --tc-growfactors")
     return taxcalc_.own_cps_aging_files()
 
 
-def taxcalc_inputs(records: Path | None, year: int, options: dict[str, Any]) -> Any:
+def _taxcalc_records(records: Records) -> Path | pd.DataFrame:
+    if isinstance(records, pd.DataFrame):
+        return records
+    return Path(records) if records is not None else DEFAULT_RECORDS
+
+
+def taxcalc_inputs(records: Records, year: int, options: dict[str, Any]) -> Any:
 
     unknown = sorted(set(options) - set(TAXCALC_OPTIONS))
     if unknown:
         raise InputError(f"unknown taxcalc engine option(s) {unknown}; options are {', '.join(TAXCALC_OPTIONS)}")
-    records = Path(records) if records is not None else DEFAULT_RECORDS
+    records = _taxcalc_records(records)
     return taxcalc_.TaxcalcInputs(
         records=records, year=year, **_taxcalc_aging_files(records, options),
         data_year=options.get("data_year"), s006_scale=options.get("s006_scale"),
     )
 
 
-def _taxcalc_derive(records: Path | None, year: int, options: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _taxcalc_derive(records: Records, year: int, options: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
 
     table, entry = taxcalc_.derive(taxcalc_inputs(records, year, options))
     return table, {"cache_key": entry.key_hash, "cache_hit": entry.hit}
 
 
-def _taxcalc_files(records: Path | None, options: dict[str, Any]) -> dict[str, Path]:
+def _taxcalc_files(records: Records, options: dict[str, Any]) -> dict[str, Path]:
 
-    records = Path(records) if records is not None else DEFAULT_RECORDS
-    aging = _taxcalc_aging_files(records, options)
-    return {"records": records, **{f"tc_{key}": path for key, path in aging.items()}}
+    records = _taxcalc_records(records)
+    aging = {f"tc_{key}": path for key, path in _taxcalc_aging_files(records, options).items()}
+    return aging if isinstance(records, pd.DataFrame) else {"records": records, **aging}
 
 
 def _taxcalc_version() -> str | None:
@@ -129,25 +146,20 @@ def run_engine(
 ) -> tuple[pd.DataFrame, dict[str, dict[str, str]], dict[str, Any]]:
     """(record table, {role: {file, hash}}, engine facts) for `records` through engine `name`.
 
-    `records` may be a DataFrame of the file's columns (the cps engine only): it is recorded by
-    the hash of its values (goldstar.hashing.frame_entry) in place of a file's.
+    `records` may be a DataFrame of the file's columns: it is recorded by the hash of its values
+    (goldstar.hashing.frame_entry) in place of a file's, and keys the taxcalc engine's cache so.
     """
     engine = get_engine(name)
     options = {k: v for k, v in (options or {}).items() if v is not None}
-    if isinstance(records, pd.DataFrame):
-        if name != "cps":
-            raise InputError(f"the {name} engine reads its records from a file: pass the records as a path "
-                             "(CSV, CSV.gz or Parquet), not a DataFrame")
-        if options:
-            raise InputError(f"the cps engine takes no options; got {sorted(options)}")
-        entry = {**frame_entry(records), "adapter": name}
-        return cps_to_soi(records), {"records": entry}, {"name": name, "version": engine.version(), "options": {}}
-    records = Path(records) if records is not None else None
+    if not isinstance(records, pd.DataFrame):
+        records = Path(records) if records is not None else None
     table, facts = engine.derive(records, year, options)
     inputs = {
         role: file_entry(path)
         for role, path in engine.input_files(records, options).items()
     }
+    if isinstance(records, pd.DataFrame):
+        inputs = {"records": frame_entry(records), **inputs}
     inputs["records"]["adapter"] = name
     meta = {"name": name, "version": engine.version(), "options": options, **facts}
     if engine.package is not None:

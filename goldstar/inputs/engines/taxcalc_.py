@@ -45,7 +45,7 @@ from ...store.tables import read_table
 from ...defaults import DEFAULT_RECORDS
 from ...defaults import DEFAULT_YEAR, TAXCALC_PIN
 from ...exceptions import InputError
-from ...hashing import file_hash
+from ...hashing import file_hash, frame_entry
 from ..cps import FILING_STATUS_BY_MARS as CPS_FILING_STATUS_BY_MARS
 from ..cps import S006_PER_WEIGHT, SELF_EMPLOYMENT_FILING_THRESHOLD
 from .cache import CacheEntry, load_or_compute
@@ -185,9 +185,12 @@ def require_taxcalc() -> Any:
 
 @dataclass(frozen=True)
 class TaxcalcInputs:
-    """What a Tax-Calculator run is made of (the cache key adds the version and this module's hash)."""
+    """What a Tax-Calculator run is made of (the cache key adds the version and this module's hash).
 
-    records: Path = DEFAULT_RECORDS
+    `records` is a file or a DataFrame of its columns (TMD's flat file in memory: s006 the weight,
+    so the default s006 scale is 1); a DataFrame is keyed by the hash of its values."""
+
+    records: Path | pd.DataFrame = DEFAULT_RECORDS
     year: int = DEFAULT_YEAR
     weights: Path | None = None
     growfactors: Path | None = None
@@ -197,7 +200,7 @@ class TaxcalcInputs:
     def __post_init__(self) -> None:
         for role in ("records", "weights", "growfactors"):
             path = getattr(self, role)
-            if path is not None and not Path(path).is_file():
+            if path is not None and not isinstance(path, pd.DataFrame) and not Path(path).is_file():
                 why = "not a regular file" if Path(path).exists() else "not found"
                 raise InputError(f"Tax-Calculator {role} file {path}: {why}")
         if self.s006_scale is not None and self.weights is not None:
@@ -216,12 +219,27 @@ class TaxcalcInputs:
         """The factor from the file's s006 to a weight, when no weights file is given."""
         if self.s006_scale is not None:
             return float(self.s006_scale)
-        return DEFAULT_S006_SCALE if is_embedded_cps(self.records) else 1.0
+        return DEFAULT_S006_SCALE if self.in_file and is_embedded_cps(self.records) else 1.0
+
+    @property
+    def in_file(self) -> bool:
+        """Whether the records are a file (not a DataFrame)."""
+        return not isinstance(self.records, pd.DataFrame)
+
+    @property
+    def label(self) -> str:
+        """The records as error messages name them."""
+        return str(self.records) if self.in_file else "the records DataFrame"
 
     def files(self) -> dict[str, Path]:
-        """The input files by role."""
-        roles = {"records": self.records, "tc_weights": self.weights, "tc_growfactors": self.growfactors}
+        """The input files by role (records only when they are a file)."""
+        roles = {"records": self.records if self.in_file else None, "tc_weights": self.weights,
+                 "tc_growfactors": self.growfactors}
         return {role: Path(p) for role, p in roles.items() if p is not None}
+
+    def records_hash(self) -> str:
+        """The records' hash: the file's bytes, or a DataFrame's values (goldstar.hashing.frame_entry)."""
+        return file_hash(self.records) if self.in_file else frame_entry(self.records)["hash"]
 
 
 Thresholds = dict[int, tuple[float, float, float]]
@@ -292,12 +310,12 @@ def to_soi(out: pd.DataFrame, thresholds: Thresholds, weight_scale: float,
 
 
 def read_input(inputs: TaxcalcInputs) -> pd.DataFrame:
-    """The records file as a DataFrame (CSV, CSV.gz or Parquet)."""
-    data = read_table(inputs.records, "Tax-Calculator records")
+    """The records as a DataFrame: the file read (CSV, CSV.gz or Parquet), or a copy of the one given."""
+    data = read_table(inputs.records, "Tax-Calculator records") if inputs.in_file else inputs.records.copy()
     if "RECID" not in data.columns:
-        raise InputError(f"Tax-Calculator records file {inputs.records}: no RECID column")
+        raise InputError(f"Tax-Calculator records {inputs.label}: no RECID column")
     if not data["RECID"].is_unique:
-        raise InputError(f"Tax-Calculator records file {inputs.records}: RECID values repeat")
+        raise InputError(f"Tax-Calculator records {inputs.label}: RECID values repeat")
     return data
 
 
@@ -305,6 +323,8 @@ def data_year(inputs: TaxcalcInputs) -> int:
     """The data year: as given, else the file's largest FLPDYR (only that column is read)."""
     if inputs.data_year is not None:
         return int(inputs.data_year)
+    if not inputs.in_file:
+        return _largest_year(inputs.records.get("FLPDYR"), inputs.label)
     path = Path(inputs.records)
     try:
         if path.name.lower().endswith(".parquet"):
@@ -317,17 +337,25 @@ def data_year(inputs: TaxcalcInputs) -> int:
             years = pd.read_csv(path, usecols=["FLPDYR"])["FLPDYR"] if "FLPDYR" in header else None
     except Exception as exc:  # pandas and pyarrow raise many kinds for an unreadable file
         raise InputError(f"Tax-Calculator records file {path}: cannot be read ({exc})") from None
+    return _largest_year(years, str(path))
+
+
+def _largest_year(years: pd.Series | None, label: str) -> int:
+    """The largest of a FLPDYR column, with errors naming the records by `label`."""
     if years is None:
-        raise InputError(f"{path} has no FLPDYR column: give the data year with --tc-data-year")
+        raise InputError(f"{label} has no FLPDYR column: give the data year (--tc-data-year, data_year=)")
     numbers = pd.to_numeric(years, errors="coerce")
     if numbers.isna().any() or len(numbers) == 0:
-        raise InputError(f"{path}: column FLPDYR must hold years, found {years[numbers.isna()].iloc[0]!r}"
-                         if len(numbers) else f"{path}: no records")
+        raise InputError(f"{label}: column FLPDYR must hold years, found {years[numbers.isna()].iloc[0]!r}"
+                         if len(numbers) else f"{label}: no records")
     return int(numbers.max())
 
 
-def has_column(path: Path, column: str) -> bool:
-    """Whether a records file (CSV, CSV.gz or Parquet) has `column`, reading its header only."""
+def has_column(path: Path | pd.DataFrame, column: str) -> bool:
+    """Whether records (a CSV, CSV.gz or Parquet file, read for its header only, or a DataFrame)
+    have `column`."""
+    if isinstance(path, pd.DataFrame):
+        return column in path.columns
     path = Path(path)
     try:
         if path.name.lower().endswith(".parquet"):
@@ -376,14 +404,14 @@ def run_taxcalc(inputs: TaxcalcInputs, data: pd.DataFrame | None = None) -> tupl
             adjust_ratios=None, exact_calculations=True,
         )
     except (ValueError, AssertionError) as exc:  # Tax-Calculator asserts, e.g. "no weights for start year"
-        raise InputError(f"Tax-Calculator rejects {inputs.records} (data year {start}): {exc}") from None
+        raise InputError(f"Tax-Calculator rejects {inputs.label} (data year {start}): {exc}") from None
     policy = taxcalc.Policy()
     calculator = taxcalc.Calculator(policy=policy, records=records, verbose=False)  # copies policy
     try:
         calculator.advance_to_year(inputs.year)
         calculator.calc_all()
     except (ValueError, AssertionError, KeyError) as exc:  # Tax-Calculator's checks of its inputs
-        raise InputError(f"Tax-Calculator stops on {inputs.records} ({start} to {inputs.year}): {exc!r}") from None
+        raise InputError(f"Tax-Calculator stops on {inputs.label} ({start} to {inputs.year}): {exc!r}") from None
     return calculator.dataframe(list(TC_VARIABLES)), filing_thresholds(inputs.year, policy)
 
 
@@ -392,7 +420,8 @@ def cache_key(inputs: TaxcalcInputs) -> dict[str, Any]:
     return {
         "engine": "taxcalc",
         "taxcalc": installed_version(),
-        "files": {role: file_hash(p) for role, p in sorted(inputs.files().items())},
+        "files": {role: file_hash(p) for role, p in sorted(inputs.files().items())}
+        | {"records": inputs.records_hash()},
         "year": inputs.year,
         "data_year": data_year(inputs),  # resolved, so that a given and a read year share the table
         "s006_scale": inputs.scale if inputs.weights is None else None,
