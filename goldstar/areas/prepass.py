@@ -18,12 +18,15 @@ target j: [t_j - eps|t_j|, t_j + eps|t_j|]; its width w_j = 2 eps |t_j|
 Why it is fast (the national elastic LP took 95 s):
 - Columns are only the records that feed a remaining target (non-filers and
   records the recipe never counts are gone).
-- The LP is built once per process in a fixed form: the rows are
+- The LP's matrix is built once per process in a fixed form: the rows are
   (A^T diag(w) x)_j / S_j with the national weights w and scales S_j = |T_j|,
   which do not depend on the area (w0 = pop_share w). An area changes only its
-  row bounds and its slack coefficients (w_j / S_j / pop_share), so HiGHS's
-  dual simplex starts from the previous area's optimal basis: the states share
-  one structure and differ by small shifts of the bounds.
+  row bounds and its slack coefficients (w_j / S_j / pop_share).
+- Column generation: the master LP holds a few thousand records at a time
+  (ElasticLP). Each area starts a fresh master from the shared matrix, so its
+  answer depends on its own data alone, never on the areas a worker solved
+  before it (a master kept from area to area grew to 100K columns over a
+  worker's 200 districts and its solves slowed from 1 s to 4 s).
 - A range-dropped target's row is freed (bounds -inf, inf) rather than removed.
 """
 
@@ -106,14 +109,12 @@ class ElasticLP:
     solve, the reduced cost of every record, -a_i^T y, is one sparse product
     with the row duals y; records whose bound is no longer optimal (reduced
     cost < -PRICE_TOL at lo) join the master, and the loop ends when none is
-    left: then the master's optimum is the full LP's. The master keeps its
-    columns and basis from one area to the next (warm starts).
+    left: then the master's optimum is the full LP's. The matrix is shared by the
+    process's areas; each area's master starts fresh (module docstring).
     """
 
     def __init__(self, A: sp.csr_matrix, weight: np.ndarray, scale: np.ndarray, lo: float, hi: float,
                  initial: int = 4000, batch: int = 4000, seed: int = 0):
-        import highspy
-
         if lo != 0.0:
             raise ValueError("the sifted pre-pass LP holds records outside the master at x = 0: it needs lo = 0")
         self.lo, self.hi = lo, hi
@@ -126,6 +127,14 @@ class ElasticLP:
         self.n_cols, self.J = Bw.shape
         self.scale = scale
         self.batch = batch
+        self.initial, self.seed = initial, seed
+        self.lock = threading.Lock()
+        self.solves = 0
+
+    def _new_master(self) -> None:
+        """A fresh master LP: the slack columns and `initial` records drawn with a fixed seed."""
+        import highspy
+
         h = quiet_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
@@ -148,10 +157,8 @@ class ElasticLP:
         self.h = h
         self.in_master = np.zeros(self.n_cols, dtype=bool)
         self.master: list[int] = []  # record positions (in `used`) of master columns 2J, 2J+1, ...
-        rng = np.random.default_rng(seed)
-        self._add(np.sort(rng.choice(self.n_cols, size=min(initial, self.n_cols), replace=False)))
-        self.lock = threading.Lock()
-        self.solves = 0
+        rng = np.random.default_rng(self.seed)
+        self._add(np.sort(rng.choice(self.n_cols, size=min(self.initial, self.n_cols), replace=False)))
 
     def _add(self, cols: np.ndarray) -> None:
         cols = cols[~self.in_master[cols]]
@@ -166,7 +173,11 @@ class ElasticLP:
         self.master.extend(int(c) for c in cols)
 
     def solve(self, pop_share: float, t: np.ndarray, eps: float, active: np.ndarray):
-        """Elastic LP of one area (targets `active`): (x over `used`, slack, status, iterations, rounds)."""
+        """Elastic LP of one area (targets `active`): (x over `used`, slack, status, iterations, rounds).
+
+        Each area starts from a fresh master, so what it returns depends on its own data alone,
+        not on which areas the process solved before it."""
+        self._new_master()
         band_low, band_high, width = bands(t, eps)
         # the fixed rows are (A^T w x)_j / S_j; the area's rows are pop_share times those
         lower = np.where(active, band_low / (pop_share * self.scale), -self.inf)
@@ -261,6 +272,6 @@ def find_unreachable_area(
     kept = active & ~conflict
     miss = np.maximum(band_low - fitted, 0.0) + np.maximum(fitted - band_high, 0.0)
     result.max_violation_after = float(np.max(miss[kept] / width[kept])) if kept.any() else 0.0
-    result.route = "range + warm elastic LP" if lp.solves > 1 else "range + elastic LP"
+    result.route = "range + elastic LP"
     result.seconds = time.perf_counter() - start
     return result
