@@ -275,6 +275,29 @@ def _rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def new_row(national: NationalData, spec: AreaSpec, settings: AreaSettings, input_hash: str) -> dict[str, Any]:
+    """An area's row before its pre-pass: every field, failed until the area is solved."""
+    return {
+        "area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
+        "status": "failed", "message": "", "targets": national.recipe_size,
+        "empty": len(national.dropped_cells), "kept": None,
+        "dropped": [], "input_hash": input_hash, "pop_share": spec.pop_share,
+        "eps": settings.eps, "upper": settings.upper, "seconds_prepass": None, "seconds_solve": None,
+        "seconds": None, "certified": False, "certificate": {}, "max_band_violation_widths": None,
+        "deviation": None, "worker": f"{socket.gethostname()}:{os.getpid()}", "rss_peak_mb": None, "m": None,
+    }
+
+
+def area_prepass(national: NationalData, spec: AreaSpec, settings: AreaSettings):
+    """The area's pre-pass (goldstar.areas.prepass): its overrides' drops, then what it cannot meet."""
+    return find_unreachable_area(
+        national.A, national.weight, spec.pop_share, spec.targets, national.cell_names, settings.eps,
+        settings.lower, settings.upper, cache_key=(national.hashes.get("content", id(national)),
+                                                   settings.lower, settings.upper),
+        given=settings.drop_targets,
+    )
+
+
 def run_area(
     national: NationalData, spec: AreaSpec, settings: AreaSettings, input_hash: str,
     solve_fn: Callable | None = None,
@@ -284,22 +307,9 @@ def run_area(
     _keep_large_arrays_on_heap()
     _reset_peak_rss()
     start = time.perf_counter()
-    row: dict[str, Any] = {
-        "area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
-        "status": "failed", "message": "", "targets": national.recipe_size,
-        "empty": len(national.dropped_cells), "kept": None,
-        "dropped": [], "input_hash": input_hash, "pop_share": spec.pop_share,
-        "eps": settings.eps, "upper": settings.upper, "seconds_prepass": None, "seconds_solve": None,
-        "seconds": None, "certified": False, "certificate": {}, "max_band_violation_widths": None,
-        "deviation": None, "worker": f"{socket.gethostname()}:{os.getpid()}", "rss_peak_mb": None, "m": None,
-    }
+    row = new_row(national, spec, settings, input_hash)
     try:
-        pre = find_unreachable_area(
-            national.A, national.weight, spec.pop_share, spec.targets, national.cell_names, settings.eps,
-            settings.lower, settings.upper, cache_key=(national.hashes.get("content", id(national)),
-                                                       settings.lower, settings.upper),
-            given=settings.drop_targets,
-        )
+        pre = area_prepass(national, spec, settings)
         row["seconds_prepass"] = pre.seconds
         row["dropped"] = pre.dropped
         row["kept"] = len(national.cells) - len(pre.dropped)

@@ -82,6 +82,7 @@ class BandState:
     Gnorm: float  # max_j |G_j| / scale_j, scale_j = (|C| x)_j + |w_j| + |y_j| / (2 rho_j): G's float64 floor
     free_x: Any
     free_w: Any
+    coupling: Any = None  # the additive areas' per-record multipliers (additive_core); None here
 
 
 @dataclass
@@ -239,6 +240,17 @@ def _root_of_piecewise_linear(k: Kernels, h0: float, slope0: float, times: Any, 
     return t_prev - h_prev / s_prev if s_prev > 0 else t_prev
 
 
+@dataclass(frozen=True)
+class Steps:
+    """The three steps of the inner Newton loop: the state at y, the Newton direction and the
+    exact line search. band-newton's are this module's functions over kernels; the additive
+    areas' joint method (goldstar.solvers.additive_core) gives its own, with the same loop."""
+
+    state: Callable[..., BandState]  # (k, sub, y, s=None)
+    step: Callable[..., Any]  # (k, sub, st) -> d
+    line_search: Callable[..., tuple[float, Any]]  # (k, sub, st, d) -> (t, C^T d)
+
+
 def prox_newton(
     k: Kernels,
     l: Any,
@@ -255,8 +267,11 @@ def prox_newton(
     time_limit: float | None = None,
     progress: ProgressFn | None = None,
     floor: Any = 0.0,
+    steps: Steps | None = None,
 ) -> BandResult:
-    """Run the continuation stages of the prox loop from (y0, wk0); see the module docstring."""
+    """Run the continuation stages of the prox loop from (y0, wk0); see the module docstring.
+    `steps`: the inner loop's steps (default: band-newton's, BAND_STEPS)."""
+    steps = steps or BAND_STEPS
     start = time.perf_counter()
     history: list[dict[str, float]] = []
     y, wk = y0, wk0
@@ -267,7 +282,7 @@ def prox_newton(
         for outer in range(1, max_outer + 1):
             sub = Subproblem(wk=wk, rho=rho, mu=mu, l=l, u=u, floor=floor)
             st, inner, status, message = _inner(k, sub, y, tol, max_inner, start, time_limit,
-                                                history, progress, stage, outer_total + outer)
+                                                history, progress, stage, outer_total + outer, steps)
             inner_total += inner
             y = st.y
             dw = k.scalar(abs(st.w - wk).max())
@@ -296,9 +311,10 @@ def prox_newton(
 
 def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, start: float,
            time_limit: float | None, history: list[dict[str, float]], progress: ProgressFn | None,
-           stage: int, outer: int) -> tuple[BandState, int, int, str]:
+           stage: int, outer: int, steps: Steps) -> tuple[BandState, int, int, str]:
     """Semismooth Newton on G = 0 for one subproblem; the best state, iterations, status, message."""
-    st = band_state(k, sub, y)
+    state_at = steps.state
+    st = state_at(k, sub, y)
     best = st
     reached = st.Gnorm < tol
     stalled = 0
@@ -320,14 +336,14 @@ def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, star
         if st.Gnorm == 0.0:
             record(it - 1, 0.0, st)
             return st, it - 1, CONVERGED, "G(y) is exactly zero"
-        d = band_step(k, sub, st)
-        t, v = band_line_search(k, sub, st, d)
+        d = steps.step(k, sub, st)
+        t, v = steps.line_search(k, sub, st, d)
         # far from the floor C^T y moves by t v and C x comes from the gram (band_state); below
         # EXACT_BELOW every state is computed in full, so the floor read is the exact one
         fast = st.Gnorm >= EXACT_BELOW
-        new = band_state(k, sub, st.y + t * d, s=st.s + t * v if fast else None)
+        new = state_at(k, sub, st.y + t * d, s=st.s + t * v if fast else None)
         if fast and new.Gnorm < EXACT_BELOW:
-            new = band_state(k, sub, new.y)
+            new = state_at(k, sub, new.y)
         if new.Gnorm != new.Gnorm or new.Gnorm == float("inf"):
             record(it, t, best)
             return best, it, FAILED, "non-finite G(y): the problem is badly scaled"
@@ -351,6 +367,9 @@ def _inner(k: Kernels, sub: Subproblem, y: Any, tol: float, max_inner: int, star
     if reached:
         return best, max_inner, CONVERGED, f"|G| = {best.Gnorm:.3g} at the inner cap"
     return best, max_inner, LIMIT_REACHED, f"inner Newton hit its cap of {max_inner} at |G| = {best.Gnorm:.3g}"
+
+
+BAND_STEPS = Steps(state=band_state, step=band_step, line_search=band_line_search)
 
 
 def run_band(k: Kernels, problem: Any, options: dict[str, Any], progress: ProgressFn | None, method: str,

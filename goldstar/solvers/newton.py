@@ -123,27 +123,32 @@ class NumpyKernels(KernelBase):
         return cls(form.B, form.lam, problem.lower, problem.upper, c=form.c, rebuild_fraction=rebuild_fraction)
 
     def solve(self, H: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        return cholesky_solve(H, rhs)
+
+
+def cholesky_solve(H: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """H^-1 rhs for a symmetric positive semidefinite H, by Cholesky, with a ridge when it fails."""
+    try:
+        factor = la.cho_factor(H, lower=True, check_finite=False)
+        return la.cho_solve(factor, rhs, check_finite=False)
+    except la.LinAlgError:
+        pass
+    # H >= I in exact arithmetic for the penalized objective; the band subproblems' H is
+    # singular in rounding when targets are proportional (e02400 and c02500 at $1M and
+    # over) and sit at their band edges, where rho ~ 1e16 leaves nothing on the diagonal.
+    # A ridge of RIDGE x its largest diagonal entry, grown until Cholesky takes it, gives a
+    # descent direction; the exact line search judges the step and the certificate the answer.
+    scale = float(np.max(np.abs(np.diag(H)))) or 1.0
+    for ridge in RIDGES:
         try:
-            factor = la.cho_factor(H, lower=True, check_finite=False)
+            factor = la.cho_factor(H + np.diag(np.full(H.shape[0], ridge * scale)), lower=True,
+                                   check_finite=False)
             return la.cho_solve(factor, rhs, check_finite=False)
         except la.LinAlgError:
-            pass
-        # H >= I in exact arithmetic for the penalized objective; the band subproblems' H is
-        # singular in rounding when targets are proportional (e02400 and c02500 at $1M and
-        # over) and sit at their band edges, where rho ~ 1e16 leaves nothing on the diagonal.
-        # A ridge of RIDGE x its largest diagonal entry, grown until Cholesky takes it, gives a
-        # descent direction; the exact line search judges the step and the certificate the answer.
-        scale = float(np.max(np.abs(np.diag(H)))) or 1.0
-        for ridge in RIDGES:
-            try:
-                factor = la.cho_factor(H + np.diag(np.full(H.shape[0], ridge * scale)), lower=True,
-                                       check_finite=False)
-                return la.cho_solve(factor, rhs, check_finite=False)
-            except la.LinAlgError:
-                continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", la.LinAlgWarning)
-            return la.solve(H, rhs, assume_a="sym", check_finite=False)
+            continue
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", la.LinAlgWarning)
+        return la.solve(H, rhs, assume_a="sym", check_finite=False)
 
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:

@@ -127,6 +127,22 @@ class Band:
         return BandForm(problem, self)
 
 
+def rho_stages(rho: np.ndarray, hard: bool) -> list[np.ndarray]:
+    """The rho of each continuation stage for targets with slack penalties `rho` (RHO_CAP above):
+    min(rho, cap) for cap = CONTINUATION_START x CONTINUATION_FACTOR^k up to RHO_CAP, a stage
+    kept only when it changes some rho; one stage, rho itself, when not `hard` (relative units)."""
+    if not hard:
+        return [rho]
+    stages, cap = [], CONTINUATION_START
+    while True:
+        stage = np.minimum(rho, min(cap, RHO_CAP))
+        if not stages or np.any(stage != stages[-1]):
+            stages.append(stage)
+        if cap >= RHO_CAP:
+            return stages
+        cap *= CONTINUATION_FACTOR
+
+
 class BandForm:
     """The module docstring's C, band and rho for one problem, with Q and the band status."""
 
@@ -172,16 +188,7 @@ class BandForm:
 
     def rho_stages(self) -> list[np.ndarray]:
         """The rho of each continuation stage (RHO_CAP above); one stage in relative units."""
-        if not self.hard:
-            return [self.rho]
-        stages, cap = [], CONTINUATION_START
-        while True:
-            stage = np.minimum(self.rho, min(cap, RHO_CAP))
-            if not stages or np.any(stage != stages[-1]):
-                stages.append(stage)
-            if cap >= RHO_CAP:
-                return stages
-            cap *= CONTINUATION_FACTOR
+        return rho_stages(self.rho, self.hard)
 
     @property
     def hard_targets(self) -> np.ndarray:

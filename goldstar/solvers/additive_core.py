@@ -1,0 +1,375 @@
+"""The exact joint method for areas that add up (docs/additive.md), on band-newton's loop.
+
+Areas a = 1..K with population shares s_a, national weights w_i, the national record-by-cell
+matrix A (n x J). Area a's weights are s_a w_i x_ia, its kept targets a subset of the J cells
+with scales ts_aj, so its band matrix is C_a = s_a diag(1/ts_a) A^T diag(w) on its kept rows.
+The joint problem is every area's band problem (band_core) plus, for every record,
+
+    sum_a s_a x_ia = 1     ("additive")    or    sum_a s_a x_ia <= E     ("exhaustion")
+
+Dualizing the targets (y, one entry per kept target of every area, area after area) and
+eliminating each record's coupling multiplier nu_i exactly leaves band_core's prox loop with
+three steps of its own (`JOINT_STEPS`):
+
+- the state: S = [C_a^T y_a]_a (n x K, one sparse product for all areas), then per record
+  x_ia = clip(1 - (S_ia + nu_i s_a) / 2, 0, U_a) with nu_i the root of the monotone,
+  piecewise-linear r_i(nu) = sum_a s_a x_ia(nu) - c (c = 1, or E with nu_i >= 0), found
+  exactly (`coupled_x`);
+- the Newton matrix: blockdiag_a(C_a D_a C_a^T / 2) - sum_i v_i v_i^T / beta_i with D the
+  records strictly inside their box, beta_i = sum_a s_a^2 D_ia / 2 and v_i = [s_a D_ia C_a[:, i]
+  / 2]_a: the elimination of nu_i (a Schur complement). Every block is a weighted Gram matrix
+  of A, so it is assembled from one national Gram plus Grams over the few records at a bound
+  (`newton_matrix`), never from n outer products;
+- the exact line search: h(t) = d.G(y + t d) is monotone and piecewise linear; its root is
+  found by newton_core.monotone_root, each evaluation re-solving the nu_i exactly.
+
+Only the records that feed some cell enter (others keep x = 1, which meets the coupling
+with nu = 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .band_core import SIZE_FLOOR, BandResult, BandState, Steps, Subproblem, prox_newton, scaled_solve
+from .newton import cholesky_solve
+from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, _LINE_SEARCH_REL_TOL
+
+ADDITIVE, EXHAUSTION = "additive", "exhaustion"
+# The root of r_i is exact when |r_i| is within this many float64 roundings of its terms' size.
+ROOT_ULPS = 8
+ROOT_MAX_ROUNDS = 200
+# The line search stops once its bracket is this narrow next to its right end (bracketed_root).
+LINE_BRACKET = 1e-3
+LINE_MAX_EVALS = 30
+# Newton rounds before the records still unresolved get their root from sorted breakpoints.
+NEWTON_ROUNDS = 3
+
+
+@dataclass
+class JointData:
+    """The joint problem's arrays (module docstring), records restricted to those feeding a cell."""
+
+    A: sp.csr_matrix  # n x J, the records that feed some cell
+    absA: sp.csr_matrix
+    w: np.ndarray  # n national weights
+    shares: np.ndarray  # K
+    upper: np.ndarray  # K, the box [0, U_a]
+    kept: np.ndarray  # K x J bool: area a keeps cell j
+    ts: np.ndarray  # K x J target scales (1 where not kept)
+    mode: str = ADDITIVE
+    bound: float = 1.0  # c: 1 (additive) or E (exhaustion)
+
+    @property
+    def n(self) -> int:
+        return int(self.A.shape[0])
+
+    @property
+    def K(self) -> int:
+        return int(self.shares.size)
+
+    @property
+    def N(self) -> int:
+        return int(self.kept.sum())
+
+    def scatter(self, y: np.ndarray) -> np.ndarray:
+        """y (N, area after area) -> K x J with zeros where a cell is not kept."""
+        full = np.zeros(self.kept.shape)
+        full[self.kept] = y
+        return full
+
+    def CT(self, y: np.ndarray) -> np.ndarray:
+        """[C_a^T y_a]_a: n x K."""
+        M = (self.scatter(y) * self.shares[:, None] / self.ts).T  # J x K
+        return self.w[:, None] * np.asarray(self.A @ M)
+
+    def C(self, X: np.ndarray, absolute: bool = False) -> np.ndarray:
+        """[C_a x_a]_a (|C_a| x_a with `absolute`), area after area: N."""
+        A = self.absA if absolute else self.A
+        R = np.asarray(A.T @ (self.w[:, None] * X)).T * self.shares[:, None] / self.ts  # K x J
+        return R[self.kept]
+
+
+@dataclass
+class Coupled:
+    """x(S) with each record's coupling multiplier nu and the records' states."""
+
+    x: np.ndarray  # n x K
+    nu: np.ndarray  # n
+    free: np.ndarray  # n x K bool: strictly inside [0, U_a]
+    active: np.ndarray  # n bool: nu_i responds to S (the coupling binds); always in "additive"
+
+
+def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> Coupled:
+    """The exact nu_i and x_ia for n x K S (module docstring): Newton steps on each record's
+    piecewise-linear r_i from the root it has with every x_ia inside its box; the records still
+    unresolved after NEWTON_ROUNDS take the root read off their sorted breakpoints, then Newton
+    steps kept inside a bracket (bisection when a step leaves it) end on the piece of the root.
+    `nu0` is accepted for callers that hold the last roots; the start above is as good."""
+    s, U, c = data.shares, data.upper, data.bound
+    s2 = s * s
+    base = 1.0 - S / 2.0  # x_ia = clip(base_ia - nu s_a / 2, 0, U_a)
+    n = S.shape[0]
+    nu = (2.0 * (base @ s) - 2.0 * c) / s2.sum()
+    active = np.ones(n, dtype=bool)
+    floor = -np.inf
+    if data.mode == EXHAUSTION:
+        active = np.clip(base, 0.0, U) @ s - c > 0  # at nu = 0 the cap holds: nu = 0
+        floor = 0.0
+        nu = np.where(active, np.maximum(nu, 0.0), 0.0)
+    todo = np.flatnonzero(active)
+    b = base[todo]
+    lo, hi = np.full(todo.size, floor), np.full(todo.size, np.inf)
+    tiny = ROOT_ULPS * np.finfo(float).eps
+    for round_ in range(ROOT_MAX_ROUNDS):
+        if todo.size == 0:
+            break
+        if round_ == NEWTON_ROUNDS:  # the rest: the root read off their sorted breakpoints, bracketed
+            nu[todo] = np.maximum(_sorted_root(b, s, U, c), floor)
+            lo = np.maximum(lo, np.maximum(((b - U) * 2.0 / s).min(axis=1), floor))
+            hi = np.minimum(hi, (b * 2.0 / s).max(axis=1))
+        m = nu[todo]
+        inner = b - m[:, None] * (s / 2.0)
+        x = np.clip(inner, 0.0, U)
+        sx = x @ s
+        r = sx - c
+        done = np.abs(r) <= tiny * (sx + c)
+        lo = np.where(r > 0, m, lo)
+        hi = np.where(r < 0, m, hi)
+        slope = ((inner > 0.0) & (inner < U)) @ s2 / 2.0  # -dr/dnu on this piece
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = m + r / slope
+            ok = (slope > 0) & (step > lo) & (step < hi)
+            nxt = np.where(ok, step, 0.5 * (lo + hi))
+        nxt = np.where(np.isfinite(nxt), nxt, m)  # an unbounded bracket waits for the sorted root
+        done |= (nxt == m) & np.isfinite(lo) & np.isfinite(hi)  # the bracket is down to adjacent floats
+        nu[todo] = np.where(done, m, nxt)
+        keep = ~done
+        todo, lo, hi, b = todo[keep], lo[keep], hi[keep], b[keep]
+    inner = base - nu[:, None] * (s / 2.0)
+    return Coupled(x=np.clip(inner, 0.0, U), nu=nu, free=(inner > 0.0) & (inner < U), active=active)
+
+
+def _sorted_root(b: np.ndarray, s: np.ndarray, U: np.ndarray, c: float) -> np.ndarray:
+    """The root of r(nu) = sum_a s_a clip(b_a - nu s_a / 2, 0, U_a) - c for each row of b, from its
+    2K breakpoints sorted: x_a leaves U at 2 (b_a - U_a) / s_a (r's slope falls by s_a^2 / 2) and
+    reaches 0 at 2 b_a / s_a (it rises back); r = sum s U - c before the first."""
+    m, K = b.shape
+    points = np.concatenate([2.0 * (b - U) / s, 2.0 * b / s], axis=1)
+    change = np.concatenate([np.broadcast_to(-s * s / 2.0, (m, K)), np.broadcast_to(s * s / 2.0, (m, K))], axis=1)
+    order = np.argsort(points, axis=1, kind="stable")
+    points = np.take_along_axis(points, order, axis=1)
+    slope = np.cumsum(np.take_along_axis(change, order, axis=1), axis=1)  # r's slope after each point
+    gaps = np.diff(points, axis=1)
+    r = (s * U).sum() - c + np.concatenate([np.zeros((m, 1)), np.cumsum(slope[:, :-1] * gaps, axis=1)], axis=1)
+    k = np.argmax(r <= 0.0, axis=1)  # the first point where r <= 0 (r at the last point is -c < 0)
+    rows = np.arange(m)
+    before = np.maximum(k - 1, 0)
+    seg = slope[rows, before]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = points[rows, before] - r[rows, before] / seg
+    return np.where((k > 0) & (seg < 0), root, points[rows, k])
+
+
+def _gram(A: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """A^T diag(weights) A, dense J x J, over the rows with a nonzero weight."""
+    rows = np.flatnonzero(weights)
+    if rows.size == 0:
+        return np.zeros((A.shape[1], A.shape[1]))
+    sub = A[rows]
+    return np.asarray((sub.T @ sp.diags(weights[rows]) @ sub).todense())
+
+
+class JointGrams:
+    """The national Gram matrix A^T diag(w^2) A, computed once."""
+
+    def __init__(self, data: JointData):
+        self.Gw = _gram(data.A, data.w**2)
+
+
+def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray:
+    """The C-part of the Newton matrix (module docstring), N x N, assembled from Gram matrices.
+
+    With B = 1 - D (at a bound) and phi_i = w_i^2 / (4 beta_i) for records whose coupling binds:
+      block (a, a) of blockdiag: s_a^2 / 2 diag(1/ts_a) (Gw - A^T diag(w^2 B_a) A) diag(1/ts_a),
+      block (a, b) of the coupling: s_a^2 s_b^2 diag(1/ts_a) A^T diag(phi D_a D_b) A diag(1/ts_b),
+    and D_a D_b = 1 - B_a - B_b + B_a B_b: one Gram over every record, K over the records at a
+    bound in an area, and one for each pair of areas sharing a record at a bound in both."""
+    K, J = data.kept.shape
+    s2 = data.shares**2
+    D = cp.free.astype(float)
+    Bnd = 1.0 - D
+    beta = (D * s2).sum(axis=1) / 2.0
+    phi = np.where(cp.active & (beta > 0), data.w**2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
+    some = np.flatnonzero(Bnd.any(axis=1))
+    w2 = data.w**2
+    # a record inside its box in every area, its coupling binding, has phi = w^2 / (2 sum s^2):
+    # one national Gram, corrected over the other records
+    inside = 0.5 / s2.sum()
+    G0 = inside * grams.Gw + _gram(data.A, phi - inside * w2)
+    Ga = np.stack([_gram(data.A, phi * Bnd[:, a]) for a in range(K)])  # K x J x J
+    Pa = np.stack([grams.Gw - _gram(data.A, w2 * Bnd[:, a]) for a in range(K)])
+    W = (s2[:, None, None, None] * s2[None, None, :, None]) * (
+        G0[None, :, None, :] - Ga[:, :, None, :] - np.transpose(Ga, (1, 0, 2))[None, :, :, :])
+    for a in range(K):  # B_a B_a = B_a
+        W[a, :, a, :] += s2[a] * s2[a] * Ga[a]
+    two = some[Bnd[some].sum(axis=1) >= 2]
+    if two.size:
+        sub = data.A[two]
+        for a in range(K):
+            rows_a = Bnd[two, a] > 0
+            if not rows_a.any():
+                continue
+            for b in range(a + 1, K):
+                both = rows_a & (Bnd[two, b] > 0)
+                if not both.any():
+                    continue
+                G = _gram(sub, np.where(both, phi[two], 0.0)) * s2[a] * s2[b]
+                W[a, :, b, :] += G
+                W[b, :, a, :] += G.T
+    scale = 1.0 / data.ts
+    H = -W
+    for a in range(K):
+        H[a, :, a, :] += 0.5 * s2[a] * Pa[a]
+    H *= scale[:, :, None, None] * scale[None, None, :, :]
+    flat = data.kept.ravel()
+    return H.reshape(K * J, K * J)[np.ix_(flat, flat)]
+
+
+class JointKernels:
+    """What band_core's loop asks of its kernels, for the joint problem on numpy."""
+
+    def __init__(self, data: JointData):
+        self.data = data
+        self.grams = JointGrams(data)
+        self.last_nu: np.ndarray | None = None  # the last state's nu: where the next roots start
+
+    @staticmethod
+    def scalar(x: Any) -> float:
+        return float(x)
+
+    @staticmethod
+    def count(mask: Any) -> int:
+        return int(np.count_nonzero(mask))
+
+    @staticmethod
+    def diag_matrix(v: np.ndarray) -> np.ndarray:
+        return np.diag(v)
+
+    @staticmethod
+    def solve(H: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        return cholesky_solve(H, rhs)
+
+
+def joint_state(k: JointKernels, sub: Subproblem, y: np.ndarray, s: Any = None) -> BandState:
+    """band_core.band_state for the joint problem, always exact: C^T y and C x are recomputed
+    (the loop's cheap update `s` is not used), each record's root warm-started from the last."""
+    data = k.data
+    S = data.CT(y)
+    cp = coupled_x(data, S, k.last_nu)
+    k.last_nu = cp.nu
+    r = data.C(cp.x)
+    wa = sub.wk + y / (2.0 * sub.mu)
+    w = wa.clip(sub.l, sub.u)
+    yr = y / (2.0 * sub.rho)
+    G = yr - r + w
+    scale = data.C(cp.x, absolute=True) + abs(w) + abs(yr) + sub.floor
+    return BandState(y=y, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=G,
+                     Gnorm=float((abs(G) / scale).max()), free_x=cp.free,
+                     free_w=(wa > sub.l) & (wa < sub.u), coupling=cp)
+
+
+def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
+    H = newton_matrix(k.data, k.grams, st.coupling) + np.diag(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
+    return -scaled_solve(k, H, st.G)
+
+
+def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[float, Any]:
+    """The root t >= 0 of h(t) = d.G(y + t d), exactly (module docstring); and C^T d."""
+    data = k.data
+    V = data.CT(d)  # n x K: S moves by t V
+    S = st.s
+    s = data.shares
+    h0 = float(d @ st.G)
+    if not h0 < 0:
+        return 0.0, V
+    dd = float((d * d / (2.0 * sub.rho)).sum())
+    x0, w0 = st.x, st.w
+
+    def evaluate(t: float) -> tuple[float, float, float]:
+        cp = coupled_x(data, S + t * V, st.coupling.nu)
+        dx = cp.x - x0
+        wt = (st.wa + t * d / (2.0 * sub.mu)).clip(sub.l, sub.u)
+        value = h0 + t * dd - float((V * dx).sum()) + float(d @ (wt - w0))
+        # slope: sum over free entries of v (v + nu' s) / 2, nu' from the binding records
+        Dv = cp.free * V
+        Ds2 = (cp.free * s * s).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nu_dot = np.where(cp.active & (Ds2 > 0), -(Dv * s).sum(axis=1) / np.where(Ds2 > 0, Ds2, 1.0), 0.0)
+        rec = float((Dv * (V + nu_dot[:, None] * s)).sum()) / 2.0
+        wfree = (st.wa + t * d / (2.0 * sub.mu) > sub.l) & (st.wa + t * d / (2.0 * sub.mu) < sub.u)
+        slope = dd + rec + float((d * d / (2.0 * sub.mu) * wfree).sum())
+        size = abs(h0) + t * dd + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
+        return value, slope, size
+
+    return bracketed_root(evaluate, h0), V
+
+
+def bracketed_root(evaluate: Any, h0: float) -> float:
+    """The root t > 0 of a monotone increasing, piecewise linear h with h(0) = h0 < 0, as newton_core's
+    monotone_root finds it (Newton on the piece, else secant, else midpoint, inside a bracket
+    [a, b]), but content with a bracket narrower than LINE_BRACKET of its right end: it then
+    returns a, where h < 0, so the step still descends. An evaluation here solves every record's
+    coupling again (about a second for the 51 states), and far from the optimum the root sits
+    among thousands of kinks; near it the Newton step on the piece (t = 1) is exact at once."""
+    t = 1.0
+    f, g, size = evaluate(t)
+    a, fa = 0.0, h0
+    while f < 0 and t < _BRACKET_MAX_STEP:
+        a, fa = t, f
+        t *= _BRACKET_GROWTH
+        f, g, size = evaluate(t)
+    if f < 0:
+        return t
+    b, fb = t, f
+    for _ in range(LINE_MAX_EVALS):
+        if f == 0 or abs(f) <= _LINE_SEARCH_REL_TOL * size:
+            return t
+        if b - a <= LINE_BRACKET * b:
+            return a if a > 0 else t
+        cand = t - f / g if g > 0 else np.nan
+        if not a < cand < b:
+            cand = a - fa * (b - a) / (fb - fa)
+        if not a < cand < b:
+            cand = 0.5 * (a + b)
+        t = cand
+        f, g, size = evaluate(t)
+        if f < 0:
+            a, fa = t, f
+        else:
+            b, fb = t, f
+    return a if a > 0 else b
+
+
+JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_search)
+
+
+def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
+              options: dict[str, Any], progress: Any = None) -> BandResult:
+    """band_core's prox loop with the joint steps, from x = 1 and y = 0; l, u and each stage's
+    rho are N vectors (area after area, as JointData.scatter orders them). `options`: band-newton's
+    (mu, tol, outer_tol, max_inner, max_outer, time_limit)."""
+    k = JointKernels(data)
+    ones = np.ones((data.n, data.K))
+    wk0 = np.clip(data.C(ones), l, u)
+    return prox_newton(
+        k, l, u, rho_stages, np.zeros(data.N), wk0,
+        mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
+        max_inner=int(options["max_inner"]), max_outer=int(options["max_outer"]),
+        time_limit=options.get("time_limit"), progress=progress,
+        floor=SIZE_FLOOR * data.C(ones, absolute=True), steps=JOINT_STEPS,
+    )

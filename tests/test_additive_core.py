@@ -1,0 +1,171 @@
+"""The joint method of the additive areas (goldstar.solvers.additive_core) and its certificate, on
+small problems a generic QP solver (Clarabel) solves too.
+
+The tolerances: the joint optimum is unique (Q is 2-strongly convex in x), Clarabel run to its
+1e-14 gap tolerances lands within ~1e-12 of it here, and the joint method ends at the float64
+floor, so the two agree to 1e-9 with room to spare; the certificate's own thresholds are those
+of goldstar.certificate (1e-9 fixed point, 1e-12 x Q gap, 1e-12 coupling).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from goldstar.certificate.additive import certify_joint
+from goldstar.solvers.additive_core import (
+    ADDITIVE, EXHAUSTION, JointData, JointGrams, coupled_x, newton_matrix, run_joint,
+)
+
+OPTIONS = {"mu": 1.0, "tol": 1e-10, "outer_tol": 1e-10, "max_inner": 1000, "max_outer": 300}
+RHO = 1e4  # slack penalty in relative units: soft enough for Clarabel to reach its 1e-14 tolerances
+
+
+def small(seed: int = 0, n: int = 40, J: int = 4, K: int = 3, mode: str = ADDITIVE, bound: float = 1.0,
+          spread: float = 0.1, upper: float = 3.0):
+    """K areas over n records and J cells: shares from a Dirichlet draw, each area's targets its
+    share of the national total moved by up to `spread`."""
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, J, density=0.6, random_state=seed, data_rvs=lambda k: rng.uniform(0.5, 2.0, k)).tocsr()
+    A = A[np.diff(A.indptr) > 0]
+    w = rng.uniform(1.0, 3.0, A.shape[0])
+    shares = rng.dirichlet(np.full(K, 3.0))
+    t = shares[:, None] * (A.T @ w)[None, :] * (1.0 + spread * rng.uniform(-1.0, 1.0, (K, J)))
+    kept = np.ones((K, J), dtype=bool)
+    ts = np.maximum(np.abs(t), 1.0)
+    l, u = ((t - 0.005 * abs(t)) / ts)[kept], ((t + 0.005 * abs(t)) / ts)[kept]
+    data = JointData(A=A, absA=abs(A), w=w, shares=shares, upper=np.full(K, upper), kept=kept, ts=ts,
+                     mode=mode, bound=bound)
+    return data, l, u, np.full(data.N, RHO)
+
+
+def clarabel_joint(data: JointData, l, u, rho, coupled: bool = True) -> np.ndarray:
+    """The joint QP in x and the band variable w, written out for Clarabel."""
+    clarabel = pytest.importorskip("clarabel")
+    n, K, N = data.n, data.K, data.N
+    C = sp.block_diag([
+        sp.csr_matrix(data.shares[a] * sp.diags(1.0 / data.ts[a]) @ data.A.T @ sp.diags(data.w))[data.kept[a]]
+        for a in range(K)]).tocsc()
+    R = sp.diags(rho)
+    nx = n * K
+    P = sp.bmat([[2 * sp.eye(nx) + 2 * C.T @ R @ C, -2 * C.T @ R], [-2 * R @ C, 2 * R]]).tocsc()
+    q = np.concatenate([-2.0 * np.ones(nx), np.zeros(N)])
+    box = sp.eye(nx + N)
+    rows = [-box, box]
+    b = [-np.concatenate([np.zeros(nx), l]), np.concatenate([np.repeat(data.upper, n), u])]
+    cones = [clarabel.NonnegativeConeT(2 * (nx + N))]
+    if coupled:
+        coupling = sp.hstack([sp.hstack([data.shares[a] * sp.eye(n) for a in range(K)]), sp.csr_matrix((n, N))])
+        rows.insert(0, coupling)
+        b.insert(0, np.full(n, data.bound))
+        cones.insert(0, clarabel.ZeroConeT(n) if data.mode == ADDITIVE else clarabel.NonnegativeConeT(n))
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-14
+    settings.max_iter = 500
+    solution = clarabel.DefaultSolver(P, q, sp.vstack(rows).tocsc(), np.concatenate(b), cones, settings).solve()
+    return np.array(solution.x)[:nx].reshape(K, n).T
+
+
+def certify(data, l, u, rho, x, y):
+    return certify_joint(data, l, u, rho, x, y, record_ids=np.arange(data.n),
+                         areas=[f"A{a}" for a in range(data.K)], names=[f"t{j}" for j in range(data.N)])
+
+
+@pytest.mark.parametrize("mode, bound, shape", [
+    (ADDITIVE, 1.0, {"n": 80, "J": 6, "spread": 0.3, "upper": 2.0}),
+    # (on the additive case's shape Clarabel stops 7.5e-9 from the optimum, AlmostSolved)
+    (EXHAUSTION, 1.05, {"n": 40, "J": 4, "spread": 0.1, "upper": 3.0}),
+])
+def test_the_joint_optimum_is_a_generic_qp_solvers_and_certified(mode, bound, shape):
+    data, l, u, rho = small(mode=mode, bound=bound, **shape)
+    result = run_joint(data, l, u, [rho], OPTIONS)
+    assert result.status == 0, result.message
+    assert np.abs(result.x - clarabel_joint(data, l, u, rho)).max() < 1e-9
+    cert = certify(data, l, u, rho, result.x, result.y)
+    assert cert.passed, cert.failures()
+    totals = (result.x * data.shares).sum(axis=1)
+    if mode == ADDITIVE:
+        assert np.abs(totals - 1.0).max() <= 1e-12
+    else:
+        assert totals.max() <= bound * (1 + 1e-12) and totals.max() > bound - 1e-9  # the cap binds somewhere
+
+
+def test_a_perturbed_or_rescaled_answer_fails_the_certificate():
+    data, l, u, rho = small(n=80, J=6, spread=0.3, upper=2.0)
+    result = run_joint(data, l, u, [rho], OPTIONS)
+    moved = result.x.copy()
+    moved[3, 1] *= 1.0 + 1e-7
+    failed = certify(data, l, u, rho, moved, result.y).failures()
+    assert any("fixed-point error" in f and "record_id 3" in f for f in failed)
+    # each area alone, then every record's weights rescaled to sum to its national weight: the
+    # coupling holds, the optimality conditions do not
+    alone = clarabel_joint(data, l, u, rho, coupled=False)
+    rescaled = alone / (alone * data.shares).sum(axis=1, keepdims=True)
+    cert = certify(data, l, u, rho, rescaled, result.y)
+    assert cert.coupling_residual <= 1e-12
+    assert not cert.passed and any("duality gap" in f or "fixed-point" in f for f in cert.failures())
+
+
+def test_a_cap_above_every_separate_sum_gives_the_separate_solves():
+    data, l, u, rho = small(n=60, J=5, spread=0.3, upper=2.0)
+    alone = clarabel_joint(data, l, u, rho, coupled=False)
+    cap = float((alone * data.shares).sum(axis=1).max()) * 1.01
+    capped = JointData(**{**data.__dict__, "mode": EXHAUSTION, "bound": cap})
+    result = run_joint(capped, l, u, [rho], OPTIONS)
+    assert np.abs(result.x - alone).max() < 1e-9
+
+
+def test_record_and_area_order_do_not_move_the_weights():
+    data, l, u, rho = small(n=80, J=6, K=4, spread=0.3, upper=2.0)
+    base = run_joint(data, l, u, [rho], OPTIONS).x
+    rng = np.random.default_rng(7)
+    rec, area = rng.permutation(data.n), rng.permutation(data.K)
+    slices = np.split(np.arange(data.N), np.cumsum(data.kept.sum(axis=1))[:-1])
+    order = np.concatenate([slices[a] for a in area])
+    permuted = JointData(A=data.A[rec], absA=data.absA[rec], w=data.w[rec], shares=data.shares[area],
+                         upper=data.upper[area], kept=data.kept[area], ts=data.ts[area])
+    moved = run_joint(permuted, l[order], u[order], [rho[order]], OPTIONS).x
+    assert np.abs(moved - base[rec][:, area]).max() < 1e-9
+
+
+def test_each_records_coupling_multiplier_is_the_exact_root():
+    data, *_ = small(n=200, J=5, K=6, spread=0.3, upper=1.5)
+    rng = np.random.default_rng(2)
+    S = rng.normal(0.0, 1.5, (data.n, data.K))
+    for mode, bound in ((ADDITIVE, 1.0), (EXHAUSTION, 1.1)):
+        cp = coupled_x(JointData(**{**data.__dict__, "mode": mode, "bound": bound}), S)
+        totals = (cp.x * data.shares).sum(axis=1)
+        if mode == ADDITIVE:
+            assert np.abs(totals - 1.0).max() <= 1e-14
+        else:
+            assert totals.max() <= bound + 1e-14
+            assert np.all(cp.nu[~cp.active] == 0.0) and np.all(cp.nu >= 0.0)
+            assert np.abs(totals[cp.active] - bound).max() <= 1e-14
+        assert np.abs(cp.x - np.clip(1.0 - (S + cp.nu[:, None] * data.shares) / 2.0, 0.0, data.upper)).max() <= 1e-15
+
+
+@pytest.mark.parametrize("mode, bound", [(ADDITIVE, 1.0), (EXHAUSTION, 1.02)])
+def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound):
+    """newton_matrix (Gram matrices) against the definition: blockdiag(C_a D_a C_a^T / 2) minus
+    one rank-one term a record, built from dense rows; many records at a bound in some areas."""
+    data, *_ = small(seed=3, n=60, J=5, K=4, mode=mode, bound=bound, spread=0.4, upper=1.6)
+    rng = np.random.default_rng(1)
+    y = rng.normal(0.0, 1.0, data.N)
+    y *= 4.0 / np.abs(data.CT(y)).max()
+    cp = coupled_x(data, data.CT(y))
+    assert (~cp.free).sum() > 20 and cp.active.sum() > 3
+    H = newton_matrix(data, JointGrams(data), cp)
+    C = [np.asarray((data.shares[a] * sp.diags(1.0 / data.ts[a]) @ data.A.T @ sp.diags(data.w)).todense())[data.kept[a]]
+         for a in range(data.K)]
+    expected = np.zeros_like(H)
+    at = np.cumsum([0] + [c.shape[0] for c in C])
+    for a in range(data.K):
+        expected[at[a]:at[a + 1], at[a]:at[a + 1]] = C[a] @ np.diag(cp.free[:, a] * 1.0) @ C[a].T / 2.0
+    for i in np.flatnonzero(cp.active):
+        beta = (data.shares**2 * cp.free[i]).sum() / 2.0
+        if beta > 0:
+            v = np.concatenate([data.shares[a] * cp.free[i, a] / 2.0 * C[a][:, i] for a in range(data.K)])
+            expected -= np.outer(v, v) / beta
+    assert np.abs(H - expected).max() <= 1e-12 * np.abs(expected).max()
