@@ -37,15 +37,17 @@ import scipy.sparse as sp
 
 from .band_core import SIZE_FLOOR, BandResult, BandState, Steps, Subproblem, prox_newton, scaled_solve
 from .newton import cholesky_solve
-from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, _LINE_SEARCH_REL_TOL
+from .newton_core import monotone_root
 
 ADDITIVE, EXHAUSTION = "additive", "exhaustion"
 # The root of r_i is exact when |r_i| is within this many float64 roundings of its terms' size.
 ROOT_ULPS = 8
 ROOT_MAX_ROUNDS = 200
-# The line search stops once its bracket is this narrow next to its right end (bracketed_root).
+# The line search stops once its bracket is this narrow next to its right end (newton_core's
+# monotone_root): an evaluation solves every record's coupling again (about a second for the 51
+# states), and far from the optimum the root sits among thousands of kinks; near it the Newton
+# step on the piece (t = 1) is exact at once.
 LINE_BRACKET = 1e-3
-LINE_MAX_EVALS = 30
 # Newton rounds before the records still unresolved get their root from sorted breakpoints.
 NEWTON_ROUNDS = 3
 
@@ -316,43 +318,7 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
         size = abs(h0) + t * dd + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
         return value, slope, size
 
-    return bracketed_root(evaluate, h0), V
-
-
-def bracketed_root(evaluate: Any, h0: float) -> float:
-    """The root t > 0 of a monotone increasing, piecewise linear h with h(0) = h0 < 0, as newton_core's
-    monotone_root finds it (Newton on the piece, else secant, else midpoint, inside a bracket
-    [a, b]), but content with a bracket narrower than LINE_BRACKET of its right end: it then
-    returns a, where h < 0, so the step still descends. An evaluation here solves every record's
-    coupling again (about a second for the 51 states), and far from the optimum the root sits
-    among thousands of kinks; near it the Newton step on the piece (t = 1) is exact at once."""
-    t = 1.0
-    f, g, size = evaluate(t)
-    a, fa = 0.0, h0
-    while f < 0 and t < _BRACKET_MAX_STEP:
-        a, fa = t, f
-        t *= _BRACKET_GROWTH
-        f, g, size = evaluate(t)
-    if f < 0:
-        return t
-    b, fb = t, f
-    for _ in range(LINE_MAX_EVALS):
-        if f == 0 or abs(f) <= _LINE_SEARCH_REL_TOL * size:
-            return t
-        if b - a <= LINE_BRACKET * b:
-            return a if a > 0 else t
-        cand = t - f / g if g > 0 else np.nan
-        if not a < cand < b:
-            cand = a - fa * (b - a) / (fb - fa)
-        if not a < cand < b:
-            cand = 0.5 * (a + b)
-        t = cand
-        f, g, size = evaluate(t)
-        if f < 0:
-            a, fa = t, f
-        else:
-            b, fb = t, f
-    return a if a > 0 else b
+    return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
 
 
 JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_search)

@@ -281,16 +281,19 @@ def exact_line_search(k: Kernels, st: DualState, d: Any, u: Any) -> float:
     return monotone_root(evaluate)
 
 
-def monotone_root(evaluate: Any) -> float:
+def monotone_root(evaluate: Any, f0: float | None = None, bracket_rtol: float = 0.0) -> float:
     """The root t >= 0 of a monotone increasing, piecewise linear phi'(t).
 
     evaluate(t) returns (phi'(t), its slope on the piece holding t, the sum of
     the absolute values of its terms). A bracket [a, b] with phi'(a) < 0 <=
     phi'(b) is kept; candidates are the Newton step on the current piece, else
     the secant, else the midpoint. 0 when phi'(0) >= 0 (not a descent direction
-    in float64: nothing to gain).
+    in float64: nothing to gain). `f0`: phi'(0) when the caller has it.
+    `bracket_rtol` > 0: content with a bracket that narrow next to b, returning
+    a (where phi' < 0, so the step still descends) when a > 0.
     """
-    f0, _, _ = evaluate(0.0)
+    if f0 is None:
+        f0, _, _ = evaluate(0.0)
     if not f0 < 0:
         return 0.0  # not a descent direction in float64: nothing to gain along d
     a, fa = 0.0, f0
@@ -308,6 +311,8 @@ def monotone_root(evaluate: Any) -> float:
     for _ in range(_LINE_SEARCH_MAX_EVALS):
         if fx == 0 or abs(fx) <= _LINE_SEARCH_REL_TOL * size:
             return x
+        if b - a <= bracket_rtol * b and a > 0:
+            return a
         cand = x - fx / gx if gx > 0 else math.nan
         if not a < cand < b:
             cand = a - fa * (b - a) / (fb - fa)
