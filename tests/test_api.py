@@ -126,10 +126,14 @@ def test_the_objective_has_no_default(made):
         goldstar.reweight(made / "cps.csv", None, year=2015)
 
 
-def test_a_dataframe_through_taxcalc_asks_for_a_path(made):
-    frame = pd.read_csv(made / "cps.csv", nrows=50)
-    with pytest.raises(InputError, match="path"):
-        goldstar.reweight(frame, None, year=2015, objective="penalized", engine="taxcalc")
+def test_a_dataframe_through_taxcalc_without_recid_is_named(made, tmp_path, monkeypatch):
+    """A DataFrame runs through Tax-Calculator as its file would (tests/test_taxcalc_engine.py);
+    one without RECID is refused naming the column and the DataFrame, before Tax-Calculator runs."""
+    pytest.importorskip("taxcalc", reason="Tax-Calculator is not installed (extra `taxcalc`)")
+    monkeypatch.setenv("GOLDSTAR_CACHE_DIR", str(tmp_path / "cache"))
+    frame = pd.read_csv(made / "cps.csv", nrows=50).drop(columns=["RECID"])
+    with pytest.raises(InputError, match="records DataFrame: no RECID column"):
+        goldstar.reweight(frame, None, year=2015, objective="penalized", engine="taxcalc", data_year=2014)
 
 
 def _snapshot(*roots: Path) -> set[str]:
