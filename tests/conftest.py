@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from goldstar import Problem
 from goldstar.inputs.synth import synth_problem
+
+# Tax-Calculator reads this when it is first imported, by whichever test that is: the tests run it on
+# slices of a few thousand records, uncompiled in seconds, where compiling its functions takes ~45 s.
+os.environ.setdefault("NOTAXCALCJIT", "1")
 
 
 def tiny_problem() -> Problem:
