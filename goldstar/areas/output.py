@@ -47,6 +47,7 @@ from .years import WeightYears, year_columns
 
 MARKER = "AREAS.json"
 TMD_DECIMALS = 5  # TMD writes its area weights with float_format "%.5f"
+TMD_BYTES = "tmd_weights_csv_gz"  # the row's field that carries its TMD weights file from the worker
 MARKER_KIND = "goldstar-areas"
 SCHEMA = 1
 SUMMARY_COLUMNS = (
@@ -160,14 +161,16 @@ def write_records(out: Path, record_ids: np.ndarray, weight: np.ndarray) -> None
     atomic_write(Path(out) / "records.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
-def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_years: WeightYears | None) -> dict[str, Any]:
-    """Write one area's files, then its row last, recording the hash of each file it wrote
-    (`files`); return the row without m. Files of an earlier solve that this one does not
+def write_area(out: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """Write one area's files (its multipliers, and its TMD weights file when the row carries
+    its bytes, made on the worker: tmd_weights_csv_gz), then its row last, recording the hash of
+    each file it wrote (`files`); return the row without m or the bytes. Files of an earlier solve that this one does not
     replace are removed after the row, so the row always names every file the area has: a
     row whose files do not hash to what it says is solved again (done_row)."""
     out = Path(out)
     paths = area_files(row["area"])
     m = row.pop("m", None)
+    tmd_bytes = row.pop(TMD_BYTES, None)
     files = {}
     if m is not None:
         meta = {"area": row["area"], "input_hash": row["input_hash"], "synthetic": row["synthetic"]}
@@ -175,9 +178,8 @@ def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_years:
         table = table.replace_schema_metadata({b"goldstar-area": json.dumps(meta).encode()})
         atomic_write(out / paths["m"], lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         files[paths["m"]] = file_hash(out / paths["m"])
-        if tmd_years is not None:
-            data = tmd_weights_csv_gz(tmd_years, row["pop_share"] * weight * m)
-            atomic_write(out / paths["tmd"], lambda tmp: Path(tmp).write_bytes(data))
+        if tmd_bytes is not None:
+            atomic_write(out / paths["tmd"], lambda tmp: Path(tmp).write_bytes(tmd_bytes))
             files[paths["tmd"]] = file_hash(out / paths["tmd"])
     row["files"] = files
     atomic_write_text(out / "areas" / f"{file_stem(row['area'])}.json",
@@ -191,17 +193,17 @@ def write_area(out: Path, row: dict[str, Any], weight: np.ndarray, *, tmd_years:
 def tmd_weights_csv_gz(years: WeightYears, weight: np.ndarray) -> bytes:
     """TMD's area weights file: a CSV with one column of weights a year (goldstar.areas.years),
     gzipped, each weight rounded to TMD_DECIMALS as TMD writes them (the exact multipliers are
-    in m/<AREA>.parquet).
+    in m/<AREA>.parquet). The same weights give the same bytes (no time stamp in the header).
 
     Arrow's CSV writer puts each rounded value as its shortest decimal, and gzip runs at level 1:
-    ~1.4 s for 20 years of 280K weights, where pandas' to_csv with TMD's float format and
-    default gzip took several times as long."""
+    about 0.6 s for 20 years of 280K weights on one core, where pandas' to_csv with TMD's float
+    format and default gzip took several times as long. It runs on the worker (batch.area_task)."""
     columns = {k: np.round(v, TMD_DECIMALS) for k, v in year_columns(years, weight).items()}
     buffer = pa.BufferOutputStream()
     pacsv.write_csv(pa.table({k: pa.array(v) for k, v in columns.items()}), buffer,
                     pacsv.WriteOptions(include_header=False))
     header = ",".join(columns) + "\n"
-    return gzip.compress(header.encode() + buffer.getvalue().to_pybytes(), compresslevel=1)
+    return gzip.compress(header.encode() + buffer.getvalue().to_pybytes(), compresslevel=1, mtime=0)
 
 
 def _json_default(value: Any) -> Any:
@@ -233,4 +235,4 @@ def read_m(out: Path, area: str) -> np.ndarray:
     return pq.read_table(Path(out) / "m" / f"{file_stem(area)}.parquet").column("m").to_numpy()
 
 
-__all__ = ["MARKER", "area_files", "check_out", "check_settings", "done_row", "prepare_out", "read_m", "write_area", "write_records", "write_summary"]
+__all__ = ["MARKER", "TMD_BYTES", "area_files", "check_out", "check_settings", "done_row", "prepare_out", "read_m", "tmd_weights_csv_gz", "write_area", "write_records", "write_summary"]

@@ -22,8 +22,11 @@ Why it is fast (the national elastic LP took 95 s):
   (A^T diag(w) x)_j / S_j with the national weights w and scales S_j = |T_j|,
   which do not depend on the area (w0 = pop_share w). An area changes only its
   row bounds and its slack coefficients (w_j / S_j / pop_share).
-- Column generation: the master LP holds a few thousand records at a time
-  (ElasticLP). Each area starts a fresh master from the shared matrix, so its
+- Column generation: the master LP starts from 1,000 records and takes in at
+  most 1,000 more a round (ElasticLP): a small master's simplex solves are
+  cheap, and pricing all records again is one sparse product (on TMD's 107
+  district targets: 0.45 s an area's LP against 0.79 s with 4,000, on the 175
+  state targets 0.48 s against 0.72 s, the same drops in every area tried). Each area starts a fresh master from the shared matrix, so its
   answer depends on its own data alone, never on the areas a worker solved
   before it (a master kept from area to area grew to 100K columns over a
   worker's 200 districts and its solves slowed from 1 s to 4 s).
@@ -114,7 +117,7 @@ class ElasticLP:
     """
 
     def __init__(self, A: sp.csr_matrix, weight: np.ndarray, scale: np.ndarray, lo: float, hi: float,
-                 initial: int = 4000, batch: int = 4000, seed: int = 0):
+                 initial: int = 1000, batch: int = 1000, seed: int = 0):
         if lo != 0.0:
             raise ValueError("the sifted pre-pass LP holds records outside the master at x = 0: it needs lo = 0")
         self.lo, self.hi = lo, hi
