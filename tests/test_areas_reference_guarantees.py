@@ -231,6 +231,17 @@ def test_a_dropped_list_that_does_not_match_the_duals_fails(made, tmp_path, caps
     assert "WY         FAIL dropped targets" in capsys.readouterr().out
 
 
+def test_verify_certifies_an_area_at_its_recorded_rho_cap(made, tmp_path, capsys):
+    """WY was solved at the usual cap; recorded as raised, its duals are checked at rho 1e19 and
+    leave a gap there: verify reads the cap from the reference, not from a default."""
+    ref = copy_ref(made, tmp_path)
+    edit_duals(ref, edit_info=lambda i: i["by_area"]["WY"].update(rho_cap=1e19))
+    assert verify(made, ref) == 1
+    out = capsys.readouterr().out
+    assert "WY         FAIL certificate FAILED: duality gap" in out
+    assert "VT         ok" in out
+
+
 @pytest.mark.parametrize("damage, named", [
     (lambda ref: (ref / DUALS).write_bytes((ref / DUALS).read_bytes()[:200]), "duals.parquet: cannot be read"),
     (lambda ref: (ref / DUALS).unlink(), "no duals.parquet"),
@@ -240,6 +251,8 @@ def test_a_dropped_list_that_does_not_match_the_duals_fails(made, tmp_path, caps
     (lambda ref: edit_duals(ref, edit_info=lambda i: i["by_area"]["WY"].update(input_hash=3)),
      "duals.parquet: .*by_area.WY.input_hash"),
     (lambda ref: edit_duals(ref, edit_info=lambda i: i.update(by_area=[])), "duals.parquet: .*`by_area`"),
+    (lambda ref: edit_duals(ref, edit_info=lambda i: i["by_area"]["WY"].update(rho_cap=1e17)),
+     "duals.parquet: .*by_area.WY.rho_cap"),
     (lambda ref: edit_duals(ref, edit_frame=lambda f: f.drop(columns="y")), "duals.parquet: no column 'y'"),
 ])
 def test_a_broken_duals_file_exits_2_naming_it(made, tmp_path, capsys, damage, named):

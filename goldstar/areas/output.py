@@ -52,7 +52,7 @@ MARKER_KIND = "goldstar-areas"
 SCHEMA = 1
 SUMMARY_COLUMNS = (
     "area", "kind", "synthetic", "state", "status", "message", "targets", "kept", "n_dropped",
-    "dropped", "certified", "max_band_violation_widths", "deviation", "seconds", "seconds_prepass",
+    "dropped", "certified", "max_band_violation_widths", "rho_cap", "deviation", "seconds", "seconds_prepass",
     "seconds_solve", "rss_peak_mb", "worker", "eps", "upper", "pop_share", "input_hash", "skipped",
 )
 

@@ -11,7 +11,9 @@ so J = 77 numbers an area store the answer for 280,005 records (51 states:
     duals.parquet   area, target, y (float64; null for a dropped target); metadata
                     under b"goldstar-areas": per area its status, input hash, settings,
                     dropped targets, pop_share, and the fingerprint of its weights
-                    (n, positive weights, total, sdev, max), plus the national hashes
+                    (n, positive weights, total, sdev, max), and `rho_cap` for an area
+                    certified with the band objective's raised cap (goldstar.areas.problem),
+                    plus the national hashes
     MANIFEST.json   a sorted summary for readable diffs: the area set, the count, the
                     statuses, and per area its status, number of dropped targets and total
 
@@ -43,6 +45,7 @@ import pyarrow.parquet as pq
 from ..certificate import certify
 from ..exceptions import InputError
 from ..store.outputs import AREAS_KEY, AREAS_REFERENCE, DUALS, MANIFEST, output_directory, prepare_output
+from ..problem.objectives.band import RHO_CAP, RHO_CAP_MAX
 from .problem import build_area_problem
 
 KEY = AREAS_KEY
@@ -97,6 +100,7 @@ def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, nat
             "synthetic": row["synthetic"], "pop_share": row["pop_share"], "eps": row["eps"], "upper": row["upper"],
             "dropped": [d["name"] for d in row.get("dropped", [])], "certified": row.get("certified"),
             "fingerprint": fingerprint(weights[row["area"]]),
+            **({"rho_cap": row["rho_cap"]} if row.get("rho_cap") not in (None, RHO_CAP) else {}),
         }
     table = pa.table({"area": pa.array(areas, pa.string()), "target": pa.array(targets, pa.string()),
                       "y": pa.array(ys, pa.float64())})
@@ -139,6 +143,8 @@ def _check_info(path: Path, info: Any) -> None:
         if not isinstance(dropped, list) or not all(isinstance(d, str) for d in dropped) \
                 or len(set(dropped)) != len(dropped):
             raise bad(f"{where}.dropped", f"must be a list of distinct target names, found {dropped!r}")
+        if "rho_cap" in meta and meta["rho_cap"] not in (RHO_CAP, RHO_CAP_MAX):
+            raise bad(f"{where}.rho_cap", f"must be {RHO_CAP:g} or {RHO_CAP_MAX:g}, found {meta['rho_cap']!r}")
         fp = meta.get("fingerprint")
         if not isinstance(fp, dict) or set(fp) != set(FINGERPRINT_FIELDS) or not all(_number(v) for v in fp.values()):
             raise bad(f"{where}.fingerprint", f"must hold the numbers {', '.join(FINGERPRINT_FIELDS)}, found {fp!r}")
@@ -320,7 +326,7 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
             out.append((spec.name, False, f"dropped targets {sorted(meta['dropped'])} are not where y is null "
                                           f"({sorted(null_at)})"))
             continue
-        problem, keep = build_area_problem(national, spec, s, meta["dropped"])
+        problem, keep = build_area_problem(national, spec, s, meta["dropped"], meta.get("rho_cap", RHO_CAP))
         form = problem.form
         x = np.clip(1.0 - (form.CT @ y[form.kept]) / 2.0, problem.lower, problem.upper)
         cert = certify(problem, x, y)

@@ -55,6 +55,15 @@ RHO_CAP = 1e16
 # 2e-12. Three stages keep a warm start for the hardest bands at little cost.
 CONTINUATION_START = 1e10
 CONTINUATION_FACTOR = 1000.0
+# A hard band that the box barely lets the records reach has a huge dual y_j, and at RHO_CAP its
+# miss |y_j| / (2 rho) can exceed the certificate's BAND_TOL widths although the bands are
+# jointly feasible (measured: a district's all-AGI e18400 band, y ~ 6.6e8, missed by 3.29e-6
+# widths). The objective's `rho_cap` carries the continuation one stage further for such a
+# problem: at 1e19 that band is met to 9.0e-8 widths with a gap of 2.5e-7 (4.3e-14 of Q); at 1e22
+# the gap, 3.4e-4, is at the float64 floor of Q's rho-weighted terms and fails. So the largest cap
+# is RHO_CAP x CONTINUATION_FACTOR; RHO_CAP stays the default and the line between soft and
+# hard bands.
+RHO_CAP_MAX = RHO_CAP * CONTINUATION_FACTOR
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Band:
     unreachable: str = DEFAULT_UNREACHABLE
     dropped: tuple[str, ...] = ()
     slack_penalty_by_target: tuple[tuple[str, float], ...] = ()
+    rho_cap: float = RHO_CAP  # the last continuation stage's cap (RHO_CAP_MAX above)
     name: ClassVar[str] = "band"
 
     def __post_init__(self) -> None:
@@ -75,6 +85,9 @@ class Band:
         number("slack_penalty", self.slack_penalty, where, above=0.0)
         choice("slack_units", self.slack_units, SLACK_UNITS, where)
         choice("unreachable", self.unreachable, UNREACHABLE_POLICIES, where)
+        number("rho_cap", self.rho_cap, where)
+        if self.rho_cap not in (RHO_CAP, RHO_CAP_MAX):
+            raise InputError(f"{where}: `rho_cap` must be {RHO_CAP:g} or {RHO_CAP_MAX:g}, got {self.rho_cap!r}")
         if not all(isinstance(n, str) for n in self.dropped):
             raise InputError(f"{where}: `dropped` must be target names, got {self.dropped!r}")
         object.__setattr__(self, "dropped", tuple(sorted(set(self.dropped))))
@@ -87,7 +100,7 @@ class Band:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "objective") -> "Band":
-        known = ("eps", "slack_penalty", "slack_units", "unreachable", "dropped", "slack_penalty_by_target")
+        known = ("eps", "slack_penalty", "slack_units", "unreachable", "dropped", "slack_penalty_by_target", "rho_cap")
         unknown_keys(data, known, where)
         dropped = data.get("dropped", [])
         if not isinstance(dropped, list):
@@ -102,14 +115,17 @@ class Band:
             unreachable=data.get("unreachable", DEFAULT_UNREACHABLE),
             dropped=tuple(dropped),
             slack_penalty_by_target=tuple(tuple(p) if isinstance(p, list) else p for p in by_target),
+            rho_cap=data.get("rho_cap", RHO_CAP),
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The parameters; `rho_cap` only when raised, so a default problem's hash is what it was."""
         return {
             "name": self.name, "eps": float(self.eps), "slack_penalty": float(self.slack_penalty),
             "slack_units": self.slack_units, "unreachable": self.unreachable,
             "dropped": list(self.dropped),
             "slack_penalty_by_target": [[n, float(m)] for n, m in self.slack_penalty_by_target],
+            **({"rho_cap": float(self.rho_cap)} if self.rho_cap != RHO_CAP else {}),
         }
 
     def check_bounds(self, lower: float, upper: float) -> None:
@@ -127,18 +143,18 @@ class Band:
         return BandForm(problem, self)
 
 
-def rho_stages(rho: np.ndarray, hard: bool) -> list[np.ndarray]:
+def rho_stages(rho: np.ndarray, hard: bool, last: float = RHO_CAP) -> list[np.ndarray]:
     """The rho of each continuation stage for targets with slack penalties `rho` (RHO_CAP above):
-    min(rho, cap) for cap = CONTINUATION_START x CONTINUATION_FACTOR^k up to RHO_CAP, a stage
+    min(rho, cap) for cap = CONTINUATION_START x CONTINUATION_FACTOR^k up to `last`, a stage
     kept only when it changes some rho; one stage, rho itself, when not `hard` (relative units)."""
     if not hard:
         return [rho]
     stages, cap = [], CONTINUATION_START
     while True:
-        stage = np.minimum(rho, min(cap, RHO_CAP))
+        stage = np.minimum(rho, min(cap, last))
         if not stages or np.any(stage != stages[-1]):
             stages.append(stage)
-        if cap >= RHO_CAP:
+        if cap >= last:
             return stages
         cap *= CONTINUATION_FACTOR
 
@@ -188,7 +204,7 @@ class BandForm:
 
     def rho_stages(self) -> list[np.ndarray]:
         """The rho of each continuation stage (RHO_CAP above); one stage in relative units."""
-        return rho_stages(self.rho, self.hard)
+        return rho_stages(self.rho, self.hard, self.objective.rho_cap)
 
     @property
     def hard_targets(self) -> np.ndarray:
@@ -199,7 +215,8 @@ class BandForm:
 
     @property
     def rho_final(self) -> np.ndarray:
-        """The rho the solver ends at and the certificate checks: rho, capped at RHO_CAP."""
+        """The rho the solver ends at and the certificate checks: rho, capped at the objective's
+        rho_cap (RHO_CAP unless raised)."""
         return self.rho_stages()[-1]
 
     def violation(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
