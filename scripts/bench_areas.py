@@ -11,7 +11,8 @@ workers, set-up), each area's row (summary.csv: seconds, pre-pass, solve, peak m
 dropped targets, certificate) and the weights (the sum over areas of each record's area
 weight against its national weight, goldstar.areas.report). The projection to N workers
 assumes what the batch measured per area holds on each worker (one core and its share of
-memory bandwidth each): set-up + (sum of area seconds) / N.
+memory bandwidth each): set-up + (sum of task seconds) / N, a task's seconds being its area's
+(pre-pass, solve, certificate) and its TMD weights file's.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def batch_figures(out: Path) -> dict[str, Any]:
     summary = read_summary(out)
     solved = summary[~summary["skipped"].astype(bool)]
     seconds = solved["seconds"].to_numpy(dtype=float)
+    weights_file = (solved["seconds_weights_file"].fillna(0.0).to_numpy(dtype=float)
+                    if "seconds_weights_file" in solved else np.zeros(len(solved)))
+    task = seconds + weights_file
     sums = weight_sums(out, summary).figures()
     quantiles = (0.0, 0.1, 0.5, 0.9, 1.0)
     targets = int(summary["targets"].max())
@@ -61,11 +65,12 @@ def batch_figures(out: Path) -> dict[str, Any]:
         "seconds": {f"{q:g}": float(np.quantile(seconds, q)) for q in quantiles},
         "seconds_prepass_median": float(solved["seconds_prepass"].median()),
         "seconds_solve_median": float(solved["seconds_solve"].median()),
-        "seconds_sum": float(seconds.sum()),
+        "seconds_weights_file_median": float(np.median(weights_file)),
+        "seconds_sum": float(seconds.sum()), "task_seconds_sum": float(task.sum()),
         "rss_peak_mb": {"median": float(solved["rss_peak_mb"].median()), "max": float(solved["rss_peak_mb"].max())},
         "areas_with_drops": int((solved["n_dropped"] > 0).sum()), "targets_dropped": int(solved["n_dropped"].sum()),
         "dropped_max": int(solved["n_dropped"].max()),
-        "projected_seconds": {str(n): record["setup_seconds"] + float(seconds.sum()) / n for n in PROJECT_WORKERS},
+        "projected_seconds": {str(n): record["setup_seconds"] + float(task.sum()) / n for n in PROJECT_WORKERS},
         "weight_sum_ratio": sums,
         "_seconds": seconds.tolist(),
     }
@@ -75,11 +80,12 @@ def markdown(rows: list[dict[str, Any]], command: str, info: str, section: str, 
     marker, title = SECTIONS[section]
     lines = [f"<!-- {marker}:start -->", f"## {title}", "",
              f"`{command}` over batches run on {info}. Each batch: a local Dask cluster of worker processes; "
-             "an area's seconds are its task's (pre-pass, solve, certificate), measured in the worker. "
-             "The projection assumes each of N workers runs areas as fast as one did here: "
-             "set-up + (sum of area seconds) / N.", "",
+             "an area's seconds are its pre-pass, solve and certificate, measured in the worker; the worker then "
+             "makes the area's TMD weights file (its seconds apart). "
+             "The projection assumes each of N workers runs tasks as fast as one did here: "
+             "set-up + (sum of task seconds: area and weights file) / N.", "",
              "| areas | count | workers | batch wall | area seconds: min / 10% / median / 90% / max | pre-pass / solve "
-             "(medians) | status | certified | areas with drops | targets dropped (max an area) | peak RSS a worker "
+             "/ weights file (medians) | status | certified | areas with drops | targets dropped (max an area) | peak RSS a worker "
              "(median / max) |",
              "|---|---:|---:|---:|---|---|---|---:|---:|---|---|"]
     for r in rows:
@@ -87,11 +93,12 @@ def markdown(rows: list[dict[str, Any]], command: str, info: str, section: str, 
         lines.append(
             f"| {r['areas']} | {r['count']:,} | {r['workers']} | {r['wall_seconds']:.1f} s | "
             f"{s['0']:.2f} / {s['0.1']:.2f} / {s['0.5']:.2f} / {s['0.9']:.2f} / {s['1']:.2f} | "
-            f"{r['seconds_prepass_median']:.2f} / {r['seconds_solve_median']:.2f} | "
+            f"{r['seconds_prepass_median']:.2f} / {r['seconds_solve_median']:.2f} / "
+            f"{r.get('seconds_weights_file_median', 0.0):.2f} | "
             + ", ".join(f"{k} {v}" for k, v in sorted(r["status"].items()))
             + f" | {r['certified']:,} | {r['areas_with_drops']:,} | {r['targets_dropped']:,} ({r['dropped_max']}) | "
             f"{r['rss_peak_mb']['median']:.0f} / {r['rss_peak_mb']['max']:.0f} MB |")
-    lines += ["", "Projected wall time on N workers (set-up + sum of area seconds / N):", "",
+    lines += ["", "Projected wall time on N workers (set-up + sum of task seconds / N):", "",
               "| areas | " + " | ".join(f"N = {n}" for n in PROJECT_WORKERS) + " |",
               "|---|" + "---:|" * len(PROJECT_WORKERS)]
     for r in rows:

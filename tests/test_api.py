@@ -231,3 +231,17 @@ def test_cache_false_neither_reads_nor_writes_the_engine_cache(tmp_path, monkeyp
     with cache_disabled():  # off: the written table is not read
         assert not load_or_compute("t", {"k": 1}, compute)[1].hit
     assert len(calls) == 3
+
+
+@pytest.mark.slow
+def test_on_the_default_problem_the_weights_are_the_clis_bit_for_bit(tmp_path):
+    """The whole embedded CPS file (280,005 records), penalized: `goldstar build` + `goldstar solve`
+    and goldstar.reweight give the same weights to the last bit."""
+    assert main(["build", "--out", str(tmp_path / "problem")]) == 0
+    assert main(["solve", str(tmp_path / "problem"), "--out", str(tmp_path / "w.parquet"), "--quiet"]) == 0
+    table = pq.read_table(tmp_path / "w.parquet").to_pandas()
+    result = goldstar.reweight(None, None, year=2015, objective="penalized")
+    assert np.array_equal(result.weights.index.to_numpy(), table["record_id"].to_numpy())
+    assert np.array_equal(result.weights.to_numpy(), table["weight"].to_numpy())  # exact, not close
+    assert result.problem_hash == read_problem(tmp_path / "problem").content_hash()
+    assert result.certificate.passed

@@ -64,6 +64,9 @@ def test_failed_and_infeasible_areas_are_rows(tmp_path, client, national, soi):
     tmd = pd.read_csv(tmp_path / "tmd" / "al_tmd_weights.csv.gz")
     assert list(tmd.columns) == ["WT2015"] and len(tmd) == national.n
     np.testing.assert_array_equal(tmd["WT2015"], np.round(areas[0].pop_share * national.weight, 5))
+    # the file is made on the worker, timed apart from the area's own seconds; none for an area without m
+    assert summary.loc[0, "seconds_weights_file"] > 0 and np.isnan(summary.loc[2, "seconds_weights_file"])
+    assert "tmd_weights_csv_gz" not in rows[0]  # the bytes are written, not kept in the row
 
 
 def test_rerun_skips_areas_done_with_matching_hashes(tmp_path, client, national, soi):

@@ -111,10 +111,12 @@ AREA_FN = run_area  # what each task runs; tests put a stand-in here
 def area_task(area_fn: Callable, national: NationalData, spec: AreaSpec, settings: AreaSettings, input_hash: str,
               tmd_years: Any = None) -> dict[str, Any]:
     """One area on a worker: `area_fn`'s row, with its TMD weights file's bytes when asked
-    (`tmd_years`) and the area has multipliers."""
+    (`tmd_years`) and the area has multipliers, and the seconds they took (`seconds_weights_file`)."""
     row = area_fn(national, spec, settings, input_hash)
     if tmd_years is not None and row.get("m") is not None:
+        start = time.perf_counter()
         row[TMD_BYTES] = tmd_weights_csv_gz(tmd_years, row["pop_share"] * national.weight * row["m"])
+        row["seconds_weights_file"] = time.perf_counter() - start
     return row
 
 

@@ -53,7 +53,7 @@ SCHEMA = 1
 SUMMARY_COLUMNS = (
     "area", "kind", "synthetic", "state", "status", "message", "targets", "kept", "n_dropped",
     "dropped", "certified", "max_band_violation_widths", "rho_cap", "deviation", "seconds", "seconds_prepass",
-    "seconds_solve", "rss_peak_mb", "worker", "eps", "upper", "pop_share", "input_hash", "skipped",
+    "seconds_solve", "seconds_weights_file", "rss_peak_mb", "worker", "eps", "upper", "pop_share", "input_hash", "skipped",
 )
 
 

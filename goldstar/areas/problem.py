@@ -315,7 +315,7 @@ def new_row(national: NationalData, spec: AreaSpec, settings: AreaSettings, inpu
         "status": "failed", "message": "", "targets": national.recipe_size,
         "empty": len(national.dropped_cells), "kept": None,
         "dropped": [], "input_hash": input_hash, "pop_share": spec.pop_share,
-        "eps": settings.eps, "upper": settings.upper, "seconds_prepass": None, "seconds_solve": None,
+        "eps": settings.eps, "upper": settings.upper, "seconds_prepass": None, "seconds_solve": None, "seconds_weights_file": None,
         "seconds": None, "certified": False, "certificate": {}, "max_band_violation_widths": None, "rho_cap": None,
         "deviation": None, "worker": f"{socket.gethostname()}:{os.getpid()}", "rss_peak_mb": None, "m": None,
     }
