@@ -1,11 +1,15 @@
-"""The joint method of the additive areas on a synthetic joint problem, at a chosen slack penalty.
+"""The joint method of the additive areas on a synthetic joint problem at a chosen slack penalty,
+or on the 51 states as `goldstar areas --areas states` builds them.
 
     python scripts/additive_probe.py [--records 3000] [--cells 20] [--areas 10] [--rho 1e6]
+    python scripts/additive_probe.py --states [--recipe goldstar-77]
 
-K areas over n records and J cells (shares from a Dirichlet draw; each area's targets its share
-of the national total moved by up to 10%; box [0, 25]), every band with slack penalty rho in
-relative units. Prints the method's iterations and seconds, then the joint certificate's
-figures (docs/additive.md).
+Synthetic: K areas over n records and J cells (shares from a Dirichlet draw; each area's targets
+its share of the national total moved by up to 10%; box [0, 25]), every band with slack penalty
+rho in relative units. States: each state's targets, pre-pass drops, bands and slack penalties
+(target units, the continuation up to rho_cap 1e16) as its own band problem has them, the
+records with a positive national weight. Prints the method's iterations and seconds, then the
+joint certificate's figures (docs/additive.md).
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from goldstar.solvers.additive_core import JointData, run_joint  # noqa: E402
 EPS = 0.005
 
 
+def progress(entry: dict) -> None:
+    print(f"  stage {entry['stage']} outer {entry['outer']} inner {entry['inner']}: |G| {entry['G_inf']:.3g}, "
+          f"step {entry['step']:.3g}, {entry['seconds']:.1f} s", flush=True)
+
+
 def synthetic(n: int, J: int, K: int, seed: int = 0) -> tuple[JointData, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     A = sp.random(n, J, density=0.6, random_state=seed, data_rvs=lambda k: rng.uniform(0.5, 2.0, k)).tocsr()
@@ -40,21 +49,59 @@ def synthetic(n: int, J: int, K: int, seed: int = 0) -> tuple[JointData, np.ndar
     return data, ((t - EPS * abs(t)) / ts)[kept], ((t + EPS * abs(t)) / ts)[kept]
 
 
+def states(recipe: str) -> tuple[JointData, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray, list, list]:
+    """The 51 states' joint problem: (data, l, u, rho stages, record ids, area names, target names)."""
+    from goldstar.areas import command
+    from goldstar.areas.problem import area_prepass, build_area_problem
+    from goldstar.cli import build_parser
+    from goldstar.problem.objectives.band import rho_stages
+
+    args = build_parser().parse_args(["areas", "--areas", "states", "--recipe", recipe, "--out", "unused"])
+    national, areas, settings, _, _ = command.batch_inputs(args, "states")
+    keep = national.weight > 0
+    A, w = national.A[keep].tocsr(), national.weight[keep]
+    feeds = np.diff(A.indptr) > 0
+    J = A.shape[1]
+    kept, ts = np.zeros((len(areas), J), dtype=bool), np.ones((len(areas), J))
+    l, u, rho, names = [], [], [], []
+    for a, (spec, s) in enumerate(zip(areas, settings)):
+        form = build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0].form
+        kept[a, form.kept], ts[a, form.kept] = True, form.ts
+        l.append(form.l), u.append(form.u), rho.append(form.rho)
+        names += [f"{spec.name}:{n}" for n in form.names]
+    shares = np.array([spec.pop_share for spec in areas])
+    upper = np.array([s.upper for s in settings])
+    data = JointData(A=A[feeds], absA=abs(A[feeds]), w=w[feeds], shares=shares / shares.sum(), upper=upper,
+                     kept=kept, ts=ts)
+    print(f"{len(areas)} states, shares summing to {shares.sum():.17g} (used divided by it), "
+          f"{int(feeds.sum()):,} records feed a cell, {data.N} kept targets")
+    return (data, np.concatenate(l), np.concatenate(u), rho_stages(np.concatenate(rho), True),
+            national.record_ids[keep][feeds], [spec.name for spec in areas], names)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--areas", type=int, default=10)
     parser.add_argument("--rho", type=float, default=1e6)
+    parser.add_argument("--states", action="store_true", help="the 51 states instead of a synthetic problem")
+    parser.add_argument("--recipe", default="goldstar-77", help="with --states: the areas recipe")
     args = parser.parse_args(argv)
-    data, l, u = synthetic(args.records, args.cells, args.areas)
-    rho = np.full(data.N, args.rho)
+    if args.states:
+        data, l, u, stages, ids, areas, names = states(args.recipe)
+        what = f"{len(stages)} stage(s) to rho_cap"
+    else:
+        data, l, u = synthetic(args.records, args.cells, args.areas)
+        stages, ids = [np.full(data.N, args.rho)], np.arange(data.n)
+        areas, names = [f"A{a}" for a in range(data.K)], [f"t{j}" for j in range(data.N)]
+        what = f"rho {args.rho:g}"
+    rho = stages[-1]
     start = time.perf_counter()
-    result = run_joint(data, l, u, [rho], dict(get_solver("band-newton").defaults))
+    result = run_joint(data, l, u, stages, dict(get_solver("band-newton").defaults), progress=progress)
     seconds = time.perf_counter() - start
-    cert = certify_joint(data, l, u, rho, result.x, result.y, record_ids=np.arange(data.n),
-                         areas=[f"A{a}" for a in range(data.K)], names=[f"t{j}" for j in range(data.N)])
-    print(f"{data.K} areas x {data.n:,} records, {data.N} targets, rho {args.rho:g}: {result.message}; "
+    cert = certify_joint(data, l, u, rho, result.x, result.y, record_ids=ids, areas=areas, names=names)
+    print(f"{data.K} areas x {data.n:,} records, {data.N} targets, {what}: {result.message}; "
           f"{seconds:.1f} s")
     print(f"certificate {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
           f"gap {cert.gap:.3g} (Q {cert.loss:.6g}), coupling {cert.coupling_residual:.3g}")

@@ -169,3 +169,50 @@ def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound):
             v = np.concatenate([data.shares[a] * cp.free[i, a] / 2.0 * C[a][:, i] for a in range(data.K)])
             expected -= np.outer(v, v) / beta
     assert np.abs(H - expected).max() <= 1e-12 * np.abs(expected).max()
+
+
+def test_the_flat_gauge_is_the_change_of_coordinates_it_claims():
+    """FlatGauge (additive_core): y = T u moves S only by a shift each record's nu absorbs, so x
+    is the same at y and at the reduced u; T^T H T is H's C-part without the anchors' rows and
+    columns plus T^T diag(b) T; to_y and from_y invert each other; gradient is T^T."""
+    from goldstar.solvers.additive_core import FlatGauge
+
+    data, *_ = small(seed=4, n=60, J=5, K=4, spread=0.4, upper=1.6)
+    data.kept[2, 1] = False  # a cell one area drops is not flat: it keeps its own coordinates
+    data = JointData(**{**data.__dict__})
+    gauge = FlatGauge(data)
+    assert gauge.cells.tolist() == [0, 2, 3, 4]
+    rng = np.random.default_rng(5)
+    u = rng.normal(0.0, 1.0, data.N)
+    u *= 4.0 / np.abs(data.CT(u)).max()
+    y = gauge.to_y(u)
+    assert np.abs(gauge.from_y(y) - u).max() <= 1e-15 * np.abs(u).max()
+    at_y = coupled_x(data, data.CT(y))
+    at_u = coupled_x(data, data.CT(gauge.reduced(u)))
+    assert np.abs(at_y.x - at_u.x).max() <= 1e-13
+    assert np.abs(at_y.nu - (at_u.nu - gauge.nu_shift(data, u))).max() <= 1e-12 * np.abs(at_y.nu).max()
+    T = np.stack([gauge.to_y(e) for e in np.eye(data.N)], axis=1)
+    g = rng.normal(0.0, 1.0, data.N)
+    assert np.abs(gauge.gradient(g) - T.T @ g).max() <= 1e-14 * np.abs(T.T @ g).max()
+    Hc = newton_matrix(data, JointGrams(data), at_y)
+    b = rng.uniform(0.1, 1.0, data.N)
+    exact = T.T @ (Hc + np.diag(b)) @ T
+    assert np.abs(Hc @ T[:, gauge.anchor]).max() <= 1e-12 * np.abs(Hc).max()  # the flat directions
+    assert np.abs(gauge.newton_matrix(Hc, b) - exact).max() <= 1e-12 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("rho", [1e8, 1e12])
+def test_a_hard_slack_penalty_still_ends_certified_with_the_coupling_to_the_last_bit(rho):
+    """The targets moved by up to 10% an area do not add up to the national totals, so at a large
+    slack penalty the duals along the coupling's flat directions grow with it (about rho times
+    the mismatch). Solved in FlatGauge's coordinates, x never sees them: the coupling holds to
+    1e-12 and the certificate passes. (Solved in y's coordinates, the same problem held its
+    coupling to 1.2e-11 at rho = 1e8 and failed the gap; at 1e12 the Newton loop hit its cap.)"""
+    data, l, u, _ = small(seed=6, n=300, J=6, K=5, spread=0.1, upper=3.0)
+    r = np.full(data.N, rho)
+    result = run_joint(data, l, u, [r], OPTIONS)
+    assert result.status == 0, result.message
+    cert = certify(data, l, u, r, result.x, result.y)
+    assert cert.passed, cert.failures()
+    assert np.abs((result.x * data.shares).sum(axis=1) - 1.0).max() <= 1e-12
+    assert np.abs(result.y).max() > 1e-2 * rho  # duals that large: x computed from y would round them

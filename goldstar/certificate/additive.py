@@ -89,19 +89,24 @@ def certify_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho: np.ndarray
     z = data.C(X)
     pz = np.clip(z, l, u)
     sub = Subproblem(wk=pz, rho=rho, mu=np.full(data.N, PROX_MU), l=l, u=u)
-    state = joint_state(k, sub, y)
-    y1 = y + joint_step(k, sub, state)
+    u0 = k.gauge.from_y(y)
+    state = joint_state(k, sub, u0)
+    u1 = state.y + joint_step(k, sub, state)  # the state's u has its flat coordinates at their best
+    y1 = k.gauge.to_y(u1)
     loss = float(((X - 1.0) ** 2).sum() + (rho * (z - pz) ** 2).sum())
     gaps, fixed = [], None
-    for yy in (y, y1):
-        S = data.CT(yy)
+    for yy, uu in ((y, u0), (y1, u1)):
+        # x(y) from the reduced u (solvers.additive_core.FlatGauge): the same x, without the
+        # flat part's rounding; nu of y is nu of the reduced u minus the flat part's shift
+        S = data.CT(k.gauge.reduced(uu))
         cp = coupled_x(data, S, None)
+        nu = cp.nu - k.gauge.nu_shift(data, uu)
         g = S + cp.nu[:, None] * data.shares
         delta = (X - cp.x) * (X + cp.x - 2.0 + g)
         sigma = np.where(yy > 0, u, np.where(yy < 0, l, pz))
         root = np.sqrt(rho)
         eps = yy * (sigma - pz) + (root * (z - pz) - yy / (2.0 * root)) ** 2
-        coupling = -float((cp.nu * ((X * data.shares).sum(axis=1) - data.bound)).sum())
+        coupling = -float((nu * ((X * data.shares).sum(axis=1) - data.bound)).sum())
         gaps.append(float(delta.sum() + eps.sum()) + coupling)
         fixed = cp.x
     e = np.abs(X - fixed) / np.maximum(fixed, 1.0)

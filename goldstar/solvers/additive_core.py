@@ -29,6 +29,7 @@ with nu = 0).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,12 +243,137 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
     return H.reshape(K * J, K * J)[np.ix_(flat, flat)]
 
 
+class FlatGauge:
+    """Coordinates u of the dual in which the coupling's flat directions stand apart.
+
+    Moving every area's dual of a cell j by y_aj += ts_aj q_j (for a cell every area keeps)
+    moves S_ia by s_a w_i A_ij q_j: the same share s_a times one number per record, which that
+    record's coupling multiplier absorbs exactly ("additive" only; a record whose cap does not
+    bind absorbs nothing). x does not move: only the band terms, with curvature 1/(2 rho), see
+    such a move, so in y's coordinates the Newton matrix's C-part is singular along them to
+    rounding, and at rho = 1e16 the rounding is larger than the curvature.
+
+    In u one area (the anchor, the largest share) holds each such cell's q_j (u = y there) and
+    the other areas hold y_aj - ts_aj q_j. Then S comes from u with the anchors' entries zeroed
+    (`reduced`), the C-part of the Newton matrix is y's with the anchors' rows and columns
+    zeroed, exactly, and the band terms' part is T^T diag(b) T, written out (`newton_matrix`).
+    With no such cell (or under a cap) it is the identity."""
+
+    def __init__(self, data: JointData):
+        flat = data.kept.all(axis=0) if data.mode == ADDITIVE else np.zeros(data.kept.shape[1], dtype=bool)
+        position = np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1  # y's index of (a, j)
+        anchor_area = int(np.argmax(data.shares))
+        cells = np.flatnonzero(flat)
+        others = [a for a in range(data.K) if a != anchor_area]
+        self.anchor = position[anchor_area, cells]  # one per flat cell
+        self.member = position[others][:, cells].ravel()  # the other areas' entries, area by area
+        self.owner = np.tile(np.arange(cells.size), len(others))  # each member's flat cell
+        self.ratio = (data.ts[others][:, cells] / data.ts[anchor_area, cells][None, :]).ravel()
+        self.cells, self.anchor_scale = cells, data.ts[anchor_area, cells]
+        # every area's entry of each flat cell (cells x K, the anchor's among them) and its ratio
+        self.cell_entries = position[:, cells].T
+        self.cell_ratio = (data.ts[:, cells] / data.ts[anchor_area, cells][None, :]).T
+
+    def to_y(self, u: np.ndarray) -> np.ndarray:
+        y = u.copy()
+        y[self.member] += self.ratio * u[self.anchor][self.owner]
+        return y
+
+    def from_y(self, y: np.ndarray) -> np.ndarray:
+        u = y.copy()
+        u[self.member] -= self.ratio * y[self.anchor][self.owner]
+        return u
+
+    def reduced(self, u: np.ndarray) -> np.ndarray:
+        """u with the anchors' entries zeroed: what moves x (C^T of it gives S up to nu's shift)."""
+        out = u.copy()
+        out[self.anchor] = 0.0
+        return out
+
+    def gradient(self, g_y: np.ndarray) -> np.ndarray:
+        """T^T g: g in y's coordinates to u's."""
+        g = g_y.copy()
+        np.add.at(g, self.anchor[self.owner], self.ratio * g_y[self.member])
+        return g
+
+    def best_flat(self, sub: Subproblem, u: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """u with each flat cell's q_j at the root of its own gradient entry (`flat_solve`):
+        given the other coordinates and the fit r, each q_j is a one-variable problem."""
+        if self.cells.size == 0:
+            return u
+        out = u.copy()
+        out[self.anchor] = flat_solve(self, sub, u, r)
+        return out
+
+    def nu_shift(self, data: JointData, u: np.ndarray) -> np.ndarray:
+        """g (n): S of u's flat part is g_i s_a, so nu of y is nu of the reduced u minus g."""
+        q = np.zeros(data.kept.shape[1])
+        q[self.cells] = u[self.anchor] / self.anchor_scale
+        return data.w * (data.A @ q)
+
+    def newton_matrix(self, c_part: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """T^T (H_c + diag(b)) T with T^T H_c T = H_c without the anchors' rows and columns."""
+        H = c_part.copy()
+        H[self.anchor, :] = 0.0
+        H[:, self.anchor] = 0.0
+        H[np.diag_indices_from(H)] += b
+        coupling = self.ratio * b[self.member]
+        H[self.anchor[self.owner], self.member] += coupling
+        H[self.member, self.anchor[self.owner]] += coupling
+        np.add.at(H, (self.anchor[self.owner], self.anchor[self.owner]), self.ratio * coupling)
+        return H
+
+
+def flat_solve(gauge: FlatGauge, sub: Subproblem, u: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Each flat cell's anchor coordinate z at the root of its gradient entry, exactly.
+
+    With the other coordinates fixed, area a's dual of cell j is y_a = v_a + c_a z (v the area's
+    u entry, 0 for the anchor; c = ts_aj / ts_anchor,j), and the entry is
+        F(z) = sum_a c_a (y_a / (2 rho_a) + clip(wk_a + y_a / (2 mu_a), l_a, u_a) - r_a),
+    increasing and piecewise linear in z: slope sum_a c_a^2 (1 / (2 rho_a) + [inside] / (2 mu_a)),
+    with two breakpoints an area where its band clip starts and stops. (sum_a c_a r_a is the cell's
+    national total over ts_anchor, whatever x: the coupling fixes it.) F is evaluated at every
+    breakpoint, the root read off the sorted values and polished by a Newton step on its piece."""
+    E, c = gauge.cell_entries, gauge.cell_ratio  # cells x K
+    v = u[E]
+    v[np.arange(E.shape[0]), np.argmax(E == gauge.anchor[:, None], axis=1)] = 0.0
+    rho, mu, wk, lo, hi, rr = (np.broadcast_to(a, u.shape)[E] for a in (sub.rho, sub.mu, sub.wk, sub.l, sub.u, r))
+
+    def F(z: np.ndarray) -> np.ndarray:  # z: cells x m -> cells x m
+        y = v[:, None, :] + c[:, None, :] * z[:, :, None]
+        terms = y / (2.0 * rho[:, None, :]) + np.clip(wk[:, None, :] + y / (2.0 * mu[:, None, :]),
+                                                      lo[:, None, :], hi[:, None, :]) - rr[:, None, :]
+        return (c[:, None, :] * terms).sum(axis=2)
+
+    def slope(z: np.ndarray) -> np.ndarray:  # z: cells
+        wa = wk + (v + c * z[:, None]) / (2.0 * mu)
+        return (c * c * (1.0 / (2.0 * rho) + ((wa > lo) & (wa < hi)) / (2.0 * mu))).sum(axis=1)
+
+    points = np.sort(np.concatenate([(2.0 * mu * (lo - wk) - v) / c, (2.0 * mu * (hi - wk) - v) / c], axis=1), axis=1)
+    values = F(points)
+    rows = np.arange(points.shape[0])
+    k = np.argmax(values >= 0.0, axis=1)  # the first breakpoint where F >= 0
+    none = ~(values >= 0.0).any(axis=1)
+    k = np.where(none, points.shape[1] - 1, k)
+    z = points[rows, k].copy()
+    inside = (k > 0) & ~none
+    prev = np.maximum(k - 1, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        span = values[rows, k] - values[rows, prev]
+        z = np.where(inside & (span > 0),
+                     points[rows, prev] - values[rows, prev] * (points[rows, k] - points[rows, prev]) / span, z)
+    for _ in range(2):  # on its piece F is linear: a Newton step lands on the root (outside the
+        z = z - F(z[:, None])[:, 0] / slope(z)  # breakpoints too, where only the rho terms move)
+    return z
+
+
 class JointKernels:
     """What band_core's loop asks of its kernels, for the joint problem on numpy."""
 
     def __init__(self, data: JointData):
         self.data = data
         self.grams = JointGrams(data)
+        self.gauge = FlatGauge(data)
         self.last_nu: np.ndarray | None = None  # the last state's nu: where the next roots start
 
     @staticmethod
@@ -267,55 +393,80 @@ class JointKernels:
         return cholesky_solve(H, rhs)
 
 
-def joint_state(k: JointKernels, sub: Subproblem, y: np.ndarray, s: Any = None) -> BandState:
-    """band_core.band_state for the joint problem, always exact: C^T y and C x are recomputed
-    (the loop's cheap update `s` is not used), each record's root warm-started from the last."""
-    data = k.data
-    S = data.CT(y)
+def joint_state(k: JointKernels, sub: Subproblem, u: np.ndarray, s: Any = None) -> BandState:
+    """band_core.band_state for the joint problem at u (FlatGauge's coordinates; state.y is u and
+    state.G is u's gradient), always exact: C^T y and C x are recomputed (the loop's cheap update
+    `s` is not used), each record's root warm-started from the last. S and nu are those of the
+    reduced u (FlatGauge.reduced): the same x, without the flat part. The flat coordinates are
+    then set to their exact best (flat_solve): the state's u is u with them so, and its gradient
+    is zero there."""
+    data, gauge = k.data, k.gauge
+    S = data.CT(gauge.reduced(u))
     cp = coupled_x(data, S, k.last_nu)
     k.last_nu = cp.nu
     r = data.C(cp.x)
+    u = gauge.best_flat(sub, u, r)
+    y = gauge.to_y(u)
     wa = sub.wk + y / (2.0 * sub.mu)
     w = wa.clip(sub.l, sub.u)
     yr = y / (2.0 * sub.rho)
     G = yr - r + w
     scale = data.C(cp.x, absolute=True) + abs(w) + abs(yr) + sub.floor
-    return BandState(y=y, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=G,
+    return BandState(y=u, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=gauge.gradient(G),
                      Gnorm=float((abs(G) / scale).max()), free_x=cp.free,
-                     free_w=(wa > sub.l) & (wa < sub.u), coupling=cp)
+                     free_w=(wa >= sub.l) & (wa <= sub.u), coupling=cp)
 
 
 def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
-    H = newton_matrix(k.data, k.grams, st.coupling) + np.diag(1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu))
-    return -scaled_solve(k, H, st.G)
+    """The Newton direction in u's coordinates, in the others than the flat ones: with those at
+    their best (G = 0 there), the full system's solution restricted to the others is the Newton
+    direction of the dual with the flat coordinates eliminated (a Schur complement)."""
+    b = 1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu)
+    H = k.gauge.newton_matrix(newton_matrix(k.data, k.grams, st.coupling), b)
+    d = -scaled_solve(k, H, st.G)
+    d[k.gauge.anchor] = 0.0  # the flat coordinates follow the others exactly (joint_state)
+    return d
 
 
 def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[float, Any]:
-    """The root t >= 0 of h(t) = d.G(y + t d), exactly (module docstring); and C^T d."""
-    data = k.data
-    V = data.CT(d)  # n x K: S moves by t V
+    """The root t >= 0 of h(t) = d.G(u + t d), exactly (module docstring), with the flat
+    coordinates at their best at every t (d is zero there, joint_step); and the move of S.
+
+    h is the derivative along d of the dual with the flat coordinates eliminated: monotone and
+    piecewise linear. The cell's national total fixes sum_a c_a r_a, so the flat coordinates at t
+    need only the state's fit (flat_solve)."""
+    data, gauge = k.data, k.gauge
+    V = data.CT(gauge.reduced(d))  # n x K: S moves by t V
     S = st.s
     s = data.shares
     h0 = float(d @ st.G)
     if not h0 < 0:
         return 0.0, V
-    dd = float((d * d / (2.0 * sub.rho)).sum())
-    x0, w0 = st.x, st.w
+    x0, w0, y0 = st.x, st.w, gauge.to_y(st.y)
+    E, c = gauge.cell_entries, gauge.cell_ratio
 
     def evaluate(t: float) -> tuple[float, float, float]:
         cp = coupled_x(data, S + t * V, st.coupling.nu)
         dx = cp.x - x0
-        wt = (st.wa + t * d / (2.0 * sub.mu)).clip(sub.l, sub.u)
-        value = h0 + t * dd - float((V * dx).sum()) + float(d @ (wt - w0))
+        dy = gauge.to_y(gauge.best_flat(sub, st.y + t * d, st.r)) - y0
+        wa = st.wa + dy / (2.0 * sub.mu)
+        wt = wa.clip(sub.l, sub.u)
+        band = d * dy / (2.0 * sub.rho)
+        value = h0 + float(band.sum()) - float((V * dx).sum()) + float(d @ (wt - w0))
         # slope: sum over free entries of v (v + nu' s) / 2, nu' from the binding records
         Dv = cp.free * V
         Ds2 = (cp.free * s * s).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             nu_dot = np.where(cp.active & (Ds2 > 0), -(Dv * s).sum(axis=1) / np.where(Ds2 > 0, Ds2, 1.0), 0.0)
         rec = float((Dv * (V + nu_dot[:, None] * s)).sum()) / 2.0
-        wfree = (st.wa + t * d / (2.0 * sub.mu) > sub.l) & (st.wa + t * d / (2.0 * sub.mu) < sub.u)
-        slope = dd + rec + float((d * d / (2.0 * sub.mu) * wfree).sum())
-        size = abs(h0) + t * dd + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
+        # and the band terms', the flat coordinates moving with t: y' = d + c q' on a flat cell
+        b = 1.0 / (2.0 * sub.rho) + ((wa > sub.l) & (wa < sub.u)) / (2.0 * sub.mu)
+        move = d.copy()
+        if E.size:
+            bE = np.broadcast_to(b, d.shape)[E]
+            move[E] += c * (-(c * bE * d[E]).sum(axis=1) / (c * c * bE).sum(axis=1))[:, None]
+        slope = rec + float((b * move * move).sum())
+        size = abs(h0) + float(np.abs(band).sum()) + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
         return value, slope, size
 
     return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
@@ -325,17 +476,22 @@ JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_s
 
 
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
-              options: dict[str, Any], progress: Any = None) -> BandResult:
-    """band_core's prox loop with the joint steps, from x = 1 and y = 0; l, u and each stage's
-    rho are N vectors (area after area, as JointData.scatter orders them). `options`: band-newton's
+              options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
+              y0: np.ndarray | None = None) -> BandResult:
+    """band_core's prox loop with the joint steps, from x = 1 and y = 0, or from a start x0
+    (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
+    rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
+    y's coordinates (the loop runs in FlatGauge's). `options`: band-newton's
     (mu, tol, outer_tol, max_inner, max_outer, time_limit)."""
     k = JointKernels(data)
     ones = np.ones((data.n, data.K))
-    wk0 = np.clip(data.C(ones), l, u)
-    return prox_newton(
-        k, l, u, rho_stages, np.zeros(data.N), wk0,
+    wk0 = np.clip(data.C(ones if x0 is None else x0), l, u)
+    start = np.zeros(data.N) if y0 is None else k.gauge.from_y(np.asarray(y0, dtype=np.float64))
+    result = prox_newton(
+        k, l, u, rho_stages, start, wk0,
         mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
         max_inner=int(options["max_inner"]), max_outer=int(options["max_outer"]),
         time_limit=options.get("time_limit"), progress=progress,
         floor=SIZE_FLOOR * data.C(ones, absolute=True), steps=JOINT_STEPS,
     )
+    return dataclasses.replace(result, y=k.gauge.to_y(result.y))
