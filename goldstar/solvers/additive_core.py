@@ -305,6 +305,17 @@ class FlatGauge:
         out[self.anchor] = flat_solve(self, sub, u, r)
         return out
 
+    def tangent(self, d: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """y's velocity when u moves along d and the flat coordinates follow at their best: on a
+        flat cell y' = d + c q', q' the root of the cell's linearized gradient entry (band
+        curvatures b), q' = -sum_a c_a b_a d_a / sum_a c_a^2 b_a."""
+        move = d.copy()
+        if self.cells.size:
+            E, c = self.cell_entries, self.cell_ratio
+            bE = np.broadcast_to(b, d.shape)[E]
+            move[E] += c * (-(c * bE * d[E]).sum(axis=1) / (c * c * bE).sum(axis=1))[:, None]
+        return move
+
     def nu_shift(self, data: JointData, u: np.ndarray) -> np.ndarray:
         """g (n): S of u's flat part is g_i s_a, so nu of y is nu of the reduced u minus g."""
         q = np.zeros(data.kept.shape[1])
@@ -443,7 +454,6 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
     if not h0 < 0:
         return 0.0, V
     x0, w0, y0 = st.x, st.w, gauge.to_y(st.y)
-    E, c = gauge.cell_entries, gauge.cell_ratio
 
     def evaluate(t: float) -> tuple[float, float, float]:
         cp = coupled_x(data, S + t * V, st.coupling.nu)
@@ -461,10 +471,7 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
         rec = float((Dv * (V + nu_dot[:, None] * s)).sum()) / 2.0
         # and the band terms', the flat coordinates moving with t: y' = d + c q' on a flat cell
         b = 1.0 / (2.0 * sub.rho) + ((wa > sub.l) & (wa < sub.u)) / (2.0 * sub.mu)
-        move = d.copy()
-        if E.size:
-            bE = np.broadcast_to(b, d.shape)[E]
-            move[E] += c * (-(c * bE * d[E]).sum(axis=1) / (c * c * bE).sum(axis=1))[:, None]
+        move = gauge.tangent(d, b)
         slope = rec + float((b * move * move).sum())
         size = abs(h0) + float(np.abs(band).sum()) + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
         return value, slope, size
