@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from goldstar.areas.prepass import ElasticLP, find_unreachable_area, range_test
+from goldstar.areas.prepass import ElasticLP, find_unreachable_area, range_test, smallest
 
 pytest.importorskip("highspy")
 
@@ -78,3 +78,11 @@ def test_an_areas_prepass_does_not_depend_on_the_areas_before_it():
     alone = find_unreachable_area(A, w, 0.5, t * 0.5, names, 0.005, 0.0, 3.0, cache_key=("alone",))
     assert after.dropped == alone.dropped and after.lp_iterations == alone.lp_iterations
     assert after.max_violation_after == alone.max_violation_after
+
+
+@pytest.mark.parametrize("k", [1, 7, 50, 999, 1000, 1500])
+def test_a_pricing_batch_is_the_first_k_of_a_stable_sort(k):
+    rng = np.random.default_rng(k)
+    values = -np.round(rng.exponential(3.0, 1000), 1)  # many ties, the k-th among them
+    expected = np.sort(np.argsort(values, kind="stable")[:k])
+    assert np.array_equal(np.sort(smallest(values, k)), expected)

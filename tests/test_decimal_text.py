@@ -1,14 +1,17 @@
-"""CSV text of rounded non-negative numbers by table look-ups (goldstar.store.decimal_text)."""
+"""CSV text of rounded non-negative numbers by table look-ups (goldstar.store.decimal_text), and
+gzip of text made in pieces (goldstar.store.gzip_stream)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from goldstar.store.decimal_text import ROWS_PER_CHUNK, decimal_csv
+from goldstar.store.decimal_text import ROWS_PER_CHUNK, decimal_csv, decimal_csv_chunks
+from goldstar.store.gzip_stream import gzip_pieces
 
 
 def python_text(columns: list[np.ndarray], decimals: int) -> bytes:
@@ -49,3 +52,24 @@ def test_a_value_outside_the_tables_is_left_to_the_caller():
     assert decimal_csv([ok], 0) is None
     assert decimal_csv([ok], 7) is None
     assert decimal_csv([], 5) is None
+
+
+def test_the_pieces_are_the_text_cut_at_whole_rows():
+    rng = np.random.default_rng(7)
+    columns = [np.minimum(rng.lognormal(2, 2, 3 * ROWS_PER_CHUNK + 5), 9e4) for _ in range(4)]
+    pieces = list(decimal_csv_chunks(columns, 5))
+    assert len(pieces) == 4
+    assert b"".join(pieces) == decimal_csv(columns, 5)
+    assert all(p.endswith(b"\n") and p.count(b"\n") <= ROWS_PER_CHUNK for p in pieces)
+    assert decimal_csv_chunks([columns[0], -columns[1]], 5) is None  # checked before any piece is made
+
+
+@pytest.mark.parametrize("cut", [1, 1000, 1 << 16])
+def test_gzip_of_pieces_is_gzip_of_the_whole(cut):
+    text = python_text([np.arange(5000) * 1.25, np.arange(5000) % 7 / 3], 5)
+    pieces = [text[k:k + cut] for k in range(0, len(text), cut)]
+    for level in (1, 6, 9):
+        made = gzip_pieces(pieces, level)
+        assert made == gzip.compress(text, compresslevel=level, mtime=0)  # the same bytes, time stamp 0
+        assert gzip.decompress(made) == text
+    assert gzip_pieces([], 1) == gzip.compress(b"", compresslevel=1, mtime=0)

@@ -22,10 +22,10 @@ LAYERS: list[tuple[str, list[str]]] = [
         "goldstar.progress", "goldstar.present.markup",
     ]),
     ("store: files written whole, locks, output kinds, tables", [
-        "goldstar.store.atomic", "goldstar.store.decimal_text", "goldstar.store.lock", "goldstar.store.outputs", "goldstar.store.tables",
+        "goldstar.store.atomic", "goldstar.store.decimal_text", "goldstar.store.gzip_stream", "goldstar.store.lock", "goldstar.store.outputs", "goldstar.store.tables",
     ]),
     ("problem: the Problem and its objectives", [
-        "goldstar.problem.arrays", "goldstar.problem.validate", "goldstar.problem.objectives*",
+        "goldstar.problem.arrays", "goldstar.problem.scaling", "goldstar.problem.validate", "goldstar.problem.objectives*",
         "goldstar.problem.model", "goldstar.problem",
     ]),
     ("steps on a built problem, and problem directories", ["goldstar.problem.prepass", "goldstar.store.layout"]),

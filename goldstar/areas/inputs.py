@@ -14,6 +14,7 @@ read is hashed; those hashes enter every area's input hash.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,13 @@ class NationalData:
     @property
     def cell_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.cells)
+
+    @functools.cached_property
+    def positive(self) -> tuple[np.ndarray, sp.csr_matrix]:
+        """(mask of the records with a national weight > 0, their rows of A): the records of
+        every area problem, made once in each process that builds them."""
+        keep = self.weight > 0
+        return keep, (self.A if keep.all() else sp.csr_matrix(self.A[keep]))
 
     def content_hash(self) -> str:
         """Hash by value of everything an area problem is made from on the national side."""

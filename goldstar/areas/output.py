@@ -27,7 +27,7 @@ and `synthetic = true` in their rows.
 from __future__ import annotations
 
 import contextlib
-import gzip
+import itertools
 import json
 
 from pathlib import Path
@@ -40,7 +40,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..store.atomic import atomic_write, atomic_write_text
-from ..store.decimal_text import decimal_csv
+from ..store.decimal_text import decimal_csv_chunks
+from ..store.gzip_stream import gzip_pieces
 from ..store.outputs import require_writable
 from ..exceptions import InputError
 from ..hashing import file_hash
@@ -198,16 +199,17 @@ def tmd_weights_csv_gz(years: WeightYears, weight: np.ndarray) -> bytes:
 
     The text comes from goldstar.store.decimal_text (table look-ups, 0.29 s for 20 years of 280K
     weights on one core), or from Arrow's CSV writer (0.49 s) for weights outside its tables,
-    and gzip runs at level 1. It runs on the worker (batch.area_task)."""
+    and gzip runs at level 1 on each piece of text as it is made (goldstar.store.gzip_stream). It
+    runs on the worker (batch.area_task)."""
     columns = year_columns(years, weight)
-    body = decimal_csv(list(columns.values()), TMD_DECIMALS)
+    header = (",".join(columns) + "\n").encode()
+    body = decimal_csv_chunks(list(columns.values()), TMD_DECIMALS)
     if body is None:
         buffer = pa.BufferOutputStream()
         pacsv.write_csv(pa.table({k: pa.array(np.round(v, TMD_DECIMALS)) for k, v in columns.items()}), buffer,
                         pacsv.WriteOptions(include_header=False))
-        body = buffer.getvalue().to_pybytes()
-    header = ",".join(columns) + "\n"
-    return gzip.compress(header.encode() + body, compresslevel=1, mtime=0)
+        body = [buffer.getvalue().to_pybytes()]
+    return gzip_pieces(itertools.chain([header], body), level=1)
 
 
 def _json_default(value: Any) -> Any:

@@ -210,14 +210,14 @@ def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSet
                        rho_cap: float = RHO_CAP):
     """The area's Problem under the band objective (records with national weight > 0)."""
 
-    keep = national.weight > 0
+    keep, A = national.positive
     objective = Band(
         eps=settings.eps, slack_penalty=settings.slack_penalty, slack_units=settings.slack_units,
         unreachable=settings.unreachable, dropped=tuple(dropped),
         slack_penalty_by_target=settings.slack_penalty_by_target, rho_cap=rho_cap,
     )
     return Problem.from_arrays(
-        national.A[keep], spec.pop_share * national.weight[keep], spec.targets,
+        A, spec.pop_share * national.weight[keep], spec.targets,
         lower=settings.lower, upper=settings.upper, record_ids=national.record_ids[keep],
         target_names=list(national.cell_names), objective=objective,
     ), keep

@@ -20,7 +20,7 @@ from .newton import NumpyKernels
 def band_kernels(problem: Problem, rebuild_fraction: float = 0.5) -> NumpyKernels:
     form = problem.form
     return NumpyKernels(form.CT, np.full(problem.n, 2.0), problem.lower, problem.upper,
-                        rebuild_fraction=rebuild_fraction)
+                        rebuild_fraction=rebuild_fraction, BT=form.C)
 
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from ..exceptions import InputError
 from ..problem.model import Problem
+from ..problem.scaling import scaled
 from .base import ProgressFn, Solution
 from .newton_core import RIDGES, KernelBase, run_newton
 
@@ -73,12 +74,14 @@ class NumpyKernels(KernelBase):
     """Sparse products and the generalized Jacobian H on scipy CSR matrices."""
 
     def __init__(self, B: sp.csr_matrix, lam: np.ndarray, lower: float, upper: float,
-                 c: np.ndarray | None = None, rebuild_fraction: float = 0.5) -> None:
-        """B: n x J, a record's row; lam: n positive record scales; c: J (penalized only)."""
+                 c: np.ndarray | None = None, rebuild_fraction: float = 0.5,
+                 BT: sp.csr_matrix | None = None) -> None:
+        """B: n x J, a record's row; lam: n positive record scales; c: J (penalized only);
+        BT: B's transpose in CSR when the caller holds it already (else it is made here)."""
         self.B = B
-        self.BT = B.T.tocsr()
+        self.BT = B.T.tocsr() if BT is None else BT
         self.sign, self.mixed, self.absBT_mixed = sign_split(self.BT, lower)
-        self.G = sp.csr_matrix(sp.diags(1.0 / np.sqrt(lam)) @ B)
+        self.G = scaled(B, 1.0 / np.sqrt(lam))
         self.c = c
         self.lam = lam
         self.lower = lower

@@ -12,14 +12,14 @@ bytes to keep. One gather per part and one boolean compaction make the text. Mea
 writer, whose cost is its shortest-round-trip formatting of every double.
 
 The tables cover an integer part below 10^d and d <= 6 (a part and its separator must fit
-eight bytes); `decimal_csv` returns None for anything else (a negative or non-finite value,
+eight bytes); `decimal_csv_chunks` returns None for anything else (a negative or non-finite value,
 or one of 10^d or more), and the caller writes such columns another way.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -53,25 +53,33 @@ def _tables(decimals: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return tuple(t.view(np.uint64).ravel() for t in (int_bytes, int_keep, frac_bytes, frac_keep))
 
 
-def decimal_csv(columns: Sequence[np.ndarray], decimals: int) -> bytes | None:
+def decimal_csv_chunks(columns: Sequence[np.ndarray], decimals: int) -> Iterator[bytes] | None:
     """The rows of `columns` (equal-length float arrays) as CSV text without a header, each
-    value rounded to `decimals` (module docstring); None when a value is outside the tables."""
+    value rounded to `decimals` (module docstring), in pieces of ROWS_PER_CHUNK rows; None
+    when a value is outside the tables. Only one piece's rows are ever stacked."""
     if not 0 < decimals <= MAX_DECIMALS or not columns:
         return None
-    table = np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
+    columns = [np.asarray(c, dtype=np.float64) for c in columns]
     scale = 10.0 ** decimals
     size = 10 ** decimals
-    if not (np.all(np.isfinite(table)) and table.min(initial=0.0) >= 0.0
-            and np.rint(table.max(initial=0.0) * scale) < float(size) * size):
-        return None
+    for c in columns:
+        if not (np.all(np.isfinite(c)) and c.min(initial=0.0) >= 0.0
+                and np.rint(c.max(initial=0.0) * scale) < float(size) * size):
+            return None
+    return _chunks(columns, decimals)
+
+
+def _chunks(columns: list[np.ndarray], decimals: int) -> Iterator[bytes]:
+    scale = 10.0 ** decimals
+    size = 10 ** decimals
     int_bytes, int_keep, frac_bytes, frac_keep = _tables(decimals)
-    separator_bytes = np.zeros((table.shape[1], 8), np.uint8)
+    separator_bytes = np.zeros((len(columns), 8), np.uint8)
     separator_bytes[:, decimals + 1] = ord(",")
     separator_bytes[-1, decimals + 1] = ord("\n")
     separator = separator_bytes.view(np.uint64).ravel()
-    pieces = []
-    for start in range(0, table.shape[0], ROWS_PER_CHUNK):
-        q = np.rint(table[start:start + ROWS_PER_CHUNK] * scale).astype(np.int64)
+    for start in range(0, columns[0].shape[0], ROWS_PER_CHUNK):
+        rows = np.stack([c[start:start + ROWS_PER_CHUNK] for c in columns], axis=1)
+        q = np.rint(rows * scale).astype(np.int64)
         whole, frac = np.divmod(q, size)
         text = np.empty(q.shape + (2,), np.uint64)
         keep = np.empty(q.shape + (2,), np.uint64)
@@ -79,8 +87,13 @@ def decimal_csv(columns: Sequence[np.ndarray], decimals: int) -> bytes | None:
         text[..., 1] = frac_bytes[frac] | separator
         keep[..., 0] = int_keep[whole]
         keep[..., 1] = frac_keep[frac]
-        pieces.append(text.view(np.uint8).ravel()[keep.view(bool).ravel()].tobytes())
-    return b"".join(pieces)
+        yield text.view(np.uint8).ravel()[keep.view(bool).ravel()].tobytes()
 
 
-__all__ = ["MAX_DECIMALS", "decimal_csv"]
+def decimal_csv(columns: Sequence[np.ndarray], decimals: int) -> bytes | None:
+    """decimal_csv_chunks' pieces joined: the whole text, or None when a value is outside the tables."""
+    chunks = decimal_csv_chunks(columns, decimals)
+    return None if chunks is None else b"".join(chunks)
+
+
+__all__ = ["MAX_DECIMALS", "decimal_csv", "decimal_csv_chunks"]

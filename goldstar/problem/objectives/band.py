@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from ...exceptions import InputError
 from ..arrays import ProblemArrays
+from ..scaling import scaled
 from ...hashing import canonical_array
 from ...defaults import (
     DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, SLACK_UNITS, UNREACHABLE_POLICIES,
@@ -192,7 +192,8 @@ class BandForm:
         self.rho = M * self.ts**2 if objective.slack_units == "target" else M
         self.hard = objective.slack_units == "target"
         # C^T = diag(w0) A[:, kept] diag(1/ts): n x J, a record's row is its contributions
-        CT = sp.csr_matrix(sp.diags(problem.w0) @ problem.A[:, self.kept] @ sp.diags(1.0 / self.ts))
+        A = problem.A if self.kept.size == len(names) else problem.A[:, self.kept]
+        CT = scaled(A, problem.w0, 1.0 / self.ts)
         CT.sort_indices()
         self.CT = CT
         self.C = CT.T.tocsr()

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from ...exceptions import InputError
 from ..arrays import ProblemArrays
+from ..scaling import scaled
 from ...params import number, unknown_keys
 
 
@@ -81,7 +81,7 @@ class PenalizedForm:
             j = int(np.flatnonzero(t == -1.0)[0])
             raise InputError(f"target {problem.target_names[j]!r} is -1: the scale 1 / (t + 1) is undefined there")
         scale = 1.0 / (t + 1.0)
-        B = sp.csr_matrix(sp.diags(w0) @ A @ sp.diags(scale))
+        B = scaled(A, w0, scale)
         B.sort_indices()
         c = t * scale
         r1 = np.asarray(B.sum(axis=0)).ravel() - c
