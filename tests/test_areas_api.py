@@ -56,8 +56,10 @@ def test_the_api_gives_the_commands_weights_bit_for_bit_and_writes_nothing(tmp_p
     for area in ("AL", "WY"):
         m = pd.read_parquet(tmp_path / "out" / "m" / f"{area}.parquet")["m"].to_numpy()
         assert np.array_equal(m, result[area].multipliers.to_numpy())  # bit for bit
-        dropped = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("area").loc[area, "n_dropped"]
-        assert len(result[area].dropped) == dropped
+        summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("area").loc[area]
+        assert len(result[area].dropped) == summary["n_dropped"]
+        assert result[area].rho_cap == summary["rho_cap"] and result.summary().set_index("area").loc[
+            area, "rho_cap"] == summary["rho_cap"]
 
 
 def test_target_files_go_in_as_a_directory(tmp_path, client, records):

@@ -37,8 +37,9 @@ DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
 @dataclass(frozen=True)
 class AreaResult:
     """One area: status (`ok`, `infeasible`, `failed`, `time_limit`), its weights and multipliers
-    (Series indexed by record_id; None unless solved), the dropped targets with their proof, and
-    the certificate's figures."""
+    (Series indexed by record_id; None unless solved), the dropped targets with their proof, the
+    certificate's figures, and the slack penalties' cap it was certified at (rho_cap: 1e16, or
+    1e19 when its hard bands needed the raised cap; None unless solved)."""
 
     name: str
     status: str
@@ -50,6 +51,7 @@ class AreaResult:
     certified: bool
     certificate: dict[str, Any]
     dual: pd.Series | None = field(default=None, repr=False)
+    rho_cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,8 @@ class AreasResult:
         return all(a.status == "ok" and a.certified for a in self.areas.values())
 
     def summary(self) -> pd.DataFrame:
-        """One row an area: status, certified, kept and dropped counts, pop_share, message."""
-        return pd.DataFrame([{"area": a.name, "status": a.status, "certified": a.certified,
+        """One row an area: status, certified, rho_cap, dropped count, pop_share, message."""
+        return pd.DataFrame([{"area": a.name, "status": a.status, "certified": a.certified, "rho_cap": a.rho_cap,
                               "dropped": len(a.dropped), "pop_share": a.pop_share, "message": a.message}
                              for a in self.areas.values()])
 
@@ -187,6 +189,7 @@ def reweight_areas(
             dropped=pd.DataFrame([{c: d.get(c) for c in DROPPED_COLUMNS} for d in row.get("dropped", [])],
                                  columns=list(DROPPED_COLUMNS)),
             certified=bool(row.get("certified")), certificate=row.get("certificate", {}), dual=dual,
+            rho_cap=row.get("rho_cap"),
         )
     return AreasResult(results, tuple(national.cell_names), tuple(national.dropped_cells), dict(national.hashes),
                        time.perf_counter() - start)
