@@ -3,6 +3,8 @@ or on the 51 states as `goldstar areas --areas states` builds them.
 
     python scripts/additive_probe.py [--records 3000] [--cells 20] [--areas 10] [--rho 1e6]
     python scripts/additive_probe.py --states [--recipe goldstar-77]
+    ... [--dual-prox W --prox-decay 0.1 --prox-rounds 12] [--max-inner N] [--time-limit S]
+        [--save FILE.npz] [--start FILE.npz]
 
 Synthetic: K areas over n records and J cells (shares from a Dirichlet draw; each area's targets
 its share of the national total moved by up to 10%; box [0, 25]), every band with slack penalty
@@ -32,6 +34,10 @@ EPS = 0.005
 
 
 def progress(entry: dict) -> None:
+    if "round" in entry:
+        print(f"round {entry['round']} at dual prox weight {entry['weight']:g}: the centre moved "
+              f"{entry['moved']:.3g} ({entry['message']})", flush=True)
+        return
     print(f"  stage {entry['stage']} outer {entry['outer']} inner {entry['inner']}: |G| {entry['G_inf']:.3g}, "
           f"step {entry['step']:.3g}, {entry['seconds']:.1f} s", flush=True)
 
@@ -85,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--areas", type=int, default=10)
     parser.add_argument("--rho", type=float, default=1e6)
+    parser.add_argument("--dual-prox", type=float, default=0.0,
+                        help="rounds of a proximal point on the dual, starting at this weight (0: none)")
+    parser.add_argument("--prox-decay", type=float, default=0.1, help="the dual prox weight's factor a round")
+    parser.add_argument("--prox-rounds", type=int, default=12, help="rounds with the dual prox term")
+    parser.add_argument("--max-inner", type=int, default=None, help="the inner Newton's cap (default band-newton's)")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds for each round's loop")
+    parser.add_argument("--save", type=Path, help="write the answer (x, y) to this .npz")
+    parser.add_argument("--start", type=Path, help="start from a --save file's x and y")
     parser.add_argument("--states", action="store_true", help="the 51 states instead of a synthetic problem")
     parser.add_argument("--recipe", default="goldstar-77", help="with --states: the areas recipe")
     args = parser.parse_args(argv)
@@ -98,7 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         what = f"rho {args.rho:g}"
     rho = stages[-1]
     start = time.perf_counter()
-    result = run_joint(data, l, u, stages, dict(get_solver("band-newton").defaults), progress=progress)
+    options = dict(get_solver("band-newton").defaults)
+    if args.max_inner is not None:
+        options["max_inner"] = args.max_inner
+    options["time_limit"] = args.time_limit
+    x0 = y0 = None
+    if args.start is not None:
+        saved = np.load(args.start)
+        x0, y0 = saved["x"], saved["y"]
+    result = run_joint(data, l, u, stages, options, progress=progress, dual_prox=args.dual_prox, x0=x0, y0=y0,
+                       prox_rounds=args.prox_rounds, prox_decay=args.prox_decay)
+    if args.save is not None:
+        np.savez(args.save, x=result.x, y=result.y)
     seconds = time.perf_counter() - start
     cert = certify_joint(data, l, u, rho, result.x, result.y, record_ids=ids, areas=areas, names=names)
     print(f"{data.K} areas x {data.n:,} records, {data.N} targets, {what}: {result.message}; "

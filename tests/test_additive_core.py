@@ -216,3 +216,17 @@ def test_a_hard_slack_penalty_still_ends_certified_with_the_coupling_to_the_last
     assert cert.passed, cert.failures()
     assert np.abs((result.x * data.shares).sum(axis=1) - 1.0).max() <= 1e-12
     assert np.abs(result.y).max() > 1e-2 * rho  # duals that large: x computed from y would round them
+
+
+@pytest.mark.parametrize("mode, bound, shape", [
+    (ADDITIVE, 1.0, {"n": 80, "J": 6, "spread": 0.3, "upper": 2.0}),
+    (EXHAUSTION, 1.05, {"n": 40, "J": 4, "spread": 0.1, "upper": 3.0}),
+])
+def test_rounds_of_the_dual_proximal_point_end_at_the_same_optimum(mode, bound, shape):
+    """The dual proximal term only regularizes the rounds before the last; the last round solves
+    the joint dual itself, so the answer is the generic QP solver's and certifies."""
+    data, l, u, rho = small(mode=mode, bound=bound, **shape)
+    result = run_joint(data, l, u, [rho], OPTIONS, dual_prox=1e-2)
+    assert result.status == 0, result.message
+    assert np.abs(result.x - clarabel_joint(data, l, u, rho)).max() < 1e-9
+    assert certify(data, l, u, rho, result.x, result.y).passed

@@ -25,6 +25,12 @@ three steps of its own (`JOINT_STEPS`):
 
 Only the records that feed some cell enter (others keep x = 1, which meets the coupling
 with nu = 0).
+
+`run_joint(..., dual_prox=weight)` wraps the loop in rounds of a proximal point on the dual
+(the term weight |P(u - u_r)|^2 / 2, P every coordinate but the flat ones, which stay exact):
+the term adds `weight` to the Newton matrix's diagonal, so each round's Newton steps stay of
+the size of the gradient over the weight; the weight falls tenfold a round, and the last round
+has none, so its answer is the joint dual's own (docs/additive.md, "Dual proximal rounds").
 """
 
 from __future__ import annotations
@@ -386,6 +392,18 @@ class JointKernels:
         self.grams = JointGrams(data)
         self.gauge = FlatGauge(data)
         self.last_nu: np.ndarray | None = None  # the last state's nu: where the next roots start
+        # the dual prox term -prox_weight |P(u - center)|^2 / 2 (P: every coordinate but the flat
+        # ones, which are solved exactly); weight 0 is the joint dual itself (run_joint)
+        self.center: np.ndarray | None = None
+        self.prox_weight = 0.0
+        self.proxed = np.ones(data.N)
+        self.proxed[self.gauge.anchor] = 0.0
+
+    def prox_gradient(self, u: np.ndarray) -> np.ndarray:
+        """The dual prox term's gradient at u (zero when it is off)."""
+        if self.prox_weight == 0.0 or self.center is None:
+            return np.zeros_like(u)
+        return self.prox_weight * self.proxed * (u - self.center)
 
     @staticmethod
     def scalar(x: Any) -> float:
@@ -423,8 +441,14 @@ def joint_state(k: JointKernels, sub: Subproblem, u: np.ndarray, s: Any = None) 
     yr = y / (2.0 * sub.rho)
     G = yr - r + w
     scale = data.C(cp.x, absolute=True) + abs(w) + abs(yr) + sub.floor
-    return BandState(y=u, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=gauge.gradient(G),
-                     Gnorm=float((abs(G) / scale).max()), free_x=cp.free,
+    Gu = gauge.gradient(G)
+    if k.prox_weight:  # the subproblem's own optimality: its gradient in u, against u's term sizes
+        p = k.prox_gradient(u)
+        Gu = Gu + p
+        Gnorm = float((abs(Gu) / gauge.gradient(scale + abs(p))).max())
+    else:  # the joint dual's: every entry of y's gradient
+        Gnorm = float((abs(G) / scale).max())
+    return BandState(y=u, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=Gu, Gnorm=Gnorm, free_x=cp.free,
                      free_w=(wa >= sub.l) & (wa <= sub.u), coupling=cp)
 
 
@@ -434,6 +458,7 @@ def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     direction of the dual with the flat coordinates eliminated (a Schur complement)."""
     b = 1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu)
     H = k.gauge.newton_matrix(newton_matrix(k.data, k.grams, st.coupling), b)
+    H[np.diag_indices_from(H)] += k.prox_weight * k.proxed
     d = -scaled_solve(k, H, st.G)
     d[k.gauge.anchor] = 0.0  # the flat coordinates follow the others exactly (joint_state)
     return d
@@ -454,6 +479,7 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
     if not h0 < 0:
         return 0.0, V
     x0, w0, y0 = st.x, st.w, gauge.to_y(st.y)
+    prox_dd = k.prox_weight * float(d @ d)  # d is zero on the flat coordinates, outside the prox
 
     def evaluate(t: float) -> tuple[float, float, float]:
         cp = coupled_x(data, S + t * V, st.coupling.nu)
@@ -462,7 +488,7 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
         wa = st.wa + dy / (2.0 * sub.mu)
         wt = wa.clip(sub.l, sub.u)
         band = d * dy / (2.0 * sub.rho)
-        value = h0 + float(band.sum()) - float((V * dx).sum()) + float(d @ (wt - w0))
+        value = h0 + float(band.sum()) - float((V * dx).sum()) + float(d @ (wt - w0)) + t * prox_dd
         # slope: sum over free entries of v (v + nu' s) / 2, nu' from the binding records
         Dv = cp.free * V
         Ds2 = (cp.free * s * s).sum(axis=1)
@@ -472,8 +498,9 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
         # and the band terms', the flat coordinates moving with t: y' = d + c q' on a flat cell
         b = 1.0 / (2.0 * sub.rho) + ((wa > sub.l) & (wa < sub.u)) / (2.0 * sub.mu)
         move = gauge.tangent(d, b)
-        slope = rec + float((b * move * move).sum())
-        size = abs(h0) + float(np.abs(band).sum()) + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
+        slope = rec + float((b * move * move).sum()) + prox_dd
+        size = (abs(h0) + float(np.abs(band).sum()) + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
+                + t * prox_dd)
         return value, slope, size
 
     return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
@@ -484,21 +511,47 @@ JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_s
 
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
               options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
-              y0: np.ndarray | None = None) -> BandResult:
+              y0: np.ndarray | None = None, dual_prox: float = 0.0, prox_rounds: int = 12,
+              prox_decay: float = 0.1) -> BandResult:
     """band_core's prox loop with the joint steps, from x = 1 and y = 0, or from a start x0
     (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
     rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
     y's coordinates (the loop runs in FlatGauge's). `options`: band-newton's
-    (mu, tol, outer_tol, max_inner, max_outer, time_limit)."""
+    (mu, tol, outer_tol, max_inner, max_outer, time_limit).
+
+    `dual_prox` > 0: rounds of a proximal point on the dual around that loop: round r maximizes
+    the dual minus dual_prox / 10^r |P(u - u_r)|^2 / 2 from the last round's u_r (every stage in
+    the first round, the last stage after; the weight times `prox_decay` a round, 0 once a round
+    leaves u where it was), and a last round without the term; the answer is that round's, the
+    joint dual's own optimum. Each round's end goes to `progress` as {"round", "weight", "moved"}."""
     k = JointKernels(data)
     ones = np.ones((data.n, data.K))
-    wk0 = np.clip(data.C(ones if x0 is None else x0), l, u)
-    start = np.zeros(data.N) if y0 is None else k.gauge.from_y(np.asarray(y0, dtype=np.float64))
-    result = prox_newton(
-        k, l, u, rho_stages, start, wk0,
-        mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
-        max_inner=int(options["max_inner"]), max_outer=int(options["max_outer"]),
-        time_limit=options.get("time_limit"), progress=progress,
-        floor=SIZE_FLOOR * data.C(ones, absolute=True), steps=JOINT_STEPS,
-    )
-    return dataclasses.replace(result, y=k.gauge.to_y(result.y))
+    wk = np.clip(data.C(ones if x0 is None else x0), l, u)
+    point = np.zeros(data.N) if y0 is None else k.gauge.from_y(np.asarray(y0, dtype=np.float64))
+    weight, stages = float(dual_prox), rho_stages
+    outer = inner = 0
+    history: list[dict[str, float]] = []
+    for round_ in range(prox_rounds + 1):
+        if round_ == prox_rounds:
+            weight = 0.0
+        k.center, k.prox_weight = point.copy(), weight
+        # a round with the dual term is one proximal step in both centres (w's and u's): one outer
+        # iteration a stage; the last round runs band-newton's outer loop to its end
+        result = prox_newton(
+            k, l, u, stages, point, wk,
+            mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
+            max_inner=int(options["max_inner"]), max_outer=1 if weight else int(options["max_outer"]),
+            time_limit=options.get("time_limit"), progress=progress,
+            floor=SIZE_FLOOR * data.C(ones, absolute=True), steps=JOINT_STEPS,
+        )
+        outer, inner, history = outer + result.outer, inner + result.inner, history + result.history
+        if weight == 0.0:
+            break
+        moved = float(np.abs(result.y - point).max())
+        if progress is not None:
+            progress({"round": round_, "weight": weight, "moved": moved, "message": result.message})
+        point, stages, weight = result.y, rho_stages[-1:], (weight * prox_decay if moved > 0.0 else 0.0)
+        wk = np.clip(data.C(result.x), l, u)
+    rounds = f"{round_} dual prox round(s), then " if round_ else ""
+    return dataclasses.replace(result, y=k.gauge.to_y(result.y), outer=outer, inner=inner, history=history,
+                               message=rounds + result.message)
