@@ -28,9 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.certificate.additive import certify_joint  # noqa: E402
 from goldstar.solvers import get_solver  # noqa: E402
+from goldstar.store.atomic import atomic_write  # noqa: E402
 from goldstar.solvers.additive_core import JointData, run_joint  # noqa: E402
 
 EPS = 0.005
+
+
+def _save(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: numpy adds no suffix to the name
+        np.savez(fh, x=x, y=y)
 
 
 def progress(entry: dict) -> None:
@@ -102,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--states", action="store_true", help="the 51 states instead of a synthetic problem")
     parser.add_argument("--recipe", default="goldstar-77", help="with --states: the areas recipe")
     args = parser.parse_args(argv)
+    if args.start is not None and not args.start.is_file():
+        parser.error(f"--start {args.start}: no such file")
+    if args.save is not None and args.save.exists():
+        parser.error(f"--save {args.save}: the file exists; name a new one")
     if args.states:
         data, l, u, stages, ids, areas, names = states(args.recipe)
         what = f"{len(stages)} stage(s) to rho_cap"
@@ -119,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     x0 = y0 = None
     if args.start is not None:
         saved = np.load(args.start)
+        if not {"x", "y"} <= set(saved.files):
+            parser.error(f"--start {args.start}: not a --save file (it has no x and y arrays)")
         x0, y0 = saved["x"], saved["y"]
     result = run_joint(data, l, u, stages, options, progress=progress, dual_prox=args.dual_prox, x0=x0, y0=y0,
                        prox_rounds=args.prox_rounds, prox_decay=args.prox_decay)
     if args.save is not None:
-        np.savez(args.save, x=result.x, y=result.y)
+        atomic_write(args.save, lambda tmp: _save(tmp, result.x, result.y))
     seconds = time.perf_counter() - start
     cert = certify_joint(data, l, u, rho, result.x, result.y, record_ids=ids, areas=areas, names=names)
     print(f"{data.K} areas x {data.n:,} records, {data.N} targets, {what}: {result.message}; "

@@ -29,8 +29,8 @@ with nu = 0).
 `run_joint(..., dual_prox=weight)` wraps the loop in rounds of a proximal point on the dual
 (the term weight |P(u - u_r)|^2 / 2, P every coordinate but the flat ones, which stay exact):
 the term adds `weight` to the Newton matrix's diagonal, so each round's Newton steps stay of
-the size of the gradient over the weight; the weight falls tenfold a round, and the last round
-has none, so its answer is the joint dual's own (docs/additive.md, "Dual proximal rounds").
+the size of the gradient over the weight; the weight falls by `prox_decay` a round (tenfold by
+default), and the last round has none, so its answer is the joint dual's own (docs/additive.md, "Dual proximal rounds").
 """
 
 from __future__ import annotations
@@ -520,13 +520,14 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
     (mu, tol, outer_tol, max_inner, max_outer, time_limit).
 
     `dual_prox` > 0: rounds of a proximal point on the dual around that loop: round r maximizes
-    the dual minus dual_prox / 10^r |P(u - u_r)|^2 / 2 from the last round's u_r (every stage in
-    the first round, the last stage after; the weight times `prox_decay` a round, 0 once a round
-    leaves u where it was), and a last round without the term; the answer is that round's, the
+    the dual minus dual_prox prox_decay^r |P(u - u_r)|^2 / 2 from the last round's u_r (every
+    stage in the first round, the last stage after; the weight 0 once a round leaves u where it
+    was), for `prox_rounds` rounds,, and a last round without the term; the answer is that round's, the
     joint dual's own optimum. Each round's end goes to `progress` as {"round", "weight", "moved"}."""
     k = JointKernels(data)
     ones = np.ones((data.n, data.K))
     wk = np.clip(data.C(ones if x0 is None else x0), l, u)
+    floor = SIZE_FLOOR * data.C(ones, absolute=True)
     point = np.zeros(data.N) if y0 is None else k.gauge.from_y(np.asarray(y0, dtype=np.float64))
     weight, stages = float(dual_prox), rho_stages
     outer = inner = 0
@@ -542,7 +543,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
             mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
             max_inner=int(options["max_inner"]), max_outer=1 if weight else int(options["max_outer"]),
             time_limit=options.get("time_limit"), progress=progress,
-            floor=SIZE_FLOOR * data.C(ones, absolute=True), steps=JOINT_STEPS,
+            floor=floor, steps=JOINT_STEPS,
         )
         outer, inner, history = outer + result.outer, inner + result.inner, history + result.history
         if weight == 0.0:

@@ -4,7 +4,7 @@
 gives: zlib writes the gzip header (no time stamp, no file name) and trailer around one deflate
 stream, fed piece by piece (its output does not depend on how the input is cut). Each piece is
 compressed while it is still in the processor's cache, and the whole text never exists at once
-(an area's 13 years of weights: 25 MB of text, 15 MB compressed).
+(an area's weights file holds tens of MB of text).
 """
 
 from __future__ import annotations
