@@ -2,15 +2,17 @@
 or on the 51 states as `goldstar areas --areas states` builds them.
 
     python scripts/additive_probe.py [--records 3000] [--cells 20] [--areas 10] [--rho 1e6]
-    python scripts/additive_probe.py --states [--recipe goldstar-77]
-    ... [--dual-prox W --prox-decay 0.1 --prox-rounds 12] [--max-inner N] [--time-limit S]
+    python scripts/additive_probe.py --states [--recipe goldstar-77] [--from-separate reference/areas]
+    ... [--max-exhaustion E] [--dual-prox W --prox-decay 0.1 --prox-rounds 12] [--max-inner N] [--time-limit S]
         [--save FILE.npz] [--start FILE.npz]
 
 Synthetic: K areas over n records and J cells (shares from a Dirichlet draw; each area's targets
 its share of the national total moved by up to 10%; box [0, 25]), every band with slack penalty
 rho in relative units. States: each state's targets, pre-pass drops, bands and slack penalties
 (target units, the continuation up to rho_cap 1e16) as its own band problem has them, the
-records with a positive national weight. Prints the method's iterations and seconds, then the
+records with a positive national weight; --from-separate starts at the last stage from the
+separate solves' duals and their x. --max-exhaustion E caps each record's sum over the areas at
+E instead of making it add up to one. Prints the method's iterations and seconds, then the
 joint certificate's figures (docs/additive.md).
 """
 
@@ -29,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from goldstar.certificate.additive import certify_joint  # noqa: E402
 from goldstar.solvers import get_solver  # noqa: E402
 from goldstar.store.atomic import atomic_write  # noqa: E402
-from goldstar.solvers.additive_core import JointData, run_joint  # noqa: E402
+from goldstar.areas.joint import JointProblem, joint_problem, separate_duals  # noqa: E402
+from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.solvers.additive_core import EXHAUSTION, JointData, run_joint, uncoupled_x  # noqa: E402
 
 EPS = 0.005
 
@@ -61,34 +65,18 @@ def synthetic(n: int, J: int, K: int, seed: int = 0) -> tuple[JointData, np.ndar
     return data, ((t - EPS * abs(t)) / ts)[kept], ((t + EPS * abs(t)) / ts)[kept]
 
 
-def states(recipe: str) -> tuple[JointData, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray, list, list]:
-    """The 51 states' joint problem: (data, l, u, rho stages, record ids, area names, target names)."""
+def states(recipe: str, max_exhaustion: float | None) -> JointProblem:
+    """The 51 states' joint problem as `goldstar areas --areas states --recipe RECIPE` builds them."""
     from goldstar.areas import command
-    from goldstar.areas.problem import area_prepass, build_area_problem
     from goldstar.cli import build_parser
-    from goldstar.problem.objectives.band import rho_stages
 
     args = build_parser().parse_args(["areas", "--areas", "states", "--recipe", recipe, "--out", "unused"])
     national, areas, settings, _, _ = command.batch_inputs(args, "states")
-    keep = national.weight > 0
-    A, w = national.A[keep].tocsr(), national.weight[keep]
-    feeds = np.diff(A.indptr) > 0
-    J = A.shape[1]
-    kept, ts = np.zeros((len(areas), J), dtype=bool), np.ones((len(areas), J))
-    l, u, rho, names = [], [], [], []
-    for a, (spec, s) in enumerate(zip(areas, settings)):
-        form = build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0].form
-        kept[a, form.kept], ts[a, form.kept] = True, form.ts
-        l.append(form.l), u.append(form.u), rho.append(form.rho)
-        names += [f"{spec.name}:{n}" for n in form.names]
+    problem = joint_problem(national, areas, settings, max_exhaustion=max_exhaustion)
     shares = np.array([spec.pop_share for spec in areas])
-    upper = np.array([s.upper for s in settings])
-    data = JointData(A=A[feeds], absA=abs(A[feeds]), w=w[feeds], shares=shares / shares.sum(), upper=upper,
-                     kept=kept, ts=ts)
     print(f"{len(areas)} states, shares summing to {shares.sum():.17g} (used divided by it), "
-          f"{int(feeds.sum()):,} records feed a cell, {data.N} kept targets")
-    return (data, np.concatenate(l), np.concatenate(u), rho_stages(np.concatenate(rho), True),
-            national.record_ids[keep][feeds], [spec.name for spec in areas], names)
+          f"{problem.data.n:,} records feed a cell, {problem.data.N} kept targets")
+    return problem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,16 +95,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=Path, help="start from a --save file's x and y")
     parser.add_argument("--states", action="store_true", help="the 51 states instead of a synthetic problem")
     parser.add_argument("--recipe", default="goldstar-77", help="with --states: the areas recipe")
+    parser.add_argument("--max-exhaustion", type=float, default=None, metavar="E",
+                        help="cap each record's area weights at E times its national weight instead of "
+                             "making them add up to it")
+    parser.add_argument("--from-separate", type=Path, metavar="DIR",
+                        help="with --states: start at the last slack stage from the separate solves' "
+                             "optimum, read from an areas reference (reference/areas)")
     args = parser.parse_args(argv)
+    if args.from_separate is not None and (not args.states or args.start is not None):
+        parser.error("--from-separate needs --states, and not --start")
+    if args.max_exhaustion is not None and not args.max_exhaustion > 0:
+        parser.error(f"--max-exhaustion {args.max_exhaustion:g}: must be above 0")
     if args.start is not None and not args.start.is_file():
         parser.error(f"--start {args.start}: no such file")
     if args.save is not None and args.save.exists():
         parser.error(f"--save {args.save}: the file exists; name a new one")
+    x0 = y0 = None
     if args.states:
-        data, l, u, stages, ids, areas, names = states(args.recipe)
+        problem = states(args.recipe, args.max_exhaustion)
+        data, l, u, stages = problem.data, problem.l, problem.u, problem.stages
+        ids, areas, names = problem.record_ids, problem.areas, problem.targets
         what = f"{len(stages)} stage(s) to rho_cap"
+        if args.from_separate is not None:
+            try:
+                y0 = separate_duals(problem, args.from_separate)
+            except InputError as exc:
+                parser.error(f"--from-separate: {exc}")
+            x0, stages = uncoupled_x(data, y0), stages[-1:]
+            sums = (x0 * data.shares).sum(axis=1)
+            print(f"from the separate optimum: each record's area weights sum to at most {sums.max():.6g} "
+                  f"times its national weight ({int((sums > 2).sum())} records above 2x)")
+            what = "the last stage from the separate optimum"
     else:
         data, l, u = synthetic(args.records, args.cells, args.areas)
+        if args.max_exhaustion is not None:
+            data.mode, data.bound = EXHAUSTION, args.max_exhaustion
         stages, ids = [np.full(data.N, args.rho)], np.arange(data.n)
         areas, names = [f"A{a}" for a in range(data.K)], [f"t{j}" for j in range(data.N)]
         what = f"rho {args.rho:g}"
@@ -126,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_inner is not None:
         options["max_inner"] = args.max_inner
     options["time_limit"] = args.time_limit
-    x0 = y0 = None
     if args.start is not None:
         saved = np.load(args.start)
         if not {"x", "y"} <= set(saved.files):
@@ -138,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(args.save, lambda tmp: _save(tmp, result.x, result.y))
     seconds = time.perf_counter() - start
     cert = certify_joint(data, l, u, rho, result.x, result.y, record_ids=ids, areas=areas, names=names)
-    print(f"{data.K} areas x {data.n:,} records, {data.N} targets, {what}: {result.message}; "
+    coupling = data.mode if args.max_exhaustion is None else f"{data.mode} at E = {args.max_exhaustion:g}"
+    print(f"{data.K} areas x {data.n:,} records, {data.N} targets, {coupling}, {what}: {result.message}; "
           f"{seconds:.1f} s")
     print(f"certificate {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
           f"gap {cert.gap:.3g} (Q {cert.loss:.6g}), coupling {cert.coupling_residual:.3g}")

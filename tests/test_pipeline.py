@@ -182,8 +182,8 @@ def test_recompute_with_torch_backend(work, capsys):
     assert "recompute torch on cpu: weights" in capsys.readouterr().out
 
 
-def test_recompute_with_lbfgsb_reports_its_distance(work, capsys):
-    code = _verify(work / "ref", "--mode", "recompute", "--backend", "lbfgsb")
+def test_recompute_with_lbfgsb_reports_its_distance(small_reference, capsys):
+    code = _verify(small_reference / "ref", "--mode", "recompute", "--backend", "lbfgsb")
     out = capsys.readouterr().out
     assert "recompute lbfgsb: weights" in out and "max rel diff" in out
     assert "fingerprint" in out

@@ -163,6 +163,12 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
     return Coupled(x=np.clip(inner, 0.0, U), nu=nu, free=(inner > 0.0) & (inner < U), active=active)
 
 
+def uncoupled_x(data: JointData, y: np.ndarray) -> np.ndarray:
+    """x at the dual y with every coupling multiplier zero: each area's own optimum given its
+    duals (the separate solves' x from their duals), n x K."""
+    return np.clip(1.0 - data.CT(y) / 2.0, 0.0, data.upper[None, :])
+
+
 def _sorted_root(b: np.ndarray, s: np.ndarray, U: np.ndarray, c: float) -> np.ndarray:
     """The root of r(nu) = sum_a s_a clip(b_a - nu s_a / 2, 0, U_a) - c for each row of b, from its
     2K breakpoints sorted: x_a leaves U at 2 (b_a - U_a) / s_a (r's slope falls by s_a^2 / 2) and
