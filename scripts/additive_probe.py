@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                              "making them add up to it")
     parser.add_argument("--from-separate", type=Path, metavar="DIR",
                         help="with --states: start at the last slack stage from the separate solves' "
-                             "optimum, read from an areas reference (reference/areas)")
+                             "optimum, read from an areas reference made from the same national weights and "
+                             "recipe (reference/areas)")
     args = parser.parse_args(argv)
     if args.from_separate is not None and (not args.states or args.start is not None):
         parser.error("--from-separate needs --states, and not --start")
