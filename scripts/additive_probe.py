@@ -19,6 +19,7 @@ joint certificate's figures (docs/additive.md).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -71,8 +72,8 @@ def states(recipe: str, max_exhaustion: float | None) -> JointProblem:
     from goldstar.cli import build_parser
 
     args = build_parser().parse_args(["areas", "--areas", "states", "--recipe", recipe, "--out", "unused"])
-    national, areas, settings, _, _ = command.batch_inputs(args, "states")
-    problem = joint_problem(national, areas, settings, max_exhaustion=max_exhaustion)
+    national, areas, settings, hashes, _ = command.batch_inputs(args, "states")
+    problem = joint_problem(national, areas, settings, hashes, max_exhaustion=max_exhaustion)
     shares = np.array([spec.pop_share for spec in areas])
     print(f"{len(areas)} states, shares summing to {shares.sum():.17g} (used divided by it), "
           f"{problem.data.n:,} records feed a cell, {problem.data.N} kept targets")
@@ -105,15 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.from_separate is not None and (not args.states or args.start is not None):
         parser.error("--from-separate needs --states, and not --start")
-    if args.max_exhaustion is not None and not args.max_exhaustion > 0:
-        parser.error(f"--max-exhaustion {args.max_exhaustion:g}: must be above 0")
+    if args.max_exhaustion is not None and not (math.isfinite(args.max_exhaustion) and args.max_exhaustion >= 1):
+        parser.error(f"--max-exhaustion {args.max_exhaustion:g}: must be a finite number of at least 1")
+    if args.from_separate is not None and not (args.from_separate / "duals.parquet").is_file():
+        parser.error(f"--from-separate {args.from_separate}: not an areas reference (no duals.parquet in it)")
     if args.start is not None and not args.start.is_file():
         parser.error(f"--start {args.start}: no such file")
     if args.save is not None and args.save.exists():
         parser.error(f"--save {args.save}: the file exists; name a new one")
     x0 = y0 = None
     if args.states:
-        problem = states(args.recipe, args.max_exhaustion)
+        try:
+            problem = states(args.recipe, args.max_exhaustion)
+        except InputError as exc:
+            parser.error(str(exc))
         data, l, u, stages = problem.data, problem.l, problem.u, problem.stages
         ids, areas, names = problem.record_ids, problem.areas, problem.targets
         what = f"{len(stages)} stage(s) to rho_cap"
@@ -123,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             except InputError as exc:
                 parser.error(f"--from-separate: {exc}")
             x0, stages = uncoupled_x(data, y0), stages[-1:]
-            sums = (x0 * data.shares).sum(axis=1)
+            sums, over = (x0 * data.shares).sum(axis=1), args.max_exhaustion or 2.0
             print(f"from the separate optimum: each record's area weights sum to at most {sums.max():.6g} "
-                  f"times its national weight ({int((sums > 2).sum())} records above 2x)")
+                  f"times its national weight ({int((sums > over).sum())} records above {over:g}x)")
             what = "the last stage from the separate optimum"
     else:
         data, l, u = synthetic(args.records, args.cells, args.areas)

@@ -23,7 +23,10 @@ def probe():
 @pytest.mark.parametrize("argv, message", [
     (["--from-separate", "reference/areas"], "--from-separate needs --states"),
     (["--states", "--from-separate", "reference/areas", "--start", "x.npz"], "--from-separate needs --states"),
-    (["--max-exhaustion", "0"], "--max-exhaustion 0: must be above 0"),
+    (["--max-exhaustion", "0.5"], "--max-exhaustion 0.5: must be a finite number of at least 1"),
+    (["--max-exhaustion", "inf"], "--max-exhaustion inf: must be a finite number of at least 1"),
+    (["--max-exhaustion", "nan"], "--max-exhaustion nan: must be a finite number of at least 1"),
+    (["--states", "--from-separate", "."], "--from-separate .: not an areas reference"),
     (["--start", "no-such-file.npz"], "--start no-such-file.npz: no such file"),
 ])
 def test_bad_arguments_exit_2_naming_the_option(probe, capsys, argv, message, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ hard bands, which the certificate says too).
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +21,32 @@ import pytest
 
 from goldstar.areas import command
 from goldstar.areas.joint import JointProblem, joint_problem, separate_duals
+from goldstar.areas.problem import area_prepass, build_area_problem
 from goldstar.certificate.additive import certify_joint
 from goldstar.cli import build_parser
 from goldstar.exceptions import InputError
 from goldstar.solvers.additive_core import ADDITIVE, EXHAUSTION, uncoupled_x
 
-REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "areas"
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "reference" / "areas"
 
 
 @pytest.fixture(scope="module")
-def states() -> JointProblem:
-    args = build_parser().parse_args(["areas", "--areas", "states", "--out", "unused"])
-    national, areas, settings, _, _ = command.batch_inputs(args, "states")
-    return joint_problem(national, areas, settings)
+def batch():
+    """The states batch's inputs as `goldstar areas --areas states` reads them (its default
+    national reference is a path in the repository)."""
+    here = os.getcwd()
+    os.chdir(REPO)
+    try:
+        args = build_parser().parse_args(["areas", "--areas", "states", "--out", "unused"])
+        return command.batch_inputs(args, "states")[:4]
+    finally:
+        os.chdir(here)
+
+
+@pytest.fixture(scope="module")
+def states(batch) -> JointProblem:
+    return joint_problem(*batch)
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +65,29 @@ def failed(cert) -> set[str]:
     return {check.name for check in cert.checks() if not check.passed}
 
 
-def test_the_joint_problem_is_every_states_own(states: JointProblem):
-    data = states.data
-    assert (data.K, data.N) == (51, int(data.kept.sum())) and len(states.targets) == data.N
-    assert abs(data.shares.sum() - 1.0) < 1e-15
-    assert all(stage.shape == (data.N,) for stage in states.stages)
+@pytest.mark.parametrize("area", ["CA", "WY"])
+def test_the_joint_problem_holds_each_states_own_band_problem(batch, states: JointProblem, area: str):
+    national, areas, settings, _ = batch
+    a = states.areas.index(area)
+    spec, s = areas[a], settings[a]
+    form = build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0].form
+    rows = slice(int(states.data.kept[:a].sum()), int(states.data.kept[: a + 1].sum()))
+    assert np.array_equal(np.flatnonzero(states.data.kept[a]), np.asarray(form.kept))
+    assert np.array_equal(states.l[rows], form.l) and np.array_equal(states.u[rows], form.u)
+    own = form.rho_stages()
+    assert len(states.stages) == len(own)
+    assert all(np.array_equal(joint[rows], stage) for joint, stage in zip(states.stages, own))
+    assert states.data.shares[a] == spec.pop_share / np.array([other.pop_share for other in areas]).sum()
+
+
+def test_a_cap_below_one_or_a_box_off_zero_is_refused(batch):
+    national, areas, settings, hashes = batch
+    for cap in (0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="max_exhaustion"):
+            joint_problem(national, areas, settings, hashes, max_exhaustion=cap)
+    raised = [dataclasses.replace(settings[0], lower=0.1)] + list(settings[1:])
+    with pytest.raises(ValueError, match=f"area {areas[0].name}: lower 0.1"):
+        joint_problem(national, areas, raised, hashes)
 
 
 def test_a_cap_above_every_separate_sum_certifies_the_separate_optimum(states, separate):
@@ -63,7 +95,9 @@ def test_a_cap_above_every_separate_sum_certifies_the_separate_optimum(states, s
     sums = (X * states.data.shares).sum(axis=1)
     top = float(sums.max())
     assert top > 2.0  # the states overlap: some record is used more than twice over
-    cert = certify(states, X, y, mode=EXHAUSTION, bound=np.nextafter(top, np.inf) * (1 + 1e-12))
+    # just above the largest sum: the coupling check allows 1e-12 of a record's weight, and the
+    # sum of 51 rounded products is within ~1e-14 of the exact one
+    cert = certify(states, X, y, mode=EXHAUSTION, bound=top * (1 + 1e-12))
     assert cert.passed, cert.failures()
     below = certify(states, X, y, mode=EXHAUSTION, bound=2.0)
     assert failed(below) >= {"coupling"}
@@ -81,12 +115,23 @@ def test_weights_rescaled_to_add_up_are_not_the_joint_optimum(states, separate):
     assert failed(cert) >= {"fixed-point error", "duality gap"} and "coupling" not in failed(cert)
 
 
-def test_the_separate_duals_must_cover_every_kept_target(states):
+def test_separate_duals_from_other_inputs_or_targets_are_refused(states):
     with pytest.raises(InputError, match="no duals for area ZZ"):
         separate_duals(dataclasses.replace(states, areas=states.areas[:-1] + ["ZZ"]), REFERENCE)
+    other = dataclasses.replace(states, input_hashes=["0" * 16] + states.input_hashes[1:])
+    with pytest.raises(InputError, match=f"area {states.areas[0]} was made from other inputs"):
+        separate_duals(other, REFERENCE)
+    renamed = dataclasses.replace(states, cells=states.cells[:-1] + ["renamed"])
+    with pytest.raises(InputError, match="targets are not the"):
+        separate_duals(renamed, REFERENCE)
     kept = states.data.kept.copy()
     assert not kept[0].all()  # the first state drops a target in its pre-pass
     kept[0] = True
     wider = dataclasses.replace(states, data=dataclasses.replace(states.data, kept=kept))
-    with pytest.raises(InputError, match=f"area {states.areas[0]} has no dual for target"):
+    with pytest.raises(InputError, match=f"area {states.areas[0]}'s pre-pass here keeps target .* has no dual"):
         separate_duals(wider, REFERENCE)
+    kept[0, np.flatnonzero(states.data.kept[0])[0]] = False
+    kept[0, ~states.data.kept[0]] = False
+    narrower = dataclasses.replace(states, data=dataclasses.replace(states.data, kept=kept))
+    with pytest.raises(InputError, match="drops target .* has a dual for it"):
+        separate_duals(narrower, REFERENCE)

@@ -1,6 +1,7 @@
 """The joint problem of a set of areas (docs/additive.md): every area's kept targets, bands and
-slack penalties exactly as its own band problem has them, over the records that feed a cell, in
-the arrays of goldstar.solvers.additive_core; and the separate solves' answer as a point of it.
+slack penalties exactly as its own band problem has them (at the default rho_cap, with the box
+[0, upper]), over the records that feed a cell, in the arrays of goldstar.solvers.additive_core;
+and the separate solves' answer as a point of it.
 """
 
 from __future__ import annotations
@@ -8,18 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import math
+
 import numpy as np
 
 from ..exceptions import InputError
+from ..problem.objectives.band import RHO_CAP
 from ..solvers.additive_core import ADDITIVE, EXHAUSTION, JointData
 from .inputs import NationalData
-from .problem import area_prepass, build_area_problem
-from .reference import read_reference
+from .problem import AreaSettings, area_prepass, build_area_problem
+from .reference import read_reference_targets
 from .targets import AreaSpec
 
 
 @dataclass
 class JointProblem:
+    """The joint problem's arrays, with the names that the certificate reports and the inputs
+    that a separate solve's duals must have been made from."""
+
     data: JointData
     l: np.ndarray  # N lower band ends (target units over ts), area after area
     u: np.ndarray  # N upper band ends
@@ -28,13 +35,21 @@ class JointProblem:
     areas: list[str]  # K
     targets: list[str]  # N, "AREA:target"
     cells: list[str]  # J, the national cell names
+    input_hashes: list[str]  # K, each area's input hash as its own batch records it
 
 
-def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list, *,
-                  max_exhaustion: float | None = None) -> JointProblem:
-    """The joint problem of `areas`: additive (their shares, divided by their sum, weigh each
-    record's national weight), or capped at `max_exhaustion` E (each record's area weights sum
-    to at most E times its national weight)."""
+def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[AreaSettings],
+                  input_hashes: list[str], *, max_exhaustion: float | None = None) -> JointProblem:
+    """The joint problem of `areas` (and their input hashes, as goldstar.areas.command.batch_inputs
+    gives them): additive (their shares, divided by their sum, weigh each record's national
+    weight), or capped at `max_exhaustion` E >= 1 (each record's area weights sum to at most E
+    times its national weight; below 1 the records that feed no cell, kept at x = 1, would break
+    it). ValueError for such an E, or for an area whose box does not start at 0."""
+    if max_exhaustion is not None and not (math.isfinite(max_exhaustion) and max_exhaustion >= 1.0):
+        raise ValueError(f"max_exhaustion {max_exhaustion!r}: must be a finite number of at least 1")
+    for spec, s in zip(areas, settings):
+        if s.lower != 0.0:
+            raise ValueError(f"area {spec.name}: lower {s.lower:g}; the joint problem's box is [0, upper]")
     keep, A = national.positive
     w = national.weight[keep]
     feeds = np.diff(A.indptr) > 0
@@ -54,7 +69,8 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list,
     return JointProblem(data=data, l=np.concatenate(l), u=np.concatenate(u),
                         stages=_aligned(stages),
                         record_ids=national.record_ids[keep][feeds],
-                        areas=[spec.name for spec in areas], targets=names, cells=list(national.cell_names))
+                        areas=[spec.name for spec in areas], targets=names, cells=list(national.cell_names),
+                        input_hashes=list(input_hashes))
 
 
 def _aligned(stages: list[list[np.ndarray]]) -> list[np.ndarray]:
@@ -67,22 +83,30 @@ def _aligned(stages: list[list[np.ndarray]]) -> list[np.ndarray]:
 def separate_duals(problem: JointProblem, reference: Path) -> np.ndarray:
     """The separate solves' duals (an areas reference directory, goldstar.areas.reference) as the
     joint problem's y: every area's kept targets, in order. InputError naming the reference when
-    it lacks an area, holds a different target list, or has no dual for a kept target."""
-    ys, _ = read_reference(reference)
+    an area is missing, was made from other inputs (its input hash), at another rho_cap, over
+    other targets, or with other targets dropped than the joint problem's pre-pass drops."""
+    ys, targets, info = read_reference_targets(reference)
     kept = problem.data.kept
     out = []
     for a, area in enumerate(problem.areas):
-        if area not in ys:
+        meta = info["by_area"].get(area)
+        if area not in ys or meta is None:
             raise InputError(f"areas reference {reference}: no duals for area {area}")
+        if meta["input_hash"] != problem.input_hashes[a]:
+            raise InputError(f"areas reference {reference}: area {area} was made from other inputs (input hash "
+                             f"{meta['input_hash']}, here {problem.input_hashes[a]})")
+        if meta.get("rho_cap", RHO_CAP) != RHO_CAP:
+            raise InputError(f"areas reference {reference}: area {area} was solved at rho_cap "
+                             f"{meta['rho_cap']:g}; the joint problem is built at {RHO_CAP:g}")
+        if targets[area] != problem.cells:
+            raise InputError(f"areas reference {reference}: area {area}'s targets are not the "
+                             f"{len(problem.cells)} targets of the recipe, in its order")
         y = ys[area]
-        if y.size != kept.shape[1]:
-            raise InputError(f"areas reference {reference}: area {area} has {y.size} duals, "
-                             f"the recipe {kept.shape[1]} targets")
-        mine = y[kept[a]]
-        missing = np.flatnonzero(np.isnan(mine))
-        if missing.size:
-            cell = problem.cells[np.flatnonzero(kept[a])[missing[0]]]
-            raise InputError(f"areas reference {reference}: area {area} has no dual for target {cell}, "
-                             "which its pre-pass keeps")
-        out.append(mine)
+        differ = np.flatnonzero(np.isnan(y) == kept[a])
+        if differ.size:
+            cell = problem.cells[differ[0]]
+            how = "keeps" if kept[a, differ[0]] else "drops"
+            raise InputError(f"areas reference {reference}: area {area}'s pre-pass here {how} target {cell}, "
+                             f"the reference {'has no dual for it' if how == 'keeps' else 'has a dual for it'}")
+        out.append(y[kept[a]])
     return np.concatenate(out)

@@ -195,6 +195,11 @@ def read_reference(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, An
     return ys, info
 
 
+def read_reference_targets(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, Any]]:
+    """read_reference with each area's target names too (in the file's order)."""
+    return _read_duals(directory)
+
+
 def read_manifest(directory: Path) -> tuple[dict[str, Any] | None, str]:
     """MANIFEST.json, or None and why not (a missing or broken manifest fails verify, exit 1)."""
     path = Path(directory) / MANIFEST
