@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from goldstar import InputError, read_problem, write_problem
 from goldstar.cli import main
+from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.hashing import file_hash
 from goldstar.store.outputs import PROBLEM, REFERENCE, output_kind
 from goldstar.inputs.synth import synth_problem
@@ -291,10 +293,13 @@ def test_a_users_file_is_never_replaced_by_a_single_file_output(work, capsys):
 
 
 def test_goldstar_replaces_its_own_single_file_outputs(work):
+    records = work / "cps.csv"  # a slice of the embedded CPS file: the build's outputs, in a second
+    pd.read_csv(DEFAULT_RECORDS, nrows=3000).to_csv(records, index=False)
     runs = {
         work / "report.html": ["report", "--reference", str(work / "ref"), "--out", str(work / "report.html")],
         work / "w.parquet": ["solve", str(work / "problem"), "--out", str(work / "w.parquet"), "--quiet"],
-        work / "build.csv": ["build", "--out", str(work / "b"), "--force", "--report", str(work / "build.csv")],
+        work / "build.csv": ["build", "--records", str(records), "--engine", "cps", "--out", str(work / "b"), "--force",
+                             "--report", str(work / "build.csv")],
     }
     for path, argv in runs.items():
         assert main(argv) == 0
