@@ -18,7 +18,7 @@ from ..problem.objectives.band import RHO_CAP
 from ..solvers.additive_core import ADDITIVE, EXHAUSTION, JointData
 from .inputs import NationalData
 from .problem import AreaSettings, area_prepass, build_area_problem
-from .reference import read_reference_targets
+from .reference import area_duals_problem, read_reference_targets
 from .targets import AreaSpec
 
 
@@ -89,18 +89,13 @@ def separate_duals(problem: JointProblem, reference: Path) -> np.ndarray:
     kept = problem.data.kept
     out = []
     for a, area in enumerate(problem.areas):
-        meta = info["by_area"].get(area)
-        if area not in ys or meta is None:
-            raise InputError(f"areas reference {reference}: no duals for area {area}")
-        if meta["input_hash"] != problem.input_hashes[a]:
-            raise InputError(f"areas reference {reference}: area {area} was made from other inputs (input hash "
-                             f"{meta['input_hash']}, here {problem.input_hashes[a]})")
+        unusable = area_duals_problem(area, problem.input_hashes[a], ys, targets, info["by_area"], problem.cells)
+        if unusable is not None:
+            raise InputError(f"areas reference {reference}: area {area}: {unusable}")
+        meta = info["by_area"][area]
         if meta.get("rho_cap", RHO_CAP) != RHO_CAP:
             raise InputError(f"areas reference {reference}: area {area} was solved at rho_cap "
                              f"{meta['rho_cap']:g}; the joint problem is built at {RHO_CAP:g}")
-        if targets[area] != problem.cells:
-            raise InputError(f"areas reference {reference}: area {area}'s targets are not the "
-                             f"{len(problem.cells)} targets of the recipe, in its order")
         y = ys[area]
         differ = np.flatnonzero(np.isnan(y) == kept[a])
         if differ.size:

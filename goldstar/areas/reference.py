@@ -191,7 +191,7 @@ def _read_duals(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[
 def read_reference(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """y by area (NaN for a dropped target) and the metadata; InputError (naming duals.parquet)
     when the file is missing, unreadable, or its columns or metadata are malformed."""
-    ys, _, info = _read_duals(directory)
+    ys, _, info = read_reference_targets(directory)
     return ys, info
 
 
@@ -292,6 +292,27 @@ def _manifest_whole(manifest: dict[str, Any], info: dict[str, Any]) -> list[str]
     return problems
 
 
+def area_duals_problem(name: str, input_hash: str, ys: dict[str, np.ndarray], targets: dict[str, list[str]],
+                       by_area: dict[str, Any], cell_names: list[str]) -> str | None:
+    """What makes an area's rows of duals.parquet (read_reference_targets) unusable for the area
+    as it is built here, in words; None when they are its own: metadata and rows present, the same
+    input hash, the targets in the national order, null exactly at the recorded dropped targets."""
+    meta = by_area.get(name)
+    if meta is None:
+        return "not in the reference" + (" (it has rows in the duals but no metadata)" if name in ys else "")
+    if name not in ys:
+        return f"in the metadata of {DUALS} but it has no rows there"
+    if meta["input_hash"] != input_hash:
+        return f"input hash {input_hash} differs from the recorded {meta['input_hash']}"
+    if targets[name] != cell_names:
+        return f"its rows in {DUALS} are not the {len(cell_names)} targets in the national order"
+    unknown = sorted(set(meta["dropped"]) - set(cell_names))
+    null_at = {cell_names[j] for j in np.flatnonzero(~np.isfinite(ys[name]))}
+    if unknown or null_at != set(meta["dropped"]):
+        return f"dropped targets {sorted(meta['dropped'])} are not where y is null ({sorted(null_at)})"
+    return None
+
+
 def verify_reference(directory: Path, national, areas, settings, hashes,
                      multipliers: dict[str, np.ndarray] | None = None, *,
                      complete: bool = True) -> list[tuple[str, bool, str]]:
@@ -309,28 +330,11 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
     cell_names = list(national.cell_names)
     asked = {spec.name for spec in areas}
     for spec, s, h in zip(areas, settings, hashes):
-        meta = by_area.get(spec.name)
-        if meta is None:
-            out.append((spec.name, False, "not in the reference" + (" (it has rows in the duals but no metadata)"
-                                                                    if spec.name in ys else "")))
+        problem_with = area_duals_problem(spec.name, h, ys, targets, by_area, cell_names)
+        if problem_with is not None:
+            out.append((spec.name, False, problem_with))
             continue
-        if spec.name not in ys:
-            out.append((spec.name, False, f"in the metadata of {DUALS} but it has no rows there"))
-            continue
-        if meta["input_hash"] != h:
-            out.append((spec.name, False, f"input hash {h} differs from the recorded {meta['input_hash']}"))
-            continue
-        if targets[spec.name] != cell_names:
-            out.append((spec.name, False, f"its rows in {DUALS} are not the {len(cell_names)} targets in the "
-                                          "national order"))
-            continue
-        y = ys[spec.name]
-        unknown = sorted(set(meta["dropped"]) - set(cell_names))
-        null_at = {cell_names[j] for j in np.flatnonzero(~np.isfinite(y))}
-        if unknown or null_at != set(meta["dropped"]):
-            out.append((spec.name, False, f"dropped targets {sorted(meta['dropped'])} are not where y is null "
-                                          f"({sorted(null_at)})"))
-            continue
+        meta, y = by_area[spec.name], ys[spec.name]
         problem, keep = build_area_problem(national, spec, s, meta["dropped"], meta.get("rho_cap", RHO_CAP))
         form = problem.form
         x = np.clip(1.0 - (form.CT @ y[form.kept]) / 2.0, problem.lower, problem.upper)

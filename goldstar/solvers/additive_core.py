@@ -528,7 +528,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
     `dual_prox` > 0: rounds of a proximal point on the dual around that loop: round r maximizes
     the dual minus dual_prox prox_decay^r |P(u - u_r)|^2 / 2 from the last round's u_r (every
     stage in the first round, the last stage after; the weight 0 once a round leaves u where it
-    was), for `prox_rounds` rounds,, and a last round without the term; the answer is that round's, the
+    was), for `prox_rounds` rounds, and a last round without the term; the answer is that round's, the
     joint dual's own optimum. Each round's end goes to `progress` as {"round", "weight", "moved"}."""
     k = JointKernels(data)
     ones = np.ones((data.n, data.K))
