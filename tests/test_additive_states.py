@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from goldstar.areas import command
-from goldstar.areas.joint import JointProblem, joint_problem, separate_duals
+from goldstar.areas.joint import JointProblem, aggregate_conflicts, joint_problem, separate_duals
 from goldstar.areas.problem import area_prepass, build_area_problem
 from goldstar.certificate.additive import certify_joint
 from goldstar.cli import build_parser
@@ -135,3 +135,18 @@ def test_separate_duals_from_other_inputs_or_targets_are_refused(states):
     narrower = dataclasses.replace(states, data=dataclasses.replace(states.data, kept=kept))
     with pytest.raises(InputError, match="drops target .* has a dual for it"):
         separate_duals(narrower, REFERENCE)
+
+
+def test_the_states_bands_add_up_to_totals_the_coupled_records_reach(states: JointProblem):
+    """Each state's target of a cell is its share of the national weighted total, so every cell's
+    bands add up around that total: no aggregate conflict under the coupling or a cap of 1; with
+    every state's bands of a cell moved up by 1% together, that cell is named."""
+    assert aggregate_conflicts(states) == []
+    assert aggregate_conflicts(dataclasses.replace(states, data=dataclasses.replace(
+        states.data, mode=EXHAUSTION, bound=1.0))) == []
+    cell = int(np.flatnonzero(states.data.kept.all(axis=0))[0])  # a cell every state keeps
+    first = np.zeros(states.data.kept.shape)
+    first[:, cell] = 1.0
+    moved = 1.0 + 0.01 * first[states.data.kept]
+    out = aggregate_conflicts(dataclasses.replace(states, l=states.l * moved, u=states.u * moved))
+    assert len(out) == 1 and out[0].startswith(f"{states.cells[cell]}: the bands of its 51 areas")

@@ -73,6 +73,52 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[
                         input_hashes=list(input_hashes))
 
 
+# The cells' attainable totals and band sums are sums of float64 terms; a conflict is reported
+# only beyond this many roundings of the terms' size.
+AGGREGATE_ULPS = 64
+
+
+def aggregate_conflicts(problem: JointProblem) -> list[str]:
+    """Cells whose bands the coupling makes unreachable together, read off the totals alone.
+
+    For cell j and the set K_j of areas that keep it, sum over K_j of ts_aj (C_a x_a)_j is
+    sum_i w_i A_ij theta_i with theta_i = sum over K_j of s_a x_ia. The coupling and the box hold
+    theta_i in [lo, hi]: under --additive theta_i = 1 - (the other areas' part), so
+    lo = max(0, 1 - sum outside K_j of s_a U_a) and hi = min(1, sum over K_j of s_a U_a) (exactly 1
+    when every area keeps the cell); under --max-exhaustion E, lo = 0 and hi = min(E, sum over K_j
+    of s_a U_a). So the cell's areas together reach at most sum_i w_i (A_ij+ hi + A_ij- lo) and at
+    least sum_i w_i (A_ij+ lo + A_ij- hi) (A+ and A- the positive and negative parts), whatever x
+    is; when the sum of their lower band ends is above the one, or the sum of their upper ends
+    below the other, no coupled x in the box meets every band of the cell. One line per such
+    cell, naming it, its areas' band sums and the reachable range. A necessary condition: an
+    empty list does not prove the bands reachable together."""
+    data = problem.data
+    s, U = data.shares, data.upper
+    Apos, Aneg = data.A.maximum(0), data.A.minimum(0)
+    lower, upper = data.scatter(problem.l) * data.ts, data.scatter(problem.u) * data.ts
+    within = data.kept.T.astype(float) @ (s * U)  # J: sum over K_j of s_a U_a
+    outside = (~data.kept).T.astype(float) @ (s * U)
+    if data.mode == ADDITIVE:
+        hi = np.minimum(1.0, within)
+        lo = np.maximum(0.0, 1.0 - outside)
+        every = data.kept.all(axis=0)
+        hi, lo = np.where(every, 1.0, hi), np.where(every, 1.0, lo)
+    else:
+        hi, lo = np.minimum(data.bound, within), np.zeros(within.size)
+    pos, neg = np.asarray(Apos.T @ data.w).ravel(), np.asarray(Aneg.T @ data.w).ravel()
+    reach_hi, reach_lo = pos * hi + neg * lo, pos * lo + neg * hi
+    need_lo, need_hi = lower.sum(axis=0), upper.sum(axis=0)
+    size = AGGREGATE_ULPS * np.finfo(float).eps * (abs(lower).sum(axis=0) + abs(upper).sum(axis=0) + pos - neg)
+    out = []
+    for j in np.flatnonzero(data.kept.any(axis=0)):
+        if need_lo[j] - reach_hi[j] > size[j] or reach_lo[j] - need_hi[j] > size[j]:
+            who = [problem.areas[a] for a in np.flatnonzero(data.kept[:, j])]
+            out.append(f"{problem.cells[j]}: the bands of its {len(who)} areas add up to "
+                       f"[{need_lo[j]:.10g}, {need_hi[j]:.10g}], the coupled records reach "
+                       f"[{reach_lo[j]:.10g}, {reach_hi[j]:.10g}]")
+    return out
+
+
 def _aligned(stages: list[list[np.ndarray]]) -> list[np.ndarray]:
     """Every area's continuation stages side by side: stage k of each area (the same cap in the
     same units), an area whose continuation ends sooner staying at its last."""
