@@ -1,0 +1,106 @@
+"""TMD's --max-exhaustion heuristic, written here from its description, to set beside the exact
+capped joint problem (docs/additive.md, "The exhaustion heuristic").
+
+Every area is solved alone; each record's sum over the areas of its area weights against its
+national weight, sum_a s_a x_ia (s the population shares divided by their sum, as in the joint
+problem), is computed. Then every multiplier gets an upper bound of its current value times
+E / sum for a record whose sum exceeds E (the bound that brings the record to E if nothing
+else moved) and times 1 for the others (so no multiplier may grow), never above an earlier
+bound or the area's box, and the areas whose bounds changed are solved again, up to `passes`
+solves in all. The sums can then only fall, but the bounds take freedom from every area's
+targets: a band the bounds put out of reach is missed, and its solve at the area's hard
+slack penalty does not reach its floor (`ExhaustionPass.unconverged`), where TMD's elastic
+slack pays for it. `ExhaustionResult.held` says whether the cap holds at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..solvers import CONVERGED, get_solver
+from ..solvers.band_newton import run_capped
+from .inputs import NationalData
+from .problem import AreaSettings, area_prepass, build_area_problem
+from .targets import AreaSpec
+
+
+@dataclass
+class ExhaustionPass:
+    """One pass: its solves' outcome and the records' sums after it."""
+
+    number: int
+    max_sum: float  # max over records of sum_a s_a x_ia
+    p99_sum: float
+    above: int  # records whose sum exceeds E
+    bounded: int  # records above the cap whose bounds were lowered for this pass (0 for the first)
+    solved: int  # areas solved in this pass
+    unconverged: list[str]  # areas whose solve did not reach its floor
+    worst_miss: dict[str, float]  # each area solved: its largest band miss, in band widths
+    seconds: float
+
+
+@dataclass
+class ExhaustionResult:
+    x: np.ndarray  # n x K multipliers after the last pass (records with national weight > 0)
+    shares: np.ndarray  # K, summing to 1
+    cap: float
+    passes: list[ExhaustionPass] = field(default_factory=list)
+
+    @property
+    def sums(self) -> np.ndarray:
+        return self.x @ self.shares
+
+    @property
+    def held(self) -> bool:
+        return bool(self.sums.max() <= self.cap)
+
+
+def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings: list[AreaSettings],
+                         cap: float, passes: int = 5, *, options: dict[str, Any] | None = None,
+                         progress: Callable[[ExhaustionPass], None] | None = None) -> ExhaustionResult:
+    """The heuristic (module docstring) at E = `cap` for up to `passes` solves of every area,
+    stopping early once every record is within E. Each area keeps the targets its own pre-pass
+    keeps (at its box [0, upper]) in every pass."""
+    if not (np.isfinite(cap) and cap >= 1.0):
+        raise ValueError(f"cap {cap!r}: must be a finite number of at least 1")
+    if passes < 1:
+        raise ValueError(f"passes {passes!r}: must be at least 1")
+    opts = {**get_solver("band-newton").defaults, **(options or {})}
+    problems = [build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0]
+                for spec, s in zip(areas, settings)]
+    shares = np.array([spec.pop_share for spec in areas])
+    shares = shares / shares.sum()
+    n = problems[0].n
+    bounds = np.array([[s.upper for s in settings]] * n)  # n x K
+    x = np.ones((n, len(areas)))
+    result = ExhaustionResult(x=x, shares=shares, cap=float(cap))
+    changed = np.ones(len(areas), dtype=bool)
+    bounded = 0
+    for number in range(1, passes + 1):
+        start = time.perf_counter()
+        unconverged, worst = [], {}
+        for a in np.flatnonzero(changed):
+            sol = run_capped(problems[a], bounds[:, a], opts)
+            x[:, a] = sol.m
+            worst[areas[a].name] = float(np.abs(problems[a].form.band_status(sol.m)["violation_widths"]).max())
+            if sol.status != CONVERGED:
+                unconverged.append(areas[a].name)
+        sums = x @ shares
+        over = sums > cap
+        step = ExhaustionPass(number=number, max_sum=float(sums.max()), p99_sum=float(np.quantile(sums, 0.99)),
+                              above=int(over.sum()), bounded=bounded, solved=int(changed.sum()),
+                              unconverged=unconverged, worst_miss=worst, seconds=time.perf_counter() - start)
+        result.passes.append(step)
+        if progress is not None:
+            progress(step)
+        if not over.any() or number == passes:
+            break
+        scale = np.where(over, cap / sums, 1.0)
+        new = np.minimum(bounds, x * scale[:, None])
+        changed = (new < bounds).any(axis=0)
+        bounds, bounded = new, int(over.sum())
+    return result

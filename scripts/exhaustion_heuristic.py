@@ -1,0 +1,80 @@
+"""TMD's --max-exhaustion heuristic (goldstar.areas.exhaustion) on a set of areas: does the cap
+hold after its passes, and what do its bounds cost the areas' targets.
+
+    python scripts/exhaustion_heuristic.py                       # the 51 states, goldstar-77, E = 2
+    python scripts/exhaustion_heuristic.py --cap 3 --passes 5 --area-time-limit 10 --json out.json
+
+Prints one line a pass (the records' largest and 99th-percentile sum of area weights over national
+weight, the records above the cap, the areas solved, the solves that did not reach their floor
+and their largest band miss) and, with --json, writes the passes there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from goldstar.areas.exhaustion import ExhaustionPass, exhaustion_heuristic  # noqa: E402
+from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.store.atomic import atomic_write_text  # noqa: E402
+
+
+def line(p: ExhaustionPass) -> str:
+    worst = max(p.worst_miss.items(), key=lambda kv: kv[1]) if p.worst_miss else ("-", 0.0)
+    return (f"pass {p.number}: {p.solved} areas solved in {p.seconds:.1f} s; records' sums: max {p.max_sum:.4f}, "
+            f"p99 {p.p99_sum:.4f}, {p.above} above the cap; {len(p.unconverged)} solves short of their floor; "
+            f"largest band miss {worst[1]:.3g} widths ({worst[0]})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--areas", default="states", help="the area set, as `goldstar areas --areas` takes it")
+    parser.add_argument("--recipe", default="goldstar-77")
+    parser.add_argument("--cap", type=float, default=2.0, metavar="E")
+    parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--area-time-limit", type=float, default=30.0,
+                        help="seconds for each area's solve (a solve whose bands the bounds put out of reach "
+                             "does not reach its floor)")
+    parser.add_argument("--json", type=Path, help="write the passes here")
+    args = parser.parse_args(argv)
+    if not (math.isfinite(args.cap) and args.cap >= 1):
+        parser.error(f"--cap {args.cap:g}: must be a finite number of at least 1")
+    if args.passes < 1:
+        parser.error(f"--passes {args.passes}: must be at least 1")
+    if not (math.isfinite(args.area_time_limit) and args.area_time_limit > 0):
+        parser.error(f"--area-time-limit {args.area_time_limit:g}: must be a positive number of seconds")
+
+    from goldstar.areas import command
+    from goldstar.cli import build_parser
+
+    try:
+        parsed = build_parser().parse_args(["areas", "--areas", args.areas, "--recipe", args.recipe, "--out", "unused"])
+        national, areas, settings, _, _ = command.batch_inputs(parsed, args.areas)
+    except InputError as exc:
+        parser.error(str(exc))
+    print(f"{len(areas)} areas, {national.n:,} records, cap E = {args.cap:g}, up to {args.passes} passes", flush=True)
+    start = time.perf_counter()
+    result = exhaustion_heuristic(national, areas, settings, args.cap, args.passes,
+                                  options={"time_limit": args.area_time_limit},
+                                  progress=lambda p: print(line(p), flush=True))
+    seconds = time.perf_counter() - start
+    print(f"the cap {'holds' if result.held else 'does not hold'} after {len(result.passes)} pass(es): "
+          f"max sum {result.sums.max():.4f}; {seconds:.1f} s in all")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, json.dumps({
+            "command": "python scripts/exhaustion_heuristic.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "areas": args.areas, "recipe": args.recipe, "cap": args.cap, "held": result.held, "seconds": seconds,
+            "passes": [asdict(p) for p in result.passes]}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
