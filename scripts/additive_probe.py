@@ -12,8 +12,10 @@ rho in relative units. States: each state's targets, pre-pass drops, bands and s
 (target units, the continuation up to rho_cap 1e16) as its own band problem has them, the
 records with a positive national weight; --from-separate starts at the last stage from the
 separate solves' duals and their x. --max-exhaustion E caps each record's sum over the areas at
-E instead of making it add up to one. Prints the method's iterations and seconds, then the
-joint certificate's figures (docs/additive.md).
+E instead of making it add up to one. Cells whose areas' bands add up outside what the coupled
+records can reach (goldstar.areas.joint.aggregate_conflicts) are printed and nothing is solved
+(exit 1). Prints the method's iterations and seconds, then the joint certificate's figures
+(docs/additive.md).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from goldstar.certificate.additive import certify_joint  # noqa: E402
 from goldstar.solvers import get_solver  # noqa: E402
 from goldstar.store.atomic import atomic_write  # noqa: E402
-from goldstar.areas.joint import JointProblem, joint_problem, separate_duals  # noqa: E402
+from goldstar.areas.joint import JointProblem, aggregate_conflicts, joint_problem, separate_duals  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
 from goldstar.solvers.additive_core import EXHAUSTION, JointData, run_joint, uncoupled_x  # noqa: E402
 
@@ -122,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
         data, l, u, stages = problem.data, problem.l, problem.u, problem.stages
         ids, areas, names = problem.record_ids, problem.areas, problem.targets
+        conflicts = aggregate_conflicts(problem)
+        if conflicts:
+            print("bands the coupling makes unreachable together (the cells' totals); not solved:")
+            for conflict in conflicts:
+                print(f"  {conflict}")
+            return 1
         what = f"{len(stages)} stage(s) to rho_cap"
         if args.from_separate is not None:
             try:

@@ -1,12 +1,13 @@
 """TMD's --max-exhaustion heuristic (goldstar.areas.exhaustion) on a set of areas: does the cap
 hold after its passes, and what do its bounds cost the areas' targets.
 
-    python scripts/exhaustion_heuristic.py                       # the 51 states, goldstar-77, E = 2
-    python scripts/exhaustion_heuristic.py --cap 3 --passes 5 --area-time-limit 10 --json out.json
+    python scripts/exhaustion_heuristic.py        # the 51 states, goldstar-77, E = 2: BENCHMARKS.md
+    python scripts/exhaustion_heuristic.py --cap 3 --area-time-limit 10 --json /tmp/e3.json --out /tmp/B.md
 
 Prints one line a pass (the records' largest and 99th-percentile sum of area weights over national
 weight, the records above the cap, the areas solved, the solves that did not reach their floor
-and their largest band miss) and, with --json, writes the passes there.
+and their largest band miss), writes the passes to --json (benchmarks/exhaustion_states.json)
+and their table to --out's "exhaustion" section (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -23,14 +24,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas.exhaustion import ExhaustionPass, exhaustion_heuristic  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.present.benchmark import replace_section  # noqa: E402
 from goldstar.store.atomic import atomic_write_text  # noqa: E402
 
 
 def line(p: ExhaustionPass) -> str:
-    worst = max(p.worst_miss.items(), key=lambda kv: kv[1]) if p.worst_miss else ("-", 0.0)
+    worst = max(p.worst_miss.items(), key=lambda kv: kv[1], default=("-", 0.0))
     return (f"pass {p.number}: {p.solved} areas solved in {p.seconds:.1f} s; records' sums: max {p.max_sum:.4f}, "
             f"p99 {p.p99_sum:.4f}, {p.above} above the cap; {len(p.unconverged)} solves short of their floor; "
             f"largest band miss {worst[1]:.3g} widths ({worst[0]})")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = "exhaustion"
+
+
+def markdown(figures: dict) -> str:
+    rows = ["| pass | areas solved | seconds | max sum | p99 sum | records above E | solves short of their floor "
+            "| largest band miss (widths) |", "|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for p in figures["passes"]:
+        area, miss = max(p["worst_miss"].items(), key=lambda kv: kv[1], default=("-", 0.0))
+        rows.append(f"| {p['number']} | {p['solved']} | {p['seconds']:.1f} | {p['max_sum']:.4f} | {p['p99_sum']:.4f} "
+                    f"| {p['above']:,} | {len(p['unconverged'])} | {miss:.3g} ({area}) |")
+    held = "holds" if figures["held"] else "does not hold"
+    return "\n".join([
+        f"<!-- {MARKER}:start -->",
+        f"## TMD's --max-exhaustion heuristic at E = {figures['cap']:g} ({figures['areas']}, {figures['recipe']})",
+        "",
+        f"`{figures['command']}` ({figures['seconds']:.0f} s on this machine; docs/additive.md, \"The exhaustion "
+        f"heuristic\"). Each pass solves the areas whose bounds changed; the sums are each record's area weights "
+        f"over its national weight. The cap {held} after {len(figures['passes'])} pass(es).",
+        "",
+        *rows,
+        f"<!-- {MARKER}:end -->",
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--area-time-limit", type=float, default=30.0,
                         help="seconds for each area's solve (a solve whose bands the bounds put out of reach "
                              "does not reach its floor)")
-    parser.add_argument("--json", type=Path, help="write the passes here")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "exhaustion_states.json",
+                        help="write the passes here")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="the markdown file whose "
+                        "exhaustion section the table replaces")
     args = parser.parse_args(argv)
     if not (math.isfinite(args.cap) and args.cap >= 1):
         parser.error(f"--cap {args.cap:g}: must be a finite number of at least 1")
@@ -67,12 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     print(f"the cap {'holds' if result.held else 'does not hold'} after {len(result.passes)} pass(es): "
           f"max sum {result.sums.max():.4f}; {seconds:.1f} s in all")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.json, json.dumps({
-            "command": "python scripts/exhaustion_heuristic.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "areas": args.areas, "recipe": args.recipe, "cap": args.cap, "held": result.held, "seconds": seconds,
-            "passes": [asdict(p) for p in result.passes]}, indent=1) + "\n")
+    figures = {"command": "python scripts/exhaustion_heuristic.py" + "".join(
+                   f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+               "areas": args.areas, "recipe": args.recipe, "cap": args.cap, "held": result.held, "seconds": seconds,
+               "passes": [asdict(p) for p in result.passes]}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.json, json.dumps(figures, indent=1) + "\n")
+    replace_section(args.out, f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->", markdown(figures))
+    print(f"wrote {args.json} and the {MARKER} section of {args.out}")
     return 0
 
 

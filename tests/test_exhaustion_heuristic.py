@@ -81,14 +81,33 @@ def test_a_cap_below_one_or_no_pass_is_refused(inputs):
     (["--area-time-limit", "0"], "--area-time-limit 0"),
     (["--recipe", "nosuch"], "nosuch"),
 ])
-def test_the_script_refuses_bad_arguments_with_exit_2(argv, says, capsys):
+def test_the_script_refuses_bad_arguments_with_exit_2(argv, says, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        script().main([*argv, "--json", str(tmp_path / "e.json"), "--out", str(tmp_path / "B.md")])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_the_scripts_table_has_a_row_a_pass_and_says_whether_the_cap_held(inputs, separate, tmp_path):
+    from dataclasses import asdict
+
+    _, sums = separate
+    result = exhaustion_heuristic(*inputs, cap=float(np.quantile(sums, 0.9)), passes=2)
+    figures = {"command": "python scripts/exhaustion_heuristic.py --cap 1.5", "areas": AREAS, "recipe": "goldstar-77",
+               "cap": result.cap, "held": result.held, "seconds": 1.0, "passes": [asdict(p) for p in result.passes]}
+    text = script().markdown(figures)
+    assert text.startswith("<!-- exhaustion:start -->") and text.endswith("<!-- exhaustion:end -->")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(row.split("|")[1]) for row in rows] == [p.number for p in result.passes]
+    assert ("The cap holds" if result.held else "The cap does not hold") in text
+
+
+def script():
     import importlib.util
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "scripts" / "exhaustion_heuristic.py"
     spec = importlib.util.spec_from_file_location("exhaustion_heuristic", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    with pytest.raises(SystemExit) as exit_:
-        script.main(argv)
-    assert exit_.value.code == 2 and says in capsys.readouterr().err
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

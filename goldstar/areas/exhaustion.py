@@ -102,5 +102,7 @@ def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings
         scale = np.where(over, cap / sums, 1.0)
         new = np.minimum(bounds, x * scale[:, None])
         changed = (new < bounds).any(axis=0)
+        if not changed.any():  # (cannot happen while a record is above E and its x > 0)
+            break
         bounds, bounded = new, int(over.sum())
     return result

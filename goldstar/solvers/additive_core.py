@@ -21,7 +21,10 @@ three steps of its own (`JOINT_STEPS`):
   of A, so it is assembled from one national Gram plus Grams over the few records at a bound
   (`newton_matrix`), never from n outer products;
 - the exact line search: h(t) = d.G(y + t d) is monotone and piecewise linear; its root is
-  found by newton_core.monotone_root, each evaluation re-solving the nu_i exactly.
+  found by newton_core.monotone_root, each evaluation re-solving the nu_i exactly. When the
+  full Newton step overshoots, the direction is first scaled area by area, each area's part by
+  its own step length along it with the nu_i held (`area_step_lengths`): one common step would
+  stop every area at the first kink of any of them.
 
 Only the records that feed some cell enter (others keep x = 1, which meets the coupling
 with nu = 0).
@@ -44,7 +47,7 @@ import scipy.sparse as sp
 
 from .band_core import SIZE_FLOOR, BandResult, BandState, Steps, Subproblem, prox_newton, scaled_solve
 from .newton import cholesky_solve
-from .newton_core import monotone_root
+from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, monotone_root
 
 ADDITIVE, EXHAUSTION = "additive", "exhaustion"
 # The root of r_i is exact when |r_i| is within this many float64 roundings of its terms' size.
@@ -404,6 +407,7 @@ class JointKernels:
         self.prox_weight = 0.0
         self.proxed = np.ones(data.N)
         self.proxed[self.gauge.anchor] = 0.0
+        self.area_of = np.repeat(np.arange(data.K), data.kept.sum(axis=1))  # each dual entry's area
 
     def prox_gradient(self, u: np.ndarray) -> np.ndarray:
         """The dual prox term's gradient at u (zero when it is off)."""
@@ -461,13 +465,78 @@ def joint_state(k: JointKernels, sub: Subproblem, u: np.ndarray, s: Any = None) 
 def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     """The Newton direction in u's coordinates, in the others than the flat ones: with those at
     their best (G = 0 there), the full system's solution restricted to the others is the Newton
-    direction of the dual with the flat coordinates eliminated (a Schur complement)."""
+    direction of the dual with the flat coordinates eliminated (a Schur complement). When the
+    full step overshoots (h(1) > 0 in joint_line_search's terms), each area's part is scaled by
+    its own step length (`area_step_lengths`) if the scaled direction still descends; the exact
+    line search then runs along it. Near the optimum the full step is taken, and with it
+    Newton's local convergence."""
     b = 1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu)
     H = k.gauge.newton_matrix(newton_matrix(k.data, k.grams, st.coupling), b)
     H[np.diag_indices_from(H)] += k.prox_weight * k.proxed
     d = -scaled_solve(k, H, st.G)
     d[k.gauge.anchor] = 0.0  # the flat coordinates follow the others exactly (joint_state)
-    return d
+    evaluate, h0, _ = _along(k, sub, st, d)
+    if not h0 < 0 or evaluate(1.0)[0] <= 0:  # the full Newton step still descends: take d
+        return d
+    scaled = d * area_step_lengths(k, sub, st, d)[k.area_of]
+    return scaled if float(scaled @ st.G) < 0 else d
+
+
+def area_step_lengths(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> np.ndarray:
+    """One step length per area along d: the root tau_a >= 0 of area a's own part of the line
+    search, h_a(tau) = d_a.G_a(u + tau d_a), with every record's coupling multiplier held at the
+    state's (K roots at once, each to LINE_BRACKET of its bracket as the joint line search stops).
+
+    With nu held, area a's x_ia = clip(1 - (S_ia + nu_i s_a + tau V_ia) / 2, 0, U_a) and its
+    band terms move with tau alone, so h_a is monotone and piecewise linear, like band-newton's
+    line search of one area. Where no record's coupling binds the joint problem is the areas side
+    by side and these are exactly their own step lengths; one common step along d would stop every
+    area at the kink that comes first to any of them. An area whose part does not descend
+    (h_a(0) >= 0, possible where the coupling binds) gets 0 here; the caller keeps d unscaled if
+    the scaled direction does not descend as a whole."""
+    data, K = k.data, k.data.K
+    area_of = k.area_of
+    V = data.CT(k.gauge.reduced(d))  # n x K: area a's S moves by tau_a V[:, a]
+    s, U = data.shares, data.upper
+    base = 1.0 - (st.s + st.coupling.nu[:, None] * s) / 2.0
+    h0 = np.bincount(area_of, weights=d * st.G, minlength=K)
+    linear = np.bincount(area_of, weights=d * d * (1.0 / (2.0 * sub.rho) + k.prox_weight * k.proxed), minlength=K)
+
+    def h(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        inner = base - tau * V / 2.0
+        x = np.clip(inner, 0.0, U)
+        records = -(V * (x - st.x)).sum(axis=0)
+        wa = st.wa + tau[area_of] * d / (2.0 * sub.mu)
+        band = np.bincount(area_of, weights=d * (wa.clip(sub.l, sub.u) - st.w), minlength=K)
+        free_w = (wa > sub.l) & (wa < sub.u)
+        slope = (((inner > 0.0) & (inner < U)) * V * V).sum(axis=0) / 2.0 + linear + np.bincount(
+            area_of, weights=free_w * d * d / (2.0 * sub.mu), minlength=K)
+        return h0 + tau * linear + records + band, slope
+
+    descends = h0 < 0
+    lo, hi = np.zeros(K), np.full(K, np.inf)
+    T = np.ones(K)
+    while True:  # a bracket [lo, hi] with h(lo) < 0 <= h(hi) for each descending area
+        value, _ = h(np.where(descends, T, 0.0))
+        hi = np.where(descends & (value >= 0) & np.isinf(hi), T, hi)
+        grow = descends & np.isinf(hi)
+        if not grow.any() or T[grow].min() >= _BRACKET_MAX_STEP:
+            break
+        lo = np.where(grow, T, lo)
+        T = np.where(grow, T * _BRACKET_GROWTH, T)
+    tau = np.where(np.isinf(hi), lo, hi)
+    done = ~descends | np.isinf(hi)
+    while not done.all():  # Newton on the piece inside the bracket, else bisection
+        value, slope = h(tau)
+        lo = np.where(~done & (value < 0), tau, lo)
+        hi = np.where(~done & (value >= 0), tau, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = tau - value / slope
+        step = np.where((slope > 0) & (step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        finished = (value == 0) | (hi - lo <= LINE_BRACKET * hi)
+        tau = np.where(done, tau, np.where(finished, np.where(value == 0, tau, lo), step))
+        done |= finished
+    return np.where(descends, tau, 0.0)
 
 
 def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[float, Any]:
@@ -477,13 +546,20 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
     h is the derivative along d of the dual with the flat coordinates eliminated: monotone and
     piecewise linear. The cell's national total fixes sum_a c_a r_a, so the flat coordinates at t
     need only the state's fit (flat_solve)."""
+    evaluate, h0, V = _along(k, sub, st, d)
+    if not h0 < 0:
+        return 0.0, V
+    return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
+
+
+def _along(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[Any, float, np.ndarray]:
+    """joint_line_search's h along d: its evaluation at t (value, slope, size of its terms),
+    h(0), and the move of S."""
     data, gauge = k.data, k.gauge
     V = data.CT(gauge.reduced(d))  # n x K: S moves by t V
     S = st.s
     s = data.shares
     h0 = float(d @ st.G)
-    if not h0 < 0:
-        return 0.0, V
     x0, w0, y0 = st.x, st.w, gauge.to_y(st.y)
     prox_dd = k.prox_weight * float(d @ d)  # d is zero on the flat coordinates, outside the prox
 
@@ -509,7 +585,7 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
                 + t * prox_dd)
         return value, slope, size
 
-    return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
+    return evaluate, h0, V
 
 
 JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_search)
