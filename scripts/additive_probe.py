@@ -21,7 +21,6 @@ records can reach (goldstar.areas.joint.aggregate_conflicts) are printed and not
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from goldstar.certificate.additive import certify_joint  # noqa: E402
 from goldstar.solvers import get_solver  # noqa: E402
 from goldstar.store.atomic import atomic_write  # noqa: E402
-from goldstar.areas.joint import JointProblem, aggregate_conflicts, joint_problem, separate_duals  # noqa: E402
+from goldstar.areas.joint import JointProblem, aggregate_conflicts, check_cap, joint_problem, separate_duals  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
 from goldstar.solvers.additive_core import EXHAUSTION, JointData, run_joint, uncoupled_x  # noqa: E402
 
@@ -108,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.from_separate is not None and (not args.states or args.start is not None):
         parser.error("--from-separate needs --states, and not --start")
-    if args.max_exhaustion is not None and not (math.isfinite(args.max_exhaustion) and args.max_exhaustion >= 1):
-        parser.error(f"--max-exhaustion {args.max_exhaustion:g}: must be a finite number of at least 1")
+    if args.max_exhaustion is not None:
+        try:
+            check_cap(args.max_exhaustion, "--max-exhaustion")
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.from_separate is not None and not (args.from_separate / "duals.parquet").is_file():
         parser.error(f"--from-separate {args.from_separate}: not an areas reference (no duals.parquet in it)")
     if args.start is not None and not args.start.is_file():

@@ -230,3 +230,28 @@ def test_rounds_of_the_dual_proximal_point_end_at_the_same_optimum(mode, bound, 
     assert result.status == 0, result.message
     assert np.abs(result.x - clarabel_joint(data, l, u, rho)).max() < 1e-9
     assert certify(data, l, u, rho, result.x, result.y).passed
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_each_areas_step_length_is_the_root_of_its_own_line_search_where_no_coupling_binds(seed):
+    """Under a cap no record reaches, the joint problem is its areas side by side, so the step
+    length area_step_lengths gives area a along d is the root of the joint line search's h along
+    d's part in area a alone: h <= 0 at it (to rounding) and >= 0 past its bracket (LINE_BRACKET
+    of it)."""
+    from goldstar.solvers.additive_core import LINE_BRACKET, JointKernels, _along, area_step_lengths, joint_state
+    from goldstar.solvers.band_core import Subproblem
+
+    data, l, u, rho = small(seed, n=60, J=5, K=4, mode=EXHAUSTION, bound=1e6, spread=0.3)
+    k = JointKernels(data)
+    sub = Subproblem(wk=np.clip(data.C(np.ones((data.n, data.K))), l, u), rho=rho, mu=1.0, l=l, u=u)
+    st = joint_state(k, sub, np.zeros(data.N))
+    d = -st.G * 50.0  # far enough to cross kinks of boxes and bands
+    tau = area_step_lengths(k, sub, st, d)
+    assert np.all(tau > 0) and len(set(np.round(tau, 6))) > 1  # each area its own length
+    for a in range(data.K):
+        part = np.where(k.area_of == a, d, 0.0)
+        evaluate, h0, _ = _along(k, sub, st, part)
+        at, _, size = evaluate(tau[a])
+        past = evaluate(tau[a] / (1 - LINE_BRACKET) * (1 + 1e-12))[0]
+        # at the root h is 0 up to the rounding of its terms (the two sums are ordered differently)
+        assert h0 < 0 and at <= 1e-12 * size and past >= 0

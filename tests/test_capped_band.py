@@ -26,7 +26,9 @@ def band_problem(seed: int):
 def dense_kkt(problem, cap: np.ndarray, x_active: np.ndarray) -> tuple[np.ndarray, bool]:
     """The band optimum with record i in [lower, cap_i] on the active set of x_active: the records
     at a bound fixed there, the targets outside their band held at the edge they miss; one dense
-    solve of the stationarity on the free records. Also whether that active set reproduces itself."""
+    solve of the stationarity on the free records. Also whether that active set reproduces itself
+    and is optimal: the free records inside their box, the gradient pushing every record at a
+    bound against it (to 1e-9 of its terms' size), the targets on the sides they were."""
     form = problem.form
     C = form.C.toarray()
     lo = x_active <= problem.lower
@@ -42,7 +44,13 @@ def dense_kkt(problem, cap: np.ndarray, x_active: np.ndarray) -> tuple[np.ndarra
     H = np.eye(int(free.sum())) + CVF.T @ (rho[:, None] * CVF)
     x[free] = np.linalg.solve(H, np.ones(int(free.sum())) - CVF.T @ (rho * (CVA @ x[~free] - b)))
     z_new = C @ x
+    # the objective's gradient in x: <= 0 at the cap (it would grow), >= 0 at the lower bound
+    grad = 2.0 * (x - 1.0) + 2.0 * CV.T @ (rho * (CV @ x - b))
+    size = 2.0 * (np.abs(x - 1.0) + np.abs(CV.T) @ (rho * np.abs(CV @ x - b))) + 1.0
+    pinned = cap <= problem.lower  # a bound equal to the lower bound: no sign to check
+    at_cap, at_lower = hi & ~lo, lo & ~pinned
     consistent = bool(np.all((x[free] > problem.lower) & (x[free] < cap[free]))
+                      and np.all(grad[at_cap] <= 1e-9 * size[at_cap]) and np.all(grad[at_lower] >= -1e-9 * size[at_lower])
                       and np.all(z_new[above] >= form.u[above]) and np.all(z_new[below] <= form.l[below])
                       and np.all((z_new[~V] >= form.l[~V] - 1e-12) & (z_new[~V] <= form.u[~V] + 1e-12)))
     return x, consistent
@@ -60,13 +68,15 @@ def test_caps_at_the_common_bound_give_band_newtons_answer(seed):
     assert relative_difference(capped.m, plain.m) <= 1e-9
 
 
-@pytest.mark.parametrize("seed", [3, 4])
-def test_binding_caps_end_at_the_dense_optimum_of_their_active_set(seed):
+@pytest.mark.parametrize("seed, zero", [(3, False), (4, False), (3, True)])
+def test_binding_caps_end_at_the_dense_optimum_of_their_active_set(seed, zero):
     problem = band_problem(seed)
     plain = solve(problem, "band-newton").m
     cap = np.full(problem.n, problem.upper)
     largest = np.argsort(-plain)[:30]
     cap[largest] = 0.8 * plain[largest]  # every one of them binds now
+    if zero:  # and records held at their lower bound by a bound equal to it (as the heuristic's 0 bounds)
+        cap[np.argsort(plain)[:40]] = problem.lower
     result = run_capped(problem, cap, OPTIONS)
     assert result.status == CONVERGED, result.message
     assert np.all(result.m <= cap) and np.count_nonzero(result.m == cap) >= 10
@@ -78,6 +88,11 @@ def test_binding_caps_end_at_the_dense_optimum_of_their_active_set(seed):
 
 def test_caps_outside_the_box_are_refused():
     problem = band_problem(3)
-    for cap in (np.full(problem.n, problem.upper * 2), np.full(problem.n, -1.0), np.ones(problem.n - 1)):
-        with pytest.raises(ValueError, match="bounds in"):
-            run_capped(problem, cap, OPTIONS)
+    high = np.full(problem.n, problem.upper)
+    high[7] = problem.upper * 2
+    with pytest.raises(ValueError, match=rf"record {problem.record_ids[7]} \(row 7\) has bound .* outside the box"):
+        run_capped(problem, high, OPTIONS)
+    with pytest.raises(ValueError, match=r"\(300 such records\)"):
+        run_capped(problem, np.full(problem.n, -1.0), OPTIONS)
+    with pytest.raises(ValueError, match="300 bounds expected"):
+        run_capped(problem, np.ones(problem.n - 1), OPTIONS)

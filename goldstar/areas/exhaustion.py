@@ -10,7 +10,10 @@ bound or the area's box, and the areas whose bounds changed are solved again, up
 solves in all. The sums can then only fall, but the bounds take freedom from every area's
 targets: a band the bounds put out of reach is missed, and its solve at the area's hard
 slack penalty does not reach its floor (`ExhaustionPass.unconverged`), where TMD's elastic
-slack pays for it. `ExhaustionResult.held` says whether the cap holds at the end.
+slack pays for it. Since no multiplier may grow after the first pass and the records above E
+are brought to it, the cap holds after the second pass (to the rounding of a K-term sum,
+CAP_ROUNDING); what the heuristic costs is read in the band misses of its solves.
+`ExhaustionResult.held` says whether the cap holds at the end.
 """
 
 from __future__ import annotations
@@ -24,8 +27,18 @@ import numpy as np
 from ..solvers import CONVERGED, get_solver
 from ..solvers.band_newton import run_capped
 from .inputs import NationalData
+from .joint import check_cap, normalized_shares
 from .problem import AreaSettings, area_prepass, build_area_problem
 from .targets import AreaSpec
+
+# A record's sum over K areas is a K-term float64 sum of non-negative terms: within
+# K eps of itself. Sums within CAP_ROUNDING x K eps above E count as at E.
+CAP_ROUNDING = 4.0
+
+
+def above_cap(sums: np.ndarray, cap: float, K: int) -> np.ndarray:
+    """The records whose sum exceeds E by more than the rounding of their K-term sums."""
+    return sums > cap * (1.0 + CAP_ROUNDING * K * np.finfo(float).eps)
 
 
 @dataclass
@@ -38,8 +51,8 @@ class ExhaustionPass:
     above: int  # records whose sum exceeds E
     bounded: int  # records above the cap whose bounds were lowered for this pass (0 for the first)
     solved: int  # areas solved in this pass
-    unconverged: list[str]  # areas whose solve did not reach its floor
-    worst_miss: dict[str, float]  # each area solved: its largest band miss, in band widths
+    unconverged: list[str]  # areas whose solve stopped short of its floor (a band out of reach, or its time limit)
+    worst_miss: dict[str, float]  # each area solved: its largest band miss, in band widths (0 without targets)
     seconds: float
 
 
@@ -56,7 +69,7 @@ class ExhaustionResult:
 
     @property
     def held(self) -> bool:
-        return bool(self.sums.max() <= self.cap)
+        return not above_cap(self.sums, self.cap, self.shares.size).any()
 
 
 def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings: list[AreaSettings],
@@ -65,15 +78,19 @@ def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings
     """The heuristic (module docstring) at E = `cap` for up to `passes` solves of every area,
     stopping early once every record is within E. Each area keeps the targets its own pre-pass
     keeps (at its box [0, upper]) in every pass."""
-    if not (np.isfinite(cap) and cap >= 1.0):
-        raise ValueError(f"cap {cap!r}: must be a finite number of at least 1")
+    cap = check_cap(cap)
     if passes < 1:
         raise ValueError(f"passes {passes!r}: must be at least 1")
-    opts = {**get_solver("band-newton").defaults, **(options or {})}
+    if len(settings) != len(areas):
+        raise ValueError(f"{len(areas)} areas and {len(settings)} settings")
+    for spec, s in zip(areas, settings):
+        if s.lower != 0.0:
+            raise ValueError(f"area {spec.name}: lower {s.lower:g}; the heuristic's bounds start at 0")
+    solver = get_solver("band-newton")
+    opts = {**solver.defaults, **solver.check_options(options or {})}
     problems = [build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0]
                 for spec, s in zip(areas, settings)]
-    shares = np.array([spec.pop_share for spec in areas])
-    shares = shares / shares.sum()
+    shares = normalized_shares(areas)
     n = problems[0].n
     bounds = np.array([[s.upper for s in settings]] * n)  # n x K
     x = np.ones((n, len(areas)))
@@ -86,11 +103,11 @@ def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings
         for a in np.flatnonzero(changed):
             sol = run_capped(problems[a], bounds[:, a], opts)
             x[:, a] = sol.m
-            worst[areas[a].name] = float(np.abs(problems[a].form.band_status(sol.m)["violation_widths"]).max())
+            worst[areas[a].name] = float(np.abs(problems[a].form.band_status(sol.m)["violation_widths"]).max(initial=0.0))
             if sol.status != CONVERGED:
                 unconverged.append(areas[a].name)
         sums = x @ shares
-        over = sums > cap
+        over = above_cap(sums, cap, len(areas))
         step = ExhaustionPass(number=number, max_sum=float(sums.max()), p99_sum=float(np.quantile(sums, 0.99)),
                               above=int(over.sum()), bounded=bounded, solved=int(changed.sum()),
                               unconverged=unconverged, worst_miss=worst, seconds=time.perf_counter() - start)

@@ -38,6 +38,20 @@ class JointProblem:
     input_hashes: list[str]  # K, each area's input hash as its own batch records it
 
 
+def check_cap(cap: float, name: str = "cap") -> float:
+    """A cap E on each record's sum over the areas: a finite number of at least 1 (below 1 the
+    records that feed no cell, which keep x = 1, would break it). ValueError naming `name`."""
+    if not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 1.0):
+        raise ValueError(f"{name} {cap!r}: must be a finite number of at least 1")
+    return float(cap)
+
+
+def normalized_shares(areas: list[AreaSpec]) -> np.ndarray:
+    """The areas' population shares divided by their sum (the joint problem's s)."""
+    shares = np.array([spec.pop_share for spec in areas])
+    return shares / shares.sum()
+
+
 def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[AreaSettings],
                   input_hashes: list[str], *, max_exhaustion: float | None = None) -> JointProblem:
     """The joint problem of `areas` (and their input hashes, as goldstar.areas.command.batch_inputs
@@ -45,8 +59,8 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[
     weight), or capped at `max_exhaustion` E >= 1 (each record's area weights sum to at most E
     times its national weight; below 1 the records that feed no cell, kept at x = 1, would break
     it). ValueError for such an E, or for an area whose box does not start at 0."""
-    if max_exhaustion is not None and not (math.isfinite(max_exhaustion) and max_exhaustion >= 1.0):
-        raise ValueError(f"max_exhaustion {max_exhaustion!r}: must be a finite number of at least 1")
+    if max_exhaustion is not None:
+        max_exhaustion = check_cap(max_exhaustion, "max_exhaustion")
     for spec, s in zip(areas, settings):
         if s.lower != 0.0:
             raise ValueError(f"area {spec.name}: lower {s.lower:g}; the joint problem's box is [0, upper]")
@@ -61,10 +75,10 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[
         kept[a, form.kept], ts[a, form.kept] = True, form.ts
         l.append(form.l), u.append(form.u), stages.append(form.rho_stages())
         names += [f"{spec.name}:{n}" for n in form.names]
-    shares = np.array([spec.pop_share for spec in areas])
+    shares = normalized_shares(areas)
     mode = dict(mode=ADDITIVE) if max_exhaustion is None else dict(mode=EXHAUSTION, bound=float(max_exhaustion))
     A = A[feeds]
-    data = JointData(A=A, absA=abs(A), w=w[feeds], shares=shares / shares.sum(),
+    data = JointData(A=A, absA=abs(A), w=w[feeds], shares=shares,
                      upper=np.array([s.upper for s in settings]), kept=kept, ts=ts, **mode)
     return JointProblem(data=data, l=np.concatenate(l), u=np.concatenate(u),
                         stages=_aligned(stages),

@@ -58,6 +58,9 @@ ROOT_MAX_ROUNDS = 200
 # states), and far from the optimum the root sits among thousands of kinks; near it the Newton
 # step on the piece (t = 1) is exact at once.
 LINE_BRACKET = 1e-3
+# area_step_lengths' rounds of Newton-or-bisection per root: bisection alone narrows a bracket
+# to LINE_BRACKET in ~10 rounds from [1, 4], and to it from [lo, 1e12] in ~50.
+AREA_ROOT_ROUNDS = 60
 # Newton rounds before the records still unresolved get their root from sorted breakpoints.
 NEWTON_ROUNDS = 3
 
@@ -408,6 +411,7 @@ class JointKernels:
         self.proxed = np.ones(data.N)
         self.proxed[self.gauge.anchor] = 0.0
         self.area_of = np.repeat(np.arange(data.K), data.kept.sum(axis=1))  # each dual entry's area
+        self.probe: tuple | None = None  # joint_step's h along its direction, for the line search
 
     def prox_gradient(self, u: np.ndarray) -> np.ndarray:
         """The dual prox term's gradient at u (zero when it is off)."""
@@ -475,8 +479,12 @@ def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     H[np.diag_indices_from(H)] += k.prox_weight * k.proxed
     d = -scaled_solve(k, H, st.G)
     d[k.gauge.anchor] = 0.0  # the flat coordinates follow the others exactly (joint_state)
-    evaluate, h0, _ = _along(k, sub, st, d)
-    if not h0 < 0 or evaluate(1.0)[0] <= 0:  # the full Newton step still descends: take d
+    evaluate, h0, V = _along(k, sub, st, d)
+    if not h0 < 0:
+        return d
+    at_one = evaluate(1.0)
+    if at_one[0] <= 0:  # the full Newton step still descends: take d (the line search reuses the two)
+        k.probe = (d, evaluate, h0, V, at_one)
         return d
     scaled = d * area_step_lengths(k, sub, st, d)[k.area_of]
     return scaled if float(scaled @ st.G) < 0 else d
@@ -524,19 +532,21 @@ def area_step_lengths(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
             break
         lo = np.where(grow, T, lo)
         T = np.where(grow, T * _BRACKET_GROWTH, T)
-    tau = np.where(np.isinf(hi), lo, hi)
+    tau = np.where(np.isinf(hi), T, hi)  # no bracket below _BRACKET_MAX_STEP: that step, as monotone_root
     done = ~descends | np.isinf(hi)
-    while not done.all():  # Newton on the piece inside the bracket, else bisection
+    for _ in range(AREA_ROOT_ROUNDS):  # Newton on the piece inside the bracket, else bisection
+        if done.all():
+            break
         value, slope = h(tau)
         lo = np.where(~done & (value < 0), tau, lo)
         hi = np.where(~done & (value >= 0), tau, hi)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = tau - value / slope
         step = np.where((slope > 0) & (step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        finished = (value == 0) | (hi - lo <= LINE_BRACKET * hi)
+        finished = (value == 0) | (hi - lo <= LINE_BRACKET * hi) | ~np.isfinite(value)
         tau = np.where(done, tau, np.where(finished, np.where(value == 0, tau, lo), step))
         done |= finished
-    return np.where(descends, tau, 0.0)
+    return np.where(descends & np.isfinite(tau), tau, 0.0)
 
 
 def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[float, Any]:
@@ -546,7 +556,14 @@ def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
     h is the derivative along d of the dual with the flat coordinates eliminated: monotone and
     piecewise linear. The cell's national total fixes sum_a c_a r_a, so the flat coordinates at t
     need only the state's fit (flat_solve)."""
-    evaluate, h0, V = _along(k, sub, st, d)
+    probe, k.probe = k.probe, None
+    if probe is not None and probe[0] is d:  # joint_step's h along d, already evaluated at t = 1
+        _, along, h0, V, at_one = probe
+
+        def evaluate(t: float) -> tuple[float, float, float]:
+            return at_one if t == 1.0 else along(t)
+    else:
+        evaluate, h0, V = _along(k, sub, st, d)
     if not h0 < 0:
         return 0.0, V
     return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
