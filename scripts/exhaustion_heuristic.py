@@ -45,6 +45,24 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = "exhaustion"
 
 
+def exact_distance(national, result, path: Path, parser: argparse.ArgumentParser) -> dict:
+    """The heuristic's area weights against the exact joint optimum's (the probe's --save x, over
+    the records that feed a cell; the others keep x = 1 in both), in units of each record's national
+    weight: |s_a x_ia - s_a x*_ia|."""
+    import numpy as np
+
+    saved = np.load(path)
+    feeds = np.diff(national.positive[1].indptr) > 0
+    exact = saved["x"] if "x" in saved.files else None
+    if exact is None or exact.shape != (int(feeds.sum()), result.x.shape[1]):
+        parser.error(f"--exact {path}: not the probe's --save of this problem (x of shape "
+                     f"{(int(feeds.sum()), result.x.shape[1])} expected)")
+    diff = np.abs(result.x[feeds] - exact) * result.shares
+    per_record = diff.max(axis=1)
+    return {"file": str(path), "max_abs": float(diff.max()), "records_moved": int((per_record > 1e-9).sum()),
+            "p99_abs": float(np.quantile(per_record, 0.99)), "records": int(feeds.sum())}
+
+
 def markdown(figures: dict) -> str:
     rows = ["| pass | areas solved | seconds | max sum | p99 sum | records above E | solves short of their floor "
             "| largest band miss of the areas solved (widths) |", "|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -53,6 +71,12 @@ def markdown(figures: dict) -> str:
         rows.append(f"| {p['number']} | {p['solved']} | {p['seconds']:.1f} | {p['max_sum']:.4f} | {p['p99_sum']:.4f} "
                     f"| {p['above']:,} | {len(p['unconverged'])} | {miss:.3g} ({area}) |")
     held = "holds" if figures["held"] else "does not hold"
+    exact = figures.get("exact")
+    if exact:
+        rows += ["", f"Against the exact capped joint optimum (`{exact['file']}`): {exact['records_moved']:,} of "
+                     f"{exact['records']:,} records have an area weight that differs by more than 1e-9 of their national "
+                     f"weight; the largest difference is {exact['max_abs']:.3g}, the 99th percentile of each record's "
+                     f"largest {exact['p99_abs']:.3g}."]
     return "\n".join([
         f"<!-- {MARKER}:start -->",
         f"## TMD's --max-exhaustion heuristic at E = {figures['cap']:g} ({figures['areas']}, {figures['recipe']})",
@@ -75,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--area-time-limit", type=float, default=30.0,
                         help="seconds for each area's solve (a solve whose bands the bounds put out of reach "
                              "does not reach its floor)")
+    parser.add_argument("--exact", type=Path, metavar="FILE.npz",
+                        help="the exact capped joint optimum at the same E (scripts/additive_probe.py --states "
+                             "--max-exhaustion E --save FILE.npz): how far the heuristic's weights are from it")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "exhaustion_states.json",
                         help="write the passes here")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="the markdown file whose "
@@ -89,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (math.isfinite(args.area_time_limit) and args.area_time_limit > 0):
         parser.error(f"--area-time-limit {args.area_time_limit:g}: must be a positive number of seconds")
 
+    if args.exact is not None and not args.exact.is_file():
+        parser.error(f"--exact {args.exact}: no such file")
     from goldstar.areas import command
     from goldstar.cli import build_parser
 
@@ -105,10 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     print(f"the cap {'holds' if result.held else 'does not hold'} after {len(result.passes)} pass(es): "
           f"max sum {result.sums.max():.4f}; {seconds:.1f} s in all")
+    distance = None if args.exact is None else exact_distance(national, result, args.exact, parser)
+    if distance is not None:
+        print(f"against the exact optimum: {distance['records_moved']:,} records' area weights differ by more "
+              f"than 1e-9; largest difference {distance['max_abs']:.3g} of a national weight")
     figures = {"command": "python scripts/exhaustion_heuristic.py" + "".join(
                    f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
                "areas": args.areas, "recipe": args.recipe, "cap": args.cap, "held": result.held, "seconds": seconds,
-               "passes": [asdict(p) for p in result.passes]}
+               "passes": [asdict(p) for p in result.passes], "exact": distance}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps(figures, indent=1) + "\n")
     replace_section(args.out, f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->", markdown(figures))
