@@ -120,3 +120,21 @@ def script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_the_distance_to_the_exact_optimum_is_read_over_the_records_that_feed_a_cell(inputs, separate, tmp_path):
+    import argparse
+
+    national, _, _ = inputs
+    _, sums = separate
+    result = exhaustion_heuristic(*inputs, cap=float(np.quantile(sums, 0.9)), passes=2)
+    feeds = np.diff(national.positive[1].indptr) > 0
+    exact = result.x[feeds].copy()
+    exact[3, 1] += 0.5  # one record's second area moved
+    np.savez(tmp_path / "exact.npz", x=exact, y=np.zeros(1))
+    out = script().exact_distance(national, result, tmp_path / "exact.npz", argparse.ArgumentParser())
+    assert out["records_moved"] == 1 and out["max_abs"] == pytest.approx(0.5 * result.shares[1], rel=1e-12)
+    assert out["records"] == int(feeds.sum()) and out["exact_max_sum"] >= (result.x[feeds] @ result.shares).max()
+    np.savez(tmp_path / "other.npz", x=exact[:-1], y=np.zeros(1))
+    with pytest.raises(SystemExit):
+        script().exact_distance(national, result, tmp_path / "other.npz", argparse.ArgumentParser())
