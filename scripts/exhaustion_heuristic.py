@@ -77,7 +77,9 @@ def markdown(figures: dict) -> str:
     held = "holds" if figures["held"] else "does not hold"
     exact = figures.get("exact")
     if exact:
-        rows += ["", f"Against the exact capped joint optimum (`{exact['file']}`): {exact['records_moved']:,} of "
+        rows += ["", f"Against the exact capped joint optimum (`{exact['file']}`, saved by `python scripts/additive_probe.py "
+                     f"--states --from-separate reference/areas --max-exhaustion {figures['cap']:g} --save FILE`): "
+                     f"{exact['records_moved']:,} of "
                      f"{exact['records']:,} records have an area weight that differs by more than 1e-9 of their national "
                      f"weight; the largest difference is {exact['max_abs']:.3g}, the 99th percentile of each record's "
                      f"largest {exact['p99_abs']:.3g}. The exact optimum's sums: max {exact['exact_max_sum']:.4f}, "
@@ -111,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the passes here")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="the markdown file whose "
                         "exhaustion section the table replaces")
+    parser.add_argument("--render-only", action="store_true", help="render the section from --json, no run")
     args = parser.parse_args(argv)
+    if args.render_only:
+        if not args.json.is_file():
+            parser.error(f"--json {args.json}: no such file to render")
+        replace_section(args.out, f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->",
+                        markdown(json.loads(args.json.read_text())))
+        print(f"rendered the {MARKER} section of {args.out} from {args.json}")
+        return 0
     try:
         check_cap(args.cap, "--cap")
     except ValueError as exc:
