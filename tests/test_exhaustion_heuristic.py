@@ -146,9 +146,9 @@ def test_render_only_redraws_the_section_from_the_json_and_leaves_the_rest(tmp_p
                "passes": [{"number": 1, "solved": 51, "seconds": 8.0, "max_sum": 5.74, "p99_sum": 1.07, "above": 44,
                            "bounded": 0, "unconverged": [], "worst_miss": {"ID": 1e-8}}]}
     (tmp_path / "e.json").write_text(__import__("json").dumps(figures))
-    (tmp_path / "B.md").write_text("# Benchmarks\n\nkept\n\n<!-- exhaustion:start -->\nold\n<!-- exhaustion:end -->\n")
+    (tmp_path / "B.md").write_text("# Benchmarks\n\nkept\n\n<!-- exhaustion:start -->\nSTALE SECTION\n<!-- exhaustion:end -->\n")
     assert script().main(["--render-only", "--json", str(tmp_path / "e.json"), "--out", str(tmp_path / "B.md")]) == 0
     text = (tmp_path / "B.md").read_text()
-    assert "kept" in text and "old" not in text and "| 1 | 51 | 8.0 | 5.7400 | 1.0700 | 44 | 0 | 1e-08 (ID) |" in text
+    assert "kept" in text and "STALE SECTION" not in text and "| 1 | 51 | 8.0 | 5.7400 | 1.0700 | 44 | 0 | 1e-08 (ID) |" in text
     with pytest.raises(SystemExit):
         script().main(["--render-only", "--json", str(tmp_path / "none.json"), "--out", str(tmp_path / "B.md")])
