@@ -27,7 +27,7 @@ import numpy as np
 from ..checks import Check
 from ..problem.objectives.band import RHO_CAP
 from ..problem.prepass import BAND_TOL
-from ..solvers.additive_core import EXHAUSTION, JointData, JointKernels, coupled_x, joint_state, joint_step
+from ..solvers.additive_core import EXHAUSTION, JointData, JointKernels, coupled_x, joint_state, newton_direction
 from ..solvers.band_core import Subproblem
 from .band import PROX_MU
 from .checks import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL, Checked, bound_check, fixed_point_check, gap_check
@@ -91,7 +91,7 @@ def certify_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho: np.ndarray
     sub = Subproblem(wk=pz, rho=rho, mu=np.full(data.N, PROX_MU), l=l, u=u)
     u0 = k.gauge.from_y(y)
     state = joint_state(k, sub, u0)
-    u1 = state.y + joint_step(k, sub, state)  # the state's u has its flat coordinates at their best
+    u1 = state.y + newton_direction(k, sub, state)  # the state's u has its flat coordinates at their best
     y1 = k.gauge.to_y(u1)
     loss = float(((X - 1.0) ** 2).sum() + (rho * (z - pz) ** 2).sum())
     gaps, fixed = [], None

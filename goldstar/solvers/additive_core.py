@@ -466,19 +466,26 @@ def joint_state(k: JointKernels, sub: Subproblem, u: np.ndarray, s: Any = None) 
                      free_w=(wa >= sub.l) & (wa <= sub.u), coupling=cp)
 
 
-def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
+def newton_direction(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     """The Newton direction in u's coordinates, in the others than the flat ones: with those at
     their best (G = 0 there), the full system's solution restricted to the others is the Newton
-    direction of the dual with the flat coordinates eliminated (a Schur complement). When the
-    full step overshoots (h(1) > 0 in joint_line_search's terms), each area's part is scaled by
-    its own step length (`area_step_lengths`) if the scaled direction still descends; the exact
-    line search then runs along it. Near the optimum the full step is taken, and with it
-    Newton's local convergence."""
+    direction of the dual with the flat coordinates eliminated (a Schur complement). The joint
+    certificate's step."""
     b = 1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu)
     H = k.gauge.newton_matrix(newton_matrix(k.data, k.grams, st.coupling), b)
     H[np.diag_indices_from(H)] += k.prox_weight * k.proxed
     d = -scaled_solve(k, H, st.G)
     d[k.gauge.anchor] = 0.0  # the flat coordinates follow the others exactly (joint_state)
+    return d
+
+
+def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
+    """The loop's direction: the Newton direction, or, when its full step overshoots (h(1) > 0
+    in joint_line_search's terms), each area's part scaled by its own step length
+    (`area_step_lengths`) if the scaled direction still descends; the exact line search then
+    runs along it. Near the optimum the full step is taken, and with it Newton's local
+    convergence."""
+    d = newton_direction(k, sub, st)
     evaluate, h0, V = _along(k, sub, st, d)
     if not h0 < 0:
         return d
