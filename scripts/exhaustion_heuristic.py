@@ -45,6 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = "exhaustion"
 
 
+def _ours(path: Path) -> bool:
+    """A file this script wrote before (its JSON names this script's command), so it may be replaced."""
+    try:
+        return str(json.loads(path.read_text()).get("command", "")).startswith("python scripts/exhaustion_heuristic.py")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def exact_distance(national, result, path: Path, parser: argparse.ArgumentParser) -> dict:
     """The heuristic's area weights against the exact joint optimum's (the probe's --save x, over
     the records that feed a cell; the others keep x = 1 in both), in units of each record's national
@@ -122,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                         markdown(json.loads(args.json.read_text())))
         print(f"rendered the {MARKER} section of {args.out} from {args.json}")
         return 0
+    if args.json.exists() and not _ours(args.json):
+        parser.error(f"--json {args.json}: the file exists and is not this script's output; name a new one")
     try:
         check_cap(args.cap, "--cap")
     except ValueError as exc:

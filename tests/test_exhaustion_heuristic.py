@@ -152,3 +152,12 @@ def test_render_only_redraws_the_section_from_the_json_and_leaves_the_rest(tmp_p
     assert "kept" in text and "STALE SECTION" not in text and "| 1 | 51 | 8.0 | 5.7400 | 1.0700 | 44 | 0 | 1e-08 (ID) |" in text
     with pytest.raises(SystemExit):
         script().main(["--render-only", "--json", str(tmp_path / "none.json"), "--out", str(tmp_path / "B.md")])
+
+
+def test_a_json_path_holding_a_users_file_is_refused_and_kept(tmp_path, capsys):
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"my": "data"}')
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--json", str(mine), "--out", str(tmp_path / "B.md")])
+    assert exit_.value.code == 2 and "is not this script's output" in capsys.readouterr().err
+    assert mine.read_text() == '{"my": "data"}' and not (tmp_path / "B.md").exists()
