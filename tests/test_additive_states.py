@@ -21,7 +21,7 @@ import pytest
 
 from goldstar.areas import command
 from goldstar.areas.joint import JointProblem, aggregate_conflicts, joint_problem, separate_duals
-from goldstar.areas.problem import area_prepass, build_area_problem
+from goldstar.areas.problem import kept_area_problem
 from goldstar.certificate.additive import certify_joint
 from goldstar.cli import build_parser
 from goldstar.exceptions import InputError
@@ -70,7 +70,7 @@ def test_the_joint_problem_holds_each_states_own_band_problem(batch, states: Joi
     national, areas, settings, _ = batch
     a = states.areas.index(area)
     spec, s = areas[a], settings[a]
-    form = build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0].form
+    form = kept_area_problem(national, spec, s).form
     rows = slice(int(states.data.kept[:a].sum()), int(states.data.kept[: a + 1].sum()))
     assert np.array_equal(np.flatnonzero(states.data.kept[a]), np.asarray(form.kept))
     assert np.array_equal(states.l[rows], form.l) and np.array_equal(states.u[rows], form.u)

@@ -10,7 +10,7 @@ import pytest
 
 from goldstar.areas.exhaustion import exhaustion_heuristic
 from goldstar.areas.inputs import read_soi_states
-from goldstar.areas.problem import AreaSettings, area_prepass, build_area_problem, settings_for
+from goldstar.areas.problem import AreaSettings, kept_area_problem, settings_for
 from goldstar.areas.targets import make_areas
 from goldstar.solvers import get_solver
 from goldstar.solvers.band_newton import run_capped
@@ -32,7 +32,7 @@ def separate(inputs):
     national, areas, settings = inputs
     x = np.column_stack([
         run_capped(p, np.full(p.n, s.upper), get_solver("band-newton").defaults).m
-        for p, s in ((build_area_problem(national, a, s, area_prepass(national, a, s).names)[0], s)
+        for p, s in ((kept_area_problem(national, a, s), s)
                      for a, s in zip(areas, settings))])
     shares = np.array([a.pop_share for a in areas])
     return x, x @ (shares / shares.sum())

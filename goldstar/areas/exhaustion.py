@@ -28,7 +28,7 @@ from ..solvers import CONVERGED, get_solver
 from ..solvers.band_newton import run_capped
 from .inputs import NationalData
 from .joint import check_cap, normalized_shares
-from .problem import AreaSettings, area_prepass, build_area_problem
+from .problem import AreaSettings, kept_area_problem
 from .targets import AreaSpec
 
 # A record's sum over K areas is a K-term float64 sum of non-negative terms: within
@@ -95,7 +95,7 @@ def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings
             raise ValueError(f"area {spec.name}: lower {s.lower:g}; the heuristic's bounds start at 0")
     solver = get_solver("band-newton")
     opts = {**solver.defaults, **solver.check_options(options or {})}
-    problems = [build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0]
+    problems = [kept_area_problem(national, spec, s)
                 for spec, s in zip(areas, settings)]
     shares = normalized_shares(areas)
     n = problems[0].n

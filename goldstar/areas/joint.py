@@ -17,7 +17,7 @@ from ..exceptions import InputError
 from ..problem.objectives.band import RHO_CAP
 from ..solvers.additive_core import ADDITIVE, EXHAUSTION, JointData
 from .inputs import NationalData
-from .problem import AreaSettings, area_prepass, build_area_problem
+from .problem import AreaSettings, kept_area_problem
 from .reference import area_duals_problem, read_reference_targets
 from .targets import AreaSpec
 
@@ -71,7 +71,7 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[
     kept, ts = np.zeros((len(areas), J), dtype=bool), np.ones((len(areas), J))
     l, u, stages, names = [], [], [], []
     for a, (spec, s) in enumerate(zip(areas, settings)):
-        form = build_area_problem(national, spec, s, area_prepass(national, spec, s).names)[0].form
+        form = kept_area_problem(national, spec, s).form
         kept[a, form.kept], ts[a, form.kept] = True, form.ts
         l.append(form.l), u.append(form.u), stages.append(form.rho_stages())
         names += [f"{spec.name}:{n}" for n in form.names]

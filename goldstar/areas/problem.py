@@ -223,6 +223,11 @@ def build_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSet
     ), keep
 
 
+def kept_area_problem(national: NationalData, spec: AreaSpec, settings: AreaSettings):
+    """The area's band Problem over the targets its own pre-pass keeps (as run_area solves it)."""
+    return build_area_problem(national, spec, settings, area_prepass(national, spec, settings).names)[0]
+
+
 def default_solve(problem, settings: AreaSettings, time_left: float | None):
     """goldstar.solvers.solve with the band solver, its time limit when it takes one; and the certificate."""
 
