@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from goldstar.areas import command
-from goldstar.areas.joint import JointProblem, aggregate_conflicts, joint_problem, separate_duals
+from goldstar.areas.joint import JointProblem, aggregate_conflicts, joint_problem, joint_shares, separate_duals
 from goldstar.areas.problem import kept_area_problem
 from goldstar.certificate.additive import certify_joint
 from goldstar.cli import build_parser
@@ -82,6 +82,9 @@ def test_the_joint_problem_holds_each_states_own_band_problem(batch, states: Joi
 
 def test_a_cap_below_one_or_a_box_off_zero_is_refused(batch):
     national, areas, settings, hashes = batch
+    with pytest.raises(ValueError, match="the 50 areas' population shares sum to 0.99.*not 1"):
+        joint_problem(national, areas[:-1], settings[:-1], hashes[:-1])  # additive over a subset
+    assert np.array_equal(joint_shares(areas[:-1], additive=False), [spec.pop_share for spec in areas[:-1]])
     for cap in (0.5, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="max_exhaustion"):
             joint_problem(national, areas, settings, hashes, max_exhaustion=cap)
@@ -108,7 +111,7 @@ def test_a_cap_above_every_separate_sum_certifies_the_separate_optimum(states, s
 def test_weights_rescaled_to_add_up_are_not_the_joint_optimum(states, separate):
     X, y = separate
     data = states.data
-    assert "coupling" in failed(certify(states, X, y, mode=ADDITIVE, bound=1.0))
+    assert np.abs((X * data.shares).sum(axis=1) - 1.0).max() > 1e-12  # the separate optimum breaks it
     rescaled = X / (X * data.shares).sum(axis=1, keepdims=True)
     cert = certify(states, rescaled, y, mode=ADDITIVE, bound=1.0)
     assert cert.coupling_residual <= 1e-12

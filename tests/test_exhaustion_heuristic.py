@@ -34,8 +34,16 @@ def separate(inputs):
         run_capped(p, np.full(p.n, s.upper), get_solver("band-newton").defaults).m
         for p, s in ((kept_area_problem(national, a, s), s)
                      for a, s in zip(areas, settings))])
-    shares = np.array([a.pop_share for a in areas])
-    return x, x @ (shares / shares.sum())
+    return x, x @ np.array([a.pop_share for a in areas])
+
+
+@pytest.fixture(scope="module")
+def capped(inputs, separate):
+    """The heuristic at the sums' 90th percentile, up to 5 passes, with what it reported."""
+    seen = []
+    _, sums = separate
+    result = exhaustion_heuristic(*inputs, cap=float(np.quantile(sums, 0.9)), passes=5, progress=seen.append)
+    return result, seen
 
 
 def test_a_cap_above_every_sum_is_one_pass_of_the_separate_solves(inputs, separate):
@@ -45,11 +53,12 @@ def test_a_cap_above_every_sum_is_one_pass_of_the_separate_solves(inputs, separa
     assert np.array_equal(result.x, x)
 
 
-def test_the_second_pass_brings_every_record_to_the_cap_at_the_cost_of_bands(inputs, separate):
+def test_the_second_pass_brings_every_record_to_the_cap_at_the_cost_of_bands(inputs, separate, capped):
     x, sums = separate
     cap = float(np.quantile(sums, 0.9))  # a tenth of the records above it after the first pass
-    seen = []
-    result = exhaustion_heuristic(*inputs, cap=cap, passes=5, progress=seen.append)
+    result, seen = capped
+    # the five states' own shares (summing to ~0.27): the cap counts these states' weights
+    assert result.cap == cap and np.array_equal(result.shares, [a.pop_share for a in inputs[1]])
     assert seen == result.passes
     first, second = result.passes[0], result.passes[-1]
     assert first.above == int((sums > cap).sum()) > 0 and first.bounded == 0 and first.solved == 5
@@ -68,8 +77,9 @@ def test_the_second_pass_brings_every_record_to_the_cap_at_the_cost_of_bands(inp
 
 def test_a_cap_below_one_or_no_pass_is_refused(inputs):
     national, areas, settings = inputs
-    for cap in (0.9, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="cap"):
+    total = sum(a.pop_share for a in areas)  # x = 1 everywhere must meet the cap
+    for cap in (0.99 * total, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=f"cap {cap!r}: must be a finite number of at least {total:.12g}"):
             exhaustion_heuristic(*inputs, cap=cap)
     with pytest.raises(ValueError, match="passes"):
         exhaustion_heuristic(*inputs, cap=2.0, passes=0)
@@ -96,11 +106,10 @@ def test_the_script_refuses_bad_arguments_with_exit_2(argv, says, capsys, tmp_pa
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_the_scripts_table_has_a_row_a_pass_and_says_whether_the_cap_held(inputs, separate, tmp_path):
+def test_the_scripts_table_has_a_row_a_pass_and_says_whether_the_cap_held(capped):
     from dataclasses import asdict
 
-    _, sums = separate
-    result = exhaustion_heuristic(*inputs, cap=float(np.quantile(sums, 0.9)), passes=2)
+    result, _ = capped
     assert len(result.passes) == 2
     figures = {"command": "python scripts/exhaustion_heuristic.py --cap 1.5", "areas": AREAS, "recipe": "goldstar-77",
                "cap": result.cap, "held": result.held, "seconds": 1.0, "passes": [asdict(p) for p in result.passes]}
@@ -122,12 +131,11 @@ def script():
     return module
 
 
-def test_the_distance_to_the_exact_optimum_is_read_over_the_records_that_feed_a_cell(inputs, separate, tmp_path):
+def test_the_distance_to_the_exact_optimum_is_read_over_the_records_that_feed_a_cell(inputs, capped, tmp_path):
     import argparse
 
     national, _, _ = inputs
-    _, sums = separate
-    result = exhaustion_heuristic(*inputs, cap=float(np.quantile(sums, 0.9)), passes=2)
+    result, _ = capped
     feeds = np.diff(national.positive[1].indptr) > 0
     exact = result.x[feeds].copy()
     exact[3, 1] += 0.5  # one record's second area moved

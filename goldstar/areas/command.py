@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import time
@@ -82,6 +83,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="solve every area, even those already done; also re-solves in place an --out "
                         "made with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    joint = p.add_mutually_exclusive_group()
+    joint.add_argument("--additive", action="store_true",
+                       help="after the batch, solve the areas jointly so that each record's area weights add "
+                            "up to its national weight (a whole set: all the states); written to OUT/joint")
+    joint.add_argument("--max-exhaustion", type=float, default=None, metavar="E",
+                       help="after the batch, solve the areas jointly so that each record's area weights sum "
+                            "to at most E times its national weight, exactly; written to OUT/joint")
+    p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
+                   help="seconds the joint solve may take (default: none)")
 
 
 # TMD-layout weights columns are named WT<year>: a calendar year of the federal income tax
@@ -122,6 +132,13 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError("--last-year and --population shape the weights files: they do not apply with "
                          "--no-tmd-weights")
     weight_file_years(args)  # the population file and the years, before any work
+    if args.max_exhaustion is not None and not (math.isfinite(args.max_exhaustion) and args.max_exhaustion > 0):
+        raise InputError(f"`--max-exhaustion` must be a finite number of at least the areas' shares' sum "
+                         f"(1 for all the states), got {args.max_exhaustion}")
+    if args.joint_time_limit is not None:
+        if not (args.additive or args.max_exhaustion is not None):
+            raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")
+        number("--joint-time-limit", args.joint_time_limit, "the command line", above=0.0)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"`--workers` must be >= 1, got {args.workers}")
     if args.workers is not None and args.scheduler:
@@ -230,6 +247,11 @@ def _run_locked(args: argparse.Namespace) -> int:
     warn_about_workers(args.workers)
     start = time.perf_counter()
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
+    coupled = args.additive or args.max_exhaustion is not None
+    if coupled:
+        from .joint_run import check_coupling
+
+        check_coupling(areas, settings, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
     area_set = args.areas if args.targets_dir is None else f"{args.areas or 'all'} of {args.targets_dir}"
     settings_record = recorded_settings(args, national, seed)
     check_settings(args.out, settings_record, rerun_all=args.rerun_all)
@@ -283,6 +305,10 @@ def _run_locked(args: argparse.Namespace) -> int:
     })
     print(f"wrote        {args.out}/summary.csv" + (f"; {written} target files in {args.out}/targets" if written else ""))
     bad = [r for r in rows if r["status"] != "ok"]
+    if coupled:
+        from .joint_run import joint_after_batch
+
+        return joint_after_batch(args, national, areas, settings, hashes, rows, area_set)
     if args.write_reference is not None:
         if bad:
             print(f"ERROR: --write-reference {args.write_reference}: not written, {len(bad)} area(s) are not ok; "
@@ -418,11 +444,23 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     reference = args.verify
     _, info = read_reference(reference)
     area_set = args.areas or info["areas"]
+    if info.get("joint") is not None and area_set != info["areas"]:
+        raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "
+                         "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
     mismatch = national_mismatch(info["national"], national.hashes)
     if mismatch is not None:  # every area's input hash would fail: say why once
         print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
         return EXIT_FAILED
+    if info.get("joint") is not None:
+        from .joint_run import verify_joint_reference
+
+        if "recompute" in modes:
+            print(f"ERROR: {reference}: a joint reference is verified by its hashes and its joint certificate; "
+                  "--mode recompute (solving the joint problem again) is not offered", file=sys.stderr)
+            return EXIT_FAILED
+        results = verify_joint_reference(reference, info, national, areas, settings, hashes)
+        return _print_verified(reference, results, modes, start)
     rebuilt: dict[str, Any] | None = {} if "recompute" in modes else None  # only a recompute compares them
     results = verify_reference(reference, national, areas, settings, hashes, rebuilt,
                                complete=area_set == info["areas"])
@@ -456,13 +494,23 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
                     what += f"; recompute within {diff:.2g} (rtol {RECOMPUTE_RTOL:g} of max(|x|, 1))"
             checked.append((area, ok, what))
         results = checked
+    return _print_verified(reference, results, modes, start)
+
+
+def _print_verified(reference: Path, results: list[tuple[str, bool, str]], modes: tuple[str, ...], start: float) -> int:
+    from .joint_run import JOINT_CHECK
+    from .reference import MANIFEST
+
     for area, ok, what in results:
         print(f"{area:10s} {'ok  ' if ok else 'FAIL'} {what}")
     failed = [a for a, ok, _ in results if not ok]
-    checked = [a for a, _, _ in results if a != MANIFEST]
-    bad_areas = [a for a in failed if a != MANIFEST]
+    checked = [a for a, _, _ in results if a not in (MANIFEST, JOINT_CHECK)]
+    bad_areas = [a for a in failed if a not in (MANIFEST, JOINT_CHECK)]
+    joint = any(a == JOINT_CHECK for a, _, _ in results)
     print(f"verified     {len(checked) - len(bad_areas)} of {len(checked)} areas"
-          f"{'' if MANIFEST in failed else ' and ' + MANIFEST} in {time.perf_counter() - start:.1f} s"
+          f"{'' if MANIFEST in failed else ' and ' + MANIFEST}"
+          f"{'' if not joint or JOINT_CHECK in failed else ' and the joint certificate'}"
+          f" in {time.perf_counter() - start:.1f} s"
           f" ({', '.join(modes)})")
     if failed:
         print(f"ERROR: {reference}: {len(failed)} failed verification: {', '.join(failed[:10])}"

@@ -2,7 +2,7 @@
 capped joint problem (docs/additive.md, "The exhaustion heuristic").
 
 Every area is solved alone; each record's sum over the areas of its area weights against its
-national weight, sum_a s_a x_ia (s the population shares divided by their sum, as in the joint
+national weight, sum_a s_a x_ia (s the population shares, as in the capped joint
 problem), is computed. Then every multiplier gets an upper bound of its current value times
 E / sum for a record whose sum exceeds E (the bound that brings the record to E if nothing
 else moved) and times 1 for the others (so no multiplier may grow), never above an earlier
@@ -27,7 +27,7 @@ import numpy as np
 from ..solvers import CONVERGED, get_solver
 from ..solvers.band_newton import run_capped
 from .inputs import NationalData
-from .joint import check_cap, normalized_shares
+from .joint import check_cap, joint_shares
 from .problem import AreaSettings, kept_area_problem
 from .targets import AreaSpec
 
@@ -59,7 +59,7 @@ class ExhaustionPass:
 @dataclass
 class ExhaustionResult:
     x: np.ndarray  # n x K multipliers after the last pass (records with national weight > 0)
-    shares: np.ndarray  # K, summing to 1
+    shares: np.ndarray  # K, the areas' population shares
     cap: float
     passes: list[ExhaustionPass] = field(default_factory=list)
 
@@ -85,7 +85,8 @@ def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings
     """The heuristic (module docstring) at E = `cap` for up to `passes` solves of every area,
     stopping early once every record is within E. Each area keeps the targets its own pre-pass
     keeps (at its box [0, upper]) in every pass."""
-    cap = check_cap(cap)
+    shares = joint_shares(areas, additive=False)
+    cap = check_cap(cap, least=float(shares.sum()))
     if passes < 1:
         raise ValueError(f"passes {passes!r}: must be at least 1")
     if len(settings) != len(areas):
@@ -97,7 +98,6 @@ def exhaustion_heuristic(national: NationalData, areas: list[AreaSpec], settings
     opts = {**solver.defaults, **solver.check_options(options or {})}
     problems = [kept_area_problem(national, spec, s)
                 for spec, s in zip(areas, settings)]
-    shares = normalized_shares(areas)
     n = problems[0].n
     bounds = np.array([[s.upper for s in settings]] * n)  # n x K
     x = np.ones((n, len(areas)))

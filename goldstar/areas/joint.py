@@ -38,29 +38,48 @@ class JointProblem:
     input_hashes: list[str]  # K, each area's input hash as its own batch records it
 
 
-def check_cap(cap: float, name: str = "cap") -> float:
-    """A cap E on each record's sum over the areas: a finite number of at least 1 (below 1 the
-    records that feed no cell, which keep x = 1, would break it). ValueError naming `name`."""
-    if not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 1.0):
-        raise ValueError(f"{name} {cap!r}: must be a finite number of at least 1")
+def check_cap(cap: float, name: str = "cap", least: float = 1.0) -> float:
+    """A cap E on each record's sum over the areas: a finite number of at least `least`, the
+    areas' shares' sum (1 for a whole set; below it the records that feed no cell, which keep
+    x = 1, would break it). ValueError naming `name`."""
+    if not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= least):
+        raise ValueError(f"{name} {cap!r}: must be a finite number of at least {least:.12g} (the areas' "
+                         "population shares' sum: a record that feeds no target keeps its weight in every area)")
     return float(cap)
 
 
-def normalized_shares(areas: list[AreaSpec]) -> np.ndarray:
-    """The areas' population shares divided by their sum (the joint problem's s)."""
-    shares = np.array([spec.pop_share for spec in areas])
-    return shares / shares.sum()
+# Under --additive the areas must make up the whole: their population shares, each a ratio to one
+# common total, sum to 1 within a few roundings per area; a missing area (the smallest state's
+# share is 0.0017, a district's ~0.002) is far outside this.
+SHARE_SUM_TOL = 1e-9
+
+
+def joint_shares(areas: list[AreaSpec], additive: bool) -> np.ndarray:
+    """The joint problem's s: the areas' population shares, as their own band problems have them
+    (so a subset's cap counts its own weights); under the additive coupling divided by their
+    sum, which must be 1 to SHARE_SUM_TOL (ValueError otherwise: the areas do not make up the
+    whole, and no weights of theirs can add up to the national ones)."""
+    shares = np.array([spec.pop_share for spec in areas], dtype=np.float64)
+    if not additive:
+        return shares
+    total = float(shares.sum())
+    if not abs(total - 1.0) <= SHARE_SUM_TOL:
+        raise ValueError(f"the {len(areas)} areas' population shares sum to {total:.12g}, not 1: the additive "
+                         "coupling needs areas that make up the whole (all the states, or all the districts "
+                         "of a state), not a subset")
+    return shares / total
 
 
 def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[AreaSettings],
                   input_hashes: list[str], *, max_exhaustion: float | None = None) -> JointProblem:
     """The joint problem of `areas` (and their input hashes, as goldstar.areas.command.batch_inputs
-    gives them): additive (their shares, divided by their sum, weigh each record's national
-    weight), or capped at `max_exhaustion` E >= 1 (each record's area weights sum to at most E
+    gives them): additive (their shares, which must sum to 1 (`joint_shares`), weigh each
+    record's national weight), or capped at `max_exhaustion` E >= 1 (each record's area weights sum to at most E
     times its national weight; below 1 the records that feed no cell, kept at x = 1, would break
     it). ValueError for such an E, or for an area whose box does not start at 0."""
+    shares = joint_shares(areas, additive=max_exhaustion is None)  # a subset is refused before any work
     if max_exhaustion is not None:
-        max_exhaustion = check_cap(max_exhaustion, "max_exhaustion")
+        max_exhaustion = check_cap(max_exhaustion, "max_exhaustion", least=float(shares.sum()))
     for spec, s in zip(areas, settings):
         if s.lower != 0.0:
             raise ValueError(f"area {spec.name}: lower {s.lower:g}; the joint problem's box is [0, upper]")
@@ -75,7 +94,6 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[
         kept[a, form.kept], ts[a, form.kept] = True, form.ts
         l.append(form.l), u.append(form.u), stages.append(form.rho_stages())
         names += [f"{spec.name}:{n}" for n in form.names]
-    shares = normalized_shares(areas)
     mode = dict(mode=ADDITIVE) if max_exhaustion is None else dict(mode=EXHAUSTION, bound=float(max_exhaustion))
     A = A[feeds]
     data = JointData(A=A, absA=abs(A), w=w[feeds], shares=shares,
@@ -143,11 +161,23 @@ def _aligned(stages: list[list[np.ndarray]]) -> list[np.ndarray]:
 def separate_duals(problem: JointProblem, reference: Path) -> np.ndarray:
     """The separate solves' duals (an areas reference directory, goldstar.areas.reference) as the
     joint problem's y: every area's kept targets, in order. InputError naming the reference when
-    an area is missing, was made from other inputs (its input hash), at another rho_cap, over
-    other targets, or with other targets dropped than the joint problem's pre-pass drops."""
+    it holds a joint solve, an area is missing, was made from other inputs (its input hash), at
+    another rho_cap, over other targets, or with other targets dropped than the joint problem's
+    pre-pass drops."""
+    return _reference_duals(problem, reference, joint=False)
+
+
+def joint_duals(problem: JointProblem, reference: Path) -> np.ndarray:
+    """A joint reference's duals (goldstar.areas.joint_run.write_joint_reference) as the joint
+    problem's y, under separate_duals' checks; InputError when it holds the separate solves."""
+    return _reference_duals(problem, reference, joint=True)
+
+
+def _reference_duals(problem: JointProblem, reference: Path, *, joint: bool) -> np.ndarray:
     ys, targets, info = read_reference_targets(reference)
-    kept = problem.data.kept
-    out = []
+    if (info.get("joint") is not None) != joint:
+        held = f"a joint solve ({info['joint']['coupling']})" if info.get("joint") else "the separate solves"
+        raise InputError(f"areas reference {reference}: holds {held}, not {'a joint solve' if joint else 'the separate solves'}")
     for a, area in enumerate(problem.areas):
         unusable = area_duals_problem(area, problem.input_hashes[a], ys, targets, info["by_area"], problem.cells)
         if unusable is not None:
@@ -156,12 +186,22 @@ def separate_duals(problem: JointProblem, reference: Path) -> np.ndarray:
         if meta.get("rho_cap", RHO_CAP) != RHO_CAP:
             raise InputError(f"areas reference {reference}: area {area} was solved at rho_cap "
                              f"{meta['rho_cap']:g}; the joint problem is built at {RHO_CAP:g}")
+    return kept_duals(problem, ys, f"areas reference {reference}")
+
+
+def kept_duals(problem: JointProblem, ys: dict[str, np.ndarray], source: str) -> np.ndarray:
+    """Each area's duals (over the national cells, NaN where it drops one) in the joint problem's
+    order, its kept targets only; InputError naming `source` and the area when its dual is NaN
+    where the joint problem keeps a target, or a number where it drops one."""
+    kept = problem.data.kept
+    out = []
+    for a, area in enumerate(problem.areas):
         y = ys[area]
         differ = np.flatnonzero(np.isnan(y) == kept[a])
         if differ.size:
             cell = problem.cells[differ[0]]
             how = "keeps" if kept[a, differ[0]] else "drops"
-            raise InputError(f"areas reference {reference}: area {area}'s pre-pass here {how} target {cell}, "
-                             f"the reference {'has no dual for it' if how == 'keeps' else 'has a dual for it'}")
+            raise InputError(f"area {area}'s pre-pass here {how} target {cell}, but {source} "
+                             f"{'has no dual for it' if how == 'keeps' else 'has a dual for it'}")
         out.append(y[kept[a]])
     return np.concatenate(out)

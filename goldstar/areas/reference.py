@@ -84,9 +84,11 @@ def manifest_of(area_set: str, meta: dict[str, dict[str, Any]]) -> dict[str, Any
 
 
 def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, national_hashes: dict,
-                    weights: dict[str, np.ndarray], area_set: str, *, force: bool = False) -> None:
+                    weights: dict[str, np.ndarray], area_set: str, *, force: bool = False,
+                    joint: dict[str, Any] | None = None) -> None:
     """Write the reference of `rows` (each with its y) as one atomic directory swap; weights[area]
-    for the fingerprints. An existing areas reference is replaced only with `force`."""
+    for the fingerprints. An existing areas reference is replaced only with `force`. `joint`: the
+    rows' y are a joint solve's (goldstar.areas.joint_run), described in the metadata under `joint`."""
     areas, targets, ys, meta = [], [], [], {}
     for row in rows:
         y = row.get("y")
@@ -104,7 +106,7 @@ def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, nat
         }
     table = pa.table({"area": pa.array(areas, pa.string()), "target": pa.array(targets, pa.string()),
                       "y": pa.array(ys, pa.float64())})
-    info = {"areas": area_set, "national": national_hashes, "by_area": meta}
+    info = {"areas": area_set, "national": national_hashes, "by_area": meta, **({"joint": joint} if joint else {})}
     table = table.replace_schema_metadata({KEY: json.dumps(info, sort_keys=True, default=str).encode()})
     manifest = json.dumps(manifest_of(area_set, meta), indent=1, sort_keys=True) + "\n"
     with output_directory(directory, AREAS_REFERENCE, replace=force, option=OPTION) as tmp:
@@ -129,6 +131,10 @@ def _check_info(path: Path, info: Any) -> None:
         raise bad("areas", "must be the area set (a string)")
     if not isinstance(info.get("national"), dict):
         raise bad("national", "must be an object (the national hashes)")
+    joint = info.get("joint")
+    if joint is not None and not (isinstance(joint, dict) and isinstance(joint.get("coupling"), str)
+                                  and (joint.get("max_exhaustion") is None or _number(joint["max_exhaustion"]))):
+        raise bad("joint", f"must be an object with the coupling's name and its cap (or null), found {joint!r}")
     by_area = info.get("by_area")
     if not isinstance(by_area, dict):
         raise bad("by_area", "must be an object, one entry an area")
@@ -250,7 +256,7 @@ def national_mismatch(recorded: dict[str, Any], found: dict[str, Any]) -> str | 
 
 # -- verify ------------------------------------------------------------------------------
 
-def _relative(a: float, b: float) -> float:
+def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-300)
 
 
@@ -271,7 +277,7 @@ def _manifest_area(entry: Any, meta: dict[str, Any], total: float | None) -> lis
         problems.append(f"{MANIFEST}: total {value!r} is not a number")
     else:
         for name, other in against:
-            if _relative(value, other) > FINGERPRINT_RTOL:
+            if relative_difference(value, other) > FINGERPRINT_RTOL:
                 problems.append(f"{MANIFEST}: total {value!r}, the {name} total {other!r} "
                                 f"(rtol {FINGERPRINT_RTOL:g})")
     return problems
@@ -323,7 +329,7 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
 
     ys, targets, info = _read_duals(directory)
     by_area = info["by_area"]
-    manifest, why = read_manifest(directory)
+    manifest, _ = read_manifest(directory)
     listed = manifest.get("by_area") if manifest is not None else None
     listed = listed if isinstance(listed, dict) else {}
     out: list[tuple[str, bool, str]] = []
@@ -345,7 +351,7 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
             multipliers[spec.name] = np.zeros(national.n)
             multipliers[spec.name][keep] = x
         fp, rec = fingerprint(w), meta["fingerprint"]
-        worst = max(_relative(fp[k], rec[k]) for k in FINGERPRINT_FIELDS)
+        worst = max(relative_difference(fp[k], rec[k]) for k in FINGERPRINT_FIELDS)
         problems = (_manifest_area(listed[spec.name], meta, fp["total"]) if spec.name in listed
                     else [] if manifest is None else [f"not in {MANIFEST}"])
         ok = cert.passed and worst <= FINGERPRINT_RTOL and not problems
@@ -362,9 +368,14 @@ def verify_reference(directory: Path, national, areas, settings, hashes,
             out.append((name, False, f"in {found}, but not an area of the set {info['areas']!r}"))
         elif not all(name in v for k, v in where.items() if k != MANIFEST or manifest is not None):
             out.append((name, False, f"only in {found}"))
-    if manifest is None:
-        out.append((MANIFEST, False, why))
-    else:
-        problems = _manifest_whole(manifest, info)
-        out.append((MANIFEST, not problems, "; ".join(problems) or "areas, count and statuses agree with the duals"))
+    out.append(manifest_check(directory, info))
     return out
+
+
+def manifest_check(directory: Path, info: dict[str, Any]) -> tuple[str, bool, str]:
+    """(MANIFEST.json, passed, what): the file against duals.parquet's areas, count and statuses."""
+    manifest, why = read_manifest(directory)
+    if manifest is None:
+        return MANIFEST, False, why
+    problems = _manifest_whole(manifest, info)
+    return MANIFEST, not problems, "; ".join(problems) or "areas, count and statuses agree with the duals"

@@ -187,6 +187,40 @@ def weight_sums(out: str | os.PathLike[str], summary: pd.DataFrame,
     return WeightSums(record_id[used], total[used], areas)
 
 
+def joint_section(out: str | os.PathLike[str], summary: pd.DataFrame, separate: WeightSums) -> list[str]:
+    """The joint solve of the directory (goldstar.areas.joint_run), beside the separate batch it
+    started from: its coupling, certificate and solve, and the per-record sums of both; no lines
+    when the directory has none."""
+    from .joint_run import read_joint
+
+    found = read_joint(out)
+    if found is None:
+        return []
+    record, m = found
+    record_id, weight = read_records(out)
+    share = dict(zip(summary["area"], summary["pop_share"]))
+    total = np.zeros(weight.size)
+    for area, multipliers in m.items():
+        if multipliers.size != weight.size:
+            raise InputError(f"--areas {out}: joint/m/{file_stem(area)}.parquet: {multipliers.size} multipliers for "
+                             f"{weight.size} records")
+        total += share[area] * multipliers
+    joint = WeightSums(record_id[weight > 0], total[weight > 0], list(m))
+    table = []
+    for name, sums in (("separate", separate), (f"joint ({record['coupling']})", joint)):
+        fig = sums.figures()
+        table.append([name] + [f"{fig['quantiles'][k]:.4g}" for k in ("0.5", "0.99", "1")]
+                     + [fig["above"][f"{level:g}"] for level in RATIO_LEVELS])
+    solve = record["solve"]
+    verdict = "certified" if record["certified"] else "NOT certified: " + "; ".join(record["failures"])
+    return [
+        f"<h2>The joint solve ({esc(record['coupling'])})</h2>",
+        f"<p>{len(m)} areas solved together from the separate solves: {esc(solve['message'])}; "
+        f"{solve['inner']} Newton steps, {solve['seconds']:.1f} s; {esc(verdict)}.</p>",
+        html_table(["weights", "median", "99%", "max"] + [f"above {level:g}x" for level in RATIO_LEVELS], table),
+    ]
+
+
 def render(out: str | os.PathLike[str]) -> str:
 
     summary = read_summary(out)
@@ -217,6 +251,7 @@ def render(out: str | os.PathLike[str]) -> str:
         histogram,
         "<h3>The records with the largest ratio</h3>",
         html_table(["record_id", "ratio"], top),
+        *joint_section(out, summary, sums),
         "<h2>Every area</h2>",
         html_table(["area", "status", "targets", "kept", "dropped", "outside band", "seconds", "certified"], rows),
         "</body></html>",

@@ -97,9 +97,14 @@ def certify_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho: np.ndarray
     gaps, fixed = [], None
     for yy, uu in ((y, u0), (y1, u1)):
         # x(y) from the reduced u (solvers.additive_core.FlatGauge): the same x, without the
-        # flat part's rounding; nu of y is nu of the reduced u minus the flat part's shift
-        S = data.CT(k.gauge.reduced(uu))
-        cp = coupled_x(data, S, None)
+        # flat part's rounding; nu of y is nu of the reduced u minus the flat part's shift. The
+        # state at u0 has them already (its flat coordinates, the only ones it moved, are
+        # zeroed in the reduced u)
+        if uu is u0:
+            S, cp = state.s, state.coupling
+        else:
+            S = data.CT(k.gauge.reduced(uu))
+            cp = coupled_x(data, S, None)
         nu = cp.nu - k.gauge.nu_shift(data, uu)
         g = S + cp.nu[:, None] * data.shares
         delta = (X - cp.x) * (X + cp.x - 2.0 + g)

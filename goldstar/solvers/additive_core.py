@@ -175,6 +175,13 @@ def uncoupled_x(data: JointData, y: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - data.CT(y) / 2.0, 0.0, data.upper[None, :])
 
 
+def multipliers_of_dual(data: JointData, y: np.ndarray) -> np.ndarray:
+    """x at the dual y (n x K), every record's coupling multiplier solved exactly; S from y with
+    the flat part taken out (FlatGauge.reduced: the same x, without that part's rounding)."""
+    gauge = FlatGauge(data)
+    return coupled_x(data, data.CT(gauge.reduced(gauge.from_y(np.asarray(y, dtype=np.float64))))).x
+
+
 def _sorted_root(b: np.ndarray, s: np.ndarray, U: np.ndarray, c: float) -> np.ndarray:
     """The root of r(nu) = sum_a s_a clip(b_a - nu s_a / 2, 0, U_a) - c for each row of b, from its
     2K breakpoints sorted: x_a leaves U at 2 (b_a - U_a) / s_a (r's slope falls by s_a^2 / 2) and
@@ -238,7 +245,8 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
         G0[None, :, None, :] - Ga[:, :, None, :] - np.transpose(Ga, (1, 0, 2))[None, :, :, :])
     for a in range(K):  # B_a B_a = B_a
         W[a, :, a, :] += s2[a] * s2[a] * Ga[a]
-    two = some[Bnd[some].sum(axis=1) >= 2]
+    # only a record whose coupling binds (phi > 0) couples two areas' bounds
+    two = some[(Bnd[some].sum(axis=1) >= 2) & (phi[some] > 0)]
     if two.size:
         sub = data.A[two]
         for a in range(K):

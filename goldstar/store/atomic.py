@@ -201,10 +201,11 @@ def atomic_directory(path: str | os.PathLike[str], *, check: Callable[[], None])
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp
-        for child in tmp.iterdir():
-            with open(child, "rb+") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        for folder, _, files in os.walk(tmp, topdown=False):  # every file, then its folder
+            for name in files:
+                with open(os.path.join(folder, name), "rb+") as fh:
+                    os.fsync(fh.fileno())
+            _fsync_dir(Path(folder))
         check()  # nothing may have appeared meanwhile
         old = None
         if path.exists():

@@ -1,0 +1,353 @@
+"""The joint solve of a finished areas batch (`goldstar areas --additive` or `--max-exhaustion E`,
+docs/additive.md) and what it writes beside the batch it starts from:
+
+    joint/joint.json          the coupling and E, the areas with their input hashes, the solve
+                              (message, iterations, seconds), the joint certificate (passed,
+                              figures, failures), and the per-record sums over the areas of the
+                              separate batch and of the joint answer
+    joint/duals.parquet       area, target, y (null for a dropped target): the joint duals
+    joint/m/<AREA>.parquet    the area's joint multipliers, one per national record, as the
+                              batch's m/<AREA>.parquet: the area weight is pop_share x weight x m
+
+The directory is written whole or not at all (goldstar.store.atomic.atomic_directory) and
+replaced by the next joint solve into the same --out. The solve starts at the last slack stage
+from the separate solves' duals (each area's row holds its y), their joint optimum under a cap
+that binds nowhere; the separate rows must be the joint problem's own (same input hashes, the
+same targets kept).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..exceptions import InputError
+from ..store.atomic import atomic_directory
+from .inputs import NationalData
+from .joint import JointProblem, kept_duals
+from .output import file_stem
+
+JOINT_DIR = "joint"
+JOINT_JSON = "joint.json"
+JOINT_KIND = "goldstar-areas-joint"  # joint.json's `kind`: how a joint directory is recognised
+JOINT_DUALS = "duals.parquet"
+SHOWN_CONFLICTS = 10  # conflicts named one a line; the count says how many more
+JOINT_CHECK = "joint"  # the joint certificate's line among a joint reference's verify results
+# Records whose area weights sum to more than these multiples of their national weight are counted.
+SUM_LEVELS = (1.5, 2.0, 5.0)
+
+
+@dataclass
+class JointAnswer:
+    """The joint solve's outcome: the multipliers over every national record, the duals, the
+    solver's result and the certificate."""
+
+    problem: JointProblem
+    m: np.ndarray  # national n x K
+    y: np.ndarray  # N, area after area
+    result: Any  # band_core.BandResult
+    certificate: Any  # certificate.additive.JointCertificate
+    seconds: float
+
+
+def coupling_name(max_exhaustion: float | None) -> str:
+    return "additive" if max_exhaustion is None else f"max-exhaustion {max_exhaustion:g}"
+
+
+def row_duals(problem: JointProblem, rows: list[dict[str, Any]]) -> np.ndarray:
+    """The separate batch's duals (each row's y, by target name) as a point of the joint problem;
+    InputError naming the area whose row is not ok, was made from other inputs, or keeps other
+    targets than the joint problem."""
+    by_area = {row["area"]: row for row in rows}
+    ys = {}
+    for area, input_hash in zip(problem.areas, problem.input_hashes):
+        row = by_area.get(area)
+        if row is None or row.get("status") != "ok" or not row.get("y"):
+            raise InputError(f"area {area}: no certified separate solve to start the joint solve from "
+                             f"(status {None if row is None else row.get('status')})")
+        if row.get("input_hash") != input_hash:
+            raise InputError(f"area {area}: its separate solve was made from other inputs (input hash "
+                             f"{row.get('input_hash')}, the joint problem's {input_hash})")
+        ys[area] = np.array([np.nan if row["y"].get(name) is None else row["y"][name] for name in problem.cells])
+    return kept_duals(problem, ys, "the separate batch")
+
+
+def national_multipliers(national: NationalData, problem: JointProblem, x: np.ndarray) -> np.ndarray:
+    """x (the records that feed a cell x K) over every national record: 0 for a record without
+    a national weight (as the batch writes it), 1 for one that feeds no cell (x = 1 is its
+    optimum, with nu = 0, in every area)."""
+    keep, A = national.positive
+    rows = np.flatnonzero(keep)
+    feeds = rows[np.diff(A.indptr) > 0]
+    m = np.zeros((national.n, problem.data.K))
+    m[rows] = 1.0
+    m[feeds] = x
+    return m
+
+
+def sum_figures(m: np.ndarray, shares: np.ndarray, weight: np.ndarray) -> dict[str, Any]:
+    """The per-record sums sum_a s_a m_ia over the records with a national weight: max, p99,
+    median and the counts above SUM_LEVELS beyond the rounding of a K-term sum (a record held
+    at a cap of 2 is not above 2)."""
+    from .exhaustion import above_cap
+
+    sums = (m @ shares)[weight > 0]
+    return {"max": float(sums.max()), "p99": float(np.quantile(sums, 0.99)), "median": float(np.median(sums)),
+            "above": {f"{level:g}": int(above_cap(sums, level, shares.size).sum()) for level in SUM_LEVELS}}
+
+
+def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *,
+                time_limit: float | None = None, progress: Callable[[dict], None] | None = None) -> JointAnswer:
+    """The joint optimum from the separate duals y0 at the last slack stage (band-newton's
+    options, `time_limit` seconds in all), certified."""
+    from ..certificate.additive import certify_joint
+    from ..solvers import get_solver
+    from ..solvers.additive_core import run_joint, uncoupled_x
+
+    start = time.perf_counter()
+    options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
+    data = problem.data
+    result = run_joint(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
+                       x0=uncoupled_x(data, y0), y0=y0)
+    cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
+                         record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
+    return JointAnswer(problem=problem, m=national_multipliers(national, problem, result.x), y=result.y,
+                       result=result, certificate=cert, seconds=time.perf_counter() - start)
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (np.floating, np.integer)):
+        return _json_number(value.item())
+    if isinstance(value, dict):
+        return {k: _json_number(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_number(v) for v in value]
+    return value
+
+
+def duals_table(problem: JointProblem, y: np.ndarray) -> pa.Table:
+    """area, target, y for every area and national cell (null where the area drops the cell)."""
+    full = problem.data.scatter(y)
+    full[~problem.data.kept] = np.nan
+    K, J = full.shape
+    return pa.table({"area": pa.array(np.repeat(problem.areas, J).tolist(), pa.string()),
+                     "target": pa.array(list(problem.cells) * K, pa.string()),
+                     "y": pa.array(full.ravel(), pa.float64(), from_pandas=True)})
+
+
+def joint_record(answer: JointAnswer, max_exhaustion: float | None, separate: dict[str, Any],
+                 national: NationalData) -> dict[str, Any]:
+    """joint.json's content."""
+    problem, cert, result = answer.problem, answer.certificate, answer.result
+    return _json_number({
+        "kind": JOINT_KIND, "coupling": coupling_name(max_exhaustion), "max_exhaustion": max_exhaustion,
+        "areas": problem.areas, "input_hashes": dict(zip(problem.areas, problem.input_hashes)),
+        "national": national.hashes,
+        "records": problem.data.n, "targets_kept": problem.data.N,
+        "solve": {"message": result.message, "outer": result.outer, "inner": result.inner,
+                  "seconds": answer.seconds, "start": "the separate solves' duals, at the last slack stage"},
+        "certified": bool(cert.passed), "certificate": cert.as_dict(), "failures": cert.failures(),
+        "sums": {"separate": separate,
+                 "joint": sum_figures(answer.m, problem.data.shares, national.weight)},
+    })
+
+
+def is_joint_directory(path: Path) -> bool:
+    try:
+        return json.loads((path / JOINT_JSON).read_text(encoding="utf-8")).get("kind") == JOINT_KIND
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any]) -> Path:
+    """out/joint/ (module docstring), whole or not at all; what stands there is replaced only
+    when it is an earlier joint solve's."""
+    target = Path(out) / JOINT_DIR
+
+    def check() -> None:
+        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_joint_directory(target))):
+            raise InputError(f"{target}: exists and is not a joint solve goldstar wrote; not replaced")
+
+    problem = answer.problem
+    with atomic_directory(target, check=check) as tmp:
+        (tmp / "m").mkdir()
+        for a, area in enumerate(problem.areas):
+            table = pa.table({"m": pa.array(answer.m[:, a], pa.float64())})
+            pq.write_table(table, tmp / "m" / f"{file_stem(area)}.parquet", compression="zstd")
+        pq.write_table(duals_table(problem, answer.y), tmp / JOINT_DUALS, compression="zstd")
+        (tmp / JOINT_JSON).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return target
+
+
+def read_joint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """joint.json and each area's joint multipliers of an areas output, None when it has no joint
+    solve; InputError naming the file when one is there but unreadable."""
+    directory = Path(out) / JOINT_DIR
+    if not directory.exists():
+        return None
+    if not is_joint_directory(directory):
+        raise InputError(f"{directory}: not a joint solve goldstar wrote (no {JOINT_JSON} of kind {JOINT_KIND})")
+    record = json.loads((directory / JOINT_JSON).read_text(encoding="utf-8"))
+    m = {}
+    for area in record["areas"]:
+        path = directory / "m" / f"{file_stem(area)}.parquet"
+        try:
+            m[area] = pq.read_table(path).column("m").to_numpy()
+        except (OSError, KeyError, pa.ArrowException) as exc:
+            raise InputError(f"{path}: cannot be read ({exc})") from None
+    return record, m
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def check_coupling(areas: list, settings: list, max_exhaustion: float | None) -> None:
+    """What the joint problem refuses, before anything is solved or written: a subset under the
+    additive coupling, a cap below the areas' shares' sum, a box off 0; InputError naming the option."""
+    from .joint import check_cap, joint_shares
+
+    option = "--additive" if max_exhaustion is None else "--max-exhaustion"
+    try:
+        shares = joint_shares(areas, additive=max_exhaustion is None)
+        if max_exhaustion is not None:
+            check_cap(max_exhaustion, option, least=float(shares.sum()))
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}" if max_exhaustion is None else str(exc)) from None
+    for spec, s in zip(areas, settings):
+        if s.lower != 0.0:
+            raise InputError(f"{option}: area {spec.name} has the lower bound {s.lower:g}; the joint problem's "
+                             "box is [0, upper]")
+
+
+def _progress(entry: dict) -> None:
+    import sys
+
+    if "stage" in entry:
+        print(f"joint        step {entry['inner']} (outer {entry['outer']}): |G| {entry['G_inf']:.3g}, step length "
+              f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+
+def joint_after_batch(args: Any, national: NationalData, areas: list, settings: list, hashes: list[str],
+                      rows: list[dict[str, Any]], area_set: str) -> int:
+    """`goldstar areas ... --additive | --max-exhaustion E` after its batch: the joint problem,
+    its aggregate conflicts (named, exit 1, nothing solved), the solve from the batch's duals, the
+    certificate, OUT/joint, and with --write-reference the joint reference (certified only)."""
+    import sys
+
+    from ..exceptions import EXIT_FAILED, EXIT_OK
+    from .joint import aggregate_conflicts, joint_problem
+    from .report import weight_sums, read_summary
+
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        for r in bad[:10]:
+            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+        print(f"ERROR: the joint solve needs every area's separate solve: {len(bad)} area(s) are not ok; "
+              "nothing joint was solved", file=sys.stderr)
+        return EXIT_FAILED
+    problem = joint_problem(national, areas, settings, hashes, max_exhaustion=args.max_exhaustion)
+    what = coupling_name(args.max_exhaustion)
+    conflicts = aggregate_conflicts(problem)
+    if conflicts:
+        for line in conflicts[:SHOWN_CONFLICTS]:
+            print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=sys.stderr)
+        more = len(conflicts) - SHOWN_CONFLICTS
+        print(f"ERROR: {what}: {len(conflicts)} target(s) no coupled weights can meet in every area"
+              f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"joint        {what}: {problem.data.K} areas x {problem.data.n:,} records, {problem.data.N} kept targets; "
+          "from the separate solves", file=sys.stderr)
+    answer = solve_joint(national, problem, row_duals(problem, rows), time_limit=args.joint_time_limit,
+                         progress=None if args.quiet else _progress)
+    sums = weight_sums(args.out, read_summary(args.out)).figures()
+    separate = {"max": sums["max"], "p99": sums["quantiles"]["0.99"], "median": sums["quantiles"]["0.5"],
+                "above": {k: v for k, v in sums["above"].items() if float(k) in SUM_LEVELS}}
+    record = joint_record(answer, args.max_exhaustion, separate, national)
+    target = write_joint(args.out, answer, record)
+    cert, joint = answer.certificate, record["sums"]["joint"]
+    print(f"joint        {answer.result.message}; {answer.result.inner} Newton steps, {answer.seconds:.1f} s")
+    print(f"certificate  {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
+          f"gap {cert.gap:.3g} of Q {cert.loss:.6g}, coupling {cert.coupling_residual:.3g}, "
+          f"hard bands {cert.max_band_violation:.3g} widths")
+    print(f"sums         a record's area weights over its national weight: separate max {separate['max']:.4g}, "
+          f"p99 {separate['p99']:.4g}, {separate['above']['2']} above 2; joint max {joint['max']:.4g}, "
+          f"p99 {joint['p99']:.4g}, {joint['above']['2']} above 2")
+    print(f"wrote        {target}")
+    if not cert.passed:
+        for failure in cert.failures():
+            print(f"ERROR: joint certificate: {failure}", file=sys.stderr)
+    if args.write_reference is not None:
+        if not cert.passed:
+            print(f"ERROR: --write-reference {args.write_reference}: not written, the joint solve is not certified",
+                  file=sys.stderr)
+        else:
+            write_joint_reference(args.write_reference, answer, rows, national, area_set, args.max_exhaustion,
+                                  force=args.force)
+            print(f"reference    {args.write_reference} ({len(rows)} areas, {what})")
+    return EXIT_OK if cert.passed else EXIT_FAILED
+
+
+def write_joint_reference(directory: Path, answer: JointAnswer, rows: list[dict[str, Any]], national: NationalData,
+                          area_set: str, max_exhaustion: float | None, *, force: bool) -> None:
+    """The compact reference of a certified joint solve: the areas reference's layout
+    (goldstar.areas.reference) with the joint duals in place of the separate ones and
+    `joint` in its metadata (the coupling, E, the certificate)."""
+    from .reference import write_reference
+
+    problem = answer.problem
+    full = problem.data.scatter(answer.y)
+    position = {area: a for a, area in enumerate(problem.areas)}
+    joint_rows, weights = [], {}
+    for row in rows:
+        a = position[row["area"]]
+        y = {name: (float(full[a, j]) if problem.data.kept[a, j] else None) for j, name in enumerate(problem.cells)}
+        joint_rows.append({**row, "y": y, "certified": True})
+        weights[row["area"]] = row["pop_share"] * national.weight * answer.m[:, a]
+    joint = {"coupling": coupling_name(max_exhaustion), "max_exhaustion": max_exhaustion,
+             "certificate": _json_number(answer.certificate.as_dict())}
+    write_reference(directory, joint_rows, national.cell_names, national.hashes, weights, area_set,
+                    force=force, joint=joint)
+
+
+def verify_joint_reference(reference: Path, info: dict[str, Any], national: NationalData, areas: list,
+                           settings: list, hashes: list[str]) -> list[tuple[str, bool, str]]:
+    """(name, passed, what) for a joint reference: the joint problem rebuilt from the inputs (each
+    area's input hash checked), x from the stored duals with every record's coupling multiplier
+    solved exactly, the joint certificate, each area's weight fingerprint at the reference's rtol,
+    and MANIFEST.json against the duals."""
+    from ..certificate.additive import certify_joint
+    from ..solvers.additive_core import multipliers_of_dual
+    from .joint import joint_duals, joint_problem
+    from .reference import FINGERPRINT_FIELDS, FINGERPRINT_RTOL, fingerprint, manifest_check, relative_difference
+
+    spec = info["joint"]
+    try:
+        problem = joint_problem(national, areas, settings, hashes, max_exhaustion=spec.get("max_exhaustion"))
+        y = joint_duals(problem, reference)
+    except (InputError, ValueError) as exc:
+        return [(JOINT_CHECK, False, str(exc))]
+    x = multipliers_of_dual(problem.data, y)
+    cert = certify_joint(problem.data, problem.l, problem.u, problem.stages[-1], x, y, record_ids=problem.record_ids,
+                         areas=problem.areas, names=problem.targets)
+    out = [(JOINT_CHECK, cert.passed, f"{spec['coupling']}: certificate "
+            + ("passed" if cert.passed else "FAILED: " + "; ".join(cert.failures()))
+            + f" (fixed point {cert.fixed_point_error:.3g}, gap {cert.gap:.3g} of Q {cert.loss:.6g}, "
+              f"coupling {cert.coupling_residual:.3g})")]
+    m = national_multipliers(national, problem, x)
+    for a, area in enumerate(areas):
+        fp, rec = fingerprint(area.pop_share * national.weight * m[:, a]), info["by_area"][area.name]["fingerprint"]
+        worst = max(relative_difference(fp[k], rec[k]) for k in FINGERPRINT_FIELDS)
+        out.append((area.name, worst <= FINGERPRINT_RTOL,
+                    f"fingerprint within {worst:.2g} (rtol {FINGERPRINT_RTOL:g}) of the joint weights"))
+    out.append(manifest_check(reference, info))
+    return out

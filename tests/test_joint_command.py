@@ -1,0 +1,223 @@
+"""`goldstar areas --max-exhaustion E` and `--additive` (goldstar.areas.joint_run): the joint
+solve after the separate batch, on small national data and real state shares, written to
+OUT/joint and, certified, as a compact reference that `goldstar verify --areas` checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from goldstar.areas.joint_run import JOINT_DIR, JOINT_JSON, read_joint  # noqa: E402
+from goldstar.areas.output import read_m  # noqa: E402
+from goldstar.cli import main  # noqa: E402
+from goldstar.store.outputs import DUALS  # noqa: E402
+from tests.areas_helpers import areas_cli, write_small_files  # noqa: E402
+
+AREAS = "AL,CA,NY,TX,WY"
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    return write_small_files(tmp_path_factory.mktemp("national"))
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """The batch on a thread cluster in this process (real areas, no worker processes to start)."""
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch
+
+    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
+
+
+def separate_sums(out) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's sum over the areas of pop_share x m (the batch's), and the shares."""
+    shares = np.array([json.loads((out / "areas" / f"{a}.json").read_text())["pop_share"] for a in AREAS.split(",")])
+    m = np.column_stack([read_m(out, a) for a in AREAS.split(",")])
+    return m @ shares, shares
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory, small_files):
+    """The separate batch, then the joint solve at a cap 2% below the largest of the records' sums,
+    with its reference: (out, reference, exit code, stdout, the cap, the separate sums)."""
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch
+
+    root = tmp_path_factory.mktemp("capped")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
+    try:
+        first = root / "first"
+        assert areas_cli(small_files, first, "--areas", AREAS, "--no-tmd-weights") == 0
+        sums, shares = separate_sums(first)
+        cap = 0.98 * float(sums.max())
+        assert cap > shares.sum() and (sums > cap).sum() >= 2  # it binds, and records that feed no target meet it
+        out, reference = root / "out", root / "ref"
+        import contextlib
+        import io
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = areas_cli(small_files, out, "--areas", AREAS, "--no-tmd-weights", "--max-exhaustion", repr(cap),
+                             "--write-reference", str(reference))
+    finally:
+        mp.undo()
+    return out, reference, code, buffer.getvalue(), cap, sums
+
+
+def test_the_capped_joint_solve_is_certified_and_holds_the_cap(capped):
+    out, _, code, printed, cap, sums = capped
+    assert code == 0, printed
+    record, m = read_joint(out)
+    assert record["certified"] and record["failures"] == [] and record["coupling"] == f"max-exhaustion {cap:g}"
+    assert record["max_exhaustion"] == cap
+    shares = np.array([json.loads((out / "areas" / f"{a}.json").read_text())["pop_share"] for a in AREAS.split(",")])
+    joint = np.column_stack([m[a] for a in AREAS.split(",")]) @ shares
+    # the coupling held per record to the certificate's 1e-12 of its national weight
+    assert joint.max() <= cap * (1 + 1e-12) and sums.max() > cap
+    assert record["sums"]["joint"]["max"] == pytest.approx(float(joint.max()), rel=1e-12)
+    assert record["sums"]["separate"]["max"] == pytest.approx(float(sums.max()), rel=1e-12)
+    # records without a national weight keep 0, as the batch writes them
+    weight = pq.read_table(out / "records.parquet").column("weight").to_numpy()
+    assert np.all(np.column_stack(list(m.values()))[weight == 0] == 0)
+    assert "certificate  passed" in printed and f"wrote        {out / JOINT_DIR}" in printed
+
+
+def test_the_joint_duals_are_the_stored_answer(capped):
+    out, _, _, _, _, _ = capped
+    table = pq.read_table(out / JOINT_DIR / "duals.parquet").to_pandas()
+    assert list(table.columns) == ["area", "target", "y"] and set(table["area"]) == set(AREAS.split(","))
+    record = json.loads((out / JOINT_DIR / JOINT_JSON).read_text())
+    assert table["y"].notna().sum() == record["targets_kept"]
+
+
+def test_the_joint_reference_verifies_and_a_changed_dual_fails(capped, small_files, tmp_path, capsys):
+    import shutil
+
+    import pyarrow as pa
+
+    _, reference, _, _, _, _ = capped
+    capsys.readouterr()
+    # `goldstar verify --areas DIR` with the small national files the reference was made from
+    from goldstar.areas.command import add_arguments, verify
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def run(ref, *extra) -> int:
+        args = parser.parse_args(["--verify", str(ref), "--records", str(small_files / "records.parquet"),
+                                  "--national-weights", str(small_files / "weights.parquet"), "--quiet", *extra])
+        return verify(args)
+
+    from goldstar.exceptions import InputError
+
+    with pytest.raises(InputError, match="areas were solved together: it is verified whole"):
+        run(reference, "--areas", "AL,CA")
+    assert run(reference) == 0
+    said = capsys.readouterr().out
+    assert "joint      ok" in said and "verified     5 of 5 areas and MANIFEST.json and the joint certificate" in said
+    # the largest dual moved by a part in a million: the joint certificate fails it
+    edited = tmp_path / "edited"
+    shutil.copytree(reference, edited)
+    table = pq.read_table(edited / DUALS)
+    y = table.column("y").to_numpy(zero_copy_only=False).copy()
+    largest = int(np.nanargmax(np.abs(y)))
+    y[largest] *= 1 + 1e-6
+    pq.write_table(table.set_column(2, "y", pa.array(y, pa.float64(), from_pandas=True))
+                   .replace_schema_metadata(table.schema.metadata), edited / DUALS)
+    assert run(edited) == 1
+    assert "joint      FAIL" in capsys.readouterr().out
+
+
+def test_a_joint_reference_is_not_read_as_the_separate_solves(capped, small_files):
+    import argparse
+
+    from goldstar.areas import command
+    from goldstar.areas.joint import joint_problem, separate_duals
+    from goldstar.areas.reference import read_reference
+    from goldstar.exceptions import InputError
+
+    _, reference, _, _, cap, _ = capped
+    _, info = read_reference(reference)
+    assert info["joint"]["coupling"] == f"max-exhaustion {cap:g}" and info["joint"]["certificate"]["passed"]
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
+                              "--national-weights", str(small_files / "weights.parquet")])
+    problem = joint_problem(*command.batch_inputs(args, AREAS)[:4], max_exhaustion=cap)
+    with pytest.raises(InputError, match=f"holds a joint solve \\(max-exhaustion {cap:g}\\), not the separate"):
+        separate_duals(problem, reference)
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--additive"], "--additive: the 5 areas' population shares sum to"),
+    (["--max-exhaustion", "0.1"], "--max-exhaustion 0.1: must be a finite number of at least 0.28"),
+    (["--max-exhaustion", "nan"], "`--max-exhaustion` must be a finite number"),
+    (["--joint-time-limit", "5"], "--joint-time-limit limits the joint solve"),
+    (["--additive", "--max-exhaustion", "2"], "argument --max-exhaustion: not allowed with argument --additive"),
+])
+def test_bad_couplings_exit_2_before_anything_is_written(small_files, tmp_path, threads, capsys, extra, says):
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", AREAS, *extra) == 2
+    assert says in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_joint_solve_short_of_the_optimum_fails_loudly_and_writes_no_reference(capped, small_files, tmp_path,
+                                                                               threads, capsys):
+    """At a cap a tenth below the largest sum the method does not reach the optimum within a
+    second: exit 1, the certificate's failures named, the answer kept in OUT/joint marked
+    uncertified, and no reference."""
+    *_, sums = capped
+    out, reference = tmp_path / "out", tmp_path / "ref"
+    cap = 0.9 * float(sums.max())
+    assert areas_cli(small_files, out, "--areas", AREAS, "--no-tmd-weights", "--max-exhaustion", repr(cap),
+                     "--joint-time-limit", "1", "--write-reference", str(reference)) == 1
+    err = capsys.readouterr().err
+    assert "ERROR: joint certificate: fixed-point error" in err and "not written, the joint solve is not certified" in err
+    record, _ = read_joint(out)
+    assert record["certified"] is False and record["failures"] and "time limit" in record["solve"]["message"]
+    assert not reference.exists()
+
+
+def test_bands_the_cap_puts_out_of_reach_are_named_and_nothing_is_solved(small_files, tmp_path, threads, capsys):
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", AREAS, "--no-tmd-weights", "--max-exhaustion", "0.285") == 1
+    err = capsys.readouterr().err
+    assert "bands the coupling makes unreachable together" in err and "nothing joint was solved" in err
+    assert not (out / JOINT_DIR).exists() and (out / "summary.csv").is_file()  # the batch stands
+
+
+def test_a_cap_above_every_separate_sum_gives_the_separate_weights(capped, small_files, tmp_path, threads):
+    """Where the cap binds nowhere the joint problem is the areas side by side: the joint solve
+    ends where it starts, at the separate solves, to 1e-9 of each multiplier."""
+    *_, sums = capped
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", AREAS, "--no-tmd-weights",
+                     "--max-exhaustion", repr(1.01 * float(sums.max()))) == 0
+    record, m = read_joint(out)
+    assert record["certified"]
+    for area in AREAS.split(","):
+        separate = read_m(out, area)
+        assert np.max(np.abs(m[area] - separate) / np.maximum(separate, 1.0)) <= 1e-9
+
+
+def test_the_areas_report_puts_the_joint_solve_beside_the_separate_batch(capped, tmp_path):
+    from goldstar.areas.report import render
+
+    out, _, _, _, cap, sums = capped
+    page = render(out)
+    assert f"The joint solve (max-exhaustion {cap:g})" in page and "certified" in page
+    assert f"<td>{sums.max():.4g}</td>" in page  # the separate max, in the table's first row
+    assert f"<td>{cap:.4g}</td>" in page  # the joint max: the records above the cap brought to it
