@@ -35,6 +35,8 @@ from goldstar.solvers import get_solver  # noqa: E402
 from goldstar.store.atomic import atomic_write  # noqa: E402
 from goldstar.areas.joint import JointProblem, aggregate_conflicts, check_cap, joint_problem, separate_duals  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.areas.joint_run import JOINT_HEAP_BYTES  # noqa: E402
+from goldstar.areas.memory import keep_arrays_on_heap  # noqa: E402
 from goldstar.solvers.additive_core import EXHAUSTION, JointData, run_joint, uncoupled_x  # noqa: E402
 
 EPS = 0.005
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         areas, names = [f"A{a}" for a in range(data.K)], [f"t{j}" for j in range(data.N)]
         what = f"rho {args.rho:g}"
     rho = stages[-1]
+    keep_arrays_on_heap(JOINT_HEAP_BYTES)  # as the command's joint solve does
     start = time.perf_counter()
     options = dict(get_solver("band-newton").defaults)
     if args.max_inner is not None:

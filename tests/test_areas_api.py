@@ -78,7 +78,32 @@ def test_target_files_go_in_as_a_directory(tmp_path, client, records):
     assert len(result.targets) == 3
 
 
+def test_the_areas_solved_jointly_under_a_cap(client, records):
+    """max_exhaustion=E: the separate areas, then the joint answer (`.joint`), certified, every
+    record's joint weights within E times its national weight."""
+    national = records[["record_id", "weight"]]
+    areas = ["AL", "CA", "NY", "TX", "WY"]
+    separate = goldstar.reweight_areas(records, national, areas=areas, client=client)
+    assert separate.joint is None
+    sums = sum(separate[a].weights.to_numpy() for a in areas) / records["weight"].to_numpy()
+    cap = 0.98 * float(sums.max())
+    result = goldstar.reweight_areas(records, national, areas=areas, client=client, max_exhaustion=cap)
+    joint = result.joint
+    assert joint.coupling == f"max-exhaustion {cap:g}" and joint.certified, joint.message
+    assert joint.certificate["passed"] and not joint.conflicts and list(joint.weights) == areas
+    total = sum(joint.weights[a].to_numpy() for a in areas)
+    assert np.all(total <= cap * records["weight"].to_numpy() * (1 + 1e-12))
+    assert joint.weights["CA"].index.name == "record_id"
+    for a in areas:  # the separate answers stand beside the joint one, unchanged
+        assert np.array_equal(result[a].weights.to_numpy(), separate[a].weights.to_numpy())
+    low = goldstar.reweight_areas(records, national, areas=areas, client=client, max_exhaustion=0.285)
+    assert not low.joint.certified and low.joint.conflicts and low.joint.weights == {}
+
+
 @pytest.mark.parametrize("kwargs,message", [
+    ({"additive": True}, "--additive: the 1 areas' population shares sum to"),
+    ({"additive": True, "max_exhaustion": 2.0}, "give additive=True or max_exhaustion=E, not both"),
+    ({"max_exhaustion": 0.001}, "--max-exhaustion 0.001: must be a finite number of at least"),
     ({"national_weights": pd.DataFrame({"id": [1]})}, "lacks column(s) record_id, weight"),
     ({"national_weights": 3.5}, "national_weights: give a goldstar Result"),
     ({"engine": "taxcalc"}, "a DataFrame of records is taken as the record table itself"),

@@ -221,3 +221,25 @@ def test_the_areas_report_puts_the_joint_solve_beside_the_separate_batch(capped,
     assert f"The joint solve (max-exhaustion {cap:g})" in page and "certified" in page
     assert f"<td>{sums.max():.4g}</td>" in page  # the separate max, in the table's first row
     assert f"<td>{cap:.4g}</td>" in page  # the joint max: the records above the cap brought to it
+
+
+def test_the_benchmark_section_is_read_from_the_joint_solve(capped, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    out, _, _, _, cap, sums = capped
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_joint.py"
+    spec = importlib.util.spec_from_file_location("bench_joint", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    bench = tmp_path / "B.md"
+    bench.write_text("# Benchmarks\n\nkept\n")
+    assert script.main([str(out), "--out", str(bench)]) == 0
+    text = bench.read_text()
+    record, _ = read_joint(out)
+    assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- joint:start -->" in text
+    assert f"## The areas solved jointly (max-exhaustion {cap:g})" in text
+    assert f"| {sums.max():.4f} | {cap:.4f} |" in text and "Joint certificate passed" in text
+    assert f"`goldstar areas --areas {AREAS} --max-exhaustion {cap:g} --out {out}`" in text
+    with pytest.raises(SystemExit):
+        script.main([str(tmp_path), "--out", str(bench)])  # no joint solve there

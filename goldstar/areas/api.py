@@ -30,6 +30,7 @@ from ..defaults import (
 from ..exceptions import InputError
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
+from .joint_run import check_coupling, coupling_name, joint_steps
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
 
@@ -55,6 +56,21 @@ class AreaResult:
 
 
 @dataclass(frozen=True)
+class JointResult:
+    """The areas solved jointly (`additive=True` or `max_exhaustion=E`, docs/additive.md): the
+    coupling, whether the joint certificate passed, each area's joint weights (a Series indexed
+    by record_id; empty when nothing was solved), the certificate's figures, and the cells whose
+    bands the coupling makes unreachable together (then nothing is solved)."""
+
+    coupling: str
+    certified: bool
+    message: str
+    weights: dict[str, pd.Series]
+    certificate: dict[str, Any]
+    conflicts: list[str]
+
+
+@dataclass(frozen=True)
 class AreasResult:
     """Every area's result, in the order asked, with the targets they had and those no record fed."""
 
@@ -63,6 +79,7 @@ class AreasResult:
     empty: tuple[str, ...]
     input_hashes: dict[str, Any]
     seconds: float
+    joint: JointResult | None = None
 
     def __getitem__(self, name: str) -> AreaResult:
         return self.areas[name.upper()]
@@ -142,6 +159,9 @@ def reweight_areas(
     upper: float | None = None,
     unreachable: str = DEFAULT_UNREACHABLE,
     time_limit: float | None = None,
+    additive: bool = False,
+    max_exhaustion: float | None = None,
+    joint_time_limit: float | None = None,
 ) -> AreasResult:
     """Exact, certified area weights (module docstring); bad input raises goldstar.InputError.
 
@@ -149,7 +169,9 @@ def reweight_areas(
     names and Tax-Calculator's, as an engine makes it). `areas`: an area set (`states`,
     `districts`, `synthetic:N`, a list); with target files, which of them (default all).
     `client`: a dask.distributed Client; by default a local cluster of `workers` processes,
-    closed at the end. Nothing is written but the records engine's cache.
+    closed at the end. Nothing is written but the records engine's cache. `additive=True` or
+    `max_exhaustion=E`: then the areas solved jointly from their separate solves (`.joint`, as
+    `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most.
     """
     start = time.perf_counter()
     options = engine_options or {}
@@ -162,8 +184,13 @@ def reweight_areas(
     if isinstance(records, pd.DataFrame) and engine is not None:
         raise InputError("reweight_areas: a DataFrame of records is taken as the record table itself; "
                          "give engine=None, or the records as a path for an engine to read")
+    if additive and max_exhaustion is not None:
+        raise InputError("reweight_areas: give additive=True or max_exhaustion=E, not both")
+    coupled = additive or max_exhaustion is not None
     weights = _national_weights(national_weights)
     national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
+    if coupled:
+        check_coupling(specs, settings, max_exhaustion)  # before anything is solved
     batch.check_solver(settings[0].solver if settings else "band-newton")
     own = client is None
     client = batch.make_client(None, workers) if own else client
@@ -191,5 +218,28 @@ def reweight_areas(
             certified=bool(row.get("certified")), certificate=row.get("certificate", {}), dual=dual,
             rho_cap=row.get("rho_cap"),
         )
+    joint = None
+    if coupled:
+        joint = _joint(national, specs, settings, hashes, [rows[spec.name] for spec in specs], max_exhaustion,
+                       joint_time_limit, index)
     return AreasResult(results, tuple(national.cell_names), tuple(national.dropped_cells), dict(national.hashes),
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, joint)
+
+
+def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, index) -> JointResult:
+    """The joint steps after the batch (goldstar.areas.joint_run.joint_steps) as a JointResult."""
+    outcome = joint_steps(national, specs, settings, hashes, rows, max_exhaustion, time_limit=time_limit)
+    coupling = coupling_name(max_exhaustion)
+    if outcome.not_ok:
+        return JointResult(coupling, False, f"not solved: {len(outcome.not_ok)} area(s) are not ok "
+                           f"({', '.join(outcome.not_ok[:10])})", {}, {}, [])
+    if outcome.conflicts:
+        return JointResult(coupling, False, f"not solved: {len(outcome.conflicts)} target(s) no coupled weights "
+                           "can meet in every area", {}, {}, outcome.conflicts)
+    answer = outcome.answer
+    cert = answer.certificate
+    weights = {spec.name: pd.Series(spec.pop_share * national.weight * answer.m[:, a], index=index, name="weight")
+               for a, spec in enumerate(specs)}
+    message = f"{answer.result.message}; certificate " + ("passed" if cert.passed else
+                                                          "FAILED: " + "; ".join(cert.failures()))
+    return JointResult(coupling, bool(cert.passed), message, weights, cert.as_dict(), [])

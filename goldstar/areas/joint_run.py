@@ -33,6 +33,7 @@ from ..exceptions import InputError
 from ..store.atomic import atomic_directory
 from .inputs import NationalData
 from .joint import JointProblem, kept_duals
+from .memory import keep_arrays_on_heap
 from .output import file_stem
 
 JOINT_DIR = "joint"
@@ -43,6 +44,11 @@ SHOWN_CONFLICTS = 10  # conflicts named one a line; the count says how many more
 JOINT_CHECK = "joint"  # the joint certificate's line among a joint reference's verify results
 # Records whose area weights sum to more than these multiples of their national weight are counted.
 SUM_LEVELS = (1.5, 2.0, 5.0)
+# The joint solve's arrays are n x K (88 MB for the 51 states) and N x N (116 MB): kept on the heap
+# (goldstar.areas.memory.keep_arrays_on_heap) instead of fresh pages for each. Measured on this
+# kind of machine, twenty rounds of allocating and filling arrays of those two sizes took 4.6 s
+# with glibc's default threshold and 1.0 s with this one.
+JOINT_HEAP_BYTES = 1 << 30
 
 
 @dataclass
@@ -112,6 +118,7 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
     from ..solvers import get_solver
     from ..solvers.additive_core import run_joint, uncoupled_x
 
+    keep_arrays_on_heap(JOINT_HEAP_BYTES)
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
     data = problem.data
@@ -155,11 +162,22 @@ def joint_record(answer: JointAnswer, max_exhaustion: float | None, separate: di
         "national": national.hashes,
         "records": problem.data.n, "targets_kept": problem.data.N,
         "solve": {"message": result.message, "outer": result.outer, "inner": result.inner,
-                  "seconds": answer.seconds, "start": "the separate solves' duals, at the last slack stage"},
+                  "seconds": answer.seconds, "start": "the separate solves' duals, at the last slack stage",
+                  "peak_rss_mb": peak_rss_mb()},
         "certified": bool(cert.passed), "certificate": cert.as_dict(), "failures": cert.failures(),
         "sums": {"separate": separate,
                  "joint": sum_figures(answer.m, problem.data.shares, national.weight)},
     })
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (the joint solve runs in the command's
+    own process; the batch's workers are other processes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes there, kB on Linux
 
 
 def is_joint_directory(path: Path) -> bool:
@@ -237,45 +255,75 @@ def _progress(entry: dict) -> None:
               f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
 
 
+@dataclass
+class JointOutcome:
+    """The joint steps after a batch: the problem, the cells its coupling makes unreachable
+    together (then nothing is solved), and the answer."""
+
+    problem: JointProblem | None
+    conflicts: list[str]
+    answer: JointAnswer | None
+    not_ok: list[str]  # areas whose separate solve is not ok (then nothing is built)
+
+
+def joint_steps(national: NationalData, areas: list, settings: list, hashes: list[str], rows: list[dict[str, Any]],
+                max_exhaustion: float | None, *, time_limit: float | None = None,
+                progress: Callable[[dict], None] | None = None) -> JointOutcome:
+    """What `--additive` or `--max-exhaustion E` does after the batch: nothing when an area's
+    separate solve is not ok; else the joint problem, its aggregate conflicts (then nothing is
+    solved), and the certified solve from the rows' duals."""
+    from .joint import aggregate_conflicts, joint_problem
+
+    not_ok = [r["area"] for r in rows if r["status"] != "ok"]
+    if not_ok:
+        return JointOutcome(None, [], None, not_ok)
+    problem = joint_problem(national, areas, settings, hashes, max_exhaustion=max_exhaustion)
+    conflicts = aggregate_conflicts(problem)
+    if conflicts:
+        return JointOutcome(problem, conflicts, None, [])
+    answer = solve_joint(national, problem, row_duals(problem, rows), time_limit=time_limit, progress=progress)
+    return JointOutcome(problem, [], answer, [])
+
+
 def joint_after_batch(args: Any, national: NationalData, areas: list, settings: list, hashes: list[str],
                       rows: list[dict[str, Any]], area_set: str) -> int:
-    """`goldstar areas ... --additive | --max-exhaustion E` after its batch: the joint problem,
-    its aggregate conflicts (named, exit 1, nothing solved), the solve from the batch's duals, the
-    certificate, OUT/joint, and with --write-reference the joint reference (certified only)."""
+    """`goldstar areas ... --additive | --max-exhaustion E` after its batch (joint_steps), said and
+    written: conflicts named (exit 1), OUT/joint, and with --write-reference the joint reference
+    (certified only)."""
     import sys
 
     from ..exceptions import EXIT_FAILED, EXIT_OK
-    from .joint import aggregate_conflicts, joint_problem
     from .report import weight_sums, read_summary
 
-    bad = [r for r in rows if r["status"] != "ok"]
-    if bad:
+    what = coupling_name(args.max_exhaustion)
+    by_area = {r["area"]: r for r in rows}
+    if any(r["status"] != "ok" for r in rows):
+        bad = [r for r in rows if r["status"] != "ok"]
         for r in bad[:10]:
             print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
         print(f"ERROR: the joint solve needs every area's separate solve: {len(bad)} area(s) are not ok; "
               "nothing joint was solved", file=sys.stderr)
         return EXIT_FAILED
-    problem = joint_problem(national, areas, settings, hashes, max_exhaustion=args.max_exhaustion)
-    what = coupling_name(args.max_exhaustion)
-    conflicts = aggregate_conflicts(problem)
-    if conflicts:
-        for line in conflicts[:SHOWN_CONFLICTS]:
+    print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=sys.stderr)
+    outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
+                          time_limit=args.joint_time_limit, progress=None if args.quiet else _progress)
+    if outcome.conflicts:
+        for line in outcome.conflicts[:SHOWN_CONFLICTS]:
             print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=sys.stderr)
-        more = len(conflicts) - SHOWN_CONFLICTS
-        print(f"ERROR: {what}: {len(conflicts)} target(s) no coupled weights can meet in every area"
+        more = len(outcome.conflicts) - SHOWN_CONFLICTS
+        print(f"ERROR: {what}: {len(outcome.conflicts)} target(s) no coupled weights can meet in every area"
               f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=sys.stderr)
         return EXIT_FAILED
-    print(f"joint        {what}: {problem.data.K} areas x {problem.data.n:,} records, {problem.data.N} kept targets; "
-          "from the separate solves", file=sys.stderr)
-    answer = solve_joint(national, problem, row_duals(problem, rows), time_limit=args.joint_time_limit,
-                         progress=None if args.quiet else _progress)
+    answer = outcome.answer
     sums = weight_sums(args.out, read_summary(args.out)).figures()
     separate = {"max": sums["max"], "p99": sums["quantiles"]["0.99"], "median": sums["quantiles"]["0.5"],
                 "above": {k: v for k, v in sums["above"].items() if float(k) in SUM_LEVELS}}
     record = joint_record(answer, args.max_exhaustion, separate, national)
     target = write_joint(args.out, answer, record)
     cert, joint = answer.certificate, record["sums"]["joint"]
-    print(f"joint        {answer.result.message}; {answer.result.inner} Newton steps, {answer.seconds:.1f} s")
+    data = answer.problem.data
+    print(f"joint        {data.K} areas x {data.n:,} records, {data.N} kept targets: {answer.result.message}; "
+          f"{answer.result.inner} Newton steps, {answer.seconds:.1f} s, peak memory {record['solve']['peak_rss_mb']:.0f} MB")
     print(f"certificate  {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
           f"gap {cert.gap:.3g} of Q {cert.loss:.6g}, coupling {cert.coupling_residual:.3g}, "
           f"hard bands {cert.max_band_violation:.3g} widths")
@@ -336,6 +384,7 @@ def verify_joint_reference(reference: Path, info: dict[str, Any], national: Nati
         y = joint_duals(problem, reference)
     except (InputError, ValueError) as exc:
         return [(JOINT_CHECK, False, str(exc))]
+    keep_arrays_on_heap(JOINT_HEAP_BYTES)
     x = multipliers_of_dual(problem.data, y)
     cert = certify_joint(problem.data, problem.l, problem.u, problem.stages[-1], x, y, record_ids=problem.record_ids,
                          areas=problem.areas, names=problem.targets)

@@ -57,3 +57,22 @@ def check_batch_memory(areas: int, records: int, workers: int | None) -> None:
                 f"{WORKER_BYTES_PER_RECORD:,} B)" if records else "")
             + f"); this machine has {total / 2**30:,.1f} GiB. Give fewer areas, or run parts of the set "
             "in separate batches")
+
+
+# glibc's mallopt parameters: the size from which malloc maps fresh pages (M_MMAP_THRESHOLD)
+# and the free space at the top of the heap that it hands back to the kernel (M_TRIM_THRESHOLD).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_arrays_on_heap(up_to_bytes: int) -> None:
+    """Let malloc reuse heap memory for arrays up to `up_to_bytes` in this process (Linux/glibc
+    only; elsewhere nothing happens). Above glibc's default threshold (at most 32 MB) every
+    array is a fresh mmap whose pages the kernel zeroes on first touch and takes back on free."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, int(up_to_bytes))
+        libc.mallopt(_M_TRIM_THRESHOLD, int(up_to_bytes))
+    except (OSError, AttributeError):
+        pass

@@ -50,6 +50,7 @@ from ..hashing import arrays_hash
 from .inputs import NationalData
 from .recipe import DATA_DIR
 from .spec import parse_name
+from .memory import keep_arrays_on_heap
 from .targets import AreaSpec
 from ..certificate import certify
 from ..params import number
@@ -263,29 +264,14 @@ def solve_area(problem: Problem, settings: AreaSettings, time_left: float | None
     return problem, sol, cert
 
 
-# glibc's mallopt parameters: the size from which malloc maps fresh pages (M_MMAP_THRESHOLD)
-# and the free space at the top of the heap that it hands back to the kernel (M_TRIM_THRESHOLD).
-# Area workers set both to 64 MB: the solver's per-record arrays (a few MB each) stay on the heap.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_HEAP_UP_TO_BYTES = 64 << 20
-
-
-def _keep_large_arrays_on_heap() -> None:
-    """Let malloc reuse heap memory for arrays up to 64 MB in this process (Linux/glibc only).
-
-    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which freezes glibc's
-    mmap threshold at 128 KB: then every temporary array of the solver is a fresh mmap
-    whose pages the kernel zeroes on first touch. Measured on one state (CA): the solve
-    took 4.0 s with that setting and 1.5 s without; the 51-state batch spent a third of its CPU time in
-    the kernel. Setting the threshold here, in the task, covers workers of any deployment."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO_BYTES)
-        libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_UP_TO_BYTES)
-    except (OSError, AttributeError):
-        pass
+# Area workers keep arrays up to 64 MB on the heap (goldstar.areas.memory.keep_arrays_on_heap):
+# the solver's per-record arrays (a few MB each). Dask's nanny starts workers with
+# MALLOC_TRIM_THRESHOLD_ set, which freezes glibc's mmap threshold at 128 KB: then every
+# temporary array of the solver is a fresh mmap whose pages the kernel zeroes on first touch.
+# Measured on one state (CA): the solve took 4.0 s with that setting and 1.5 s without; the
+# 51-state batch spent a third of its CPU time in the kernel. Setting it in the task covers
+# workers of any deployment.
+AREA_HEAP_BYTES = 64 << 20
 
 
 def _reset_peak_rss() -> None:
@@ -342,7 +328,7 @@ def run_area(
 ) -> dict[str, Any]:
     """Pre-pass, drop or refuse, solve, certify one area (module docstring). Never raises."""
 
-    _keep_large_arrays_on_heap()
+    keep_arrays_on_heap(AREA_HEAP_BYTES)
     _reset_peak_rss()
     start = time.perf_counter()
     row = new_row(national, spec, settings, input_hash)

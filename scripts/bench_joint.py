@@ -1,0 +1,116 @@
+"""What the joint solve of an areas batch costs and buys, from the directory that
+`goldstar areas --max-exhaustion E` or `--additive` wrote: the BENCHMARKS.md section `joint`.
+
+    goldstar areas --areas states --max-exhaustion 2 --out bench-areas/joint-e2 --no-tmd-weights
+    python scripts/bench_joint.py bench-areas/joint-e2 [--out BENCHMARKS.md]
+
+Reads OUT/joint/joint.json (the solve, its certificate, the per-record sums and the peak memory
+of the process that ran it) and each area's row (its separate solve's objective and seconds),
+prints the figures and writes them as the section. Nothing is solved here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from goldstar.areas.joint_run import read_joint  # noqa: E402
+from goldstar.areas.output import file_stem  # noqa: E402
+from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.present.benchmark import replace_section  # noqa: E402
+
+MARKER = "joint"
+
+
+def figures(out: Path) -> dict:
+    """The section's figures from an areas output with a joint solve; InputError naming what is missing."""
+    found = read_joint(out)
+    if found is None:
+        raise InputError(f"{out}: no joint solve (run goldstar areas with --max-exhaustion E or --additive)")
+    record, _ = found
+    rows = []
+    for area in record["areas"]:
+        path = out / "areas" / f"{file_stem(area)}.json"
+        try:
+            rows.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read ({exc})") from None
+    cert = record["certificate"]
+    return {
+        "out": str(out), "coupling": record["coupling"], "areas": len(record["areas"]), "set": area_set(out),
+        "records": record["records"], "targets_kept": record["targets_kept"],
+        "separate_objective": sum(r["certificate"]["loss"] for r in rows),
+        "separate_seconds": sum(r["seconds"] for r in rows),
+        "joint_objective": cert["loss"], "certified": record["certified"], "failures": record["failures"],
+        "fixed_point": cert["fixed_point_error"], "gap": cert["gap"], "coupling_residual": cert["coupling_residual"],
+        "band_violation": cert["max_band_violation"],
+        "solve": record["solve"], "sums": record["sums"],
+    }
+
+
+def area_set(out: Path) -> str:
+    """The area set the batch was asked for (AREAS.json)."""
+    try:
+        return json.loads((out / "AREAS.json").read_text(encoding="utf-8"))["areas"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{out}: not an areas output ({exc})") from None
+
+
+def markdown(f: dict) -> str:
+    solve, sep, joint = f["solve"], f["sums"]["separate"], f["sums"]["joint"]
+    verdict = ("passed" if f["certified"] else "FAILED: " + "; ".join(f["failures"]))
+    memory = f"{solve['peak_rss_mb']:,.0f} MB" if solve.get("peak_rss_mb") else "not recorded"
+    cost = 100.0 * (f["joint_objective"] / f["separate_objective"] - 1.0)
+    return "\n".join([
+        f"<!-- {MARKER}:start -->",
+        f"## The areas solved jointly ({f['coupling']})",
+        "",
+        f"`{f['command']}` on this machine, then `python scripts/bench_joint.py {f['out']}` (docs/additive.md, "
+        f"\"The command\"): {f['areas']} areas, "
+        f"{f['records']:,} records that feed a target, {f['targets_kept']:,} kept targets, solved together from "
+        "the separate solves' duals.",
+        "",
+        "| | separate solves | joint solve |",
+        "|---|---:|---:|",
+        f"| objective (sum over the areas) | {f['separate_objective']:,.0f} | {f['joint_objective']:,.0f} "
+        f"({cost:+.2f}%) |",
+        f"| seconds | {f['separate_seconds']:.1f} (sum of the areas' solves) | {solve['seconds']:.1f} "
+        f"({solve['inner']} Newton steps) |",
+        f"| peak memory | | {memory} (the command's process) |",
+        f"| a record's area weights over its national weight: max | {sep['max']:.4f} | {joint['max']:.4f} |",
+        f"| p99 | {sep['p99']:.4f} | {joint['p99']:.4f} |",
+        *[f"| records above {level}x | {sep['above'][level]:,} | {joint['above'][level]:,} |" for level in sep["above"]],
+        "",
+        f"Joint certificate {verdict}: fixed point {f['fixed_point']:.3g}, gap {f['gap']:.3g}, coupling "
+        f"{f['coupling_residual']:.3g} of a record's national weight, hard bands met to {f['band_violation']:.3g} widths.",
+        f"<!-- {MARKER}:end -->",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory", type=Path, help="an areas output with a joint solve (OUT/joint)")
+    parser.add_argument("--command", default=None,
+                        help="the goldstar areas command that wrote the directory, as the section shows it "
+                             "(default: goldstar areas --areas SET --COUPLING --out DIR)")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
+                        help="the markdown file whose joint section this replaces")
+    args = parser.parse_args(argv)
+    try:
+        f = figures(args.directory)
+    except InputError as exc:
+        parser.error(str(exc))
+    f["command"] = args.command or f"goldstar areas --areas {f['set']} --{f['coupling']} --out {args.directory}"
+    text = markdown(f)
+    print(text)
+    replace_section(args.out, f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
