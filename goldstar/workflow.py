@@ -27,6 +27,8 @@ from .inputs.build import BuildInfo
 from .inputs.assemble import build_with_objective
 from .problem.model import Problem
 from .problem.objectives import objective_from_dict
+from .problem.objectives.penalized import Penalized
+from .problem.validate import check_bounds
 from .problem.prepass import Prepass
 from .solvers import Solution
 from .solvers.base import ProgressFn
@@ -64,6 +66,8 @@ def build(
     """Build the problem as `goldstar build` does. `objective`: the stored spec of a non-default
     objective ({"name": "band", ...}), validated before any work; None: penalized with `penalty`."""
     parsed = objective_from_dict(objective) if objective is not None else None
+    # the box and the objective's own parameters, before the records are read
+    (parsed or Penalized(penalty=penalty)).check_bounds(*check_bounds(lower, upper))
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

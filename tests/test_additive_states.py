@@ -31,6 +31,16 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "reference" / "areas"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def arrays_on_heap():
+    """As the joint command does (goldstar.areas.joint_run.JOINT_HEAP_BYTES): the certificate's
+    n x K and N x N arrays reuse heap memory instead of fresh pages."""
+    from goldstar.areas.joint_run import JOINT_HEAP_BYTES
+    from goldstar.areas.memory import keep_arrays_on_heap
+
+    keep_arrays_on_heap(JOINT_HEAP_BYTES)
+
+
 @pytest.fixture(scope="module")
 def batch():
     """The states batch's inputs as `goldstar areas --areas states` reads them (its default

@@ -127,6 +127,9 @@ BAD: dict[tuple[str, str], list[str]] = {
     ("areas", "--slack-penalty"): ["--slack-penalty", "-1"],
     ("areas", "--slack-units"): ["--slack-units", "x"],
     ("areas", "--upper"): ["--upper", "inf"],
+    ("areas", "--additive"): ["--additive"],  # WY alone is not a whole set
+    ("areas", "--max-exhaustion"): ["--max-exhaustion", "inf"],
+    ("areas", "--joint-time-limit"): ["--max-exhaustion", "2", "--joint-time-limit", "0"],
     ("areas", "--overrides"): ["--overrides", LATIN1],
     ("areas", "--reference"): ["--reference", f"{WS}/no-such-reference"],
     ("areas", "--national-weights"): ["--national-weights", MISSING],

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import resource
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +31,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..exceptions import InputError
+from ..certificate.additive import certify_joint
+from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
+from ..solvers import get_solver
+from ..solvers.additive_core import multipliers_of_dual, run_joint, uncoupled_x
 from ..store.atomic import atomic_directory
+from .exhaustion import above_cap
 from .inputs import NationalData
-from .joint import JointProblem, kept_duals
+from .joint import (
+    JointProblem, aggregate_conflicts, check_cap, joint_duals, joint_problem, joint_shares, kept_duals,
+)
 from .memory import keep_arrays_on_heap
 from .output import file_stem
+from .reference import (
+    FINGERPRINT_FIELDS, FINGERPRINT_RTOL, fingerprint, manifest_check, relative_difference, write_reference,
+)
 
 JOINT_DIR = "joint"
 JOINT_JSON = "joint.json"
@@ -103,8 +114,6 @@ def sum_figures(m: np.ndarray, shares: np.ndarray, weight: np.ndarray) -> dict[s
     """The per-record sums sum_a s_a m_ia over the records with a national weight: max, p99,
     median and the counts above SUM_LEVELS beyond the rounding of a K-term sum (a record held
     at a cap of 2 is not above 2)."""
-    from .exhaustion import above_cap
-
     sums = (m @ shares)[weight > 0]
     return {"max": float(sums.max()), "p99": float(np.quantile(sums, 0.99)), "median": float(np.median(sums)),
             "above": {f"{level:g}": int(above_cap(sums, level, shares.size).sum()) for level in SUM_LEVELS}}
@@ -114,10 +123,6 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
                 time_limit: float | None = None, progress: Callable[[dict], None] | None = None) -> JointAnswer:
     """The joint optimum from the separate duals y0 at the last slack stage (band-newton's
     options, `time_limit` seconds in all), certified."""
-    from ..certificate.additive import certify_joint
-    from ..solvers import get_solver
-    from ..solvers.additive_core import run_joint, uncoupled_x
-
     keep_arrays_on_heap(JOINT_HEAP_BYTES)
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
@@ -173,9 +178,6 @@ def joint_record(answer: JointAnswer, max_exhaustion: float | None, separate: di
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MB (the joint solve runs in the command's
     own process; the batch's workers are other processes)."""
-    import resource
-    import sys
-
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes there, kB on Linux
 
@@ -232,8 +234,6 @@ def read_joint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
 def check_coupling(areas: list, settings: list, max_exhaustion: float | None) -> None:
     """What the joint problem refuses, before anything is solved or written: a subset under the
     additive coupling, a cap below the areas' shares' sum, a box off 0; InputError naming the option."""
-    from .joint import check_cap, joint_shares
-
     option = "--additive" if max_exhaustion is None else "--max-exhaustion"
     try:
         shares = joint_shares(areas, additive=max_exhaustion is None)
@@ -248,8 +248,6 @@ def check_coupling(areas: list, settings: list, max_exhaustion: float | None) ->
 
 
 def _progress(entry: dict) -> None:
-    import sys
-
     if "stage" in entry:
         print(f"joint        step {entry['inner']} (outer {entry['outer']}): |G| {entry['G_inf']:.3g}, step length "
               f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
@@ -264,6 +262,7 @@ class JointOutcome:
     conflicts: list[str]
     answer: JointAnswer | None
     not_ok: list[str]  # areas whose separate solve is not ok (then nothing is built)
+    separate: dict[str, Any] | None = None  # the separate solves' per-record sums (sum_figures)
 
 
 def joint_steps(national: NationalData, areas: list, settings: list, hashes: list[str], rows: list[dict[str, Any]],
@@ -272,8 +271,6 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
     """What `--additive` or `--max-exhaustion E` does after the batch: nothing when an area's
     separate solve is not ok; else the joint problem, its aggregate conflicts (then nothing is
     solved), and the certified solve from the rows' duals."""
-    from .joint import aggregate_conflicts, joint_problem
-
     not_ok = [r["area"] for r in rows if r["status"] != "ok"]
     if not_ok:
         return JointOutcome(None, [], None, not_ok)
@@ -281,8 +278,11 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
     conflicts = aggregate_conflicts(problem)
     if conflicts:
         return JointOutcome(problem, conflicts, None, [])
-    answer = solve_joint(national, problem, row_duals(problem, rows), time_limit=time_limit, progress=progress)
-    return JointOutcome(problem, [], answer, [])
+    y0 = row_duals(problem, rows)
+    separate = sum_figures(national_multipliers(national, problem, uncoupled_x(problem.data, y0)),
+                           problem.data.shares, national.weight)
+    answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress)
+    return JointOutcome(problem, [], answer, [], separate)
 
 
 def joint_after_batch(args: Any, national: NationalData, areas: list, settings: list, hashes: list[str],
@@ -290,11 +290,6 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     """`goldstar areas ... --additive | --max-exhaustion E` after its batch (joint_steps), said and
     written: conflicts named (exit 1), OUT/joint, and with --write-reference the joint reference
     (certified only)."""
-    import sys
-
-    from ..exceptions import EXIT_FAILED, EXIT_OK
-    from .report import weight_sums, read_summary
-
     what = coupling_name(args.max_exhaustion)
     by_area = {r["area"]: r for r in rows}
     if any(r["status"] != "ok" for r in rows):
@@ -314,10 +309,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
         print(f"ERROR: {what}: {len(outcome.conflicts)} target(s) no coupled weights can meet in every area"
               f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=sys.stderr)
         return EXIT_FAILED
-    answer = outcome.answer
-    sums = weight_sums(args.out, read_summary(args.out)).figures()
-    separate = {"max": sums["max"], "p99": sums["quantiles"]["0.99"], "median": sums["quantiles"]["0.5"],
-                "above": {k: v for k, v in sums["above"].items() if float(k) in SUM_LEVELS}}
+    answer, separate = outcome.answer, outcome.separate
     record = joint_record(answer, args.max_exhaustion, separate, national)
     target = write_joint(args.out, answer, record)
     cert, joint = answer.certificate, record["sums"]["joint"]
@@ -350,8 +342,6 @@ def write_joint_reference(directory: Path, answer: JointAnswer, rows: list[dict[
     """The compact reference of a certified joint solve: the areas reference's layout
     (goldstar.areas.reference) with the joint duals in place of the separate ones and
     `joint` in its metadata (the coupling, E, the certificate)."""
-    from .reference import write_reference
-
     problem = answer.problem
     full = problem.data.scatter(answer.y)
     position = {area: a for a, area in enumerate(problem.areas)}
@@ -373,11 +363,6 @@ def verify_joint_reference(reference: Path, info: dict[str, Any], national: Nati
     area's input hash checked), x from the stored duals with every record's coupling multiplier
     solved exactly, the joint certificate, each area's weight fingerprint at the reference's rtol,
     and MANIFEST.json against the duals."""
-    from ..certificate.additive import certify_joint
-    from ..solvers.additive_core import multipliers_of_dual
-    from .joint import joint_duals, joint_problem
-    from .reference import FINGERPRINT_FIELDS, FINGERPRINT_RTOL, fingerprint, manifest_check, relative_difference
-
     spec = info["joint"]
     try:
         problem = joint_problem(national, areas, settings, hashes, max_exhaustion=spec.get("max_exhaustion"))

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from ..store.atomic import atomic_write_text
 from ..exceptions import InputError
+from .joint_run import read_joint
 from .output import MARKER, file_stem, read_m
 from ..present.plots import ratio_histogram
 from ..present.markup import esc, html_table, page_head, png_img
@@ -191,8 +192,6 @@ def joint_section(out: str | os.PathLike[str], summary: pd.DataFrame, separate: 
     """The joint solve of the directory (goldstar.areas.joint_run), beside the separate batch it
     started from: its coupling, certificate and solve, and the per-record sums of both; no lines
     when the directory has none."""
-    from .joint_run import read_joint
-
     found = read_joint(out)
     if found is None:
         return []
