@@ -2,7 +2,7 @@
 `goldstar areas --max-exhaustion E` or `--additive` wrote: the BENCHMARKS.md section `joint`.
 
     goldstar areas --areas states --max-exhaustion 2 --out bench-areas/joint-e2 --no-tmd-weights
-    python scripts/bench_joint.py bench-areas/joint-e2 [--out BENCHMARKS.md]
+    python scripts/bench_joint.py bench-areas/joint-e2 --command "goldstar areas ... (as run)" [--out BENCHMARKS.md]
 
 Reads OUT/joint/joint.json (the solve, its certificate, the per-record sums and the peak memory
 of the process that ran it) and each area's row (its separate solve's objective and seconds),
@@ -42,7 +42,7 @@ def figures(out: Path) -> dict:
             raise InputError(f"{path}: cannot be read ({exc})") from None
     cert = record["certificate"]
     return {
-        "out": str(out), "coupling": record["coupling"], "areas": len(record["areas"]), "set": area_set(out),
+        "out": str(out), "coupling": record["coupling"], "areas": len(record["areas"]),
         "records": record["records"], "targets_kept": record["targets_kept"],
         "separate_objective": sum(r["certificate"]["loss"] for r in rows),
         "separate_seconds": sum(r["seconds"] for r in rows),
@@ -51,14 +51,6 @@ def figures(out: Path) -> dict:
         "band_violation": cert["max_band_violation"],
         "solve": record["solve"], "sums": record["sums"],
     }
-
-
-def area_set(out: Path) -> str:
-    """The area set the batch was asked for (AREAS.json)."""
-    try:
-        return json.loads((out / "AREAS.json").read_text(encoding="utf-8"))["areas"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{out}: not an areas output ({exc})") from None
 
 
 def markdown(f: dict) -> str:
@@ -70,7 +62,8 @@ def markdown(f: dict) -> str:
         f"<!-- {MARKER}:start -->",
         f"## The areas solved jointly ({f['coupling']})",
         "",
-        f"`{f['command']}` on this machine, then `python scripts/bench_joint.py {f['out']}` (docs/additive.md, "
+        f"`{f['command']}` on this machine, read back by `python scripts/bench_joint.py {f['out']} --command CMD` "
+        f"(docs/additive.md, "
         f"\"The command\"): {f['areas']} areas, "
         f"{f['records']:,} records that feed a target, {f['targets_kept']:,} kept targets, solved together from "
         "the separate solves' duals.",
@@ -95,9 +88,8 @@ def markdown(f: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory", type=Path, help="an areas output with a joint solve (OUT/joint)")
-    parser.add_argument("--command", default=None,
-                        help="the goldstar areas command that wrote the directory, as the section shows it "
-                             "(default: goldstar areas --areas SET --COUPLING --out DIR)")
+    parser.add_argument("--command", required=True,
+                        help="the goldstar areas command that wrote the directory, as the section shows it")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
                         help="the markdown file whose joint section this replaces")
     args = parser.parse_args(argv)
@@ -105,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         f = figures(args.directory)
     except InputError as exc:
         parser.error(str(exc))
-    f["command"] = args.command or f"goldstar areas --areas {f['set']} --{f['coupling']} --out {args.directory}"
+    f["command"] = args.command
     text = markdown(f)
     print(text)
     replace_section(args.out, f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->", text)

@@ -101,9 +101,12 @@ def test_the_areas_solved_jointly_under_a_cap(client, records):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"additive": True}, "--additive: the 1 areas' population shares sum to"),
+    ({"additive": True}, "additive: the 1 areas' population shares sum to"),
     ({"additive": True, "max_exhaustion": 2.0}, "give additive=True or max_exhaustion=E, not both"),
-    ({"max_exhaustion": 0.001}, "--max-exhaustion 0.001: must be a finite number of at least"),
+    ({"max_exhaustion": 0.001}, "max_exhaustion 0.001: must be a finite number of at least"),
+    ({"max_exhaustion": True}, "max_exhaustion True: must be a finite number"),
+    ({"joint_time_limit": 5}, "joint_time_limit limits the joint solve"),
+    ({"max_exhaustion": 2.0, "joint_time_limit": -1}, "`joint_time_limit` must be > 0"),
     ({"national_weights": pd.DataFrame({"id": [1]})}, "lacks column(s) record_id, weight"),
     ({"national_weights": 3.5}, "national_weights: give a goldstar Result"),
     ({"engine": "taxcalc"}, "a DataFrame of records is taken as the record table itself"),

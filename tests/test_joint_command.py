@@ -93,12 +93,30 @@ def test_the_capped_joint_solve_is_certified_and_holds_the_cap(capped):
     assert "certificate  passed" in printed and f"wrote        {out / JOINT_DIR}" in printed
 
 
-def test_the_joint_duals_are_the_stored_answer(capped):
-    out, _, _, _, _, _ = capped
+def test_the_joint_duals_reproduce_the_stored_multipliers(capped, small_files):
+    """x from the stored duals, every record's coupling multiplier solved exactly, is the stored
+    joint multipliers to the rounding of the products that make it."""
+    import argparse
+
+    from goldstar.areas import command
+    from goldstar.areas.joint import joint_problem, kept_duals
+    from goldstar.areas.joint_run import national_multipliers
+    from goldstar.solvers.additive_core import multipliers_of_dual
+
+    out, _, _, _, cap, _ = capped
     table = pq.read_table(out / JOINT_DIR / "duals.parquet").to_pandas()
     assert list(table.columns) == ["area", "target", "y"] and set(table["area"]) == set(AREAS.split(","))
-    record = json.loads((out / JOINT_DIR / JOINT_JSON).read_text())
-    assert table["y"].notna().sum() == record["targets_kept"]
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
+                              "--national-weights", str(small_files / "weights.parquet")])
+    national, *rest = command.batch_inputs(args, AREAS)[:4]
+    problem = joint_problem(national, *rest, max_exhaustion=cap)
+    ys = {a: g["y"].to_numpy() for a, g in table.groupby("area", sort=False)}
+    m = national_multipliers(national, problem, multipliers_of_dual(problem.data, kept_duals(problem, ys, "joint")))
+    _, stored = read_joint(out)
+    for a, area in enumerate(problem.areas):
+        assert np.max(np.abs(m[:, a] - stored[area])) <= 1e-12
 
 
 def test_the_joint_reference_verifies_and_a_changed_dual_fails(capped, small_files, tmp_path, capsys):
@@ -124,6 +142,11 @@ def test_the_joint_reference_verifies_and_a_changed_dual_fails(capped, small_fil
 
     with pytest.raises(InputError, match="areas were solved together: it is verified whole"):
         run(reference, "--areas", "AL,CA")
+    with pytest.raises(InputError, match="--mode recompute .* is not offered for it"):
+        verify(parser.parse_args(["--verify", str(reference), "--records", str(small_files / "records.parquet"),
+                                  "--national-weights", str(small_files / "weights.parquet"), "--quiet"]),
+               ("hash", "certificate", "recompute"))
+    assert run(reference, "--areas", "wy,tx,ny,ca,al") == 0  # the same set in another order
     assert run(reference) == 0
     said = capsys.readouterr().out
     assert "joint      ok" in said and "verified     5 of 5 areas and MANIFEST.json and the joint certificate" in said
@@ -218,7 +241,7 @@ def test_the_areas_report_puts_the_joint_solve_beside_the_separate_batch(capped,
 
     out, _, _, _, cap, sums = capped
     page = render(out)
-    assert f"The joint solve (max-exhaustion {cap:g})" in page and "certified" in page
+    assert f"The joint solve (max-exhaustion {cap:g})" in page and "; certified.</p>" in page
     assert f"<td>{sums.max():.4g}</td>" in page  # the separate max, in the table's first row
     assert f"<td>{cap:.4g}</td>" in page  # the joint max: the records above the cap brought to it
 
@@ -234,7 +257,8 @@ def test_the_benchmark_section_is_read_from_the_joint_solve(capped, tmp_path, ca
     spec.loader.exec_module(script)
     bench = tmp_path / "B.md"
     bench.write_text("# Benchmarks\n\nkept\n")
-    assert script.main([str(out), "--out", str(bench)]) == 0
+    command = f"goldstar areas --areas {AREAS} --max-exhaustion {cap:g} --out {out}"
+    assert script.main([str(out), "--command", command, "--out", str(bench)]) == 0
     text = bench.read_text()
     record, _ = read_joint(out)
     assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- joint:start -->" in text
@@ -242,4 +266,62 @@ def test_the_benchmark_section_is_read_from_the_joint_solve(capped, tmp_path, ca
     assert f"| {sums.max():.4f} | {cap:.4f} |" in text and "Joint certificate passed" in text
     assert f"`goldstar areas --areas {AREAS} --max-exhaustion {cap:g} --out {out}`" in text
     with pytest.raises(SystemExit):
-        script.main([str(tmp_path), "--out", str(bench)])  # no joint solve there
+        script.main([str(tmp_path), "--command", command, "--out", str(bench)])  # no joint solve there
+
+
+def test_a_users_file_at_out_joint_is_refused_before_any_work_and_kept(capped, small_files, tmp_path, threads, capsys):
+    import shutil
+
+    out, *_, cap, _ = capped
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "joint").write_text("my notes")
+    assert areas_cli(small_files, mine, "--areas", AREAS, "--max-exhaustion", repr(cap)) == 2
+    assert "joint: exists and is not a folder goldstar wrote" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["joint"] and (mine / "joint").read_text() == "my notes"
+    # a file of the user's put inside an earlier joint solve: named, and nothing deleted
+    extended = tmp_path / "extended"
+    shutil.copytree(out, extended)
+    (extended / JOINT_DIR / "analysis.csv").write_text("a,b\n")
+    before = (extended / "summary.csv").read_bytes()
+    assert areas_cli(small_files, extended, "--areas", AREAS, "--no-tmd-weights", "--max-exhaustion", repr(cap)) == 2
+    assert "holds analysis.csv, which a joint solve does not write" in capsys.readouterr().err
+    assert (extended / JOINT_DIR / "analysis.csv").read_text() == "a,b\n"
+    assert (extended / "summary.csv").read_bytes() == before  # the batch did not run either
+
+
+def test_a_joint_solve_from_other_inputs_is_not_shown_as_the_batchs(capped, tmp_path):
+    import shutil
+
+    from goldstar.areas.report import render
+
+    out, *_ = capped
+    stale = tmp_path / "stale"
+    shutil.copytree(out, stale)
+    record = json.loads((stale / JOINT_DIR / JOINT_JSON).read_text())
+    record["input_hashes"]["CA"] = "0" * 32
+    (stale / JOINT_DIR / JOINT_JSON).write_text(json.dumps(record))
+    page = render(stale)
+    assert "made from other inputs than the batch now in this directory (area CA" in page
+    assert "; certified.</p>" not in page
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda r: r.pop("solve"), "solve"),
+    (lambda r: r.pop("coupling"), "coupling"),
+    (lambda r: r["solve"].update(seconds="fast"), "solve.seconds"),
+    (lambda r: r.update(failures=None), "failures"),
+    (lambda r: r.update(areas="AL"), "areas"),
+])
+def test_a_malformed_joint_record_is_named_not_a_traceback(capped, tmp_path, capsys, edit, field):
+    import shutil
+
+    out, *_ = capped
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    record = json.loads((broken / JOINT_DIR / JOINT_JSON).read_text())
+    edit(record)
+    (broken / JOINT_DIR / JOINT_JSON).write_text(json.dumps(record))
+    assert main(["report", "--areas", str(broken), "--out", str(tmp_path / "r.html")]) == 2
+    assert f"`{field}` is missing or malformed" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

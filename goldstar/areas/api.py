@@ -28,6 +28,7 @@ from ..defaults import (
     DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
 )
 from ..exceptions import InputError
+from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
 from .joint_run import check_coupling, coupling_name, joint_steps
@@ -187,10 +188,15 @@ def reweight_areas(
     if additive and max_exhaustion is not None:
         raise InputError("reweight_areas: give additive=True or max_exhaustion=E, not both")
     coupled = additive or max_exhaustion is not None
+    if joint_time_limit is not None:
+        if not coupled:
+            raise InputError("reweight_areas: joint_time_limit limits the joint solve: give additive=True or "
+                             "max_exhaustion=E too")
+        number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
     weights = _national_weights(national_weights)
     national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
     if coupled:
-        check_coupling(specs, settings, max_exhaustion)  # before anything is solved
+        check_coupling(specs, max_exhaustion, names=("additive", "max_exhaustion"))  # before anything is solved
     batch.check_solver(settings[0].solver if settings else "band-newton")
     own = client is None
     client = batch.make_client(None, workers) if own else client

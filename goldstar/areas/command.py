@@ -91,7 +91,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="after the batch, solve the areas jointly so that each record's area weights sum "
                             "to at most E times its national weight, exactly; written to OUT/joint")
     p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
-                   help="seconds the joint solve may take (default: none)")
+                   help="seconds after which the joint solve stops, checked between its Newton steps (a step "
+                        "of the 51 states takes ~10 s); default: none")
 
 
 # TMD-layout weights columns are named WT<year>: a calendar year of the federal income tax
@@ -132,9 +133,13 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError("--last-year and --population shape the weights files: they do not apply with "
                          "--no-tmd-weights")
     weight_file_years(args)  # the population file and the years, before any work
-    if args.max_exhaustion is not None and not (math.isfinite(args.max_exhaustion) and args.max_exhaustion > 0):
-        raise InputError(f"`--max-exhaustion` must be a finite number of at least the areas' shares' sum "
-                         f"(1 for all the states), got {args.max_exhaustion}")
+    if args.max_exhaustion is not None and not math.isfinite(args.max_exhaustion):
+        raise InputError(f"`--max-exhaustion` must be a finite number, got {args.max_exhaustion}")  # the rest
+        # (at least the areas' shares' sum) once the areas are known: goldstar.areas.joint_run.check_coupling
+    if args.additive or args.max_exhaustion is not None:
+        from .joint_run import check_joint_out
+
+        check_joint_out(args.out)  # a folder of anyone else's at OUT/joint: refused before any work
     if args.joint_time_limit is not None:
         if not (args.additive or args.max_exhaustion is not None):
             raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")
@@ -251,7 +256,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     if coupled:
         from .joint_run import check_coupling
 
-        check_coupling(areas, settings, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
+        check_coupling(areas, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
     area_set = args.areas if args.targets_dir is None else f"{args.areas or 'all'} of {args.targets_dir}"
     settings_record = recorded_settings(args, national, seed)
     check_settings(args.out, settings_record, rerun_all=args.rerun_all)
@@ -439,12 +444,13 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     import numpy as np
 
     from .reference import MANIFEST, national_mismatch, read_reference, verify_reference
+    from .targets import area_names
 
     start = time.perf_counter()
     reference = args.verify
     _, info = read_reference(reference)
     area_set = args.areas or info["areas"]
-    if info.get("joint") is not None and area_set != info["areas"]:
+    if info.get("joint") is not None and sorted(area_names(area_set)) != sorted(area_names(info["areas"])):
         raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "
                          "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
@@ -456,9 +462,8 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
         from .joint_run import verify_joint_reference
 
         if "recompute" in modes:
-            print(f"ERROR: {reference}: a joint reference is verified by its hashes and its joint certificate; "
-                  "--mode recompute (solving the joint problem again) is not offered", file=sys.stderr)
-            return EXIT_FAILED
+            raise InputError(f"{reference}: a joint reference is verified by its hashes and its joint certificate; "
+                             "--mode recompute (solving the joint problem again) is not offered for it")
         results = verify_joint_reference(reference, info, national, areas, settings, hashes)
         return _print_verified(reference, results, modes, start)
     rebuilt: dict[str, Any] | None = {} if "recompute" in modes else None  # only a recompute compares them

@@ -34,6 +34,9 @@ from .targets import AreaSpec
 # A record's sum over K areas is a K-term float64 sum of non-negative terms: within
 # K eps of itself. Sums within CAP_ROUNDING x K eps above E count as at E.
 CAP_ROUNDING = 4.0
+# The multiples of its national weight that a record's sum over the areas is counted above, in
+# the areas report and a joint solve's figures.
+SUM_LEVELS = (1.5, 2.0, 5.0, 10.0)
 
 
 def above_cap(sums: np.ndarray, cap: float, K: int) -> np.ndarray:

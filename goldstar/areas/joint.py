@@ -42,7 +42,7 @@ def check_cap(cap: float, name: str = "cap", least: float = 1.0) -> float:
     """A cap E on each record's sum over the areas: a finite number of at least `least`, the
     areas' shares' sum (1 for a whole set; below it the records that feed no cell, which keep
     x = 1, would break it). ValueError naming `name`."""
-    if not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= least):
+    if isinstance(cap, bool) or not (isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= least):
         raise ValueError(f"{name} {cap!r}: must be a finite number of at least {least:.12g} (the areas' "
                          "population shares' sum: a record that feeds no target keeps its weight in every area)")
     return float(cap)

@@ -10,7 +10,8 @@ docs/additive.md) and what it writes beside the batch it starts from:
                               batch's m/<AREA>.parquet: the area weight is pop_share x weight x m
 
 The directory is written whole or not at all (goldstar.store.atomic.atomic_directory) and
-replaced by the next joint solve into the same --out. The solve starts at the last slack stage
+replaced by the next joint solve into the same --out only while it holds nothing but these
+files (check_joint_out, before any work): a file of anyone else's there is never deleted. The solve starts at the last slack stage
 from the separate solves' duals (each area's row holds its y), their joint optimum under a cap
 that binds nowhere; the separate rows must be the joint problem's own (same input hashes, the
 same targets kept).
@@ -36,7 +37,7 @@ from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..solvers import get_solver
 from ..solvers.additive_core import multipliers_of_dual, run_joint, uncoupled_x
 from ..store.atomic import atomic_directory
-from .exhaustion import above_cap
+from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
 from .joint import (
     JointProblem, aggregate_conflicts, check_cap, joint_duals, joint_problem, joint_shares, kept_duals,
@@ -53,8 +54,6 @@ JOINT_KIND = "goldstar-areas-joint"  # joint.json's `kind`: how a joint director
 JOINT_DUALS = "duals.parquet"
 SHOWN_CONFLICTS = 10  # conflicts named one a line; the count says how many more
 JOINT_CHECK = "joint"  # the joint certificate's line among a joint reference's verify results
-# Records whose area weights sum to more than these multiples of their national weight are counted.
-SUM_LEVELS = (1.5, 2.0, 5.0)
 # The joint solve's arrays are n x K (88 MB for the 51 states) and N x N (116 MB): kept on the heap
 # (goldstar.areas.memory.keep_arrays_on_heap) instead of fresh pages for each. Measured on this
 # kind of machine, twenty rounds of allocating and filling arrays of those two sizes took 4.6 s
@@ -189,17 +188,42 @@ def is_joint_directory(path: Path) -> bool:
         return False
 
 
+def _foreign_file(target: Path) -> Path | None:
+    """The first file or folder under an earlier joint solve's directory that a joint solve does
+    not write (joint.json, duals.parquet, m/<AREA>.parquet), or None."""
+    for path in sorted(target.rglob("*")):
+        relative = path.relative_to(target)
+        ours = (relative.parts in ((JOINT_JSON,), (JOINT_DUALS,), ("m",)) and (path.is_file() or relative.parts == ("m",))
+                or len(relative.parts) == 2 and relative.parts[0] == "m" and path.suffix == ".parquet" and path.is_file())
+        if not ours or path.is_symlink():
+            return path
+    return None
+
+
+def check_joint_out(out: Path) -> None:
+    """InputError unless OUT/joint may be written: absent, an empty folder, or an earlier joint
+    solve holding nothing else. Asked before any work and again just before the swap."""
+    target = Path(out) / JOINT_DIR
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder goldstar wrote; not replaced")
+    if not any(target.iterdir()):
+        return
+    if not is_joint_directory(target):
+        raise InputError(f"{target}: exists and is not a joint solve goldstar wrote; not replaced")
+    foreign = _foreign_file(target)
+    if foreign is not None:
+        raise InputError(f"{target}: holds {foreign.relative_to(target)}, which a joint solve does not write; "
+                         "not replaced (move it away first)")
+
+
 def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any]) -> Path:
     """out/joint/ (module docstring), whole or not at all; what stands there is replaced only
     when it is an earlier joint solve's."""
     target = Path(out) / JOINT_DIR
-
-    def check() -> None:
-        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_joint_directory(target))):
-            raise InputError(f"{target}: exists and is not a joint solve goldstar wrote; not replaced")
-
     problem = answer.problem
-    with atomic_directory(target, check=check) as tmp:
+    with atomic_directory(target, check=lambda: check_joint_out(out)) as tmp:
         (tmp / "m").mkdir()
         for a, area in enumerate(problem.areas):
             table = pa.table({"m": pa.array(answer.m[:, a], pa.float64())})
@@ -207,6 +231,33 @@ def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any]) -> Path:
         pq.write_table(duals_table(problem, answer.y), tmp / JOINT_DUALS, compression="zstd")
         (tmp / JOINT_JSON).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target
+
+
+# joint.json's fields that readers use, and the types they must have
+RECORD_FIELDS = {"coupling": str, "areas": list, "certified": bool, "failures": list, "solve": dict,
+                 "certificate": dict, "sums": dict, "input_hashes": dict}
+SOLVE_FIELDS = {"message": str, "inner": int, "outer": int, "seconds": (int, float)}
+
+
+def _check_record(path: Path, record: Any) -> None:
+    """InputError naming the field of joint.json that is missing or of the wrong type."""
+    def bad(field: str, value: Any) -> InputError:
+        return InputError(f"{path}: `{field}` is missing or malformed (found {value!r})")
+
+    for name, kind in RECORD_FIELDS.items():
+        value = record.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise bad(name, value)
+    for name, kind in SOLVE_FIELDS.items():
+        value = record["solve"].get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise bad(f"solve.{name}", value)
+    if not record["areas"] or not all(isinstance(a, str) and a for a in record["areas"]):
+        raise bad("areas", record["areas"])
+    if not all(isinstance(f, str) for f in record["failures"]):
+        raise bad("failures", record["failures"])
+    if set(record["input_hashes"]) != set(record["areas"]):
+        raise bad("input_hashes", record["input_hashes"])
 
 
 def read_joint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
@@ -218,6 +269,7 @@ def read_joint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
     if not is_joint_directory(directory):
         raise InputError(f"{directory}: not a joint solve goldstar wrote (no {JOINT_JSON} of kind {JOINT_KIND})")
     record = json.loads((directory / JOINT_JSON).read_text(encoding="utf-8"))
+    _check_record(directory / JOINT_JSON, record)
     m = {}
     for area in record["areas"]:
         path = directory / "m" / f"{file_stem(area)}.parquet"
@@ -231,20 +283,18 @@ def read_joint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
 # -- the command line ------------------------------------------------------------------------
 
 
-def check_coupling(areas: list, settings: list, max_exhaustion: float | None) -> None:
+def check_coupling(areas: list, max_exhaustion: float | None, names: tuple[str, str] = ("--additive",
+                   "--max-exhaustion")) -> None:
     """What the joint problem refuses, before anything is solved or written: a subset under the
-    additive coupling, a cap below the areas' shares' sum, a box off 0; InputError naming the option."""
-    option = "--additive" if max_exhaustion is None else "--max-exhaustion"
+    additive coupling, a cap that is not a number of at least the areas' shares' sum; InputError
+    naming the option (`names`: the additive one's and the cap's, as the caller spells them)."""
+    option = names[0] if max_exhaustion is None else names[1]
     try:
         shares = joint_shares(areas, additive=max_exhaustion is None)
         if max_exhaustion is not None:
             check_cap(max_exhaustion, option, least=float(shares.sum()))
     except ValueError as exc:
         raise InputError(f"{option}: {exc}" if max_exhaustion is None else str(exc)) from None
-    for spec, s in zip(areas, settings):
-        if s.lower != 0.0:
-            raise InputError(f"{option}: area {spec.name} has the lower bound {s.lower:g}; the joint problem's "
-                             "box is [0, upper]")
 
 
 def _progress(entry: dict) -> None:
@@ -292,22 +342,27 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     (certified only)."""
     what = coupling_name(args.max_exhaustion)
     by_area = {r["area"]: r for r in rows}
-    if any(r["status"] != "ok" for r in rows):
-        bad = [r for r in rows if r["status"] != "ok"]
-        for r in bad[:10]:
-            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
-        print(f"ERROR: the joint solve needs every area's separate solve: {len(bad)} area(s) are not ok; "
-              "nothing joint was solved", file=sys.stderr)
-        return EXIT_FAILED
+    unwritten = (f"ERROR: --write-reference {args.write_reference}: not written, nothing joint was solved"
+                 if args.write_reference is not None else None)
     print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=sys.stderr)
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
                           time_limit=args.joint_time_limit, progress=None if args.quiet else _progress)
+    if outcome.not_ok:
+        for r in [by_area[a] for a in outcome.not_ok][:10]:
+            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+        print(f"ERROR: the joint solve needs every area's separate solve: {len(outcome.not_ok)} area(s) are not ok; "
+              "nothing joint was solved", file=sys.stderr)
+        if unwritten:
+            print(unwritten, file=sys.stderr)
+        return EXIT_FAILED
     if outcome.conflicts:
         for line in outcome.conflicts[:SHOWN_CONFLICTS]:
             print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=sys.stderr)
         more = len(outcome.conflicts) - SHOWN_CONFLICTS
         print(f"ERROR: {what}: {len(outcome.conflicts)} target(s) no coupled weights can meet in every area"
               f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=sys.stderr)
+        if unwritten:
+            print(unwritten, file=sys.stderr)
         return EXIT_FAILED
     answer, separate = outcome.answer, outcome.separate
     record = joint_record(answer, args.max_exhaustion, separate, national)

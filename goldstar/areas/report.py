@@ -30,14 +30,13 @@ import pyarrow.parquet as pq
 
 from ..store.atomic import atomic_write_text
 from ..exceptions import InputError
+from .exhaustion import SUM_LEVELS, above_cap
 from .joint_run import read_joint
 from .output import MARKER, file_stem, read_m
 from ..present.plots import ratio_histogram
 from ..present.markup import esc, html_table, page_head, png_img
 from ..hashing import file_hash
 
-# The ratios the page counts records beyond.
-RATIO_LEVELS = (1.5, 2.0, 5.0, 10.0)
 QUANTILES = (0.0, 0.01, 0.1, 0.5, 0.9, 0.99, 1.0)
 
 
@@ -55,7 +54,8 @@ class WeightSums:
         return {
             "areas_summed": len(self.areas), "records": int(r.size),
             "quantiles": {f"{q:g}": float(np.quantile(r, q)) for q in QUANTILES},
-            "above": {f"{level:g}": int(np.sum(r > level)) for level in RATIO_LEVELS},
+            # beyond the rounding of a sum over the areas: a record held at a cap is not above it
+            "above": {f"{level:g}": int(above_cap(r, level, len(self.areas)).sum()) for level in SUM_LEVELS},
             "max": float(r[worst]), "max_record_id": int(self.record_id[worst]),
         }
 
@@ -196,6 +196,13 @@ def joint_section(out: str | os.PathLike[str], summary: pd.DataFrame, separate: 
     if found is None:
         return []
     record, m = found
+    stale = [area for area in record["areas"]
+             if area not in set(summary["area"]) or read_area_row(out, area).get("input_hash") != record["input_hashes"][area]]
+    if stale:
+        return [f"<h2>The joint solve ({esc(record['coupling'])})</h2>",
+                f"<p>joint/ holds a joint solve made from other inputs than the batch now in this directory "
+                f"(area {esc(stale[0])}'s input hash differs{f', and {len(stale) - 1} more' if len(stale) > 1 else ''}); "
+                "its figures are not shown. Run the batch again with --max-exhaustion or --additive.</p>"]
     record_id, weight = read_records(out)
     share = dict(zip(summary["area"], summary["pop_share"]))
     total = np.zeros(weight.size)
@@ -209,14 +216,14 @@ def joint_section(out: str | os.PathLike[str], summary: pd.DataFrame, separate: 
     for name, sums in (("separate", separate), (f"joint ({record['coupling']})", joint)):
         fig = sums.figures()
         table.append([name] + [f"{fig['quantiles'][k]:.4g}" for k in ("0.5", "0.99", "1")]
-                     + [fig["above"][f"{level:g}"] for level in RATIO_LEVELS])
+                     + [fig["above"][f"{level:g}"] for level in SUM_LEVELS])
     solve = record["solve"]
     verdict = "certified" if record["certified"] else "NOT certified: " + "; ".join(record["failures"])
     return [
         f"<h2>The joint solve ({esc(record['coupling'])})</h2>",
         f"<p>{len(m)} areas solved together from the separate solves: {esc(solve['message'])}; "
         f"{solve['inner']} Newton steps, {solve['seconds']:.1f} s; {esc(verdict)}.</p>",
-        html_table(["weights", "median", "99%", "max"] + [f"above {level:g}x" for level in RATIO_LEVELS], table),
+        html_table(["weights", "median", "99%", "max"] + [f"above {level:g}x" for level in SUM_LEVELS], table),
     ]
 
 
