@@ -325,3 +325,21 @@ def test_a_malformed_joint_record_is_named_not_a_traceback(capped, tmp_path, cap
     assert main(["report", "--areas", str(broken), "--out", str(tmp_path / "r.html")]) == 2
     assert f"`{field}` is missing or malformed" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_joint_weights_come_in_tmds_layout_too(capped, small_files, tmp_path, threads):
+    """Without --no-tmd-weights OUT/joint/tmd/ holds each area's joint weights in TMD's file layout,
+    rounded to 5 decimals as the batch's tmd/ files are."""
+    import pandas as pd
+
+    *_, sums = capped
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", AREAS, "--max-exhaustion", repr(0.98 * float(sums.max()))) == 0
+    _, m = read_joint(out)
+    weight = pq.read_table(out / "records.parquet").column("weight").to_numpy()
+    for area in AREAS.split(","):
+        share = json.loads((out / "areas" / f"{area}.json").read_text())["pop_share"]
+        joint = pd.read_csv(out / JOINT_DIR / "tmd" / f"{area.lower()}_tmd_weights.csv.gz")
+        separate = pd.read_csv(out / "tmd" / f"{area.lower()}_tmd_weights.csv.gz")
+        assert list(joint.columns) == list(separate.columns) and len(joint) == weight.size
+        assert np.max(np.abs(joint["WT2015"].to_numpy() - share * weight * m[area])) <= 0.5e-5 * (1 + 1e-9)

@@ -313,7 +313,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     if coupled:
         from .joint_run import joint_after_batch
 
-        return joint_after_batch(args, national, areas, settings, hashes, rows, area_set)
+        return joint_after_batch(args, national, areas, settings, hashes, rows, area_set, weight_file_years(args))
     if args.write_reference is not None:
         if bad:
             print(f"ERROR: --write-reference {args.write_reference}: not written, {len(bad)} area(s) are not ok; "

@@ -8,6 +8,9 @@ docs/additive.md) and what it writes beside the batch it starts from:
     joint/duals.parquet       area, target, y (null for a dropped target): the joint duals
     joint/m/<AREA>.parquet    the area's joint multipliers, one per national record, as the
                               batch's m/<AREA>.parquet: the area weight is pop_share x weight x m
+    joint/tmd/<area>_tmd_weights.csv.gz
+                              the joint weights in TMD's area weights layout, as the batch's
+                              tmd/ files (not with --no-tmd-weights)
 
 The directory is written whole or not at all (goldstar.store.atomic.atomic_directory) and
 replaced by the next joint solve into the same --out only while it holds nothing but these
@@ -43,7 +46,7 @@ from .joint import (
     JointProblem, aggregate_conflicts, check_cap, joint_duals, joint_problem, joint_shares, kept_duals,
 )
 from .memory import keep_arrays_on_heap
-from .output import file_stem
+from .output import area_files, file_stem, tmd_weights_csv_gz
 from .reference import (
     FINGERPRINT_FIELDS, FINGERPRINT_RTOL, fingerprint, manifest_check, relative_difference, write_reference,
 )
@@ -190,11 +193,14 @@ def is_joint_directory(path: Path) -> bool:
 
 def _foreign_file(target: Path) -> Path | None:
     """The first file or folder under an earlier joint solve's directory that a joint solve does
-    not write (joint.json, duals.parquet, m/<AREA>.parquet), or None."""
+    not write (joint.json, duals.parquet, m/<AREA>.parquet, tmd/<area>_tmd_weights.csv.gz), or None."""
     for path in sorted(target.rglob("*")):
         relative = path.relative_to(target)
-        ours = (relative.parts in ((JOINT_JSON,), (JOINT_DUALS,), ("m",)) and (path.is_file() or relative.parts == ("m",))
-                or len(relative.parts) == 2 and relative.parts[0] == "m" and path.suffix == ".parquet" and path.is_file())
+        ours = (relative.parts in ((JOINT_JSON,), (JOINT_DUALS,)) and path.is_file()
+                or relative.parts in (("m",), ("tmd",)) and path.is_dir()
+                or len(relative.parts) == 2 and path.is_file() and (
+                    relative.parts[0] == "m" and path.name.endswith(".parquet")
+                    or relative.parts[0] == "tmd" and path.name.endswith("_tmd_weights.csv.gz")))
         if not ours or path.is_symlink():
             return path
     return None
@@ -218,16 +224,23 @@ def check_joint_out(out: Path) -> None:
                          "not replaced (move it away first)")
 
 
-def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any]) -> Path:
+def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any], national: NationalData,
+                pop_shares: list[float], tmd_years: Any = None) -> Path:
     """out/joint/ (module docstring), whole or not at all; what stands there is replaced only
-    when it is an earlier joint solve's."""
+    when it is an earlier joint solve's. `tmd_years` (goldstar.areas.years): also the TMD-layout
+    weights files of the weights pop_share x weight x m."""
     target = Path(out) / JOINT_DIR
     problem = answer.problem
     with atomic_directory(target, check=lambda: check_joint_out(out)) as tmp:
         (tmp / "m").mkdir()
+        if tmd_years is not None:
+            (tmp / "tmd").mkdir()
         for a, area in enumerate(problem.areas):
             table = pa.table({"m": pa.array(answer.m[:, a], pa.float64())})
-            pq.write_table(table, tmp / "m" / f"{file_stem(area)}.parquet", compression="zstd")
+            pq.write_table(table, tmp / area_files(area)["m"], compression="zstd")
+            if tmd_years is not None:
+                weight = pop_shares[a] * national.weight * answer.m[:, a]
+                (tmp / area_files(area)["tmd"]).write_bytes(tmd_weights_csv_gz(tmd_years, weight))
         pq.write_table(duals_table(problem, answer.y), tmp / JOINT_DUALS, compression="zstd")
         (tmp / JOINT_JSON).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target
@@ -336,10 +349,10 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
 
 
 def joint_after_batch(args: Any, national: NationalData, areas: list, settings: list, hashes: list[str],
-                      rows: list[dict[str, Any]], area_set: str) -> int:
+                      rows: list[dict[str, Any]], area_set: str, tmd_years: Any = None) -> int:
     """`goldstar areas ... --additive | --max-exhaustion E` after its batch (joint_steps), said and
-    written: conflicts named (exit 1), OUT/joint, and with --write-reference the joint reference
-    (certified only)."""
+    written: conflicts named (exit 1), OUT/joint (with the TMD-layout files of `tmd_years`), and
+    with --write-reference the joint reference (certified only)."""
     what = coupling_name(args.max_exhaustion)
     by_area = {r["area"]: r for r in rows}
     unwritten = (f"ERROR: --write-reference {args.write_reference}: not written, nothing joint was solved"
@@ -366,7 +379,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
         return EXIT_FAILED
     answer, separate = outcome.answer, outcome.separate
     record = joint_record(answer, args.max_exhaustion, separate, national)
-    target = write_joint(args.out, answer, record)
+    target = write_joint(args.out, answer, record, national, [spec.pop_share for spec in areas], tmd_years)
     cert, joint = answer.certificate, record["sums"]["joint"]
     data = answer.problem.data
     print(f"joint        {data.K} areas x {data.n:,} records, {data.N} kept targets: {answer.result.message}; "
