@@ -23,8 +23,6 @@ same targets kept).
 from __future__ import annotations
 
 import json
-import math
-import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -45,8 +43,8 @@ from .inputs import NationalData
 from .joint import (
     JointProblem, aggregate_conflicts, check_cap, joint_duals, joint_problem, joint_shares, kept_duals,
 )
-from .memory import keep_arrays_on_heap
-from .output import area_files, file_stem, tmd_weights_csv_gz
+from .memory import keep_arrays_on_heap, peak_rss_mb
+from .output import area_files, file_stem, plain_json, tmd_weights_csv_gz
 from .reference import (
     FINGERPRINT_FIELDS, FINGERPRINT_RTOL, fingerprint, manifest_check, relative_difference, write_reference,
 )
@@ -137,18 +135,6 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
                        result=result, certificate=cert, seconds=time.perf_counter() - start)
 
 
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (np.floating, np.integer)):
-        return _json_number(value.item())
-    if isinstance(value, dict):
-        return {k: _json_number(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_number(v) for v in value]
-    return value
-
-
 def duals_table(problem: JointProblem, y: np.ndarray) -> pa.Table:
     """area, target, y for every area and national cell (null where the area drops the cell)."""
     full = problem.data.scatter(y)
@@ -163,7 +149,7 @@ def joint_record(answer: JointAnswer, max_exhaustion: float | None, separate: di
                  national: NationalData) -> dict[str, Any]:
     """joint.json's content."""
     problem, cert, result = answer.problem, answer.certificate, answer.result
-    return _json_number({
+    return plain_json({
         "kind": JOINT_KIND, "coupling": coupling_name(max_exhaustion), "max_exhaustion": max_exhaustion,
         "areas": problem.areas, "input_hashes": dict(zip(problem.areas, problem.input_hashes)),
         "national": national.hashes,
@@ -175,13 +161,6 @@ def joint_record(answer: JointAnswer, max_exhaustion: float | None, separate: di
         "sums": {"separate": separate,
                  "joint": sum_figures(answer.m, problem.data.shares, national.weight)},
     })
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (the joint solve runs in the command's
-    own process; the batch's workers are other processes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes there, kB on Linux
 
 
 def is_joint_directory(path: Path) -> bool:
@@ -420,7 +399,7 @@ def write_joint_reference(directory: Path, answer: JointAnswer, rows: list[dict[
         joint_rows.append({**row, "y": y, "certified": True})
         weights[row["area"]] = row["pop_share"] * national.weight * answer.m[:, a]
     joint = {"coupling": coupling_name(max_exhaustion), "max_exhaustion": max_exhaustion,
-             "certificate": _json_number(answer.certificate.as_dict())}
+             "certificate": plain_json(answer.certificate.as_dict())}
     write_reference(directory, joint_rows, national.cell_names, national.hashes, weights, area_set,
                     force=force, joint=joint)
 

@@ -1,4 +1,5 @@
-"""How much memory a batch needs, refused up front when the machine cannot hold it.
+"""Memory: how much a batch needs (refused up front when the machine cannot hold it), how a
+process keeps its large arrays on the heap, and its peak resident memory.
 
 A batch holds, on one machine with a local cluster (measured on the embedded
 CPS file, 280,005 records, and synthetic:20000):
@@ -20,6 +21,7 @@ districts (436) are far below any machine's.
 from __future__ import annotations
 
 import os
+import resource
 
 from ..exceptions import InputError
 
@@ -76,3 +78,28 @@ def keep_arrays_on_heap(up_to_bytes: int) -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, int(up_to_bytes))
     except (OSError, AttributeError):
         pass
+
+
+def reset_peak_rss() -> None:
+    """Start the process's peak-RSS count afresh (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since reset_peak_rss (or its start), in MB.
+
+    /proc/self/status VmHWM on Linux. Not ru_maxrss: Linux carries it across
+    exec, so a spawned Dask worker would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

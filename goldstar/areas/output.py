@@ -84,8 +84,8 @@ def check_settings(out: Path, settings: dict[str, Any], *, rerun_all: bool) -> N
     if not isinstance(recorded, dict):
         raise InputError(f"--out {out}: its {MARKER} records no settings (an older goldstar wrote it); "
                          "pass --rerun-all to re-solve every area in place, or give another --out")
-    differ = [f"{k} {recorded.get(k, '(none)')!r} there, {_plain_json(settings[k])!r} now"
-              for k in sorted(settings) if _plain_json(settings[k]) != recorded.get(k)]
+    differ = [f"{k} {recorded.get(k, '(none)')!r} there, {plain_json(settings[k])!r} now"
+              for k in sorted(settings) if plain_json(settings[k]) != recorded.get(k)]
     differ += [f"{k} {recorded[k]!r} there, not set now" for k in sorted(set(recorded) - set(settings))]
     if differ:
         raise InputError(
@@ -103,7 +103,7 @@ def _read_marker(out: Path) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) and marker.get("kind") == MARKER_KIND else None
 
 
-def _plain_json(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """`value` as it reads back from JSON (tuples as lists, numpy scalars as Python's)."""
     return json.loads(json.dumps(value, default=_json_default))
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import resource
 import socket
 import time
 import traceback
@@ -50,7 +49,7 @@ from ..hashing import arrays_hash
 from .inputs import NationalData
 from .recipe import DATA_DIR
 from .spec import parse_name
-from .memory import keep_arrays_on_heap
+from .memory import keep_arrays_on_heap, peak_rss_mb, reset_peak_rss
 from .targets import AreaSpec
 from ..certificate import certify
 from ..params import number
@@ -274,31 +273,6 @@ def solve_area(problem: Problem, settings: AreaSettings, time_left: float | None
 AREA_HEAP_BYTES = 64 << 20
 
 
-def _reset_peak_rss() -> None:
-    """Start the process's peak-RSS count afresh (Linux: write 5 to /proc/self/clear_refs)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
-def _rss_peak_mb() -> float:
-    """The worker process's peak resident memory since _reset_peak_rss, in MB.
-
-    /proc/self/status VmHWM on Linux. Not ru_maxrss: Linux carries it across
-    exec, so a spawned Dask worker would report its parent's peak.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def new_row(national: NationalData, spec: AreaSpec, settings: AreaSettings, input_hash: str) -> dict[str, Any]:
     """An area's row before its pre-pass: every field, failed until the area is solved."""
     return {
@@ -329,7 +303,7 @@ def run_area(
     """Pre-pass, drop or refuse, solve, certify one area (module docstring). Never raises."""
 
     keep_arrays_on_heap(AREA_HEAP_BYTES)
-    _reset_peak_rss()
+    reset_peak_rss()
     start = time.perf_counter()
     row = new_row(national, spec, settings, input_hash)
     try:
@@ -385,7 +359,7 @@ def run_area(
         row["traceback"] = traceback.format_exc(limit=6)
     finally:
         row["seconds"] = time.perf_counter() - start
-        row["rss_peak_mb"] = _rss_peak_mb()
+        row["rss_peak_mb"] = peak_rss_mb()
     return row
 
 
