@@ -23,8 +23,10 @@ $(BIN)/goldstar: pyproject.toml
 
 install: $(BIN)/goldstar  ## create .venv and install goldstar with every extra
 
-test: $(BIN)/goldstar  ## run the test suite
-	$(BIN)/python -m pytest -q
+# the suite's processes: one a core of the 2-core machines it is sized for
+TEST_WORKERS ?= 2
+test: $(BIN)/goldstar  ## run the test suite (on TEST_WORKERS processes, pytest-xdist)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 OLDEST := .venv-oldest
 test-oldest:  ## the suite and the verify of every reference on the oldest versions pyproject.toml allows (.venv-oldest)
@@ -33,7 +35,7 @@ test-oldest:  ## the suite and the verify of every reference on the oldest versi
 	$(PYTHON) scripts/oldest_constraints.py > $(OLDEST)/constraints.txt
 	$(OLDEST)/bin/pip install -q $(TORCH_PIN)
 	$(OLDEST)/bin/pip install -q -c $(OLDEST)/constraints.txt -e '.[torch,qp,plots,dev,taxcalc,areas]'
-	$(OLDEST)/bin/python -m pytest -q
+	$(OLDEST)/bin/python -m pytest -q -n $(TEST_WORKERS)
 	$(MAKE) verify BIN=$(OLDEST)/bin
 
 # reference/areas is made from reference/band (every area's input hash covers its weights by
