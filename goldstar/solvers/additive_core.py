@@ -133,7 +133,8 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
     active = np.ones(n, dtype=bool)
     floor = -np.inf
     if data.mode == EXHAUSTION:
-        active = np.clip(base, 0.0, U) @ s - c > 0  # at nu = 0 the cap holds: nu = 0
+        clipped = np.clip(base, 0.0, U)
+        active = clipped @ s - c > 0  # at nu = 0 the cap holds: nu = 0
         floor = 0.0
         nu = np.where(active, np.maximum(nu, 0.0), 0.0)
     todo = np.flatnonzero(active)
@@ -165,6 +166,13 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
         nu[todo] = np.where(done, m, nxt)
         keep = ~done
         todo, lo, hi, b = todo[keep], lo[keep], hi[keep], b[keep]
+    if data.mode == EXHAUSTION:  # nu = 0 leaves most records' x at clip(base): only the others move
+        x, free = clipped, (base > 0.0) & (base < U)
+        rows = np.flatnonzero(nu)
+        inner = base[rows] - nu[rows, None] * (s / 2.0)
+        x[rows] = np.clip(inner, 0.0, U)
+        free[rows] = (inner > 0.0) & (inner < U)
+        return Coupled(x=x, nu=nu, free=free, active=active)
     inner = base - nu[:, None] * (s / 2.0)
     return Coupled(x=np.clip(inner, 0.0, U), nu=nu, free=(inner > 0.0) & (inner < U), active=active)
 
@@ -226,47 +234,56 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
       block (a, a) of blockdiag: s_a^2 / 2 diag(1/ts_a) (Gw - A^T diag(w^2 B_a) A) diag(1/ts_a),
       block (a, b) of the coupling: s_a^2 s_b^2 diag(1/ts_a) A^T diag(phi D_a D_b) A diag(1/ts_b),
     and D_a D_b = 1 - B_a - B_b + B_a B_b: one Gram over every record, K over the records at a
-    bound in an area, and one for each pair of areas sharing a record at a bound in both."""
+    bound in an area, and the B_a B_b terms of every pair of areas at once (`_pair_grams`). The
+    K x J x K x J array is filled in place, one pass a term."""
     K, J = data.kept.shape
     s2 = data.shares**2
     D = cp.free.astype(float)
     Bnd = 1.0 - D
     beta = (D * s2).sum(axis=1) / 2.0
     phi = np.where(cp.active & (beta > 0), data.w**2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
-    some = np.flatnonzero(Bnd.any(axis=1))
     w2 = data.w**2
     # a record inside its box in every area, its coupling binding, has phi = w^2 / (2 sum s^2):
     # one national Gram, corrected over the other records
     inside = 0.5 / s2.sum()
     G0 = inside * grams.Gw + _gram(data.A, phi - inside * w2)
     Ga = np.stack([_gram(data.A, phi * Bnd[:, a]) for a in range(K)])  # K x J x J
-    Pa = np.stack([grams.Gw - _gram(data.A, w2 * Bnd[:, a]) for a in range(K)])
-    W = (s2[:, None, None, None] * s2[None, None, :, None]) * (
-        G0[None, :, None, :] - Ga[:, :, None, :] - np.transpose(Ga, (1, 0, 2))[None, :, :, :])
-    for a in range(K):  # B_a B_a = B_a
-        W[a, :, a, :] += s2[a] * s2[a] * Ga[a]
-    # only a record whose coupling binds (phi > 0) couples two areas' bounds
-    two = some[(Bnd[some].sum(axis=1) >= 2) & (phi[some] > 0)]
-    if two.size:
-        sub = data.A[two]
-        for a in range(K):
-            rows_a = Bnd[two, a] > 0
-            if not rows_a.any():
-                continue
-            for b in range(a + 1, K):
-                both = rows_a & (Bnd[two, b] > 0)
-                if not both.any():
-                    continue
-                G = _gram(sub, np.where(both, phi[two], 0.0)) * s2[a] * s2[b]
-                W[a, :, b, :] += G
-                W[b, :, a, :] += G.T
-    scale = 1.0 / data.ts
-    H = -W
-    for a in range(K):
-        H[a, :, a, :] += 0.5 * s2[a] * Pa[a]
-    H *= scale[:, :, None, None] * scale[None, None, :, :]
+    W = np.empty((K, J, K, J))
+    W[...] = -G0[None, :, None, :]
+    W += Ga[:, :, None, :]
+    W += np.transpose(Ga, (1, 0, 2))[None, :, :, :]
+    for a in range(K):  # B_a B_a = B_a; the blockdiag part
+        W[a, :, a, :] += 0.5 / s2[a] * (grams.Gw - _gram(data.A, w2 * Bnd[:, a])) - Ga[a]
+    _add_pair_grams(W, data, Bnd, phi)
+    # W now holds H / (s_a^2 s_b^2) before the scaling by the targets': one pass for both
+    f = s2[:, None] / data.ts  # K x J
+    W *= f[:, :, None, None]
+    W *= f[None, None, :, :]
     flat = data.kept.ravel()
-    return H.reshape(K * J, K * J)[np.ix_(flat, flat)]
+    return W.reshape(K * J, K * J)[np.ix_(flat, flat)]
+
+
+def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray) -> None:
+    """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over the records whose
+    coupling binds with a bound in two areas or more: one sparse product Z^T Z, Z's row i
+    holding sqrt(phi_i) A_i in the column block of each area where record i is at a bound."""
+    K, J = data.kept.shape
+    two = np.flatnonzero((Bnd.sum(axis=1) >= 2) & (phi > 0))
+    if two.size == 0:
+        return
+    sub = data.A[two].tocsr()
+    rec, area = np.nonzero(Bnd[two] > 0)  # each (record, area at a bound), by record
+    starts, stops = sub.indptr[rec], sub.indptr[rec + 1]
+    lengths = stops - starts
+    entry = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    rows = np.repeat(rec, lengths)
+    cols = np.repeat(area * J, lengths) + sub.indices[entry]
+    vals = np.repeat(np.sqrt(phi[two])[rec], lengths) * sub.data[entry]
+    Z = sp.csr_matrix((vals, (rows, cols)), shape=(two.size, K * J))
+    M = (Z.T @ Z).tocoo()
+    M.sum_duplicates()
+    cross = (M.row // J) != (M.col // J)  # the pairs a != b; a = b is B_a itself, counted above
+    W.reshape(K * J, K * J)[M.row[cross], M.col[cross]] -= M.data[cross]
 
 
 class FlatGauge:
@@ -525,24 +542,36 @@ def area_step_lengths(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
     h0 = np.bincount(area_of, weights=d * st.G, minlength=K)
     linear = np.bincount(area_of, weights=d * d * (1.0 / (2.0 * sub.rho) + k.prox_weight * k.proxed), minlength=K)
 
-    def h(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        inner = base - tau * V / 2.0
-        x = np.clip(inner, 0.0, U)
-        records = -(V * (x - st.x)).sum(axis=0)
+    # one row an area, contiguous: h evaluates only the areas whose root is still open
+    Vt, bt, xt = np.ascontiguousarray(V.T), np.ascontiguousarray(base.T), np.ascontiguousarray(st.x.T)
+
+    def h(tau: np.ndarray, areas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """h_a(tau_a) and its slope for a in `areas` (0 for the others)."""
+        value, slope = np.zeros(K), np.zeros(K)
+        for a in areas:
+            v = Vt[a]
+            inner = bt[a] - tau[a] * (v / 2.0)
+            x = np.clip(inner, 0.0, U[a])
+            x -= xt[a]
+            value[a] = -float(v @ x)
+            on = np.where((inner > 0.0) & (inner < U[a]), v, 0.0)
+            slope[a] = float(on @ v) / 2.0
         wa = st.wa + tau[area_of] * d / (2.0 * sub.mu)
         band = np.bincount(area_of, weights=d * (wa.clip(sub.l, sub.u) - st.w), minlength=K)
         free_w = (wa > sub.l) & (wa < sub.u)
-        slope = (((inner > 0.0) & (inner < U)) * V * V).sum(axis=0) / 2.0 + linear + np.bincount(
-            area_of, weights=free_w * d * d / (2.0 * sub.mu), minlength=K)
-        return h0 + tau * linear + records + band, slope
+        value += h0 + tau * linear + band
+        slope += linear + np.bincount(area_of, weights=free_w * d * d / (2.0 * sub.mu), minlength=K)
+        return value, slope
 
     descends = h0 < 0
     lo, hi = np.zeros(K), np.full(K, np.inf)
     T = np.ones(K)
-    while True:  # a bracket [lo, hi] with h(lo) < 0 <= h(hi) for each descending area
-        value, _ = h(np.where(descends, T, 0.0))
-        hi = np.where(descends & (value >= 0) & np.isinf(hi), T, hi)
-        grow = descends & np.isinf(hi)
+    grow = descends.copy()
+    while grow.any():  # a bracket [lo, hi] with h(lo) < 0 <= h(hi) for each descending area
+        value, _ = h(T, np.flatnonzero(grow))
+        hit = grow & (value >= 0)
+        hi = np.where(hit, T, hi)
+        grow &= ~hit
         if not grow.any() or T[grow].min() >= _BRACKET_MAX_STEP:
             break
         lo = np.where(grow, T, lo)
@@ -552,7 +581,7 @@ def area_step_lengths(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
     for _ in range(AREA_ROOT_ROUNDS):  # Newton on the piece inside the bracket, else bisection
         if done.all():
             break
-        value, slope = h(tau)
+        value, slope = h(tau, np.flatnonzero(~done))
         lo = np.where(~done & (value < 0), tau, lo)
         hi = np.where(~done & (value >= 0), tau, hi)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -597,23 +626,26 @@ def _along(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tu
 
     def evaluate(t: float) -> tuple[float, float, float]:
         cp = coupled_x(data, S + t * V, st.coupling.nu)
-        dx = cp.x - x0
+        Vdx = cp.x - x0
+        Vdx *= V  # V * dx, each record's move of h
         dy = gauge.to_y(gauge.best_flat(sub, st.y + t * d, st.r)) - y0
         wa = st.wa + dy / (2.0 * sub.mu)
         wt = wa.clip(sub.l, sub.u)
         band = d * dy / (2.0 * sub.rho)
-        value = h0 + float(band.sum()) - float((V * dx).sum()) + float(d @ (wt - w0)) + t * prox_dd
+        value = h0 + float(band.sum()) - float(Vdx.sum()) + float(d @ (wt - w0)) + t * prox_dd
         # slope: sum over free entries of v (v + nu' s) / 2, nu' from the binding records
-        Dv = cp.free * V
-        Ds2 = (cp.free * s * s).sum(axis=1)
+        # (nu' is nonzero only where the coupling binds: every record under "additive", few under a cap)
+        on = slice(None) if cp.active.all() else np.flatnonzero(cp.active)
+        Dvs = np.where(cp.free[on], V[on], 0.0) @ s
+        Ds2 = cp.free[on] @ (s * s)
         with np.errstate(divide="ignore", invalid="ignore"):
-            nu_dot = np.where(cp.active & (Ds2 > 0), -(Dv * s).sum(axis=1) / np.where(Ds2 > 0, Ds2, 1.0), 0.0)
-        rec = float((Dv * (V + nu_dot[:, None] * s)).sum()) / 2.0
+            nu_dot = np.where(Ds2 > 0, -Dvs / np.where(Ds2 > 0, Ds2, 1.0), 0.0)
+        rec = (float(np.vdot(np.where(cp.free, V, 0.0), V)) + float(nu_dot @ Dvs)) / 2.0
         # and the band terms', the flat coordinates moving with t: y' = d + c q' on a flat cell
         b = 1.0 / (2.0 * sub.rho) + ((wa > sub.l) & (wa < sub.u)) / (2.0 * sub.mu)
         move = gauge.tangent(d, b)
         slope = rec + float((b * move * move).sum()) + prox_dd
-        size = (abs(h0) + float(np.abs(band).sum()) + float(np.abs(V * dx).sum()) + float(np.abs(d * (wt - w0)).sum())
+        size = (abs(h0) + float(np.abs(band).sum()) + float(np.abs(Vdx).sum()) + float(np.abs(d * (wt - w0)).sum())
                 + t * prox_dd)
         return value, slope, size
 
