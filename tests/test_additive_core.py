@@ -156,6 +156,7 @@ def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound):
     y *= 4.0 / np.abs(data.CT(y)).max()
     cp = coupled_x(data, data.CT(y))
     assert (~cp.free).sum() > 20 and cp.active.sum() > 3
+    assert ((~cp.free).sum(axis=1) >= 2)[cp.active].any()  # the pairs of areas' term has records
     H = newton_matrix(data, JointGrams(data), cp)
     C = [np.asarray((data.shares[a] * sp.diags(1.0 / data.ts[a]) @ data.A.T @ sp.diags(data.w)).todense())[data.kept[a]]
          for a in range(data.K)]
