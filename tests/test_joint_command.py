@@ -119,6 +119,37 @@ def test_the_joint_duals_reproduce_the_stored_multipliers(capped, small_files):
         assert np.max(np.abs(m[:, a] - stored[area])) <= 1e-12
 
 
+def test_a_long_joint_solve_shows_progress_between_its_outer_iterations(capped, small_files, monkeypatch, capsys):
+    """The command's progress (joint_run._Progress) prints each outer iteration's end and, between
+    them, the latest state every PROGRESS_EVERY seconds: at 0, a line for every state solve_joint
+    computes, numbered in order, ending at the solve's floor."""
+    import argparse
+    import re
+
+    from goldstar.areas import command, joint_run
+    from goldstar.areas.joint import joint_problem
+    from goldstar.areas.joint_run import row_duals, solve_joint
+
+    out, _, _, _, cap, _ = capped
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
+                              "--national-weights", str(small_files / "weights.parquet")])
+    national, areas, settings, hashes = command.batch_inputs(args, AREAS)[:4]
+    problem = joint_problem(national, areas, settings, hashes, max_exhaustion=cap)
+    rows = [json.loads((out / "areas" / f"{a}.json").read_text()) for a in AREAS.split(",")]
+    monkeypatch.setattr(joint_run, "PROGRESS_EVERY", 0.0)
+    capsys.readouterr()
+    answer = solve_joint(national, problem, row_duals(problem, rows), progress=joint_run._Progress())
+    printed = capsys.readouterr().err.splitlines()
+    states = [int(m.group(1)) for m in (re.match(r"joint +state (\d+): \|G\| ", line) for line in printed) if m]
+    outers = [line for line in printed if re.match(r"joint +step \d+ \(outer \d+\)", line)]
+    assert answer.certificate.passed and len(outers) == answer.result.outer
+    # a state for each Newton step at least (and each outer iteration's first), in order
+    assert states == list(range(1, len(states) + 1)) and len(states) >= answer.result.inner
+    assert printed[-1] == outers[-1]  # the solve ends with its last outer iteration's line
+
+
 def test_the_joint_reference_verifies_and_a_changed_dual_fails(capped, small_files, tmp_path, capsys):
     import shutil
 

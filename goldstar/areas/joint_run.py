@@ -127,8 +127,16 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
     data = problem.data
+    states = 0
+
+    def on_state(G: float) -> None:
+        nonlocal states
+        states += 1
+        if progress is not None:
+            progress({"state": states, "G_inf": G, "seconds": time.perf_counter() - start})
+
     result = run_joint(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
-                       x0=uncoupled_x(data, y0), y0=y0)
+                       x0=uncoupled_x(data, y0), y0=y0, on_state=on_state)
     cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
                          record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
     return JointAnswer(problem=problem, m=national_multipliers(national, problem, result.x), y=result.y,
@@ -289,10 +297,26 @@ def check_coupling(areas: list, max_exhaustion: float | None, names: tuple[str, 
         raise InputError(f"{option}: {exc}" if max_exhaustion is None else str(exc)) from None
 
 
-def _progress(entry: dict) -> None:
-    if "stage" in entry:
-        print(f"joint        step {entry['inner']} (outer {entry['outer']}): |G| {entry['G_inf']:.3g}, step length "
-              f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
+# Between the outer iterations' lines, a line on the latest state at most this often (seconds).
+PROGRESS_EVERY = 30.0
+
+
+class _Progress:
+    """The joint solve's progress on stderr: each outer iteration's end, and between them the
+    latest state's |G| every PROGRESS_EVERY seconds (a first outer iteration can take minutes)."""
+
+    def __init__(self) -> None:
+        self.shown = 0.0
+
+    def __call__(self, entry: dict) -> None:
+        if "stage" in entry:
+            print(f"joint        step {entry['inner']} (outer {entry['outer']}): |G| {entry['G_inf']:.3g}, step length "
+                  f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
+            self.shown = entry["seconds"]
+        elif "state" in entry and entry["seconds"] - self.shown >= PROGRESS_EVERY:
+            print(f"joint        state {entry['state']}: |G| {entry['G_inf']:.3g}, {entry['seconds']:.1f} s",
+                  file=sys.stderr, flush=True)
+            self.shown = entry["seconds"]
 
 
 @dataclass
@@ -338,7 +362,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
                  if args.write_reference is not None else None)
     print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=sys.stderr)
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
-                          time_limit=args.joint_time_limit, progress=None if args.quiet else _progress)
+                          time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress())
     if outcome.not_ok:
         for r in [by_area[a] for a in outcome.not_ok][:10]:
             print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)

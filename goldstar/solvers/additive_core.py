@@ -437,6 +437,7 @@ class JointKernels:
         self.proxed[self.gauge.anchor] = 0.0
         self.area_of = np.repeat(np.arange(data.K), data.kept.sum(axis=1))  # each dual entry's area
         self.probe: tuple | None = None  # joint_step's h along its direction, for the line search
+        self.on_state: Any = None  # called with each state's |G| (run_joint's `on_state`)
 
     def prox_gradient(self, u: np.ndarray) -> np.ndarray:
         """The dual prox term's gradient at u (zero when it is off)."""
@@ -487,6 +488,8 @@ def joint_state(k: JointKernels, sub: Subproblem, u: np.ndarray, s: Any = None) 
         Gnorm = float((abs(Gu) / gauge.gradient(scale + abs(p))).max())
     else:  # the joint dual's: every entry of y's gradient
         Gnorm = float((abs(G) / scale).max())
+    if k.on_state is not None:
+        k.on_state(Gnorm)
     return BandState(y=u, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=Gu, Gnorm=Gnorm, free_x=cp.free,
                      free_w=(wa >= sub.l) & (wa <= sub.u), coupling=cp)
 
@@ -658,7 +661,7 @@ JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_s
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
               options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
               y0: np.ndarray | None = None, dual_prox: float = 0.0, prox_rounds: int = 12,
-              prox_decay: float = 0.1) -> BandResult:
+              prox_decay: float = 0.1, on_state: Any = None) -> BandResult:
     """band_core's prox loop with the joint steps, from x = 1 and y = 0, or from a start x0
     (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
     rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
@@ -669,8 +672,12 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
     the dual minus dual_prox prox_decay^r |P(u - u_r)|^2 / 2 from the last round's u_r (every
     stage in the first round, the last stage after; the weight 0 once a round leaves u where it
     was), for `prox_rounds` rounds, and a last round without the term; the answer is that round's, the
-    joint dual's own optimum. Each round's end goes to `progress` as {"round", "weight", "moved"}."""
+    joint dual's own optimum. Each round's end goes to `progress` as {"round", "weight", "moved"}.
+
+    `on_state(G)`, if given, is called with the relative |G| of every state the loop computes
+    (each Newton step's, and its line search's end): progress between the outer iterations."""
     k = JointKernels(data)
+    k.on_state = on_state
     ones = np.ones((data.n, data.K))
     wk = np.clip(data.C(ones if x0 is None else x0), l, u)
     floor = SIZE_FLOOR * data.C(ones, absolute=True)
