@@ -13,7 +13,7 @@ rho in relative units. States: each state's targets, pre-pass drops, bands and s
 records with a positive national weight; --from-separate starts at the last stage from the
 separate solves' duals and their x. --max-exhaustion E caps each record's sum over the areas at
 E instead of making it add up to one. Cells whose areas' bands add up outside what the coupled
-records can reach (goldstar.areas.joint.aggregate_conflicts) are printed and nothing is solved
+records can reach (goldstar.areas.joint.coupling_conflicts) are printed and nothing is solved
 (exit 1). Prints the method's iterations and seconds, then the joint certificate's figures
 (docs/additive.md).
 """
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from goldstar.certificate.additive import certify_joint  # noqa: E402
 from goldstar.solvers import get_solver  # noqa: E402
 from goldstar.store.atomic import atomic_write  # noqa: E402
-from goldstar.areas.joint import JointProblem, aggregate_conflicts, check_cap, joint_problem, separate_duals  # noqa: E402
+from goldstar.areas.joint import JointProblem, check_cap, coupling_conflicts, joint_problem, separate_duals  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
 from goldstar.areas.joint_run import JOINT_HEAP_BYTES  # noqa: E402
 from goldstar.areas.memory import keep_arrays_on_heap  # noqa: E402
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
         data, l, u, stages = problem.data, problem.l, problem.u, problem.stages
         ids, areas, names = problem.record_ids, problem.areas, problem.targets
-        conflicts = aggregate_conflicts(problem)
+        conflicts = coupling_conflicts(problem)
         if conflicts:
             print("bands the coupling makes unreachable together (the cells' totals); not solved:")
             for conflict in conflicts:

@@ -82,3 +82,57 @@ def test_bands_exactly_at_the_total_are_not_a_conflict_at_any_scale(scale):
     assert aggregate_conflicts(problem(SHARED, half_width=0.0, scale=scale)) == []
     moved = aggregate_conflicts(problem(SHARED * np.array([[1.0, 1.0 + 1e-9]]), half_width=0.0, scale=scale))
     assert len(moved) == 1 and moved[0].startswith("c1:")
+
+
+def nested_problem(targets: np.ndarray, kept: np.ndarray, mode: str = ADDITIVE, bound: float = 1.0) -> JointProblem:
+    """The same three areas over four records (weights 1, 2, 3, 4) and four count cells: c0 holds
+    every record, c1 records 0 and 1, c2 record 2, c3 records 0 and 3. c1 and c2 nest in c0 and
+    no record feeds both: c0 less c1 and c2 is record 3 alone (national 4); c3 nests in c0 too,
+    but shares record 0 with c1, so it is a family of its own (c0 less c3: records 1 and 2)."""
+    A = sp.csr_matrix(np.array([[1.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0],
+                                [1.0, 0.0, 0.0, 1.0]]))
+    ts = np.maximum(abs(targets), 1.0)
+    data = JointData(A=A, absA=abs(A), w=np.array([1.0, 2.0, 3.0, 4.0]), shares=np.array([0.5, 0.3, 0.2]),
+                     upper=np.full(3, 3.0), kept=kept, ts=ts, mode=mode, bound=bound)
+    lo, hi = (targets - 0.005 * abs(targets)) / ts, (targets + 0.005 * abs(targets)) / ts
+    names = [f"{a}:c{j}" for a, row in zip("XYZ", kept) for j in np.flatnonzero(row)]
+    return JointProblem(data=data, l=lo[kept], u=hi[kept], stages=[np.full(data.N, 1e4)],
+                        record_ids=np.arange(4), areas=["X", "Y", "Z"], targets=names,
+                        cells=["c0", "c1", "c2", "c3"], input_hashes=["h"] * 3)
+
+
+# national totals: c0 10, c1 3, c2 3, c3 5. Z keeps c0, c2 and c3 but drops c1, so only X and Y
+# keep c0 with the family c1, c2; their theta = 1 - 0.2 x_Z lies in [0.4, 1], and record 3
+# (weight 4) gives them between 1.6 and 4 of c0 less c1 and c2.
+NESTED_KEPT = np.array([[True, True, True, True], [True, True, True, True], [True, False, True, True]])
+# X: c0 6.5 with c1 1.5 and c2 1.5 implies 3.5 of record 3's count; Y: 3 with 0.9 and 0.9, 1.2.
+# Every cell's bands add up around its national total (c0: 6.5 + 3 + 0.5 = 10), yet X and Y
+# need at least (6.5 x 0.995 - 2 x 1.5 x 1.005) + (3 x 0.995 - 2 x 0.9 x 1.005) = 4.6285 of
+# record 3, which holds 4.
+# (c0 less c3, kept by all three, adds up: 4 + 1.5 - 0.5 = 5 of records 1 and 2's 5.)
+NESTED = np.array([[6.5, 1.5, 1.5, 2.5], [3.0, 0.9, 0.9, 1.5], [0.5, 0.0, 0.6, 1.0]])
+
+
+def test_nested_cells_are_grouped_into_families_no_record_feeds_twice():
+    from goldstar.areas.joint import nested_cells
+
+    assert nested_cells(nested_problem(NESTED, NESTED_KEPT).data.A) == {0: [[1, 2], [3]]}
+
+
+def test_a_cell_less_its_nested_cells_needing_more_than_the_records_hold_is_named():
+    from goldstar.areas.joint import coupling_conflicts, nested_conflicts
+
+    P = nested_problem(NESTED, NESTED_KEPT)
+    assert aggregate_conflicts(P) == []  # every cell alone adds up
+    out = nested_conflicts(P)
+    assert len(out) == 1 and out[0].startswith("c0 less c1, c2 (the records it holds that they do not): "
+                                               "the bands of its 2 areas add up to [4.6285, ")
+    assert out[0].endswith("the coupled records reach [1.6, 4]")
+    assert coupling_conflicts(P) == out
+    # X's need 1 lower (c0 5.5): [3.6335, ...] fits in [1.6, 4]; c0's total is then met by Z (1.5)
+    fits = NESTED + np.array([[-1.0, 0, 0, 0], [0, 0, 0, 0], [1.0, 0, 0, 0]])
+    assert coupling_conflicts(nested_problem(fits, NESTED_KEPT)) == []
+    # under a cap of 2 the same areas reach up to 2 x 4 of record 3: no conflict; under 1, as additive
+    assert nested_conflicts(nested_problem(NESTED, NESTED_KEPT, mode=EXHAUSTION, bound=2.0)) == []
+    capped = nested_conflicts(nested_problem(NESTED, NESTED_KEPT, mode=EXHAUSTION, bound=1.0))
+    assert len(capped) == 1 and capped[0].endswith("the coupled records reach [0, 4]")

@@ -163,3 +163,26 @@ def test_the_states_bands_add_up_to_totals_the_coupled_records_reach(states: Joi
     moved = 1.0 + 0.01 * first[states.data.kept]
     out = aggregate_conflicts(dataclasses.replace(states, l=states.l * moved, u=states.u * moved))
     assert len(out) == 1 and out[0].startswith(f"{states.cells[cell]}: the bands of its 51 areas")
+
+
+def test_the_states_bands_need_more_of_some_filing_statuses_than_the_records_hold(states: JointProblem):
+    """Through nested cells the totals do show conflicts: the states that keep an AGI range's
+    returns of every status and of single, joint and head-of-household filers need, in sum, more
+    returns of the other statuses than the whole national file holds. So under the additive
+    coupling (and a cap of 1) no weights meet every band and nothing is solved; under a cap of 2
+    the records may count twice, and the same bands fit."""
+    from goldstar.areas.joint import coupling_conflicts, nested_conflicts
+
+    out = nested_conflicts(states)
+    stubs = [line.split(" less ")[0] for line in out]
+    assert "c00100/cnt=1/scope=1/agi=[75000.0,100000.0)/fs=0" in stubs
+    assert "c00100/cnt=1/scope=1/agi=[100000.0,200000.0)/fs=0" in stubs
+    for line in out:  # each: the areas' lower band ends add up above the most the records reach
+        need_lo = float(line.split("add up to [")[1].split(",")[0])
+        reach_hi = float(line.split("reach [")[1].rstrip("]").split(", ")[1])
+        assert need_lo > reach_hi
+    assert coupling_conflicts(states) == out
+    capped = dataclasses.replace(states, data=dataclasses.replace(states.data, mode=EXHAUSTION, bound=1.0))
+    assert nested_conflicts(capped) == out
+    twice = dataclasses.replace(states, data=dataclasses.replace(states.data, mode=EXHAUSTION, bound=2.0))
+    assert nested_conflicts(twice) == []

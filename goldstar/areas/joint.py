@@ -12,6 +12,7 @@ from pathlib import Path
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..exceptions import InputError
 from ..problem.objectives.band import RHO_CAP
@@ -125,30 +126,104 @@ def aggregate_conflicts(problem: JointProblem) -> list[str]:
     cell, naming it, its areas' band sums and the reachable range. A necessary condition: an
     empty list does not prove the bands reachable together."""
     data = problem.data
-    s, U = data.shares, data.upper
-    Apos, Aneg = data.A.maximum(0), data.A.minimum(0)
     lower, upper = data.scatter(problem.l) * data.ts, data.scatter(problem.u) * data.ts
-    within = data.kept.T.astype(float) @ (s * U)  # J: sum over K_j of s_a U_a
-    outside = (~data.kept).T.astype(float) @ (s * U)
-    if data.mode == ADDITIVE:
-        hi = np.minimum(1.0, within)
-        lo = np.maximum(0.0, 1.0 - outside)
-        every = data.kept.all(axis=0)
-        hi, lo = np.where(every, 1.0, hi), np.where(every, 1.0, lo)
-    else:
-        hi, lo = np.minimum(data.bound, within), np.zeros(within.size)
-    pos, neg = np.asarray(Apos.T @ data.w).ravel(), np.asarray(Aneg.T @ data.w).ravel()
-    reach_hi, reach_lo = pos * hi + neg * lo, pos * lo + neg * hi
-    need_lo, need_hi = lower.sum(axis=0), upper.sum(axis=0)
-    size = AGGREGATE_ULPS * np.finfo(float).eps * (abs(lower).sum(axis=0) + abs(upper).sum(axis=0) + pos - neg)
     out = []
     for j in np.flatnonzero(data.kept.any(axis=0)):
-        if need_lo[j] - reach_hi[j] > size[j] or reach_lo[j] - need_hi[j] > size[j]:
-            who = [problem.areas[a] for a in np.flatnonzero(data.kept[:, j])]
-            out.append(f"{problem.cells[j]}: the bands of its {len(who)} areas add up to "
-                       f"[{need_lo[j]:.10g}, {need_hi[j]:.10g}], the coupled records reach "
-                       f"[{reach_lo[j]:.10g}, {reach_hi[j]:.10g}]")
+        keep = data.kept[:, j]
+        line = _conflict(data, keep, data.A[:, [j]], lower[keep, j].sum(), upper[keep, j].sum(),
+                         abs(lower[keep, j]).sum() + abs(upper[keep, j]).sum())
+        if line:
+            out.append(f"{problem.cells[j]}: the bands of its {keep.sum()} areas add up to {line}")
     return out
+
+
+def nested_cells(A: sp.spmatrix) -> dict[int, list[list[int]]]:
+    """Each cell's families of nested cells. Cell k nests in j (k != j) when every record feeding
+    k feeds j with the same amount (A_ik != 0 implies A_ij = A_ik) and j does not nest in k; of
+    those, the ones nested in no other (a total's parts, not its parts' parts) are grouped into
+    families of cells no record feeds two of (the returns of each filing status apart from the
+    returns with wages), in cell order, each cell in the first family it fits. Cells without
+    nested cells are left out."""
+    A = sp.csc_matrix(A)
+    J = A.shape[1]
+    inside = np.zeros((J, J), dtype=bool)  # inside[k, j]: k nests in j
+    rows_of = A.tocsr()
+    for k in range(J):
+        rows = A.indices[A.indptr[k]:A.indptr[k + 1]]
+        if rows.size == 0:
+            continue
+        block = rows_of[rows].toarray()
+        inside[k] = (block == block[:, [k]]).all(axis=0)
+    inside[np.diag_indices(J)] = False
+    proper = inside & ~inside.T
+    support = (A != 0).astype(float)
+    shared = (support.T @ support).toarray() > 0  # two cells that some record feeds both
+    out = {}
+    for j in range(J):
+        kids = np.flatnonzero(proper[:, j])
+        families: list[list[int]] = []
+        for k in (int(k) for k in kids if not proper[k, kids].any()):
+            home = next((f for f in families if not shared[k, f].any()), None)
+            if home is None:
+                families.append([k])
+            else:
+                home.append(k)
+        if families:
+            out[j] = families
+    return out
+
+
+def nested_conflicts(problem: JointProblem) -> list[str]:
+    """Bands the coupling makes unreachable together through a cell and a family of its nested
+    cells (nested_cells): the records a cell holds that none of the family does (a count of all
+    returns in an AGI range less its single, joint and head-of-household returns: the other
+    filing statuses) are the cell c = e_j - sum of e_k, which no area targets but whose band each
+    area's bands imply: [L_j - sum U_k, U_j - sum L_k]. Over the areas that keep j and the whole
+    family, their sum is sum_i w_i c_i theta_i with theta_i in aggregate_conflicts' range, so the
+    same test applies: areas whose bands need more (or less) of those records than the coupled
+    records hold are named, with the sums. Like aggregate_conflicts, a necessary condition."""
+    data = problem.data
+    lower, upper = data.scatter(problem.l) * data.ts, data.scatter(problem.u) * data.ts
+    out = []
+    for j, families in nested_cells(data.A).items():
+        for kids in families:
+            keep = data.kept[:, [j, *kids]].all(axis=1)
+            if not keep.any():
+                continue
+            derived = sp.csr_matrix(data.A[:, [j]] - data.A[:, kids].sum(axis=1))
+            need_lo = (lower[keep, j] - upper[keep][:, kids].sum(axis=1)).sum()
+            need_hi = (upper[keep, j] - lower[keep][:, kids].sum(axis=1)).sum()
+            terms = abs(lower[keep][:, [j, *kids]]).sum() + abs(upper[keep][:, [j, *kids]]).sum()
+            line = _conflict(data, keep, derived, need_lo, need_hi, terms)
+            if line:
+                parts = ", ".join(problem.cells[k] for k in kids)
+                out.append(f"{problem.cells[j]} less {parts} (the records it holds that they do not): the bands "
+                           f"of its {keep.sum()} areas add up to {line}")
+    return out
+
+
+def coupling_conflicts(problem: JointProblem) -> list[str]:
+    """Every conflict the totals show: aggregate_conflicts, then nested_conflicts."""
+    return aggregate_conflicts(problem) + nested_conflicts(problem)
+
+
+def _conflict(data: JointData, keep: np.ndarray, amounts: sp.spmatrix, need_lo: float, need_hi: float,
+              terms: float) -> str:
+    """"[need_lo, need_hi], the coupled records reach [lo, hi]" when the areas in `keep` (K bool)
+    cannot reach their bands' sums for the per-record `amounts` (n x 1), else ""."""
+    s, U = data.shares, data.upper
+    within, outside = float(s[keep] @ U[keep]), float(s[~keep] @ U[~keep])
+    if data.mode == ADDITIVE:
+        lo, hi = (1.0, 1.0) if keep.all() else (max(0.0, 1.0 - outside), min(1.0, within))
+    else:
+        lo, hi = 0.0, min(data.bound, within)
+    a = np.asarray(amounts.todense()).ravel() * data.w
+    pos, neg = float(a[a > 0].sum()), float(a[a < 0].sum())
+    reach_hi, reach_lo = pos * hi + neg * lo, pos * lo + neg * hi
+    size = AGGREGATE_ULPS * np.finfo(float).eps * (terms + pos - neg)
+    if need_lo - reach_hi > size or reach_lo - need_hi > size:
+        return f"[{need_lo:.10g}, {need_hi:.10g}], the coupled records reach [{reach_lo:.10g}, {reach_hi:.10g}]"
+    return ""
 
 
 def _aligned(stages: list[list[np.ndarray]]) -> list[np.ndarray]:

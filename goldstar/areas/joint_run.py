@@ -41,7 +41,7 @@ from ..store.atomic import atomic_directory
 from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
 from .joint import (
-    JointProblem, aggregate_conflicts, check_cap, joint_duals, joint_problem, joint_shares, kept_duals,
+    JointProblem, check_cap, coupling_conflicts, joint_duals, joint_problem, joint_shares, kept_duals,
 )
 from .memory import keep_arrays_on_heap, peak_rss_mb
 from .output import area_files, file_stem, plain_json, tmd_weights_csv_gz
@@ -335,13 +335,13 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
                 max_exhaustion: float | None, *, time_limit: float | None = None,
                 progress: Callable[[dict], None] | None = None) -> JointOutcome:
     """What `--additive` or `--max-exhaustion E` does after the batch: nothing when an area's
-    separate solve is not ok; else the joint problem, its aggregate conflicts (then nothing is
+    separate solve is not ok; else the joint problem, its coupling conflicts (then nothing is
     solved), and the certified solve from the rows' duals."""
     not_ok = [r["area"] for r in rows if r["status"] != "ok"]
     if not_ok:
         return JointOutcome(None, [], None, not_ok)
     problem = joint_problem(national, areas, settings, hashes, max_exhaustion=max_exhaustion)
-    conflicts = aggregate_conflicts(problem)
+    conflicts = coupling_conflicts(problem)
     if conflicts:
         return JointOutcome(problem, conflicts, None, [])
     y0 = row_duals(problem, rows)
@@ -375,7 +375,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
         for line in outcome.conflicts[:SHOWN_CONFLICTS]:
             print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=sys.stderr)
         more = len(outcome.conflicts) - SHOWN_CONFLICTS
-        print(f"ERROR: {what}: {len(outcome.conflicts)} target(s) no coupled weights can meet in every area"
+        print(f"ERROR: {what}: {len(outcome.conflicts)} cell(s) whose bands no coupled weights meet together"
               f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=sys.stderr)
         if unwritten:
             print(unwritten, file=sys.stderr)
