@@ -209,8 +209,8 @@ def coupling_conflicts(problem: JointProblem) -> list[str]:
 
 def _conflict(data: JointData, keep: np.ndarray, amounts: sp.spmatrix, need_lo: float, need_hi: float,
               terms: float) -> str:
-    """"[need_lo, need_hi], the coupled records reach [lo, hi]" when the areas in `keep` (K bool)
-    cannot reach their bands' sums for the per-record `amounts` (n x 1), else ""."""
+    """The line '[need_lo, need_hi], the coupled records reach [lo, hi]' when the areas in `keep`
+    (K bool) cannot reach their bands' sums for the per-record `amounts` (n x 1), else ''."""
     s, U = data.shares, data.upper
     within, outside = float(s[keep] @ U[keep]), float(s[~keep] @ U[~keep])
     if data.mode == ADDITIVE:
