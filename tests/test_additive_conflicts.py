@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -136,3 +138,7 @@ def test_a_cell_less_its_nested_cells_needing_more_than_the_records_hold_is_name
     assert nested_conflicts(nested_problem(NESTED, NESTED_KEPT, mode=EXHAUSTION, bound=2.0)) == []
     capped = nested_conflicts(nested_problem(NESTED, NESTED_KEPT, mode=EXHAUSTION, bound=1.0))
     assert len(capped) == 1 and capped[0].endswith("the coupled records reach [0, 4]")
+    # with Y's bands soft (relative slack units) Y may miss them at their price: X alone needs
+    # 3.4525 of record 3 and reaches [0, 4] (theta_X = 1 - 0.3 x_Y - 0.2 x_Z down to 0), no conflict
+    soft = dataclasses.replace(P, hard_areas=np.array([True, False, True]))
+    assert coupling_conflicts(soft) == []

@@ -37,6 +37,13 @@ class JointProblem:
     targets: list[str]  # N, "AREA:target"
     cells: list[str]  # J, the national cell names
     input_hashes: list[str]  # K, each area's input hash as its own batch records it
+    # K: the areas whose bands are all meant to be met (slack in target units, docs/band.md); an
+    # area with relative slack units has soft bands only. None: every area's are.
+    hard_areas: np.ndarray | None = None
+
+    def hard(self) -> np.ndarray:
+        """K x J: area a keeps cell j with a band meant to be met (the bands coupling_conflicts tests)."""
+        return self.data.kept if self.hard_areas is None else self.data.kept & self.hard_areas[:, None]
 
 
 def check_cap(cap: float, name: str = "cap", least: float = 1.0) -> float:
@@ -103,7 +110,8 @@ def joint_problem(national: NationalData, areas: list[AreaSpec], settings: list[
                         stages=_aligned(stages),
                         record_ids=national.record_ids[keep][feeds],
                         areas=[spec.name for spec in areas], targets=names, cells=list(national.cell_names),
-                        input_hashes=list(input_hashes))
+                        input_hashes=list(input_hashes),
+                        hard_areas=np.array([s.slack_units == "target" for s in settings]))
 
 
 # The cells' attainable totals and band sums are sums of float64 terms; a conflict is reported
@@ -127,9 +135,10 @@ def aggregate_conflicts(problem: JointProblem) -> list[str]:
     empty list does not prove the bands reachable together."""
     data = problem.data
     lower, upper = data.scatter(problem.l) * data.ts, data.scatter(problem.u) * data.ts
+    hard = problem.hard()
     out = []
-    for j in np.flatnonzero(data.kept.any(axis=0)):
-        keep = data.kept[:, j]
+    for j in np.flatnonzero(hard.any(axis=0)):
+        keep = hard[:, j]
         line = _conflict(data, keep, data.A[:, [j]], lower[keep, j].sum(), upper[keep, j].sum(),
                          abs(lower[keep, j]).sum() + abs(upper[keep, j]).sum())
         if line:
@@ -184,10 +193,11 @@ def nested_conflicts(problem: JointProblem) -> list[str]:
     records hold are named, with the sums. Like aggregate_conflicts, a necessary condition."""
     data = problem.data
     lower, upper = data.scatter(problem.l) * data.ts, data.scatter(problem.u) * data.ts
+    hard = problem.hard()
     out = []
     for j, families in nested_cells(data.A).items():
         for kids in families:
-            keep = data.kept[:, [j, *kids]].all(axis=1)
+            keep = hard[:, [j, *kids]].all(axis=1)
             if not keep.any():
                 continue
             derived = sp.csr_matrix(data.A[:, [j]] - data.A[:, kids].sum(axis=1))
@@ -203,7 +213,9 @@ def nested_conflicts(problem: JointProblem) -> list[str]:
 
 
 def coupling_conflicts(problem: JointProblem) -> list[str]:
-    """Every conflict the totals show: aggregate_conflicts, then nested_conflicts."""
+    """Every conflict the totals show: aggregate_conflicts, then nested_conflicts. Both test the
+    bands meant to be met (JointProblem.hard); an area with soft bands counts among the areas
+    outside a cell's set, free to take what the others leave."""
     return aggregate_conflicts(problem) + nested_conflicts(problem)
 
 
