@@ -44,6 +44,21 @@ def separate_sums(out) -> tuple[np.ndarray, np.ndarray]:
     return m @ shares, shares
 
 
+def small_joint_problem(small_files, cap: float):
+    """The national data and the joint problem of AREAS under `cap`, as the command builds them."""
+    import argparse
+
+    from goldstar.areas import command
+    from goldstar.areas.joint import joint_problem
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
+                              "--national-weights", str(small_files / "weights.parquet")])
+    national, areas, settings, hashes = command.batch_inputs(args, AREAS)[:4]
+    return national, joint_problem(national, areas, settings, hashes, max_exhaustion=cap)
+
+
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory, small_files):
     """The separate batch, then the joint solve at a cap 2% below the largest of the records' sums,
@@ -96,22 +111,14 @@ def test_the_capped_joint_solve_is_certified_and_holds_the_cap(capped):
 def test_the_joint_duals_reproduce_the_stored_multipliers(capped, small_files):
     """x from the stored duals, every record's coupling multiplier solved exactly, is the stored
     joint multipliers to the rounding of the products that make it."""
-    import argparse
-
-    from goldstar.areas import command
-    from goldstar.areas.joint import joint_problem, kept_duals
+    from goldstar.areas.joint import kept_duals
     from goldstar.areas.joint_run import national_multipliers
     from goldstar.solvers.additive_core import multipliers_of_dual
 
     out, _, _, _, cap, _ = capped
     table = pq.read_table(out / JOINT_DIR / "duals.parquet").to_pandas()
     assert list(table.columns) == ["area", "target", "y"] and set(table["area"]) == set(AREAS.split(","))
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
-                              "--national-weights", str(small_files / "weights.parquet")])
-    national, *rest = command.batch_inputs(args, AREAS)[:4]
-    problem = joint_problem(national, *rest, max_exhaustion=cap)
+    national, problem = small_joint_problem(small_files, cap)
     ys = {a: g["y"].to_numpy() for a, g in table.groupby("area", sort=False)}
     m = national_multipliers(national, problem, multipliers_of_dual(problem.data, kept_duals(problem, ys, "joint")))
     _, stored = read_joint(out)
@@ -123,20 +130,13 @@ def test_a_long_joint_solve_shows_progress_between_its_outer_iterations(capped, 
     """The command's progress (joint_run._Progress) prints each outer iteration's end and, between
     them, the latest state every PROGRESS_EVERY seconds: at 0, a line for every state solve_joint
     computes, numbered in order, ending at the solve's floor."""
-    import argparse
     import re
 
-    from goldstar.areas import command, joint_run
-    from goldstar.areas.joint import joint_problem
+    from goldstar.areas import joint_run
     from goldstar.areas.joint_run import row_duals, solve_joint
 
     out, _, _, _, cap, _ = capped
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
-                              "--national-weights", str(small_files / "weights.parquet")])
-    national, areas, settings, hashes = command.batch_inputs(args, AREAS)[:4]
-    problem = joint_problem(national, areas, settings, hashes, max_exhaustion=cap)
+    national, problem = small_joint_problem(small_files, cap)
     rows = [json.loads((out / "areas" / f"{a}.json").read_text()) for a in AREAS.split(",")]
     monkeypatch.setattr(joint_run, "PROGRESS_EVERY", 0.0)
     capsys.readouterr()
@@ -195,21 +195,14 @@ def test_the_joint_reference_verifies_and_a_changed_dual_fails(capped, small_fil
 
 
 def test_a_joint_reference_is_not_read_as_the_separate_solves(capped, small_files):
-    import argparse
-
-    from goldstar.areas import command
-    from goldstar.areas.joint import joint_problem, separate_duals
+    from goldstar.areas.joint import separate_duals
     from goldstar.areas.reference import read_reference
     from goldstar.exceptions import InputError
 
     _, reference, _, _, cap, _ = capped
     _, info = read_reference(reference)
     assert info["joint"]["coupling"] == f"max-exhaustion {cap:g}" and info["joint"]["certificate"]["passed"]
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args(["--areas", AREAS, "--records", str(small_files / "records.parquet"),
-                              "--national-weights", str(small_files / "weights.parquet")])
-    problem = joint_problem(*command.batch_inputs(args, AREAS)[:4], max_exhaustion=cap)
+    _, problem = small_joint_problem(small_files, cap)
     with pytest.raises(InputError, match=f"holds a joint solve \\(max-exhaustion {cap:g}\\), not the separate"):
         separate_duals(problem, reference)
 

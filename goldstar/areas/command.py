@@ -92,7 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "to at most E times its national weight, exactly; written to OUT/joint")
     p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
                    help="seconds after which the joint solve stops, checked between its Newton steps (a step "
-                        "of the 51 states takes ~10 s); default: none")
+                        "of the 51 states takes 3 to 9 s); default: none")
 
 
 # TMD-layout weights columns are named WT<year>: a calendar year of the federal income tax

@@ -136,10 +136,11 @@ def aggregate_conflicts(problem: JointProblem) -> list[str]:
     data = problem.data
     lower, upper = data.scatter(problem.l) * data.ts, data.scatter(problem.u) * data.ts
     hard = problem.hard()
+    pos, neg = _weighted_parts(data, data.A)
     out = []
     for j in np.flatnonzero(hard.any(axis=0)):
         keep = hard[:, j]
-        line = _conflict(data, keep, data.A[:, [j]], lower[keep, j].sum(), upper[keep, j].sum(),
+        line = _conflict(data, keep, pos[j], neg[j], lower[keep, j].sum(), upper[keep, j].sum(),
                          abs(lower[keep, j]).sum() + abs(upper[keep, j]).sum())
         if line:
             out.append(f"{problem.cells[j]}: the bands of its {keep.sum()} areas add up to {line}")
@@ -200,11 +201,11 @@ def nested_conflicts(problem: JointProblem) -> list[str]:
             keep = hard[:, [j, *kids]].all(axis=1)
             if not keep.any():
                 continue
-            derived = sp.csr_matrix(data.A[:, [j]] - data.A[:, kids].sum(axis=1))
+            pos, neg = _weighted_parts(data, sp.csr_matrix(data.A[:, [j]] - data.A[:, kids].sum(axis=1)))
             need_lo = (lower[keep, j] - upper[keep][:, kids].sum(axis=1)).sum()
             need_hi = (upper[keep, j] - lower[keep][:, kids].sum(axis=1)).sum()
             terms = abs(lower[keep][:, [j, *kids]]).sum() + abs(upper[keep][:, [j, *kids]]).sum()
-            line = _conflict(data, keep, derived, need_lo, need_hi, terms)
+            line = _conflict(data, keep, pos[0], neg[0], need_lo, need_hi, terms)
             if line:
                 parts = ", ".join(problem.cells[k] for k in kids)
                 out.append(f"{problem.cells[j]} less {parts} (the records it holds that they do not): the bands "
@@ -219,18 +220,24 @@ def coupling_conflicts(problem: JointProblem) -> list[str]:
     return aggregate_conflicts(problem) + nested_conflicts(problem)
 
 
-def _conflict(data: JointData, keep: np.ndarray, amounts: sp.spmatrix, need_lo: float, need_hi: float,
+def _weighted_parts(data: JointData, amounts: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """sum_i w_i a_ij over the positive a_ij and over the negative ones, for each column j of the
+    per-record `amounts` (n x m)."""
+    amounts = sp.csr_matrix(amounts)
+    return (np.asarray(amounts.maximum(0).T @ data.w).ravel(), np.asarray(amounts.minimum(0).T @ data.w).ravel())
+
+
+def _conflict(data: JointData, keep: np.ndarray, pos: float, neg: float, need_lo: float, need_hi: float,
               terms: float) -> str:
     """The line '[need_lo, need_hi], the coupled records reach [lo, hi]' when the areas in `keep`
-    (K bool) cannot reach their bands' sums for the per-record `amounts` (n x 1), else ''."""
+    (K bool) cannot reach their bands' sums of an amount whose weighted positive and negative parts
+    over the records are `pos` and `neg`, else ''."""
     s, U = data.shares, data.upper
     within, outside = float(s[keep] @ U[keep]), float(s[~keep] @ U[~keep])
     if data.mode == ADDITIVE:
         lo, hi = (1.0, 1.0) if keep.all() else (max(0.0, 1.0 - outside), min(1.0, within))
     else:
         lo, hi = 0.0, min(data.bound, within)
-    a = np.asarray(amounts.todense()).ravel() * data.w
-    pos, neg = float(a[a > 0].sum()), float(a[a < 0].sum())
     reach_hi, reach_lo = pos * hi + neg * lo, pos * lo + neg * hi
     size = AGGREGATE_ULPS * np.finfo(float).eps * (terms + pos - neg)
     if need_lo - reach_hi > size or reach_lo - need_hi > size:
