@@ -22,9 +22,9 @@ three steps of its own (`JOINT_STEPS`):
   (`newton_matrix`), never from n outer products;
 - the exact line search: h(t) = d.G(y + t d) is monotone and piecewise linear; its root is
   found by newton_core.monotone_root, each evaluation re-solving the nu_i exactly. When the
-  full Newton step overshoots, the direction is first scaled area by area, each area's part by
-  its own step length along it with the nu_i held (`area_step_lengths`): one common step would
-  stop every area at the first kink of any of them.
+  full Newton step overshoots and few records' coupling binds, the direction is first scaled
+  area by area, each area's part by its own step length along it with the nu_i held
+  (`area_step_lengths`): one common step would stop every area at the first kink of any of them.
 
 Only the records that feed some cell enter (others keep x = 1, which meets the coupling
 with nu = 0).
@@ -63,6 +63,22 @@ LINE_BRACKET = 1e-3
 AREA_ROOT_ROUNDS = 60
 # Newton rounds before the records still unresolved get their root from sorted breakpoints.
 NEWTON_ROUNDS = 3
+# The band variable's prox weight mu per target (band_core: w = clip(w_k + y / (2 mu), l, u)):
+# PROX_SCALE over the target's own curvature from its records, diag(C_a C_a^T) (`prox_mu`). A
+# band whose fit enters its interior adds 1/(2 mu) to the dual's curvature along its entry; at
+# band-newton's national mu = 1 that is 1e3 to 1e5 times what the records give a target of the
+# areas (the scaled Gram's diagonal is ~1/records), so each crossing bent the line search's h
+# sharply and the steps stalled at one crossing each. At this scale a crossing bends it by ten
+# times the target's own curvature, and the prox loop on w still contracts by ~0.1 an outer
+# iteration where the records can fit the target (docs/additive.md, "The method").
+PROX_SCALE = 0.1
+# joint_step scales the Newton direction area by area (`area_step_lengths`) only while at most
+# this fraction of the records' coupling binds: each area's own step length holds every nu_i at
+# the state's, exact for a record whose coupling does not bind and a poor model where most do.
+# Under "additive" every record's binds; under a cap of 2 on the 51 states 94 of 215,577 do. On a
+# synthetic cap of 1.05 binding 558 of 600 records, the scaled directions took 1,000 Newton steps
+# without converging (each then stretched ~1.97x by the line search), the Newton direction 36.
+AREA_STEPS_MAX_BINDING = 0.1
 
 
 @dataclass
@@ -509,8 +525,9 @@ def newton_direction(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndar
 
 def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     """The loop's direction: the Newton direction, or, when its full step overshoots (h(1) > 0
-    in joint_line_search's terms), each area's part scaled by its own step length
-    (`area_step_lengths`) if the scaled direction still descends; the exact line search then
+    in joint_line_search's terms) and few records' coupling binds (AREA_STEPS_MAX_BINDING),
+    each area's part scaled by its own step length (`area_step_lengths`) if the scaled direction
+    still descends; the exact line search then
     runs along it. Near the optimum the full step is taken, and with it Newton's local
     convergence."""
     d = newton_direction(k, sub, st)
@@ -518,7 +535,9 @@ def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     if not h0 < 0:
         return d
     at_one = evaluate(1.0)
-    if at_one[0] <= 0:  # the full Newton step still descends: take d (the line search reuses the two)
+    if at_one[0] <= 0 or st.coupling.active.mean() > AREA_STEPS_MAX_BINDING:
+        # the full Newton step still descends, or too many records' nu move for area_step_lengths'
+        # model (nu held): take d (the line search reuses the two evaluations)
         k.probe = (d, evaluate, h0, V, at_one)
         return d
     scaled = d * area_step_lengths(k, sub, st, d)[k.area_of]
@@ -658,6 +677,15 @@ def _along(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tu
 JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_search)
 
 
+def prox_mu(data: JointData) -> np.ndarray:
+    """The band variable's prox weight per kept target (PROX_SCALE): PROX_SCALE / diag(C_a C_a^T)
+    with diag(C_a C_a^T)_j = s_a^2 sum_i w_i^2 A_ij^2 / ts_aj^2."""
+    A2 = data.A.multiply(data.A).tocsr()
+    own = np.asarray(A2.T @ (data.w * data.w)).ravel()  # J
+    curvature = (data.shares[:, None] ** 2 * own[None, :] / data.ts ** 2)[data.kept]
+    return PROX_SCALE / np.maximum(curvature, np.finfo(float).tiny)
+
+
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
               options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
               y0: np.ndarray | None = None, dual_prox: float = 0.0, prox_rounds: int = 12,
@@ -666,7 +694,8 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
     (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
     rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
     y's coordinates (the loop runs in FlatGauge's). `options`: band-newton's
-    (mu, tol, outer_tol, max_inner, max_outer, time_limit).
+    (tol, outer_tol, max_inner, max_outer, time_limit; its mu is replaced by `prox_mu`'s, one per
+    target, scaled to the areas' curvature).
 
     `dual_prox` > 0: rounds of a proximal point on the dual around that loop: round r maximizes
     the dual minus dual_prox prox_decay^r |P(u - u_r)|^2 / 2 from the last round's u_r (every
@@ -682,6 +711,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
     wk = np.clip(data.C(ones if x0 is None else x0), l, u)
     floor = SIZE_FLOOR * data.C(ones, absolute=True)
     point = np.zeros(data.N) if y0 is None else k.gauge.from_y(np.asarray(y0, dtype=np.float64))
+    mu = prox_mu(data)
     weight, stages = float(dual_prox), rho_stages
     outer = inner = 0
     history: list[dict[str, float]] = []
@@ -693,7 +723,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
         # iteration a stage; the last round runs band-newton's outer loop to its end
         result = prox_newton(
             k, l, u, stages, point, wk,
-            mu=float(options["mu"]), tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
+            mu=mu, tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
             max_inner=int(options["max_inner"]), max_outer=1 if weight else int(options["max_outer"]),
             time_limit=options.get("time_limit"), progress=progress,
             floor=floor, steps=JOINT_STEPS,
