@@ -67,17 +67,16 @@ NEWTON_ROUNDS = 3
 # PROX_SCALE over the target's own curvature from its records, diag(C_a C_a^T) (`prox_mu`). A
 # band whose fit enters its interior adds 1/(2 mu) to the dual's curvature along its entry; at
 # band-newton's national mu = 1 that is 1e3 to 1e5 times what the records give a target of the
-# areas (the scaled Gram's diagonal is ~1/records), so each crossing bent the line search's h
-# sharply and the steps stalled at one crossing each. At this scale a crossing bends it by ten
-# times the target's own curvature, and the prox loop on w still contracts by ~0.1 an outer
-# iteration where the records can fit the target (docs/additive.md, "The method").
+# areas (the scaled Gram's diagonal is ~1/records), so a crossing bent the line search's h
+# sharply and steps stopped at such crossings. At this scale a crossing bends it by ten times the
+# target's own curvature, and the prox loop on w still contracts by ~0.1 an outer iteration where
+# the records can fit the target (docs/additive.md, "The method", has the figures).
 PROX_SCALE = 0.1
 # joint_step scales the Newton direction area by area (`area_step_lengths`) only while at most
 # this fraction of the records' coupling binds: each area's own step length holds every nu_i at
 # the state's, exact for a record whose coupling does not bind and a poor model where most do.
-# Under "additive" every record's binds; under a cap of 2 on the 51 states 94 of 215,577 do. On a
-# synthetic cap of 1.05 binding 558 of 600 records, the scaled directions took 1,000 Newton steps
-# without converging (each then stretched ~1.97x by the line search), the Newton direction 36.
+# Under "additive" every record's binds; under a cap of 2 on the 51 states 94 of 215,577 do
+# (docs/additive.md, "One step length per area", has a tight cap's figures).
 AREA_STEPS_MAX_BINDING = 0.1
 
 
