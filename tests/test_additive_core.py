@@ -22,15 +22,20 @@ OPTIONS = {"mu": 1.0, "tol": 1e-10, "outer_tol": 1e-10, "max_inner": 1000, "max_
 RHO = 1e4  # slack penalty in relative units: soft enough for Clarabel to reach its 1e-14 tolerances
 
 
+def _records(rng: np.random.Generator, seed: int, n: int, J: int, K: int):
+    """The national side of a synthetic joint problem: A (the n records that feed a cell, J cells,
+    60% dense), their weights, and K shares from a Dirichlet draw."""
+    A = sp.random(n, J, density=0.6, random_state=seed, data_rvs=lambda k: rng.uniform(0.5, 2.0, k)).tocsr()
+    A = A[np.diff(A.indptr) > 0]
+    return A, rng.uniform(1.0, 3.0, A.shape[0]), rng.dirichlet(np.full(K, 3.0))
+
+
 def small(seed: int = 0, n: int = 40, J: int = 4, K: int = 3, mode: str = ADDITIVE, bound: float = 1.0,
           spread: float = 0.1, upper: float = 3.0):
     """K areas over n records and J cells: shares from a Dirichlet draw, each area's targets its
     share of the national total moved by up to `spread`."""
     rng = np.random.default_rng(seed)
-    A = sp.random(n, J, density=0.6, random_state=seed, data_rvs=lambda k: rng.uniform(0.5, 2.0, k)).tocsr()
-    A = A[np.diff(A.indptr) > 0]
-    w = rng.uniform(1.0, 3.0, A.shape[0])
-    shares = rng.dirichlet(np.full(K, 3.0))
+    A, w, shares = _records(rng, seed, n, J, K)
     t = shares[:, None] * (A.T @ w)[None, :] * (1.0 + spread * rng.uniform(-1.0, 1.0, (K, J)))
     kept = np.ones((K, J), dtype=bool)
     ts = np.maximum(np.abs(t), 1.0)
@@ -45,11 +50,8 @@ def reachable(seed: int = 1, n: int = 2000, J: int = 20, K: int = 20):
     per group of records and area, tilted, then scaled so that sum_a s_a x_ia = 1): every band is
     met by some coupled x, so at a hard slack penalty the optimum pays no slack."""
     rng = np.random.default_rng(seed)
-    A = sp.random(n, J, density=0.6, random_state=seed, data_rvs=lambda k: rng.uniform(0.5, 2.0, k)).tocsr()
-    A = A[np.diff(A.indptr) > 0]
+    A, w, shares = _records(rng, seed, n, J, K)
     n = A.shape[0]
-    w = rng.uniform(1.0, 3.0, n)
-    shares = rng.dirichlet(np.full(K, 3.0))
     group = rng.integers(0, 8, n)
     X = np.exp(rng.standard_normal((8, K))[group] + 0.1 * rng.standard_normal((n, K)))
     X /= (X * shares).sum(axis=1, keepdims=True)
