@@ -25,7 +25,8 @@ from ..store.lock import reference_lock
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--areas", default=None,
-                   help="states, districts (synthetic, 436), synthetic:N, or a list like AL,CA,NY")
+                   help="states, districts (synthetic, 436), districts:ST (those of the states ST, e.g. districts:CA,TX), "
+                        "synthetic:N, or a list like AL,CA,NY")
     p.add_argument("--write-reference", type=Path, default=None, metavar="DIR",
                    help="after the batch, write the compact certified reference (duals) to DIR")
     p.add_argument("--force", action="store_true",
@@ -90,6 +91,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     joint.add_argument("--max-exhaustion", type=float, default=None, metavar="E",
                        help="after the batch, solve the areas jointly so that each record's area weights sum "
                             "to at most E times its national weight, exactly; written to OUT/joint")
+    p.add_argument("--within", type=Path, default=None, metavar="DIR",
+                   help="solve the districts of one state (--areas districts:ST) within its weights in the states "
+                        "batch DIR (its joint solve's when DIR has one) instead of the national weights; with "
+                        "--additive each record's district weights add up to its state weight")
     p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
                    help="seconds after which the joint solve stops, checked between its Newton steps (a step "
                         "of the 51 states takes 3 to 9 s); default: none")
@@ -140,6 +145,16 @@ def check_arguments(args: argparse.Namespace) -> None:
         from .joint_run import check_joint_out
 
         check_joint_out(args.out)  # a folder of anyone else's at OUT/joint: refused before any work
+    if args.within is not None:
+        given = [flag for flag, value in (("--targets-dir", args.targets_dir), ("--write-reference", args.write_reference))
+                 if value is not None]
+        if given:
+            raise InputError(f"--within solves districts within a states batch's weights: {', '.join(given)} "
+                             "do not apply")
+        if not args.within.is_dir():
+            raise InputError(f"--within {args.within}: no such directory; give the --out of a states batch")
+        if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
+            raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
     if args.joint_time_limit is not None:
         if not (args.additive or args.max_exhaustion is not None):
             raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")
@@ -373,6 +388,10 @@ def batch_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple
     _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     areas = make_areas(area_set, soi, national, sharing, seed)
+    if getattr(args, "within", None) is not None:
+        from .within import within_state
+
+        national, areas = within_state(national, areas, args.within)
     return (national, areas, *_settings_and_hashes(args, national, areas, overrides), seed)
 
 

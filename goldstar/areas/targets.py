@@ -77,7 +77,8 @@ def area_targets(totals: np.ndarray, values: np.ndarray, denominators: np.ndarra
 
 
 def parse_area_set(text: str) -> tuple[str, object]:
-    """`states`, `districts`, `synthetic:N`, or a comma list of states / district names.
+    """`states`, `districts`, `districts:ST[,ST...]` (every district of those states),
+    `synthetic:N`, or a comma list of states / district names.
 
     Returns (kind, argument); InputError names what is wrong.
     """
@@ -86,6 +87,13 @@ def parse_area_set(text: str) -> tuple[str, object]:
         return "states", None
     if text == "districts":
         return "districts", None
+    if text.startswith("districts:"):
+        states = [s.strip().upper() for s in text.split(":", 1)[1].split(",") if s.strip()]
+        unknown = [s for s in states if s not in STATES]
+        if not states or unknown:
+            raise InputError("`--areas districts:ST`: give states like districts:CA,TX ("
+                             + (f"unknown {', '.join(unknown[:5])})" if unknown else "none given)"))
+        return "list", [d.upper() for s in dict.fromkeys(states) for d in district_names(s)]
     if text.startswith("synthetic:"):
         raw = text.split(":", 1)[1]
         try:

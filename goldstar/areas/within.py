@@ -1,0 +1,112 @@
+"""Districts within their state's weights (`goldstar areas --areas districts:ST --within DIR`).
+
+A finished states batch DIR gives the state ST its weights W_i = s_ST w_i m_i,ST: the joint
+solve's multipliers when DIR holds a certified one (OUT/joint, e.g. `--additive`), else the
+separate solve's. ST's districts are then solved with W in the place of the national weights:
+
+    w_id = s_d W_i x_id,    s_d = the district's population over the state's (sum 1),
+    t_dj = W_j x S_d(j) / sum over ST's districts of S(j),   W_j = sum_i W_i A_ij,
+
+the SOI-share targets of goldstar.areas.targets with the state as the whole. The districts'
+targets add up to the state's own weighted totals, so with `--additive` (sum_d s_d x_id = 1:
+each record's district weights add up to its state weight) x = 1 meets every sum, and the
+joint problem of the state's districts is the one of docs/additive.md with W for w.
+
+The state weights enter by value: `within` in the national hashes (the directory, the state,
+where its multipliers came from and the hash of W) and W itself as the national weights' hash,
+so an --out made within other state weights is refused like one made from other national weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ..exceptions import InputError
+from ..hashing import arrays_hash
+from .inputs import NationalData
+from .output import MARKER, read_m
+from .synthetic import district_names
+from .targets import AreaSpec, area_targets
+
+OPTION = "--within"
+
+
+def within_state(national: NationalData, areas: list[AreaSpec], directory: Path) -> tuple[NationalData, list[AreaSpec]]:
+    """(the state's data in the national data's place, the districts with their shares and
+    targets relative to it) for `areas`, every district of one state (InputError otherwise,
+    naming --within), with the state's weights read from the states batch in `directory`."""
+    state = _the_state(areas)
+    weight, source = state_weights(Path(directory), state, national)
+    totals = national.A.T @ weight
+    hashes = {**national.hashes,
+              "national_weights": {"file": f"{directory} ({state}, {source})", "hash": arrays_hash([("weight", weight)])},
+              "within": {"directory": str(directory), "state": state, "source": source}}
+    shares = np.array([a.pop_share for a in areas])
+    state_share = float(shares.sum())
+    parent = dataclasses.replace(
+        national, weight=weight, totals=np.asarray(totals), hashes=hashes,
+        population=None if national.population is None else national.population * state_share)
+    parent.hashes["content"] = parent.content_hash()
+    values = np.array([a.soi_values for a in areas])
+    targets = area_targets(parent.totals, values, values.sum(axis=0))
+    return parent, [dataclasses.replace(a, pop_share=float(s / state_share), targets=t)
+                    for a, s, t in zip(areas, shares, targets)]
+
+
+def _the_state(areas: list[AreaSpec]) -> str:
+    """The one state whose every district `areas` holds; InputError naming --within otherwise."""
+    states = sorted({a.state for a in areas})
+    if any(a.kind != "district" for a in areas) or len(states) != 1:
+        raise InputError(f"{OPTION} solves the districts of one state within its state weights: give "
+                         f"--areas districts:ST (found {', '.join(states[:5]) or 'no'} "
+                         f"{'state' if len(states) == 1 else 'states'} and "
+                         f"{sum(a.kind != 'district' for a in areas)} area(s) that are no district)")
+    missing = sorted(set(d.upper() for d in district_names(states[0])) - {a.name.upper() for a in areas})
+    if missing:
+        raise InputError(f"{OPTION}: the districts of {states[0]} must all be solved together (their shares of "
+                         f"the state sum to 1); missing {', '.join(missing[:5])}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+    return states[0]
+
+
+def state_weights(directory: Path, state: str, national: NationalData) -> tuple[np.ndarray, str]:
+    """(W, where its multipliers came from: `joint` or `separate`): the state's weights in a
+    finished states batch, aligned with the national records; InputError naming the file and
+    --within when the batch is not there, not finished for the state, or from other national
+    records or weights."""
+    from .joint_run import read_joint
+
+    where = f"{OPTION} {directory}"
+    if not (directory / MARKER).is_file():
+        raise InputError(f"{where}: not an areas output (no {MARKER}); give the --out of a states batch")
+    try:
+        records = pq.read_table(directory / "records.parquet")
+        summary = pd.read_csv(directory / "summary.csv")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{where}: its records.parquet or summary.csv cannot be read ({exc})") from None
+    ids, weight = records.column("record_id").to_numpy(), records.column("weight").to_numpy()
+    if not (np.array_equal(ids, national.record_ids) and np.array_equal(weight, national.weight)):
+        raise InputError(f"{where}: its records.parquet holds other records or national weights than this "
+                         "batch's; solve the states from the same national inputs")
+    rows = summary[summary["area"] == state]
+    if rows.empty or rows.iloc[0]["status"] != "ok":
+        found = "no row" if rows.empty else f"status {rows.iloc[0]['status']}"
+        raise InputError(f"{where}: summary.csv has {found} for {state}; the state must be solved (status ok)")
+    share = float(rows.iloc[0]["pop_share"])
+    joint = read_joint(directory)
+    if joint is not None and state in joint[0]["areas"]:
+        record, m = joint
+        if not record["certified"]:
+            raise InputError(f"{where}: its joint solve is not certified; its state weights are no optimum")
+        return share * national.weight * m[state], "joint"
+    try:
+        m = read_m(directory, state)
+    except OSError as exc:
+        raise InputError(f"{where}: {state}'s multipliers cannot be read ({exc})") from None
+    return share * national.weight * m, "separate"
+

@@ -1,0 +1,179 @@
+"""`goldstar areas --areas districts:ST --within DIR` (goldstar.areas.within): a state's districts
+solved within its weights from a states batch; with --additive each record's district weights
+add up to its state weight, certified, on small national data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from goldstar.areas.joint_run import read_joint  # noqa: E402
+from goldstar.areas.output import read_m  # noqa: E402
+from goldstar.areas.targets import parse_area_set  # noqa: E402
+from goldstar.exceptions import InputError  # noqa: E402
+from tests.areas_helpers import areas_cli, write_small_files  # noqa: E402
+
+STATE = "NH"  # two districts
+DISTRICTS = ["NH01-SYN", "NH02-SYN"]
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    return write_small_files(tmp_path_factory.mktemp("national"))
+
+
+def _threads(mp: pytest.MonkeyPatch) -> None:
+    """The batch on a thread cluster in this process (no worker processes to start)."""
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch
+
+    mp.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, small_files):
+    """A separate states batch of NH and VT, then NH's districts within it, additive:
+    (states out, districts out, the districts' exit code)."""
+    root = tmp_path_factory.mktemp("within")
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    try:
+        states, districts = root / "states", root / "districts"
+        assert areas_cli(small_files, states, "--areas", f"{STATE},VT", "--no-tmd-weights") == 0
+        code = areas_cli(small_files, districts, "--areas", f"districts:{STATE}", "--within", str(states),
+                         "--additive", "--no-tmd-weights")
+    finally:
+        mp.undo()
+    return states, districts, code
+
+
+def state_weight(states) -> np.ndarray:
+    share = json.loads((states / "areas" / f"{STATE}.json").read_text())["pop_share"]
+    national = pq.read_table(states / "records.parquet").column("weight").to_numpy()
+    return share * national * read_m(states, STATE)
+
+
+def test_districts_set_names_every_district_of_the_states():
+    assert parse_area_set(f"districts:{STATE.lower()}") == ("list", DISTRICTS)
+    assert len(parse_area_set("districts:CA,TX")[1]) == 52 + 38
+    for bad in ("districts:", "districts:XX"):
+        with pytest.raises(InputError, match="districts:ST"):
+            parse_area_set(bad)
+
+
+def test_the_districts_add_up_to_their_states_weights_certified(runs):
+    states, districts, code = runs
+    assert code == 0
+    record, m = read_joint(districts)
+    assert record["certified"] and record["coupling"] == "additive"
+    W = state_weight(states)
+    # the batch's own weights are the state's: records.parquet holds W
+    assert np.array_equal(pq.read_table(districts / "records.parquet").column("weight").to_numpy(), W)
+    shares = [json.loads((districts / "areas" / f"{d}.json").read_text())["pop_share"] for d in DISTRICTS]
+    assert abs(sum(shares) - 1.0) <= 1e-15
+    total = sum(s * W * m[d] for s, d in zip(shares, DISTRICTS))
+    # the certificate's coupling threshold: 1e-12 of the record's (here: state) weight
+    assert np.all(np.abs(total - W) <= 1e-12 * W)
+    marker = json.loads((districts / "AREAS.json").read_text())
+    assert marker["national"]["within"] == {"directory": str(states), "state": STATE, "source": "separate"}
+
+
+def test_the_districts_targets_share_out_the_states_weighted_totals(small_files, runs):
+    import argparse
+
+    from goldstar.areas import command
+
+    states, _, _ = runs
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--areas", f"districts:{STATE}", "--within", str(states), "--records",
+                              str(small_files / "records.parquet"), "--national-weights",
+                              str(small_files / "weights.parquet")])
+    parent, areas = command.batch_inputs(args, args.areas)[:2]
+    W = state_weight(states)
+    assert np.array_equal(parent.weight, W)
+    totals = parent.A.T @ W
+    summed = np.sum([a.targets for a in areas], axis=0)
+    assert np.allclose(summed, totals, rtol=1e-13, atol=0)  # a sum of two roundings per cell
+
+
+@pytest.mark.parametrize("extra, says", [
+    (("--areas", "districts:NH,VT"), "one state"),
+    (("--areas", "NH01-SYN"), "must all be solved together"),
+    (("--areas", "NH,VT"), "one state"),
+    (("--areas", "districts:ME"), "summary.csv has no row for ME"),
+])
+def test_districts_not_of_one_solved_state_exit_2_and_write_nothing(small_files, runs, tmp_path, capsys, extra, says):
+    states, _, _ = runs
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, *extra, "--within", str(states), "--no-tmd-weights") == 2
+    assert says in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_states_batch_from_other_national_weights_is_refused(small_files, runs, tmp_path, capsys):
+    states, _, _ = runs
+    other = tmp_path / "weights.parquet"
+    table = pq.read_table(small_files / "weights.parquet").to_pandas()
+    table["weight"] *= 1.01
+    table.to_parquet(other)
+    from goldstar.cli import main
+
+    out = tmp_path / "out"
+    code = main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights", str(other),
+                 "--out", str(out), "--quiet", "--areas", f"districts:{STATE}", "--within", str(states)])
+    assert code == 2
+    assert "other records or national weights" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra, says", [
+    (("--within", "{tmp}/nowhere"), "no such directory"),
+    (("--within", "{tmp}/plain"), "not an areas output"),
+    (("--within", "{tmp}"), "must not contain each other"),
+    (("--within", "{states}", "--write-reference", "{tmp}/ref"), "--write-reference do not apply"),
+])
+def test_bad_within_arguments_exit_2(small_files, runs, tmp_path, capsys, extra, says):
+    states, _, _ = runs
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "stray.txt").write_text("a user's file\n")
+    extra = [e.format(tmp=tmp_path, states=states) for e in extra]
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", f"districts:{STATE}", *extra) == 2
+    assert says in capsys.readouterr().err
+    assert not out.exists() and (tmp_path / "plain" / "stray.txt").read_text() == "a user's file\n"
+
+
+def test_without_within_a_states_districts_are_a_subset_of_the_nation(small_files, tmp_path, capsys):
+    assert areas_cli(small_files, tmp_path / "out", "--areas", f"districts:{STATE}", "--additive") == 2
+    assert "not 1" in capsys.readouterr().err
+
+
+def test_a_states_joint_solve_gives_the_state_weights(small_files, runs, tmp_path):
+    """A states batch with a joint solve (here capped at 1): the districts sit within its joint
+    weights, not its separate ones."""
+    states, _, _ = runs
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    try:
+        joint_states, districts = tmp_path / "states", tmp_path / "districts"
+        assert areas_cli(small_files, joint_states, "--areas", f"{STATE},VT", "--no-tmd-weights",
+                         "--max-exhaustion", "1") == 0
+        assert areas_cli(small_files, districts, "--areas", f"districts:{STATE}", "--within", str(joint_states),
+                         "--no-tmd-weights") == 0
+    finally:
+        mp.undo()
+    record, m = read_joint(joint_states)
+    share = json.loads((joint_states / "areas" / f"{STATE}.json").read_text())["pop_share"]
+    national = pq.read_table(joint_states / "records.parquet").column("weight").to_numpy()
+    W = pq.read_table(districts / "records.parquet").column("weight").to_numpy()
+    assert np.array_equal(W, share * national * m[STATE])
+    assert not np.array_equal(W, state_weight(states))
+    assert json.loads((districts / "AREAS.json").read_text())["national"]["within"]["source"] == "joint"
