@@ -1,12 +1,15 @@
 """What the joint solve of an areas batch costs and buys, from the directory that
-`goldstar areas --max-exhaustion E` or `--additive` wrote: the BENCHMARKS.md section `joint`.
+`goldstar areas --max-exhaustion E` or `--additive` wrote: a BENCHMARKS.md section (`--section`,
+default `joint`).
 
     goldstar areas --areas states --max-exhaustion 2 --out bench-areas/joint-e2 --no-tmd-weights
     python scripts/bench_joint.py bench-areas/joint-e2 --command "goldstar areas ... (as run)" [--out BENCHMARKS.md]
 
 Reads OUT/joint/joint.json (the solve, its certificate, the per-record sums and the peak memory
 of the process that ran it) and each area's row (its separate solve's objective and seconds),
-prints the figures and writes them as the section. Nothing is solved here.
+prints the figures and writes them as the section. Several directories (the districts of
+several states, each solved `--within` its state) give one table, a row each, under
+`--title`. Nothing is solved here.
 """
 
 from __future__ import annotations
@@ -53,16 +56,17 @@ def figures(out: Path) -> dict:
     }
 
 
-def markdown(f: dict) -> str:
+def markdown(f: dict, section: str = MARKER) -> str:
     solve, sep, joint = f["solve"], f["sums"]["separate"], f["sums"]["joint"]
     verdict = ("passed" if f["certified"] else "FAILED: " + "; ".join(f["failures"]))
     memory = f"{solve['peak_rss_mb']:,.0f} MB" if solve.get("peak_rss_mb") else "not recorded"
     cost = 100.0 * (f["joint_objective"] / f["separate_objective"] - 1.0)
     return "\n".join([
-        f"<!-- {MARKER}:start -->",
+        f"<!-- {section}:start -->",
         f"## The areas solved jointly ({f['coupling']})",
         "",
-        f"`{f['command']}` on this machine, read back by `python scripts/bench_joint.py {f['out']} --command CMD` "
+        f"`{f['command']}` on this machine, read back by `python scripts/bench_joint.py {f['out']} --command CMD"
+        f"{'' if section == MARKER else ' --section ' + section}` "
         f"(docs/additive.md, "
         f"\"The command\"): {f['areas']} areas, "
         f"{f['records']:,} records that feed a target, {f['targets_kept']:,} kept targets, solved together from "
@@ -81,26 +85,60 @@ def markdown(f: dict) -> str:
         "",
         f"Joint certificate {verdict}: fixed point {f['fixed_point']:.3g}, gap {f['gap']:.3g}, coupling "
         f"{f['coupling_residual']:.3g} of a record's national weight, hard bands met to {f['band_violation']:.3g} widths.",
-        f"<!-- {MARKER}:end -->",
+        f"<!-- {section}:end -->",
     ])
+
+
+def table(found: list[dict], section: str, title: str, command: str) -> str:
+    """Several joint solves, a row each (the separate and joint sums' max and records above 2x)."""
+    lines = [
+        f"<!-- {section}:start -->",
+        f"## {title}",
+        "",
+        f"`{command}` on this machine, one directory each, read back by `python scripts/bench_joint.py DIR ... "
+        f"--section {section}`. Objective: the sum over the areas of their band objectives; sums: a record's "
+        "area weights over the weights they share out.",
+        "",
+        "| directory | areas | records | kept targets | objective separate | joint | Newton steps | joint s "
+        "| peak MB | max sum separate | joint | above 2x separate | joint | certificate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in found:
+        solve, sep, joint = f["solve"], f["sums"]["separate"], f["sums"]["joint"]
+        memory = f"{solve['peak_rss_mb']:,.0f}" if solve.get("peak_rss_mb") else "-"
+        verdict = ("passed" if f["certified"] else "FAILED")
+        lines.append(
+            f"| {f['out']} | {f['areas']} | {f['records']:,} | {f['targets_kept']:,} | {f['separate_objective']:,.1f} "
+            f"| {f['joint_objective']:,.1f} | {solve['inner']} | {solve['seconds']:.1f} | {memory} | {sep['max']:.4f} "
+            f"| {joint['max']:.4f} | {sep['above']['2']:,} | {joint['above']['2']:,} | {verdict} (fixed point "
+            f"{f['fixed_point']:.2g}, gap {f['gap']:.2g}, coupling {f['coupling_residual']:.2g}) |")
+    lines.append(f"<!-- {section}:end -->")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("directory", type=Path, help="an areas output with a joint solve (OUT/joint)")
+    parser.add_argument("directory", type=Path, nargs="+", help="an areas output with a joint solve (OUT/joint); "
+                        "several give one table")
     parser.add_argument("--command", required=True,
                         help="the goldstar areas command that wrote the directory, as the section shows it")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
-                        help="the markdown file whose joint section this replaces")
+                        help="the markdown file whose section this replaces")
+    parser.add_argument("--section", default=MARKER, help=f"the section's marker (default {MARKER})")
+    parser.add_argument("--title", default=None, help="the heading of several directories' table")
     args = parser.parse_args(argv)
+    if len(args.directory) > 1 and args.title is None:
+        parser.error("several directories make one table: give its --title")
     try:
-        f = figures(args.directory)
+        found = [figures(d) for d in args.directory]
     except InputError as exc:
         parser.error(str(exc))
-    f["command"] = args.command
-    text = markdown(f)
+    if len(found) == 1:
+        text = markdown({**found[0], "command": args.command}, args.section)
+    else:
+        text = table(found, args.section, args.title, args.command)
     print(text)
-    replace_section(args.out, f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->", text)
+    replace_section(args.out, f"<!-- {args.section}:start -->", f"<!-- {args.section}:end -->", text)
     return 0
 
 

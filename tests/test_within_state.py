@@ -40,7 +40,8 @@ def _threads(mp: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, small_files):
     """A separate states batch of NH and VT, then NH's districts within it, additive:
-    (states out, districts out, the districts' exit code)."""
+    (states out, districts out, the districts' exit code); and the same states solved jointly,
+    capped at 1, with NH's districts within that: (joint states out, districts out)."""
     root = tmp_path_factory.mktemp("within")
     mp = pytest.MonkeyPatch()
     _threads(mp)
@@ -49,9 +50,14 @@ def runs(tmp_path_factory, small_files):
         assert areas_cli(small_files, states, "--areas", f"{STATE},VT", "--no-tmd-weights") == 0
         code = areas_cli(small_files, districts, "--areas", f"districts:{STATE}", "--within", str(states),
                          "--additive", "--no-tmd-weights")
+        joint_states, joint_districts = root / "joint-states", root / "joint-districts"
+        assert areas_cli(small_files, joint_states, "--areas", f"{STATE},VT", "--no-tmd-weights",
+                         "--max-exhaustion", "1") == 0
+        assert areas_cli(small_files, joint_districts, "--areas", f"districts:{STATE}", "--within",
+                         str(joint_states), "--no-tmd-weights") == 0
     finally:
         mp.undo()
-    return states, districts, code
+    return states, districts, code, joint_states, joint_districts
 
 
 def state_weight(states) -> np.ndarray:
@@ -69,7 +75,7 @@ def test_districts_set_names_every_district_of_the_states():
 
 
 def test_the_districts_add_up_to_their_states_weights_certified(runs):
-    states, districts, code = runs
+    states, districts, code = runs[:3]
     assert code == 0
     record, m = read_joint(districts)
     assert record["certified"] and record["coupling"] == "additive"
@@ -90,7 +96,7 @@ def test_the_districts_targets_share_out_the_states_weighted_totals(small_files,
 
     from goldstar.areas import command
 
-    states, _, _ = runs
+    states = runs[0]
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     args = parser.parse_args(["--areas", f"districts:{STATE}", "--within", str(states), "--records",
@@ -111,7 +117,7 @@ def test_the_districts_targets_share_out_the_states_weighted_totals(small_files,
     (("--areas", "districts:ME"), "summary.csv has no row for ME"),
 ])
 def test_districts_not_of_one_solved_state_exit_2_and_write_nothing(small_files, runs, tmp_path, capsys, extra, says):
-    states, _, _ = runs
+    states = runs[0]
     out = tmp_path / "out"
     assert areas_cli(small_files, out, *extra, "--within", str(states), "--no-tmd-weights") == 2
     assert says in capsys.readouterr().err
@@ -119,7 +125,7 @@ def test_districts_not_of_one_solved_state_exit_2_and_write_nothing(small_files,
 
 
 def test_a_states_batch_from_other_national_weights_is_refused(small_files, runs, tmp_path, capsys):
-    states, _, _ = runs
+    states = runs[0]
     other = tmp_path / "weights.parquet"
     table = pq.read_table(small_files / "weights.parquet").to_pandas()
     table["weight"] *= 1.01
@@ -141,7 +147,7 @@ def test_a_states_batch_from_other_national_weights_is_refused(small_files, runs
     (("--within", "{states}", "--write-reference", "{tmp}/ref"), "--write-reference do not apply"),
 ])
 def test_bad_within_arguments_exit_2(small_files, runs, tmp_path, capsys, extra, says):
-    states, _, _ = runs
+    states = runs[0]
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "stray.txt").write_text("a user's file\n")
     extra = [e.format(tmp=tmp_path, states=states) for e in extra]
@@ -156,20 +162,10 @@ def test_without_within_a_states_districts_are_a_subset_of_the_nation(small_file
     assert "not 1" in capsys.readouterr().err
 
 
-def test_a_states_joint_solve_gives_the_state_weights(small_files, runs, tmp_path):
+def test_a_states_joint_solve_gives_the_state_weights(runs):
     """A states batch with a joint solve (here capped at 1): the districts sit within its joint
     weights, not its separate ones."""
-    states, _, _ = runs
-    mp = pytest.MonkeyPatch()
-    _threads(mp)
-    try:
-        joint_states, districts = tmp_path / "states", tmp_path / "districts"
-        assert areas_cli(small_files, joint_states, "--areas", f"{STATE},VT", "--no-tmd-weights",
-                         "--max-exhaustion", "1") == 0
-        assert areas_cli(small_files, districts, "--areas", f"districts:{STATE}", "--within", str(joint_states),
-                         "--no-tmd-weights") == 0
-    finally:
-        mp.undo()
+    states, _, _, joint_states, districts = runs
     record, m = read_joint(joint_states)
     share = json.loads((joint_states / "areas" / f"{STATE}.json").read_text())["pop_share"]
     national = pq.read_table(joint_states / "records.parquet").column("weight").to_numpy()
@@ -177,3 +173,27 @@ def test_a_states_joint_solve_gives_the_state_weights(small_files, runs, tmp_pat
     assert np.array_equal(W, share * national * m[STATE])
     assert not np.array_equal(W, state_weight(states))
     assert json.loads((districts / "AREAS.json").read_text())["national"]["within"]["source"] == "joint"
+
+
+def test_several_joint_solves_make_one_benchmark_table(runs, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    _, districts, _, joint_states, _ = runs
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_joint.py"
+    spec = importlib.util.spec_from_file_location("bench_joint", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    bench = tmp_path / "B.md"
+    bench.write_text("# Benchmarks\n")
+    argv = [str(districts), str(joint_states), "--command", "goldstar areas ...", "--out", str(bench),
+            "--section", "within"]
+    with pytest.raises(SystemExit):
+        script.main(argv)  # a table needs its title
+    assert script.main([*argv, "--title", "Districts within"]) == 0
+    text = bench.read_text()
+    assert "<!-- within:start -->\n## Districts within" in text and text.rstrip().endswith("<!-- within:end -->")
+    rows = [line for line in text.splitlines() if line.startswith(f"| {districts.root}")]  # the directories
+    assert len(rows) == 2 and all("| passed (fixed point" in r for r in rows)
+    record, _ = read_joint(districts)
+    assert f"| {record['sums']['joint']['max']:.4f} |" in rows[0]
