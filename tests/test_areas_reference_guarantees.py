@@ -387,3 +387,34 @@ def test_report_checks_the_m_files_recorded_hash(made, tmp_path, capsys):
     assert report(out, tmp_path) == 2
     err = capsys.readouterr().err
     assert "m/WY.parquet changed since the batch wrote it" in err and "areas/WY.json" in err
+
+
+# -- the settings a reference was made with --------------------------------------------------
+
+def test_a_reference_records_its_settings_and_verifies_with_them(made, tmp_path, capsys):
+    """A batch with non-default settings (relative slack units, another eps) writes them into its
+    reference; verify rebuilds the areas with them (their input hashes cover them), and another
+    recorded value fails every area's input hash."""
+    ref = tmp_path / "ref-relative"
+    assert run_areas(made, made / "national", tmp_path / "out", ref, "--slack-units", "relative", "--eps", "0.01") == 0
+    info = json.loads(pq.read_schema(ref / DUALS).metadata[KEY])
+    assert info["settings"] == {"eps": 0.01, "slack_penalty": 1e6, "slack_units": "relative",
+                                "unreachable": "drop", "upper": None, "time_limit": None}
+    assert verify(made, ref) == 0
+    assert "verified     2 of 2 areas and MANIFEST.json" in capsys.readouterr().out
+    edit_duals(ref, edit_info=lambda info: info["settings"].update(eps=0.005))
+    assert verify(made, ref) == 1
+    assert "input hash" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit", [
+    lambda s: s.pop("eps"),
+    lambda s: s.update(slack_units=3),
+    lambda s: s.update(upper="25"),
+    lambda s: s.update(time_limit=True),
+])
+def test_malformed_recorded_settings_are_named(made, tmp_path, capsys, edit):
+    ref = copy_ref(made, tmp_path)
+    edit_duals(ref, edit_info=lambda info: edit(info["settings"]))
+    assert main(["areas", "--verify", str(ref), "--quiet"]) == 2
+    assert "metadata `settings" in capsys.readouterr().err

@@ -335,11 +335,11 @@ def _run_locked(args: argparse.Namespace) -> int:
                   "a reference holds certified areas only", file=sys.stderr)
         else:
             from .output import read_m
-            from .reference import write_reference
+            from .reference import command_settings, write_reference
 
             weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"]) for r in rows}
             write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights,
-                            args.areas, force=args.force)
+                            args.areas, force=args.force, settings=command_settings(args))
             print(f"reference    {args.write_reference} ({len(weights)} areas)")
     for r in bad[:10]:
         print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
@@ -462,12 +462,14 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
 
     import numpy as np
 
-    from .reference import MANIFEST, national_mismatch, read_reference, verify_reference
+    from .reference import MANIFEST, national_mismatch, read_reference, recorded_settings, verify_reference
     from .targets import area_names
 
     start = time.perf_counter()
     reference = args.verify
     _, info = read_reference(reference)
+    for name, value in recorded_settings(reference, info).items():  # the areas are rebuilt as they were made
+        setattr(args, name, value)
     area_set = args.areas or info["areas"]
     if info.get("joint") is not None and sorted(area_names(area_set)) != sorted(area_names(info["areas"])):
         raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "

@@ -46,7 +46,8 @@ from .joint import (
 from .memory import keep_arrays_on_heap, peak_rss_mb
 from .output import area_files, file_stem, plain_json, tmd_weights_csv_gz
 from .reference import (
-    FINGERPRINT_FIELDS, FINGERPRINT_RTOL, fingerprint, manifest_check, relative_difference, write_reference,
+    FINGERPRINT_FIELDS, FINGERPRINT_RTOL, command_settings, fingerprint, manifest_check, relative_difference,
+    write_reference,
 )
 
 JOINT_DIR = "joint"
@@ -403,13 +404,14 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
                   file=sys.stderr)
         else:
             write_joint_reference(args.write_reference, answer, rows, national, area_set, args.max_exhaustion,
-                                  force=args.force)
+                                  force=args.force, settings=command_settings(args))
             print(f"reference    {args.write_reference} ({len(rows)} areas, {what})")
     return EXIT_OK if cert.passed else EXIT_FAILED
 
 
 def write_joint_reference(directory: Path, answer: JointAnswer, rows: list[dict[str, Any]], national: NationalData,
-                          area_set: str, max_exhaustion: float | None, *, force: bool) -> None:
+                          area_set: str, max_exhaustion: float | None, *, force: bool,
+                          settings: dict[str, Any] | None = None) -> None:
     """The compact reference of a certified joint solve: the areas reference's layout
     (goldstar.areas.reference) with the joint duals in place of the separate ones and
     `joint` in its metadata (the coupling, E, the certificate)."""
@@ -425,7 +427,7 @@ def write_joint_reference(directory: Path, answer: JointAnswer, rows: list[dict[
     joint = {"coupling": coupling_name(max_exhaustion), "max_exhaustion": max_exhaustion,
              "certificate": plain_json(answer.certificate.as_dict())}
     write_reference(directory, joint_rows, national.cell_names, national.hashes, weights, area_set,
-                    force=force, joint=joint)
+                    force=force, joint=joint, settings=settings)
 
 
 def verify_joint_reference(reference: Path, info: dict[str, Any], national: NationalData, areas: list,

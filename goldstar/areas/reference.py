@@ -83,12 +83,24 @@ def manifest_of(area_set: str, meta: dict[str, dict[str, Any]]) -> dict[str, Any
                         for a, m in sorted(meta.items())}}
 
 
+# The command line's area settings that every area's input hash covers (goldstar.areas.command):
+# a reference records them, and its verify rebuilds the areas with them.
+SETTING_OPTIONS = {"eps": float, "slack_penalty": float, "slack_units": str, "unreachable": str,
+                   "upper": (float, type(None)), "time_limit": (float, type(None))}
+
+
+def command_settings(args: Any) -> dict[str, Any]:
+    """SETTING_OPTIONS as the command line (goldstar.areas.command's arguments) gives them."""
+    return {name: getattr(args, name) for name in SETTING_OPTIONS}
+
+
 def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, national_hashes: dict,
                     weights: dict[str, np.ndarray], area_set: str, *, force: bool = False,
-                    joint: dict[str, Any] | None = None) -> None:
+                    joint: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> None:
     """Write the reference of `rows` (each with its y) as one atomic directory swap; weights[area]
     for the fingerprints. An existing areas reference is replaced only with `force`. `joint`: the
-    rows' y are a joint solve's (goldstar.areas.joint_run), described in the metadata under `joint`."""
+    rows' y are a joint solve's (goldstar.areas.joint_run), described in the metadata under `joint`.
+    `settings`: the command line's SETTING_OPTIONS the batch ran with."""
     areas, targets, ys, meta = [], [], [], {}
     for row in rows:
         y = row.get("y")
@@ -106,7 +118,8 @@ def write_reference(directory: Path, rows: list[dict[str, Any]], cell_names, nat
         }
     table = pa.table({"area": pa.array(areas, pa.string()), "target": pa.array(targets, pa.string()),
                       "y": pa.array(ys, pa.float64())})
-    info = {"areas": area_set, "national": national_hashes, "by_area": meta, **({"joint": joint} if joint else {})}
+    info = {"areas": area_set, "national": national_hashes, "by_area": meta, **({"joint": joint} if joint else {}),
+            **({"settings": {k: settings[k] for k in SETTING_OPTIONS}} if settings is not None else {})}
     table = table.replace_schema_metadata({KEY: json.dumps(info, sort_keys=True, default=str).encode()})
     manifest = json.dumps(manifest_of(area_set, meta), indent=1, sort_keys=True) + "\n"
     with output_directory(directory, AREAS_REFERENCE, replace=force, option=OPTION) as tmp:
@@ -204,6 +217,23 @@ def read_reference(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, An
 def read_reference_targets(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, Any]]:
     """read_reference with each area's target names too (in the file's order)."""
     return _read_duals(directory)
+
+
+def recorded_settings(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """The command line's settings the reference was made with ({} for a reference that records
+    none: it was made with the defaults); InputError naming the field when malformed."""
+    if "settings" not in info:
+        return {}
+    settings = info["settings"]
+    if not isinstance(settings, dict) or set(settings) != set(SETTING_OPTIONS):
+        raise InputError(f"{Path(directory) / DUALS}: metadata `settings` must name {', '.join(SETTING_OPTIONS)}")
+    for name, kind in SETTING_OPTIONS.items():
+        value = settings[name]
+        if isinstance(value, int) and not isinstance(value, bool) and float in (kind if isinstance(kind, tuple) else (kind,)):
+            value = settings[name] = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(f"{Path(directory) / DUALS}: metadata `settings.{name}` is malformed ({value!r})")
+    return settings
 
 
 def read_manifest(directory: Path) -> tuple[dict[str, Any] | None, str]:
