@@ -391,7 +391,8 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     print(f"certificate  {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
           f"gap {cert.gap:.3g} of Q {cert.loss:.6g}, coupling {cert.coupling_residual:.3g}, "
           f"hard bands {cert.max_band_violation:.3g} widths")
-    print(f"sums         a record's area weights over its national weight: separate max {separate['max']:.4g}, "
+    whole = "state" if "within" in national.hashes else "national"  # goldstar.areas.within
+    print(f"sums         a record's area weights over its {whole} weight: separate max {separate['max']:.4g}, "
           f"p99 {separate['p99']:.4g}, {separate['above']['2']} above 2; joint max {joint['max']:.4g}, "
           f"p99 {joint['p99']:.4g}, {joint['above']['2']} above 2")
     print(f"wrote        {target}")
