@@ -25,8 +25,8 @@ from ..store.lock import reference_lock
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--areas", default=None,
-                   help="states, districts (synthetic, 436), districts:ST (those of the states ST, e.g. districts:CA,TX), "
-                        "synthetic:N, or a list like AL,CA,NY")
+                   help="states, districts (synthetic, 436), districts:ST (those of the states ST, e.g. "
+                        "districts:CA,TX), synthetic:N, or a list like AL,CA,NY")
     p.add_argument("--write-reference", type=Path, default=None, metavar="DIR",
                    help="after the batch, write the compact certified reference (duals) to DIR")
     p.add_argument("--force", action="store_true",
@@ -146,8 +146,8 @@ def check_arguments(args: argparse.Namespace) -> None:
 
         check_joint_out(args.out)  # a folder of anyone else's at OUT/joint: refused before any work
     if args.within is not None:
-        given = [flag for flag, value in (("--targets-dir", args.targets_dir), ("--write-reference", args.write_reference))
-                 if value is not None]
+        given = [flag for flag, value in (("--targets-dir", args.targets_dir),
+                                          ("--write-reference", args.write_reference)) if value is not None]
         if given:
             raise InputError(f"--within solves districts within a states batch's weights: {', '.join(given)} "
                              "do not apply")
