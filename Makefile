@@ -40,18 +40,21 @@ test-oldest:  ## the suite and the verify of every reference on the oldest versi
 
 # reference/areas is made from reference/band (every area's input hash covers its weights by
 # value), so it is regenerated after it; the 51 states' batch files go to a git-ignored build/.
-# The capped joint reference starts from that batch (its areas are skipped as already done).
-goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, and their joint solve capped at 2
+# The capped joint reference starts from that batch (its areas are skipped as already done); the
+# additive one from the states with every band soft (relative slack units), its own batch (~16 min).
+goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, their joint solve capped at 2, and the additive states (relative slack units)
 	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar goldstar --objective band $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar areas --areas states --out build/areas-reference --write-reference reference/areas --force --rerun-all --quiet
 	$(BIN)/goldstar areas --areas states --max-exhaustion 2 --out build/areas-reference --write-reference reference/areas-max-exhaustion-2 --force --quiet
+	$(BIN)/goldstar areas --areas states --slack-units relative --additive --out build/areas-additive-relative --write-reference reference/areas-additive-relative --force --quiet
 
 verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate, numpy recompute
 	$(BIN)/goldstar verify --reference reference/default $(VERIFY_ARGS)
 	$(BIN)/goldstar verify --reference reference/band $(VERIFY_ARGS)
 	$(BIN)/goldstar verify --areas reference/areas
 	$(BIN)/goldstar verify --areas reference/areas-max-exhaustion-2
+	$(BIN)/goldstar verify --areas reference/areas-additive-relative
 
 bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py

@@ -81,7 +81,7 @@ def markdown(f: dict, section: str = MARKER) -> str:
         f"| peak memory | | {memory} (the command's process) |",
         f"| a record's area weights over its national weight: max | {sep['max']:.4f} | {joint['max']:.4f} |",
         f"| p99 | {sep['p99']:.4f} | {joint['p99']:.4f} |",
-        *[f"| records above {level}x | {sep['above'][level]:,} | {joint['above'][level]:,} |" for level in sep["above"]],
+        *[f"| records above {level}x | {sep['above'][level]:,} | {joint['above'][level]:,} |" for level in sorted(sep["above"], key=float)],
         "",
         f"Joint certificate {verdict}: fixed point {f['fixed_point']:.3g}, gap {f['gap']:.3g}, coupling "
         f"{f['coupling_residual']:.3g} of a record's national weight, hard bands met to {f['band_violation']:.3g} widths.",
