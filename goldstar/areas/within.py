@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from ..exceptions import InputError
 from ..hashing import arrays_hash
 from .inputs import NationalData
+from .joint_run import read_joint
 from .output import MARKER, read_m
 from .synthetic import district_names
 from .targets import AreaSpec, area_targets
@@ -79,8 +80,6 @@ def state_weights(directory: Path, state: str, national: NationalData) -> tuple[
     finished states batch, aligned with the national records; InputError naming the file and
     --within when the batch is not there, not finished for the state, or from other national
     records or weights."""
-    from .joint_run import read_joint
-
     where = f"{OPTION} {directory}"
     if not (directory / MARKER).is_file():
         raise InputError(f"{where}: not an areas output (no {MARKER}); give the --out of a states batch")
