@@ -106,3 +106,14 @@ def areas_cli(small_files, out, *extra) -> int:
 
     return main(["areas", "--records", str(small_files / "records.parquet"), "--national-weights",
                  str(small_files / "weights.parquet"), "--out", str(out), "--quiet", *extra])
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script

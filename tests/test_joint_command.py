@@ -16,7 +16,7 @@ from goldstar.areas.joint_run import JOINT_DIR, JOINT_JSON, read_joint  # noqa: 
 from goldstar.areas.output import read_m  # noqa: E402
 from goldstar.cli import main  # noqa: E402
 from goldstar.store.outputs import DUALS  # noqa: E402
-from tests.areas_helpers import areas_cli, write_small_files  # noqa: E402
+from tests.areas_helpers import areas_cli, load_script, write_small_files  # noqa: E402
 
 AREAS = "AL,CA,NY,TX,WY"
 
@@ -287,14 +287,8 @@ def test_the_areas_report_puts_the_joint_solve_beside_the_separate_batch(capped,
 
 
 def test_the_benchmark_section_is_read_from_the_joint_solve(capped, tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
     out, _, _, _, cap, sums = capped
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_joint.py"
-    spec = importlib.util.spec_from_file_location("bench_joint", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("bench_joint")
     bench = tmp_path / "B.md"
     bench.write_text("# Benchmarks\n\nkept\n")
     command = f"goldstar areas --areas {AREAS} --max-exhaustion {cap:g} --out {out}"

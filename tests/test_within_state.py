@@ -16,7 +16,7 @@ from goldstar.areas.joint_run import read_joint  # noqa: E402
 from goldstar.areas.output import read_m  # noqa: E402
 from goldstar.areas.targets import parse_area_set  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
-from tests.areas_helpers import areas_cli, write_small_files  # noqa: E402
+from tests.areas_helpers import areas_cli, load_script, write_small_files  # noqa: E402
 
 STATE = "NH"  # two districts
 DISTRICTS = ["NH01-SYN", "NH02-SYN"]
@@ -176,14 +176,8 @@ def test_a_states_joint_solve_gives_the_state_weights(runs):
 
 
 def test_several_joint_solves_make_one_benchmark_table(runs, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
     _, districts, _, joint_states, _ = runs
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_joint.py"
-    spec = importlib.util.spec_from_file_location("bench_joint", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("bench_joint")
     bench = tmp_path / "B.md"
     bench.write_text("# Benchmarks\n")
     argv = [str(districts), str(joint_states), "--command", "goldstar areas ...", "--out", str(bench),
