@@ -141,8 +141,8 @@ def test_a_states_batch_from_other_national_weights_is_refused(small_files, runs
 
 
 @pytest.mark.parametrize("extra, says", [
-    (("--within", "{tmp}/nowhere"), "no such directory"),
-    (("--within", "{tmp}/plain"), "not an areas output"),
+    (("--within", "{tmp}/nowhere"), "not a directory"),
+    (("--within", "{tmp}/plain"), "not a goldstar areas output"),
     (("--within", "{tmp}"), "must not contain each other"),
     (("--within", "{states}", "--write-reference", "{tmp}/ref"), "--write-reference do not apply"),
 ])
@@ -191,3 +191,21 @@ def test_several_joint_solves_make_one_benchmark_table(runs, tmp_path):
     assert len(rows) == 2 and all("| passed (fixed point" in r for r in rows)
     record, _ = read_joint(districts)
     assert f"| {record['sums']['joint']['max']:.4f} |" in rows[0]
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda d: (d / "records.parquet").write_bytes(b"PAR1 cut short"), "records.parquet cannot be read"),
+    (lambda d: (d / "m" / f"{STATE}.parquet").write_bytes((d / "m" / "VT.parquet").read_bytes()),
+     "changed since the batch wrote it"),
+    (lambda d: (d / "summary.csv").unlink(), "no summary.csv"),
+])
+def test_a_damaged_states_batch_is_named_and_nothing_is_written(small_files, runs, tmp_path, capsys, damage, says):
+    import shutil
+
+    states = shutil.copytree(runs[0], tmp_path / "states")
+    damage(states)
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", f"districts:{STATE}", "--within", str(states)) == 2
+    err = capsys.readouterr().err
+    assert says in err and f"--within {states}" in err
+    assert not out.exists()

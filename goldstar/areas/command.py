@@ -152,7 +152,7 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise InputError(f"--within solves districts within a states batch's weights: {', '.join(given)} "
                              "do not apply")
         if not args.within.is_dir():
-            raise InputError(f"--within {args.within}: no such directory; give the --out of a states batch")
+            raise InputError(f"--within {args.within}: not a directory; give the --out of a states batch")
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
     if args.joint_time_limit is not None:

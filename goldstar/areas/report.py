@@ -65,70 +65,71 @@ SUMMARY_USED = ("area", "status", "synthetic", "targets", "kept", "n_dropped", "
 SUMMARY_NUMBERS = ("targets", "kept", "n_dropped", "seconds", "pop_share")
 
 
-def read_summary(out: str | os.PathLike[str]) -> pd.DataFrame:
+def read_summary(out: str | os.PathLike[str], option: str = "--areas") -> pd.DataFrame:
     """The directory's summary.csv, refusing a directory that is not an areas output and a
     summary that cannot be read or lacks a column the page reads (InputError naming the file)."""
     out = Path(out)
     if not (out / MARKER).is_file():
-        raise InputError(f"--areas {out}: not a goldstar areas output (no {MARKER})")
+        raise InputError(f"{option} {out}: not a goldstar areas output (no {MARKER})")
     path = out / "summary.csv"
     try:
         summary = pd.read_csv(path)
     except FileNotFoundError:
-        raise InputError(f"--areas {out}: no summary.csv (did the batch finish?)") from None
+        raise InputError(f"{option} {out}: no summary.csv (did the batch finish?)") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"--areas {out}: {path} cannot be read ({exc})") from None
+        raise InputError(f"{option} {out}: {path} cannot be read ({exc})") from None
     missing = [c for c in SUMMARY_USED if c not in summary.columns]
     if missing:
-        raise InputError(f"--areas {out}: {path} lacks column(s) {', '.join(missing)}")
+        raise InputError(f"{option} {out}: {path} lacks column(s) {', '.join(missing)}")
     for column in SUMMARY_NUMBERS:
         values = pd.to_numeric(summary[column], errors="coerce")
         bad = values.isna() & summary[column].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"--areas {out}: {path}, row {row + 2}, column {column!r}: "
+            raise InputError(f"{option} {out}: {path}, row {row + 2}, column {column!r}: "
                              f"{summary[column].iloc[row]!r} is not a number")
         summary[column] = values
     for column in ("area", "status"):
         bad = summary[column].isna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"--areas {out}: {path}, row {row + 2}, column {column!r}: missing")
+            raise InputError(f"{option} {out}: {path}, row {row + 2}, column {column!r}: missing")
         summary[column] = summary[column].astype(str)
     return summary
 
 
-def read_area_row(out: str | os.PathLike[str], area: str) -> dict[str, Any]:
+def read_area_row(out: str | os.PathLike[str], area: str, option: str = "--areas") -> dict[str, Any]:
     """areas/<AREA>.json, the row the batch wrote last for the area; InputError naming the file
     when it is missing, not JSON, or a field the page reads has the wrong type."""
     path = Path(out) / "areas" / f"{file_stem(area)}.json"
     try:
         row = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"--areas {out}: {path} is missing (the batch writes one for every area)") from None
+        raise InputError(f"{option} {out}: {path} is missing (the batch writes one for every area)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"--areas {out}: {path} cannot be read as JSON ({exc})") from None
+        raise InputError(f"{option} {out}: {path} cannot be read as JSON ({exc})") from None
     if not isinstance(row, dict):
-        raise InputError(f"--areas {out}: {path} is not a JSON object")
+        raise InputError(f"{option} {out}: {path} is not a JSON object")
     certificate = row.get("certificate", {})
     if not isinstance(certificate, dict):
-        raise InputError(f"--areas {out}: {path}: `certificate` must be an object, found {certificate!r}")
+        raise InputError(f"{option} {out}: {path}: `certificate` must be an object, found {certificate!r}")
     outside = certificate.get("targets_outside_band")
     if outside is not None and (isinstance(outside, bool) or not isinstance(outside, int)):
-        raise InputError(f"--areas {out}: {path}: `certificate.targets_outside_band` must be a whole number, "
+        raise InputError(f"{option} {out}: {path}: `certificate.targets_outside_band` must be a whole number, "
                          f"found {outside!r}")
     files = row.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise InputError(f"--areas {out}: {path}: `files` must map file names to their hashes, found {files!r}")
+        raise InputError(f"{option} {out}: {path}: `files` must map file names to their hashes, found {files!r}")
     for name in ("area", "status"):
         if name in row and not isinstance(row[name], str):
-            raise InputError(f"--areas {out}: {path}: `{name}` must be a string, found {row[name]!r}")
+            raise InputError(f"{option} {out}: {path}: `{name}` must be a string, found {row[name]!r}")
     if row.get("area", area) != area:
-        raise InputError(f"--areas {out}: {path} is the row of area {row['area']!r}, not {area!r}")
+        raise InputError(f"{option} {out}: {path} is the row of area {row['area']!r}, not {area!r}")
     return row
 
 
-def area_multipliers(out: str | os.PathLike[str], area: str, row: dict[str, Any], n: int) -> np.ndarray:
+def area_multipliers(out: str | os.PathLike[str], area: str, row: dict[str, Any], n: int,
+                     option: str = "--areas") -> np.ndarray:
     """m/<AREA>.parquet, checked against the hash its row records (when it records one) and for n
     finite multipliers >= 0; InputError naming the file otherwise."""
 
@@ -136,37 +137,37 @@ def area_multipliers(out: str | os.PathLike[str], area: str, row: dict[str, Any]
     name = f"m/{file_stem(area)}.parquet"
     path = out / name
     if not path.is_file():
-        raise InputError(f"--areas {out}: {path} is missing (area {area} has status ok)")
+        raise InputError(f"{option} {out}: {path} is missing (area {area} has status ok)")
     recorded = row.get("files", {}).get(name)
     if recorded is not None:
         found = file_hash(path)
         if found != recorded:
-            raise InputError(f"--areas {out}: {path} changed since the batch wrote it (hash {found}, "
+            raise InputError(f"{option} {out}: {path} changed since the batch wrote it (hash {found}, "
                              f"recorded {recorded} in areas/{file_stem(area)}.json)")
     try:
         m = read_m(out, area)
     except (OSError, KeyError, pa.ArrowException) as exc:
-        raise InputError(f"--areas {out}: {path} cannot be read ({exc})") from None
+        raise InputError(f"{option} {out}: {path} cannot be read ({exc})") from None
     if m.dtype != np.float64 or m.size != n:
-        raise InputError(f"--areas {out}: {path}: {m.size} multipliers ({m.dtype}) for {n} records")
+        raise InputError(f"{option} {out}: {path}: {m.size} multipliers ({m.dtype}) for {n} records")
     if not np.all(np.isfinite(m)) or np.any(m < 0):
-        raise InputError(f"--areas {out}: {path}: multipliers must be finite and >= 0")
+        raise InputError(f"{option} {out}: {path}: multipliers must be finite and >= 0")
     return m
 
 
-def read_records(out: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+def read_records(out: str | os.PathLike[str], option: str = "--areas") -> tuple[np.ndarray, np.ndarray]:
     """record_id and national weight of records.parquet; InputError naming the file."""
     path = Path(out) / "records.parquet"
     if not path.is_file():
-        raise InputError(f"--areas {out}: {path} is missing")
+        raise InputError(f"{option} {out}: {path} is missing")
     try:
         records = pq.read_table(path, columns=["record_id", "weight"])
         ids = records.column("record_id").to_numpy(zero_copy_only=False)
         weight = records.column("weight").to_numpy(zero_copy_only=False).astype(np.float64)
     except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-        raise InputError(f"--areas {out}: {path} cannot be read ({exc})") from None
+        raise InputError(f"{option} {out}: {path} cannot be read ({exc})") from None
     if not np.all(np.isfinite(weight)):
-        raise InputError(f"--areas {out}: {path}: column 'weight' holds values that are not finite")
+        raise InputError(f"{option} {out}: {path}: column 'weight' holds values that are not finite")
     return ids, weight
 
 

@@ -23,14 +23,12 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 
 from ..exceptions import InputError
 from ..hashing import arrays_hash
 from .inputs import NationalData
 from .joint_run import read_joint
-from .output import MARKER, read_m
+from .report import area_multipliers, read_area_row, read_records, read_summary
 from .synthetic import district_names
 from .targets import AreaSpec, area_targets
 
@@ -79,16 +77,10 @@ def state_weights(directory: Path, state: str, national: NationalData) -> tuple[
     """(W, where its multipliers came from: `joint` or `separate`): the state's weights in a
     finished states batch, aligned with the national records; InputError naming the file and
     --within when the batch is not there, not finished for the state, or from other national
-    records or weights."""
+    records or weights (the files read and checked as `goldstar report --areas` reads them)."""
     where = f"{OPTION} {directory}"
-    if not (directory / MARKER).is_file():
-        raise InputError(f"{where}: not an areas output (no {MARKER}); give the --out of a states batch")
-    try:
-        records = pq.read_table(directory / "records.parquet")
-        summary = pd.read_csv(directory / "summary.csv")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{where}: its records.parquet or summary.csv cannot be read ({exc})") from None
-    ids, weight = records.column("record_id").to_numpy(), records.column("weight").to_numpy()
+    summary = read_summary(directory, option=OPTION)
+    ids, weight = read_records(directory, option=OPTION)
     if not (np.array_equal(ids, national.record_ids) and np.array_equal(weight, national.weight)):
         raise InputError(f"{where}: its records.parquet holds other records or national weights than this "
                          "batch's; solve the states from the same national inputs")
@@ -103,9 +95,5 @@ def state_weights(directory: Path, state: str, national: NationalData) -> tuple[
         if not record["certified"]:
             raise InputError(f"{where}: its joint solve is not certified; its state weights are no optimum")
         return share * national.weight * m[state], "joint"
-    try:
-        m = read_m(directory, state)
-    except OSError as exc:
-        raise InputError(f"{where}: {state}'s multipliers cannot be read ({exc})") from None
-    return share * national.weight * m, "separate"
-
+    row = read_area_row(directory, state, option=OPTION)
+    return share * national.weight * area_multipliers(directory, state, row, national.n, option=OPTION), "separate"
