@@ -111,12 +111,13 @@ def test_the_districts_targets_share_out_the_states_weighted_totals(small_files,
 
 
 @pytest.mark.parametrize("extra, says", [
-    (("--areas", "districts:NH,VT"), "one state"),
     (("--areas", "NH01-SYN"), "must all be solved together"),
     (("--areas", "NH,VT"), "one state"),
     (("--areas", "districts:ME"), "summary.csv has no row for ME"),
+    (("--areas", "districts:NH,ME"), "summary.csv has no row for ME"),
+    (("--areas", "districts:NH,VT", "--additive", "--max-exhaustion", "2"), "not allowed with argument"),
 ])
-def test_districts_not_of_one_solved_state_exit_2_and_write_nothing(small_files, runs, tmp_path, capsys, extra, says):
+def test_districts_not_of_solved_states_exit_2_and_write_nothing(small_files, runs, tmp_path, capsys, extra, says):
     states = runs[0]
     out = tmp_path / "out"
     assert areas_cli(small_files, out, *extra, "--within", str(states), "--no-tmd-weights") == 2
@@ -209,3 +210,71 @@ def test_a_damaged_states_batch_is_named_and_nothing_is_written(small_files, run
     err = capsys.readouterr().err
     assert says in err and f"--within {states}" in err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def several(tmp_path_factory, small_files, runs):
+    """NH's and VT's districts within the separate states batch in one command, additive:
+    (out, exit code, what it printed), and the exit code of the same command run again."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("several") / "out"
+    argv = ("--areas", "districts:NH,VT", "--within", str(runs[0]), "--additive", "--no-tmd-weights")
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = areas_cli(small_files, out, *argv)
+        again = areas_cli(small_files, out, *argv)
+    finally:
+        mp.undo()
+    return out, code, printed.getvalue(), again
+
+
+def test_several_states_districts_each_within_their_state_in_one_command(runs, several):
+    """Each state in OUT/<ST> as the one-state command writes it; NH's joint weights those of the
+    one-state run (the same problem solved again: rtol 1e-9, the batches' reproducibility
+    standard); VT's one district has its state's weights (x = 1, the only point the coupling
+    leaves) and a certificate that says so."""
+    out, code, printed, again = several
+    assert code == 0 and again == 0
+    assert json.loads((out / "WITHIN.json").read_text())["states"] == ["NH", "VT"]
+    record, m = read_joint(out / "NH")
+    _, alone = read_joint(runs[1])
+    assert record["certified"]
+    for d in DISTRICTS:
+        assert np.allclose(m[d], alone[d], rtol=1e-9, atol=1e-9)
+    vt, m_vt = read_joint(out / "VT")
+    assert vt["certified"] and len(m_vt) == 1
+    (only,) = m_vt.values()
+    W = pq.read_table(out / "VT" / "records.parquet").column("weight").to_numpy()
+    assert np.all(np.abs(only - 1.0)[W > 0] <= 1e-12)
+    assert "state  districts  ok  joint" in printed
+    assert [line.split()[0] for line in printed.splitlines() if line.startswith(("NH ", "VT "))
+            and "certified," in line] == ["NH", "VT"]
+    for state in ("NH", "VT"):  # each state's report, whole, with its name before each line
+        assert f"{state}  certificate  passed" in printed
+
+
+def test_a_rerun_of_several_states_skips_their_finished_districts(several):
+    out = several[0]
+    for state in ("NH", "VT"):
+        batch = json.loads((out / state / "batch.json").read_text())
+        assert batch["skipped"] == batch["solved"] + batch["skipped"] > 0
+
+
+@pytest.mark.parametrize("prepare, says", [
+    (lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine\n")), "not a goldstar districts-within output"),
+    (lambda out: (out.mkdir(), (out / "WITHIN.json").write_text(json.dumps({"kind": "goldstar-areas-within"})),
+                  (out / "NH").mkdir(), (out / "NH" / "notes.txt").write_text("mine\n")),
+     "not a goldstar areas output"),
+])
+def test_several_states_refuse_an_out_of_someone_elses(small_files, runs, tmp_path, capsys, prepare, says):
+    out = tmp_path / "out"
+    prepare(out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]), "--additive") == 2
+    assert says in capsys.readouterr().err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

@@ -92,9 +92,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="after the batch, solve the areas jointly so that each record's area weights sum "
                             "to at most E times its national weight, exactly; written to OUT/joint")
     p.add_argument("--within", type=Path, default=None, metavar="DIR",
-                   help="solve the districts of one state (--areas districts:ST) within its weights in the states "
+                   help="solve the districts of a state (--areas districts:ST) within its weights in the states "
                         "batch DIR (its joint solve's when DIR has one) instead of the national weights; with "
-                        "--additive each record's district weights add up to its state weight")
+                        "--additive each record's district weights add up to its state weight. Several states "
+                        "(districts:NY,PA): each into OUT/<ST>, their joint solves as Dask tasks")
     p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
                    help="seconds after which the joint solve stops, checked between its Newton steps (a step "
                         "of the 51 states takes 3 to 9 s); default: none")
@@ -141,7 +142,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.max_exhaustion is not None and not math.isfinite(args.max_exhaustion):
         raise InputError(f"`--max-exhaustion` must be a finite number, got {args.max_exhaustion}")  # the rest
         # (at least the areas' shares' sum) once the areas are known: goldstar.areas.joint_run.check_coupling
-    if args.additive or args.max_exhaustion is not None:
+    several = len(within_states(args)) > 1  # OUT/<ST> for each state (goldstar.areas.within_batch)
+    if (args.additive or args.max_exhaustion is not None) and not several:
         from .joint_run import check_joint_out
 
         check_joint_out(args.out)  # a folder of anyone else's at OUT/joint: refused before any work
@@ -174,9 +176,14 @@ def check_arguments(args: argparse.Namespace) -> None:
         if _same_or_inside(args.write_reference, args.out) or _same_or_inside(args.out, args.write_reference):
             raise InputError(f"--write-reference {args.write_reference} and --out {args.out} must not "
                              "contain each other")
-    from .output import check_out
+    if several:
+        from .within_batch import check_states_out
 
-    check_out(args.out, rerun_all=args.rerun_all)
+        check_states_out(args.out, within_states(args))
+    else:
+        from .output import check_out
+
+        check_out(args.out, rerun_all=args.rerun_all)
 
 
 def weight_file_years(args: argparse.Namespace):
@@ -255,17 +262,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_locked(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from . import batch
-    from .batch import client_versions
-    from .output import check_settings, prepare_out, write_batch_record, write_records
-    from .target_files import write_target_files
     from .problem import AreaSettings
 
     batch.check_solver(AreaSettings.solver)  # SolverNotFound (exit 2) before any work, not 51 failed rows
     warn_about_workers(args.workers)
     start = time.perf_counter()
+    if len(within_states(args)) > 1:
+        from .within_batch import plan_states, run_within_states
+
+        national, areas, overrides, seed = recipe_inputs(args, args.areas)
+        plans = plan_states(args, national, areas, overrides, seed, settings_and_hashes, recorded_settings)
+        return run_within_states(args, plans, separate_batch, weight_file_years(args), start)
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
     coupled = args.additive or args.max_exhaustion is not None
     if coupled:
@@ -274,27 +282,73 @@ def _run_locked(args: argparse.Namespace) -> int:
         check_coupling(areas, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
     area_set = args.areas if args.targets_dir is None else f"{args.areas or 'all'} of {args.targets_dir}"
     settings_record = recorded_settings(args, national, seed)
+    from .output import check_settings
+
     check_settings(args.out, settings_record, rerun_all=args.rerun_all)
     client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     try:
-        prepare_out(args.out, {
-            "areas": area_set, "seed": seed, "synthetic": any(a.synthetic for a in areas),
-            "national": national.hashes, "versions": client_versions(), "count": len(areas),
-            "dropped_cells": list(national.dropped_cells), "settings": settings_record,
-        })
-        write_records(args.out, national.record_ids, national.weight)
-        written = write_target_files(args.out / "targets", areas, national.cells, national.population)
-        setup = time.perf_counter() - start
-        workers = len(client.scheduler_info().get("workers", {}))
-        print(f"areas        {len(areas)} ({area_set}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
-              f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
-        t0 = time.perf_counter()
-        rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
-                               tmd_years=weight_file_years(args),
-                               skip_done=not args.rerun_all, progress=not args.quiet)
-        wall = time.perf_counter() - t0
+        rows = separate_batch(args, client, national, areas, settings, hashes, area_set, settings_record, start)
     finally:
         client.close()
+    bad = [r for r in rows if r["status"] != "ok"]
+    if coupled:
+        from .joint_run import joint_after_batch
+
+        return joint_after_batch(args, national, areas, settings, hashes, rows, area_set, weight_file_years(args))
+    if args.write_reference is not None:
+        if bad:
+            print(f"ERROR: --write-reference {args.write_reference}: not written, {len(bad)} area(s) are not ok; "
+                  "a reference holds certified areas only", file=sys.stderr)
+        else:
+            from .output import read_m
+            from .reference import command_settings, write_reference
+
+            weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"]) for r in rows}
+            write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights,
+                            args.areas, force=args.force, settings=command_settings(args))
+            print(f"reference    {args.write_reference} ({len(weights)} areas)")
+    for r in bad[:10]:
+        print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def within_states(args: argparse.Namespace) -> list[str]:
+    """The states whose districts `--within` solves (none without it), from --areas alone."""
+    if getattr(args, "within", None) is None or args.areas is None:
+        return []
+    from .targets import area_names
+
+    return sorted({name[:2] for name in area_names(args.areas)})
+
+
+def separate_batch(args: argparse.Namespace, client, national, areas: list, settings: list, hashes: list[str],
+                   area_set: str, settings_record: dict[str, Any], start: float) -> list[dict[str, Any]]:
+    """The separate solves of `areas` into args.out on the client's cluster: the directory made
+    ready (marker, records, target files), each area solved and written as it finishes, what they
+    did said and recorded (batch.json); the rows, in the areas' order."""
+    import numpy as np
+
+    from . import batch
+    from .batch import client_versions
+    from .output import prepare_out, write_batch_record, write_records
+    from .target_files import write_target_files
+
+    prepare_out(args.out, {
+        "areas": area_set, "seed": settings_record["seed"], "synthetic": any(a.synthetic for a in areas),
+        "national": national.hashes, "versions": client_versions(), "count": len(areas),
+        "dropped_cells": list(national.dropped_cells), "settings": settings_record,
+    })
+    write_records(args.out, national.record_ids, national.weight)
+    written = write_target_files(args.out / "targets", areas, national.cells, national.population)
+    setup = time.perf_counter() - start
+    workers = len(client.scheduler_info().get("workers", {}))
+    print(f"areas        {len(areas)} ({area_set}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
+          f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
+    t0 = time.perf_counter()
+    rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
+                           tmd_years=weight_file_years(args),
+                           skip_done=not args.rerun_all, progress=not args.quiet)
+    wall = time.perf_counter() - t0
     status: dict[str, int] = {}
     for r in rows:
         status[r["status"]] = status.get(r["status"], 0) + 1
@@ -324,34 +378,27 @@ def _run_locked(args: argparse.Namespace) -> int:
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     print(f"wrote        {args.out}/summary.csv" + (f"; {written} target files in {args.out}/targets" if written else ""))
-    bad = [r for r in rows if r["status"] != "ok"]
-    if coupled:
-        from .joint_run import joint_after_batch
-
-        return joint_after_batch(args, national, areas, settings, hashes, rows, area_set, weight_file_years(args))
-    if args.write_reference is not None:
-        if bad:
-            print(f"ERROR: --write-reference {args.write_reference}: not written, {len(bad)} area(s) are not ok; "
-                  "a reference holds certified areas only", file=sys.stderr)
-        else:
-            from .output import read_m
-            from .reference import command_settings, write_reference
-
-            weights = {r["area"]: r["pop_share"] * national.weight * read_m(args.out, r["area"]) for r in rows}
-            write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights,
-                            args.areas, force=args.force, settings=command_settings(args))
-            print(f"reference    {args.write_reference} ({len(weights)} areas)")
-    for r in bad[:10]:
-        print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
-    return EXIT_FAILED if bad else EXIT_OK
+    return rows
 
 
 def batch_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple[Any, list, list, list[str], int]:
     """What a batch and its verify both start from: the national data (with the SOI table's hash),
     the areas, each one's settings and input hash, and the seed. Every file is read and checked
-    here, the small ones first, before anything is solved or written."""
+    here, the small ones first, before anything is solved or written. With --within, the state's
+    weights in the national data's place (goldstar.areas.within)."""
     if getattr(args, "targets_dir", None) is not None:
         return _target_file_inputs(args, weights)
+    national, areas, overrides, seed = recipe_inputs(args, area_set, weights)
+    if getattr(args, "within", None) is not None:
+        from .within import within_state
+
+        national, areas = within_state(national, areas, args.within)
+    return (national, areas, *settings_and_hashes(args, national, areas, overrides), seed)
+
+
+def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple[Any, list, Any, int]:
+    """batch_inputs for a recipe before --within: the national data, the areas with their SOI-share
+    targets, the overrides table and the seed."""
     from ..hashing import file_entry
     from ..defaults import DEFAULT_SOI_STATES
     from .inputs import file_weights, load_national, read_soi_states, reference_weights
@@ -387,15 +434,10 @@ def batch_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple
     national.hashes["content"] = national.content_hash()
     _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    areas = make_areas(area_set, soi, national, sharing, seed)
-    if getattr(args, "within", None) is not None:
-        from .within import within_state
-
-        national, areas = within_state(national, areas, args.within)
-    return (national, areas, *_settings_and_hashes(args, national, areas, overrides), seed)
+    return national, make_areas(area_set, soi, national, sharing, seed), overrides, seed
 
 
-def _settings_and_hashes(args: argparse.Namespace, national, areas: list, overrides) -> tuple[list, list[str]]:
+def settings_and_hashes(args: argparse.Namespace, national, areas: list, overrides) -> tuple[list, list[str]]:
     """Each area's settings (command line, kind, overrides file) and its input hash."""
     from .problem import area_input_hash, settings_for
 
@@ -439,7 +481,7 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     areas = [AreaSpec(f.area, "state" if f.area in STATES else "district", f.area[:2],
                       f.population / national.population, f.targets[kept], np.full(len(kept), np.nan), False)
              for f in files]
-    return (national, areas, *_settings_and_hashes(args, national, areas, overrides), 0)
+    return (national, areas, *settings_and_hashes(args, national, areas, overrides), 0)
 
 
 def _check_override_targets(overrides, cell_names: tuple[str, ...], path: Path) -> None:

@@ -353,33 +353,36 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
 
 
 def joint_after_batch(args: Any, national: NationalData, areas: list, settings: list, hashes: list[str],
-                      rows: list[dict[str, Any]], area_set: str, tmd_years: Any = None) -> int:
+                      rows: list[dict[str, Any]], area_set: str, tmd_years: Any = None, *,
+                      out: Any = None, err: Any = None) -> int:
     """`goldstar areas ... --additive | --max-exhaustion E` after its batch (joint_steps), said and
     written: conflicts named (exit 1), OUT/joint (with the TMD-layout files of `tmd_years`), and
-    with --write-reference the joint reference (certified only)."""
+    with --write-reference the joint reference (certified only). Said on `out` and `err` (text
+    streams; stdout and stderr by default)."""
+    err = err if err is not None else sys.stderr
     what = coupling_name(args.max_exhaustion)
     by_area = {r["area"]: r for r in rows}
     unwritten = (f"ERROR: --write-reference {args.write_reference}: not written, nothing joint was solved"
                  if args.write_reference is not None else None)
-    print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=sys.stderr)
+    print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=err)
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
                           time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress())
     if outcome.not_ok:
         for r in [by_area[a] for a in outcome.not_ok][:10]:
-            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=err)
         print(f"ERROR: the joint solve needs every area's separate solve: {len(outcome.not_ok)} area(s) are not ok; "
-              "nothing joint was solved", file=sys.stderr)
+              "nothing joint was solved", file=err)
         if unwritten:
-            print(unwritten, file=sys.stderr)
+            print(unwritten, file=err)
         return EXIT_FAILED
     if outcome.conflicts:
         for line in outcome.conflicts[:SHOWN_CONFLICTS]:
-            print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=sys.stderr)
+            print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=err)
         more = len(outcome.conflicts) - SHOWN_CONFLICTS
         print(f"ERROR: {what}: {len(outcome.conflicts)} cell(s) whose bands no coupled weights meet together"
-              f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=sys.stderr)
+              f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=err)
         if unwritten:
-            print(unwritten, file=sys.stderr)
+            print(unwritten, file=err)
         return EXIT_FAILED
     answer, separate = outcome.answer, outcome.separate
     record = joint_record(answer, args.max_exhaustion, separate, national)
@@ -387,26 +390,27 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     cert, joint = answer.certificate, record["sums"]["joint"]
     data = answer.problem.data
     print(f"joint        {data.K} areas x {data.n:,} records, {data.N} kept targets: {answer.result.message}; "
-          f"{answer.result.inner} Newton steps, {answer.seconds:.1f} s, peak memory {record['solve']['peak_rss_mb']:.0f} MB")
+          f"{answer.result.inner} Newton steps, {answer.seconds:.1f} s, peak memory "
+          f"{record['solve']['peak_rss_mb']:.0f} MB", file=out)
     print(f"certificate  {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
           f"gap {cert.gap:.3g} of Q {cert.loss:.6g}, coupling {cert.coupling_residual:.3g}, "
-          f"hard bands {cert.max_band_violation:.3g} widths")
+          f"hard bands {cert.max_band_violation:.3g} widths", file=out)
     whole = "state" if "within" in national.hashes else "national"  # goldstar.areas.within
     print(f"sums         a record's area weights over its {whole} weight: separate max {separate['max']:.4g}, "
           f"p99 {separate['p99']:.4g}, {separate['above']['2']} above 2; joint max {joint['max']:.4g}, "
-          f"p99 {joint['p99']:.4g}, {joint['above']['2']} above 2")
-    print(f"wrote        {target}")
+          f"p99 {joint['p99']:.4g}, {joint['above']['2']} above 2", file=out)
+    print(f"wrote        {target}", file=out)
     if not cert.passed:
         for failure in cert.failures():
-            print(f"ERROR: joint certificate: {failure}", file=sys.stderr)
+            print(f"ERROR: joint certificate: {failure}", file=err)
     if args.write_reference is not None:
         if not cert.passed:
             print(f"ERROR: --write-reference {args.write_reference}: not written, the joint solve is not certified",
-                  file=sys.stderr)
+                  file=err)
         else:
             write_joint_reference(args.write_reference, answer, rows, national, area_set, args.max_exhaustion,
                                   force=args.force, settings=command_settings(args))
-            print(f"reference    {args.write_reference} ({len(rows)} areas, {what})")
+            print(f"reference    {args.write_reference} ({len(rows)} areas, {what})", file=out)
     return EXIT_OK if cert.passed else EXIT_FAILED
 
 
