@@ -278,3 +278,26 @@ def test_several_states_refuse_an_out_of_someone_elses(small_files, runs, tmp_pa
     assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]), "--additive") == 2
     assert says in capsys.readouterr().err
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_several_states_write_nothing_when_the_cluster_cannot_be_had(small_files, runs, tmp_path, capsys,
+                                                                     monkeypatch):
+    from goldstar.areas import batch
+
+    def refuse(scheduler=None, workers=None):
+        raise InputError("--scheduler tcp://nowhere:1: cannot connect")
+
+    monkeypatch.setattr(batch, "make_client", refuse)
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]), "--additive") == 2
+    assert "cannot connect" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_report_points_from_several_states_to_one_of_them(several, tmp_path, capsys):
+    from goldstar.cli import main
+
+    out = several[0]
+    assert main(["report", "--areas", str(out), "--out", str(tmp_path / "r.html")]) == 2
+    assert f"give one of them, e.g. --areas {out / 'NY'}" in capsys.readouterr().err
+    assert main(["report", "--areas", str(out / "NH"), "--out", str(tmp_path / "r.html")]) == 0

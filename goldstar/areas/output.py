@@ -48,6 +48,8 @@ from ..hashing import file_hash
 from .years import WeightYears, year_columns
 
 MARKER = "AREAS.json"
+# marks a directory of several states' districts-within batches, one a subdirectory (goldstar.areas.within_batch)
+WITHIN_MARKER = "WITHIN.json"
 TMD_DECIMALS = 5  # TMD writes its area weights with float_format "%.5f"
 TMD_BYTES = "tmd_weights_csv_gz"  # the row's field that carries its TMD weights file from the worker
 MARKER_KIND = "goldstar-areas"

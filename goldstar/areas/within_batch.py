@@ -33,11 +33,11 @@ from ..store.atomic import atomic_write_text
 from ..store.lock import reference_lock
 from . import batch
 from .joint_run import check_coupling, check_joint_out, joint_after_batch, read_joint
-from .output import check_out, check_settings
+from .output import WITHIN_MARKER, check_out, check_settings
 from .targets import AreaSpec
 from .within import within_state
 
-MARKER = "WITHIN.json"
+MARKER = WITHIN_MARKER
 MARKER_KIND = "goldstar-areas-within"
 
 
@@ -161,26 +161,22 @@ def run_within_states(args: argparse.Namespace, plans: list[StatePlan], separate
     certified), else 1."""
     coupled = args.additive or args.max_exhaustion is not None
     states = [plan.state for plan in plans]
+    client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     with ExitStack() as held:
+        held.callback(client.close)
         for state in states:
             held.enter_context(reference_lock(Path(args.out) / state, run="goldstar areas"))
-        Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.out) / MARKER, json.dumps({
             "kind": MARKER_KIND, "states": states, "within": str(args.within), "areas": args.areas,
         }, indent=2) + "\n")
-        client = batch.make_client(args.scheduler, args.workers)
-        try:
-            done = {}
-            for plan in plans:
-                print(f"within       {plan.state}: {len(plan.districts)} district(s) into {plan.args.out}",
-                      file=sys.stderr)
-                done[plan.state] = separate_batch(plan.args, client, plan.national, plan.districts, plan.settings,
-                                                  plan.hashes, plan.args.areas, plan.recorded, time.perf_counter())
-            codes, solves = _joint_tasks(client, plans, done, tmd_years) if coupled else ({
-                state: EXIT_OK if all(r["status"] == "ok" for r in done[state]) else EXIT_FAILED
-                for state in states}, None)
-        finally:
-            client.close()
+        done = {}
+        for plan in plans:
+            print(f"within       {plan.state}: {len(plan.districts)} district(s) into {plan.args.out}", file=sys.stderr)
+            done[plan.state] = separate_batch(plan.args, client, plan.national, plan.districts, plan.settings,
+                                              plan.hashes, plan.args.areas, plan.recorded, time.perf_counter())
+        codes, solves = _joint_tasks(client, plans, done, tmd_years) if coupled else ({
+            state: EXIT_OK if all(r["status"] == "ok" for r in done[state]) else EXIT_FAILED
+            for state in states}, None)
     _table(plans, done, solves)
     print(f"within       {len(states)} state(s) in {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return EXIT_OK if all(code == EXIT_OK for code in codes.values()) else EXIT_FAILED
