@@ -190,7 +190,8 @@ def _joint_tasks(client, plans: list[StatePlan], done: dict[str, list], tmd_year
     futures = {}
     for plan in plans:
         task_args = argparse.Namespace(**{**vars(plan.args), "quiet": True})
-        futures[client.submit(joint_task, task_args, plan.national, plan.districts, plan.settings, plan.hashes,
+        national = client.scatter(plan.national, hash=False)  # sent to its worker once, not in the task graph
+        futures[client.submit(joint_task, task_args, national, plan.districts, plan.settings, plan.hashes,
                               done[plan.state], plan.args.areas, tmd_years, key=f"joint-{plan.state}",
                               pure=False)] = plan.state
     print(f"joint        {len(futures)} state(s)' joint solves as tasks on "
