@@ -301,3 +301,14 @@ def test_the_report_points_from_several_states_to_one_of_them(several, tmp_path,
     assert main(["report", "--areas", str(out), "--out", str(tmp_path / "r.html")]) == 2
     assert f"give one of them, e.g. --areas {out / 'NY'}" in capsys.readouterr().err
     assert main(["report", "--areas", str(out / "NH"), "--out", str(tmp_path / "r.html")]) == 0
+
+
+def test_two_joint_solves_of_the_same_districts_compare_and_others_are_refused(runs, several, capsys):
+    script = load_script("compare_joint")
+    out = several[0]
+    assert script.main([str(runs[1]), str(out / "NH")]) == 0
+    said = capsys.readouterr().out
+    worst = float(said.split("multipliers within ")[1].split()[0])
+    assert worst <= 1e-9  # the same unique optimum, each solve certified
+    assert script.main([str(out / "NH"), str(out / "VT")]) == 2
+    assert "hold other areas" in capsys.readouterr().err
