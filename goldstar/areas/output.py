@@ -68,7 +68,7 @@ def check_out(out: Path, *, rerun_all: bool = False) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
     require_writable(out / MARKER, "--out")  # areas write inside `out`
-    if out.is_dir() and any(out.iterdir()) and _read_marker(out) is None:
+    if out.is_dir() and any(out.iterdir()) and read_marker(out) is None:
         raise InputError(
             f"--out {out}: a non-empty directory that is not a goldstar areas output (no readable {MARKER}); "
             "goldstar will not write into it. Give a new or empty directory."
@@ -79,7 +79,7 @@ def check_settings(out: Path, settings: dict[str, Any], *, rerun_all: bool) -> N
     """Refuse, without writing, a batch into an areas output made with other `settings` (the
     names and values that differ), unless `rerun_all`: then every area is re-solved in place."""
     out = Path(out)
-    marker = _read_marker(out)
+    marker = read_marker(out)
     if marker is None or rerun_all:
         return
     recorded = marker.get("settings")
@@ -97,12 +97,13 @@ def check_settings(out: Path, settings: dict[str, Any], *, rerun_all: bool) -> N
         )
 
 
-def _read_marker(out: Path) -> dict[str, Any] | None:
+def read_marker(out: Path, name: str = MARKER, kind: str = MARKER_KIND) -> dict[str, Any] | None:
+    """The marker file `name` in `out` when it reads as JSON of that `kind`, else None."""
     try:
-        marker = json.loads((Path(out) / MARKER).read_text(encoding="utf-8"))
+        marker = json.loads((Path(out) / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return marker if isinstance(marker, dict) and marker.get("kind") == MARKER_KIND else None
+    return marker if isinstance(marker, dict) and marker.get("kind") == kind else None
 
 
 def plain_json(value: Any) -> Any:

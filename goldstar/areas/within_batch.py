@@ -33,7 +33,7 @@ from ..store.atomic import atomic_write_text
 from ..store.lock import reference_lock
 from . import batch
 from .joint_run import check_coupling, check_joint_out, joint_after_batch, read_joint
-from .output import WITHIN_MARKER, check_out, check_settings
+from .output import WITHIN_MARKER, check_out, check_settings, read_marker
 from .targets import AreaSpec
 from .within import within_state
 
@@ -47,19 +47,11 @@ def check_states_out(out: Path, states: list[str]) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and _read_marker(out) is None:
+    if out.is_dir() and any(out.iterdir()) and read_marker(out, MARKER, MARKER_KIND) is None:
         raise InputError(f"--out {out}: a non-empty directory that is not a goldstar districts-within output "
                          f"(no readable {MARKER}); goldstar will not write into it. Give a new or empty directory.")
     for state in states:
         check_out(out / state)
-
-
-def _read_marker(out: Path) -> dict[str, Any] | None:
-    try:
-        marker = json.loads((Path(out) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) and marker.get("kind") == MARKER_KIND else None
 
 
 @dataclass
