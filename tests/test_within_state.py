@@ -112,7 +112,7 @@ def test_the_districts_targets_share_out_the_states_weighted_totals(small_files,
 
 @pytest.mark.parametrize("extra, says", [
     (("--areas", "NH01-SYN"), "must all be solved together"),
-    (("--areas", "NH,VT"), "one state"),
+    (("--areas", "NH,VT"), "the districts of a state"),
     (("--areas", "districts:ME"), "summary.csv has no row for ME"),
     (("--areas", "districts:NH,ME"), "summary.csv has no row for ME"),
     (("--areas", "districts:NH,VT", "--additive", "--max-exhaustion", "2"), "not allowed with argument"),
@@ -266,14 +266,16 @@ def test_a_rerun_of_several_states_skips_their_finished_districts(several):
 
 
 @pytest.mark.parametrize("prepare, says", [
-    (lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine\n")), "not a goldstar districts-within output"),
-    (lambda out: (out.mkdir(), (out / "WITHIN.json").write_text(json.dumps({"kind": "goldstar-areas-within"})),
-                  (out / "NH").mkdir(), (out / "NH" / "notes.txt").write_text("mine\n")),
+    (lambda out, states: (out.mkdir(), (out / "notes.txt").write_text("mine\n")),
+     "not a goldstar districts-within output"),
+    (lambda out, states: (out.mkdir(), (out / "WITHIN.json").write_text(json.dumps(
+        {"kind": "goldstar-areas-within", "within": str(states)})), (out / "NH").mkdir(),
+        (out / "NH" / "notes.txt").write_text("mine\n")),
      "not a goldstar areas output"),
 ])
 def test_several_states_refuse_an_out_of_someone_elses(small_files, runs, tmp_path, capsys, prepare, says):
     out = tmp_path / "out"
-    prepare(out)
+    prepare(out, runs[0])
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]), "--additive") == 2
     assert says in capsys.readouterr().err
@@ -299,7 +301,7 @@ def test_the_report_points_from_several_states_to_one_of_them(several, tmp_path,
 
     out = several[0]
     assert main(["report", "--areas", str(out), "--out", str(tmp_path / "r.html")]) == 2
-    assert f"give one of them, e.g. --areas {out / 'NY'}" in capsys.readouterr().err
+    assert f"give one of them, e.g. --areas {out / 'NH'}" in capsys.readouterr().err
     assert main(["report", "--areas", str(out / "NH"), "--out", str(tmp_path / "r.html")]) == 0
 
 
@@ -312,3 +314,54 @@ def test_two_joint_solves_of_the_same_districts_compare_and_others_are_refused(r
     assert worst <= 1e-9  # the same unique optimum, each solve certified
     assert script.main([str(out / "NH"), str(out / "VT")]) == 2
     assert "hold other areas" in capsys.readouterr().err
+
+
+def test_a_rerun_with_fewer_states_keeps_the_others_in_the_marker_and_another_within_is_refused(
+        small_files, runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    try:
+        assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]),
+                         "--no-tmd-weights") == 0
+        assert areas_cli(small_files, out, "--areas", "districts:VT,NH", "--within", str(runs[0]),
+                         "--no-tmd-weights") == 0
+        assert json.loads((out / "WITHIN.json").read_text())["states"] == ["NH", "VT"]
+        before = sorted(p.relative_to(out) for p in out.rglob("*"))
+        assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[3]),
+                         "--no-tmd-weights") == 2
+        assert "were solved within" in capsys.readouterr().err
+        assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+        # one state's command into the directory of several is pointed to OUT/<ST>
+        assert areas_cli(small_files, out, "--areas", "districts:NH", "--within", str(runs[0])) == 2
+        assert "give one of them as --out" in capsys.readouterr().err
+    finally:
+        mp.undo()
+
+
+def test_a_directory_left_with_only_lock_files_is_taken(small_files, runs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    import socket
+
+    # a lock whose process is gone, as a kill of an older run could leave it (a pid no process has)
+    (out / ".NH.lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname(), "token": "x"}))
+    assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]), "--workers", "1",
+                     "--no-tmd-weights") == 0
+
+
+def test_several_states_name_their_areas_that_are_not_ok(small_files, runs, tmp_path, capsys, monkeypatch):
+    from goldstar.areas import batch
+
+    def failing(national, spec, settings, input_hash):
+        return {"area": spec.name, "kind": spec.kind, "synthetic": spec.synthetic, "state": spec.state,
+                "status": "failed", "message": "a stand-in that fails", "dropped": [], "input_hash": input_hash,
+                "pop_share": spec.pop_share}
+
+    monkeypatch.setattr(batch, "AREA_FN", failing)
+    _threads(monkeypatch)
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", "districts:NH,VT", "--within", str(runs[0]),
+                     "--no-tmd-weights") == 1
+    err = capsys.readouterr().err
+    assert "ERROR: area NH01-SYN: failed: a stand-in that fails" in err and "ERROR: area VT" in err

@@ -179,7 +179,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if several:
         from .within_batch import check_states_out
 
-        check_states_out(args.out, within_states(args))
+        check_states_out(args.out, within_states(args), args.within)
     else:
         from .output import check_out
 
@@ -275,8 +275,9 @@ def _run_locked(args: argparse.Namespace) -> int:
         plans = plan_states(args, national, areas, overrides, seed, settings_and_hashes, recorded_settings)
         return run_within_states(args, plans, separate_batch, weight_file_years(args), start)
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
-    coupled = args.additive or args.max_exhaustion is not None
-    if coupled:
+    from .joint_run import coupled
+
+    if coupled(args):
         from .joint_run import check_coupling
 
         check_coupling(areas, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
@@ -291,7 +292,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     finally:
         client.close()
     bad = [r for r in rows if r["status"] != "ok"]
-    if coupled:
+    if coupled(args):
         from .joint_run import joint_after_batch
 
         return joint_after_batch(args, national, areas, settings, hashes, rows, area_set, weight_file_years(args))

@@ -76,6 +76,11 @@ class JointAnswer:
     seconds: float
 
 
+def coupled(args: Any) -> bool:
+    """Whether the command asks for a joint solve (--additive or --max-exhaustion E)."""
+    return bool(args.additive) or args.max_exhaustion is not None
+
+
 def coupling_name(max_exhaustion: float | None) -> str:
     return "additive" if max_exhaustion is None else f"max-exhaustion {max_exhaustion:g}"
 

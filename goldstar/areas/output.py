@@ -50,6 +50,7 @@ from .years import WeightYears, year_columns
 MARKER = "AREAS.json"
 # marks a directory of several states' districts-within batches, one a subdirectory (goldstar.areas.within_batch)
 WITHIN_MARKER = "WITHIN.json"
+WITHIN_KIND = "goldstar-areas-within"
 TMD_DECIMALS = 5  # TMD writes its area weights with float_format "%.5f"
 TMD_BYTES = "tmd_weights_csv_gz"  # the row's field that carries its TMD weights file from the worker
 MARKER_KIND = "goldstar-areas"
@@ -69,6 +70,11 @@ def check_out(out: Path, *, rerun_all: bool = False) -> None:
         raise InputError(f"--out {out}: exists and is not a directory")
     require_writable(out / MARKER, "--out")  # areas write inside `out`
     if out.is_dir() and any(out.iterdir()) and read_marker(out) is None:
+        within = read_marker(out, WITHIN_MARKER, WITHIN_KIND)
+        if within is not None:
+            raise InputError(f"--out {out}: holds several states' districts, one areas output a state "
+                             f"({', '.join(map(str, within.get('states', [])))}); give one of them as --out, "
+                             f"or the same --areas districts:ST1,ST2")
         raise InputError(
             f"--out {out}: a non-empty directory that is not a goldstar areas output (no readable {MARKER}); "
             "goldstar will not write into it. Give a new or empty directory."

@@ -32,7 +32,7 @@ from ..store.atomic import atomic_write_text
 from ..exceptions import InputError
 from .exhaustion import SUM_LEVELS, above_cap
 from .joint_run import read_joint
-from .output import MARKER, WITHIN_MARKER, file_stem, read_m
+from .output import MARKER, WITHIN_KIND, WITHIN_MARKER, file_stem, read_m, read_marker
 from ..present.plots import ratio_histogram
 from ..present.markup import esc, html_table, page_head, png_img
 from ..hashing import file_hash
@@ -69,11 +69,14 @@ def read_summary(out: str | os.PathLike[str], option: str = "--areas") -> pd.Dat
     """The directory's summary.csv, refusing a directory that is not an areas output and a
     summary that cannot be read or lacks a column the page reads (InputError naming the file)."""
     out = Path(out)
-    if not (out / MARKER).is_file():
-        if (out / WITHIN_MARKER).is_file():
-            raise InputError(f"{option} {out}: holds several states' districts, one areas output a state "
-                             f"({WITHIN_MARKER}); give one of them, e.g. {option} {out / 'NY'}")
-        raise InputError(f"{option} {out}: not a goldstar areas output (no {MARKER})")
+    if read_marker(out) is None:
+        within = read_marker(out, WITHIN_MARKER, WITHIN_KIND)
+        if within is not None:
+            states = [str(state) for state in within.get("states", [])]
+            hint = f"; give one of them, e.g. {option} {out / states[0]}" if option == "--areas" and states else ""
+            raise InputError(f"{option} {out}: holds several states' districts ({', '.join(states)}), one areas "
+                             f"output a state, not one areas output{hint}")
+        raise InputError(f"{option} {out}: not a goldstar areas output (no readable {MARKER})")
     path = out / "summary.csv"
     try:
         summary = pd.read_csv(path)

@@ -32,26 +32,33 @@ from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..store.atomic import atomic_write_text
 from ..store.lock import reference_lock
 from . import batch
-from .joint_run import check_coupling, check_joint_out, joint_after_batch, read_joint
-from .output import WITHIN_MARKER, check_out, check_settings, read_marker
+from .joint_run import check_coupling, check_joint_out, coupled, joint_after_batch, read_joint
+from .output import WITHIN_KIND, WITHIN_MARKER, check_out, check_settings, read_marker
 from .targets import AreaSpec
 from .within import within_state
 
-MARKER = WITHIN_MARKER
-MARKER_KIND = "goldstar-areas-within"
-
-
-def check_states_out(out: Path, states: list[str]) -> None:
-    """Refuse OUT, before any work and without writing, unless it is new, empty, or an earlier
-    run's (its WITHIN.json); each OUT/<ST> is then checked as any --out (output.check_out)."""
+def check_states_out(out: Path, states: list[str], within: Path) -> None:
+    """Refuse OUT, before any work and without writing, unless it is new, empty (but for the
+    lock files of its states' directories), or an earlier run's within the same states batch (its
+    WITHIN.json); each OUT/<ST> is then checked as any --out (output.check_out)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and read_marker(out, MARKER, MARKER_KIND) is None:
+    marker = read_marker(out, WITHIN_MARKER, WITHIN_KIND)
+    if out.is_dir() and marker is None and any(not _is_lock(path) for path in out.iterdir()):
         raise InputError(f"--out {out}: a non-empty directory that is not a goldstar districts-within output "
-                         f"(no readable {MARKER}); goldstar will not write into it. Give a new or empty directory.")
+                         f"(no readable {WITHIN_MARKER}); goldstar will not write into it. Give a new or empty "
+                         "directory.")
+    if marker is not None and Path(str(marker.get("within"))).resolve() != Path(within).resolve():
+        raise InputError(f"--out {out}: its states' districts were solved within {marker.get('within')}, not "
+                         f"--within {within}; give another --out")
     for state in states:
         check_out(out / state)
+
+
+def _is_lock(path: Path) -> bool:
+    """A lock file goldstar.store.lock keeps beside a state's directory (`.NY.lock`)."""
+    return path.is_file() and path.name.startswith(".") and path.name.endswith(".lock")
 
 
 @dataclass
@@ -62,11 +69,12 @@ class StatePlan:
 
     state: str
     args: argparse.Namespace
-    national: Any
+    state_data: Any  # goldstar.areas.inputs.NationalData, the state's weights in the national ones' place
     districts: list[AreaSpec]
-    settings: list
+    settings: list  # each district's goldstar.areas.problem.AreaSettings
     hashes: list[str]
     recorded: dict[str, Any]
+    seconds: float  # to make the plan (the state's weights read, its districts' targets)
 
 
 def by_state(areas: list[AreaSpec]) -> dict[str, list[AreaSpec]]:
@@ -78,8 +86,8 @@ def by_state(areas: list[AreaSpec]) -> dict[str, list[AreaSpec]]:
 
 
 def state_args(args: argparse.Namespace, state: str) -> argparse.Namespace:
-    """The one-state command's arguments for `state`: its districts, into OUT/<ST>, quiet (a task's
-    report is printed when it ends). Plain values only, so a worker can take them."""
+    """The one-state command's arguments for `state`: its districts, into OUT/<ST>. Plain values
+    only (not the CLI's function), so a worker can take them."""
     values = {k: v for k, v in vars(args).items() if k != "func"}
     return argparse.Namespace(**{**values, "areas": f"districts:{state}", "out": Path(args.out) / state})
 
@@ -101,9 +109,9 @@ class _Said:
 
 def joint_task(args: argparse.Namespace, national: Any, areas: list, settings: list, hashes: list[str],
                rows: list[dict[str, Any]], area_set: str, tmd_years: Any) -> tuple[int, list, dict | None]:
-    """One state's joint solve on a worker (joint_run.joint_after_batch): (exit code, what it said,
-    as (stream, text) pieces, the solve as the OUT/<ST>/joint it wrote records it: None when it
-    wrote none); bad input an exit 2 with its message."""
+    """One state's joint solve on a worker (joint_run.joint_after_batch). Returns its exit code
+    (bad input: 2, its message said), what it said as (stream, text) pieces in order, and the
+    solve that OUT/<ST>/joint/joint.json records when this task wrote one (else None)."""
     record = Path(args.out) / "joint" / "joint.json"
     before = record.stat().st_mtime_ns if record.exists() else None
     said: list[tuple[str, str]] = []
@@ -131,18 +139,19 @@ def plan_states(args: argparse.Namespace, national: Any, areas: list[AreaSpec], 
     """Each state's plan (the command's own `settings_and_hashes` and `recorded_settings`, passed
     in), every state checked before anything is written: its districts complete and its weights
     in --within (within_state), its coupling, OUT/<ST>/joint and OUT/<ST>'s recorded settings."""
-    coupled = args.additive or args.max_exhaustion is not None
     plans = []
     for state, districts in by_state(areas).items():
+        start = time.perf_counter()
         sub = state_args(args, state)
-        parent, specs = within_state(national, districts, args.within)
-        settings, hashes = settings_and_hashes(sub, parent, specs, overrides)
-        if coupled:
+        state_data, specs = within_state(national, districts, args.within)
+        settings, hashes = settings_and_hashes(sub, state_data, specs, overrides)
+        if coupled(args):
             check_coupling(specs, args.max_exhaustion)
             check_joint_out(sub.out)
-        recorded = recorded_settings(sub, parent, seed)
+        recorded = recorded_settings(sub, state_data, seed)
         check_settings(sub.out, recorded, rerun_all=args.rerun_all)
-        plans.append(StatePlan(state, sub, parent, specs, settings, hashes, recorded))
+        plans.append(StatePlan(state, sub, state_data, specs, settings, hashes, recorded,
+                               time.perf_counter() - start))
     return plans
 
 
@@ -151,27 +160,46 @@ def run_within_states(args: argparse.Namespace, plans: list[StatePlan], separate
     """The command (module docstring) for the checked `plans`, each state's separate solves by the
     command's own `separate_batch`; exit 0 when every state's districts are ok (and, coupled,
     certified), else 1."""
-    coupled = args.additive or args.max_exhaustion is not None
     states = [plan.state for plan in plans]
     client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     with ExitStack() as held:
         held.callback(client.close)
+        _write_marker(Path(args.out), states, args)  # first: OUT is then never a directory of locks alone
         for state in states:
             held.enter_context(reference_lock(Path(args.out) / state, run="goldstar areas"))
-        atomic_write_text(Path(args.out) / MARKER, json.dumps({
-            "kind": MARKER_KIND, "states": states, "within": str(args.within), "areas": args.areas,
-        }, indent=2) + "\n")
         done = {}
         for plan in plans:
             print(f"within       {plan.state}: {len(plan.districts)} district(s) into {plan.args.out}", file=sys.stderr)
-            done[plan.state] = separate_batch(plan.args, client, plan.national, plan.districts, plan.settings,
-                                              plan.hashes, plan.args.areas, plan.recorded, time.perf_counter())
-        codes, solves = _joint_tasks(client, plans, done, tmd_years) if coupled else ({
-            state: EXIT_OK if all(r["status"] == "ok" for r in done[state]) else EXIT_FAILED
-            for state in states}, None)
+            done[plan.state] = separate_batch(plan.args, client, plan.state_data, plan.districts, plan.settings,
+                                              plan.hashes, plan.args.areas, plan.recorded,
+                                              time.perf_counter() - plan.seconds)
+        codes, solves = _joint_tasks(client, plans, done, tmd_years) if coupled(args) else (_separate_codes(done), None)
     _table(plans, done, solves)
     print(f"within       {len(states)} state(s) in {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return EXIT_OK if all(code == EXIT_OK for code in codes.values()) else EXIT_FAILED
+
+
+def _write_marker(out: Path, states: list[str], args: argparse.Namespace) -> None:
+    """OUT/WITHIN.json: what OUT holds, the states of earlier runs into it kept (check_states_out
+    refused another --within)."""
+    earlier = read_marker(out, WITHIN_MARKER, WITHIN_KIND) or {}
+    every = list(dict.fromkeys([*map(str, earlier.get("states", [])), *states]))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / WITHIN_MARKER, json.dumps({
+        "kind": WITHIN_KIND, "states": every, "within": str(args.within),
+    }, indent=2) + "\n")
+
+
+def _separate_codes(done: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Without a joint solve: each state's exit code from its districts' rows, the areas that are
+    not ok named as the one-state command names them."""
+    codes = {}
+    for state, rows in done.items():
+        bad = [r for r in rows if r["status"] != "ok"]
+        for r in bad[:10]:
+            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+        codes[state] = EXIT_FAILED if bad else EXIT_OK
+    return codes
 
 
 def _joint_tasks(client, plans: list[StatePlan], done: dict[str, list], tmd_years: Any) -> tuple[dict[str, int], dict]:
@@ -182,8 +210,8 @@ def _joint_tasks(client, plans: list[StatePlan], done: dict[str, list], tmd_year
     futures = {}
     for plan in plans:
         task_args = argparse.Namespace(**{**vars(plan.args), "quiet": True})
-        national = client.scatter(plan.national, hash=False)  # sent to its worker once, not in the task graph
-        futures[client.submit(joint_task, task_args, national, plan.districts, plan.settings, plan.hashes,
+        state_data = client.scatter(plan.state_data, hash=False)  # sent to its worker once, not in the task graph
+        futures[client.submit(joint_task, task_args, state_data, plan.districts, plan.settings, plan.hashes,
                               done[plan.state], plan.args.areas, tmd_years, key=f"joint-{plan.state}",
                               pure=False)] = plan.state
     print(f"joint        {len(futures)} state(s)' joint solves as tasks on "
