@@ -199,6 +199,7 @@ def test_several_joint_solves_make_one_benchmark_table(runs, tmp_path):
     (lambda d: (d / "m" / f"{STATE}.parquet").write_bytes((d / "m" / "VT.parquet").read_bytes()),
      "changed since the batch wrote it"),
     (lambda d: (d / "summary.csv").unlink(), "no summary.csv"),
+    (lambda d: (d / "AREAS.json").write_text("{"), "not a goldstar areas output (no readable AREAS.json)"),
 ])
 def test_a_damaged_states_batch_is_named_and_nothing_is_written(small_files, runs, tmp_path, capsys, damage, says):
     import shutil
