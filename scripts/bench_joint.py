@@ -56,14 +56,14 @@ def figures(out: Path) -> dict:
     }
 
 
-def markdown(f: dict, section: str = MARKER) -> str:
+def markdown(f: dict, section: str = MARKER, title: str | None = None) -> str:
     solve, sep, joint = f["solve"], f["sums"]["separate"], f["sums"]["joint"]
     verdict = ("passed" if f["certified"] else "FAILED: " + "; ".join(f["failures"]))
     memory = f"{solve['peak_rss_mb']:,.0f} MB" if solve.get("peak_rss_mb") else "not recorded"
     cost = 100.0 * (f["joint_objective"] / f["separate_objective"] - 1.0)
     return "\n".join([
         f"<!-- {section}:start -->",
-        f"## The areas solved jointly ({f['coupling']})",
+        f"## {title or 'The areas solved jointly (' + f['coupling'] + ')'}",
         "",
         f"`{f['command']}` on this machine, read back by `python scripts/bench_joint.py {f['out']} --command CMD"
         f"{'' if section == MARKER else ' --section ' + section}` "
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
                         help="the markdown file whose section this replaces")
     parser.add_argument("--section", default=MARKER, help=f"the section's marker (default {MARKER})")
-    parser.add_argument("--title", default=None, help="the heading of several directories' table")
+    parser.add_argument("--title", default=None, help="the section's heading (needed for several directories' "
+                        "table; one directory's default: The areas solved jointly (COUPLING))")
     args = parser.parse_args(argv)
     if len(args.directory) > 1 and args.title is None:
         parser.error("several directories make one table: give its --title")
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         parser.error(str(exc))
     if len(found) == 1:
-        text = markdown({**found[0], "command": args.command}, args.section)
+        text = markdown({**found[0], "command": args.command}, args.section, args.title)
     else:
         text = table(found, args.section, args.title, args.command)
     print(text)
