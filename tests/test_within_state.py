@@ -366,3 +366,27 @@ def test_several_states_name_their_areas_that_are_not_ok(small_files, runs, tmp_
                      "--no-tmd-weights") == 1
     err = capsys.readouterr().err
     assert "ERROR: area NH01-SYN: failed: a stand-in that fails" in err and "ERROR: area VT" in err
+
+
+def test_the_python_api_solves_a_states_districts_within_it_as_the_command_does(small_files, runs, tmp_path):
+    """goldstar.areas.api.reweight_areas(..., within=DIR): the same joint optimum as the command's
+    (rtol 1e-9, the batches' reproducibility standard), as weights that share out the state's."""
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas.api import reweight_areas
+
+    states, districts = runs[0], runs[1]
+    with Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")) as client:
+        result = reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
+                                areas=f"districts:{STATE}", within=states, additive=True, client=client)
+        with pytest.raises(InputError, match="not a directory"):
+            reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
+                           areas=f"districts:{STATE}", within=tmp_path / "nowhere", client=client)
+    assert result.joint.certified
+    _, m = read_joint(districts)
+    W = state_weight(states)
+    for d in DISTRICTS:
+        share = json.loads((districts / "areas" / f"{d}.json").read_text())["pop_share"]
+        assert np.allclose(result.joint.weights[d].to_numpy(), share * W * m[d], rtol=1e-9, atol=1e-9)
+    total = sum(result.joint.weights[d].to_numpy() for d in DISTRICTS)
+    assert np.all(np.abs(total - W) <= 1e-12 * W)

@@ -163,6 +163,7 @@ def reweight_areas(
     additive: bool = False,
     max_exhaustion: float | None = None,
     joint_time_limit: float | None = None,
+    within: str | os.PathLike[str] | None = None,
 ) -> AreasResult:
     """Exact, certified area weights (module docstring); bad input raises goldstar.InputError.
 
@@ -173,6 +174,9 @@ def reweight_areas(
     closed at the end. Nothing is written but the records engine's cache. `additive=True` or
     `max_exhaustion=E`: then the areas solved jointly from their separate solves (`.joint`, as
     `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most.
+    `within`: a finished states batch (the --out of `goldstar areas --areas states`): `areas`,
+    every district of one state (`districts:NY`), are solved within that state's weights there,
+    as `goldstar areas --within`; each area's weights are then shares of the state's.
     """
     start = time.perf_counter()
     options = engine_options or {}
@@ -193,6 +197,12 @@ def reweight_areas(
             raise InputError("reweight_areas: joint_time_limit limits the joint solve: give additive=True or "
                              "max_exhaustion=E too")
         number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
+    if within is not None:
+        if args.targets_dir is not None:
+            raise InputError("reweight_areas: within solves districts by the recipe's SOI shares, not target files")
+        if not Path(within).is_dir():
+            raise InputError(f"reweight_areas: within {within}: not a directory; give the --out of a states batch")
+        args.within = Path(within)
     weights = _national_weights(national_weights)
     national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
     if coupled:
