@@ -382,6 +382,9 @@ def test_the_python_api_solves_a_states_districts_within_it_as_the_command_does(
         with pytest.raises(InputError, match="not a directory"):
             reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
                            areas=f"districts:{STATE}", within=tmp_path / "nowhere", client=client)
+        with pytest.raises(InputError, match="one state a call"):
+            reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
+                           areas="districts:NH,VT", within=states, client=client)
     assert result.joint.certified
     _, m = read_joint(districts)
     W = state_weight(states)

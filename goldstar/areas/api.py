@@ -203,6 +203,10 @@ def reweight_areas(
         if not Path(within).is_dir():
             raise InputError(f"reweight_areas: within {within}: not a directory; give the --out of a states batch")
         args.within = Path(within)
+        states = command.within_states(args)
+        if len(states) > 1:
+            raise InputError(f"reweight_areas: within solves the districts of one state a call (areas hold "
+                             f"{', '.join(states)}); call it once a state")
     weights = _national_weights(national_weights)
     national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
     if coupled:
