@@ -142,7 +142,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.max_exhaustion is not None and not math.isfinite(args.max_exhaustion):
         raise InputError(f"`--max-exhaustion` must be a finite number, got {args.max_exhaustion}")  # the rest
         # (at least the areas' shares' sum) once the areas are known: goldstar.areas.joint_run.check_coupling
-    several = len(within_states(args)) > 1  # OUT/<ST> for each state (goldstar.areas.within_batch)
+    states = within_states(args)
+    several = len(states) > 1  # OUT/<ST> for each state (goldstar.areas.within_batch)
     if (args.additive or args.max_exhaustion is not None) and not several:
         from .joint_run import check_joint_out
 
@@ -179,7 +180,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if several:
         from .within_batch import check_states_out
 
-        check_states_out(args.out, within_states(args), args.within)
+        check_states_out(args.out, states, args.within)
     else:
         from .output import check_out
 
@@ -308,8 +309,9 @@ def _run_locked(args: argparse.Namespace) -> int:
             write_reference(args.write_reference, rows, national.cell_names, national.hashes, weights,
                             args.areas, force=args.force, settings=command_settings(args))
             print(f"reference    {args.write_reference} ({len(weights)} areas)")
-    for r in bad[:10]:
-        print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
+    from .output import say_not_ok
+
+    say_not_ok(rows)
     return EXIT_FAILED if bad else EXIT_OK
 
 

@@ -44,7 +44,7 @@ from .joint import (
     JointProblem, check_cap, coupling_conflicts, joint_duals, joint_problem, joint_shares, kept_duals,
 )
 from .memory import keep_arrays_on_heap, peak_rss_mb
-from .output import area_files, file_stem, plain_json, tmd_weights_csv_gz
+from .output import area_files, file_stem, plain_json, say_not_ok, tmd_weights_csv_gz
 from .reference import (
     FINGERPRINT_FIELDS, FINGERPRINT_RTOL, command_settings, fingerprint, manifest_check, relative_difference,
     write_reference,
@@ -359,11 +359,11 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
 
 def joint_after_batch(args: Any, national: NationalData, areas: list, settings: list, hashes: list[str],
                       rows: list[dict[str, Any]], area_set: str, tmd_years: Any = None, *,
-                      out: Any = None, err: Any = None) -> int:
+                      out: Any = None, err: Any = None, written: Callable[[dict], None] | None = None) -> int:
     """`goldstar areas ... --additive | --max-exhaustion E` after its batch (joint_steps), said and
     written: conflicts named (exit 1), OUT/joint (with the TMD-layout files of `tmd_years`), and
     with --write-reference the joint reference (certified only). Said on `out` and `err` (text
-    streams; stdout and stderr by default)."""
+    streams; stdout and stderr by default); `written` is handed joint.json's record once written."""
     err = err if err is not None else sys.stderr
     what = coupling_name(args.max_exhaustion)
     by_area = {r["area"]: r for r in rows}
@@ -373,8 +373,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
                           time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress())
     if outcome.not_ok:
-        for r in [by_area[a] for a in outcome.not_ok][:10]:
-            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=err)
+        say_not_ok([by_area[a] for a in outcome.not_ok], err)
         print(f"ERROR: the joint solve needs every area's separate solve: {len(outcome.not_ok)} area(s) are not ok; "
               "nothing joint was solved", file=err)
         if unwritten:
@@ -392,6 +391,8 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     answer, separate = outcome.answer, outcome.separate
     record = joint_record(answer, args.max_exhaustion, separate, national)
     target = write_joint(args.out, answer, record, national, [spec.pop_share for spec in areas], tmd_years)
+    if written is not None:
+        written(record)
     cert, joint = answer.certificate, record["sums"]["joint"]
     data = answer.problem.data
     print(f"joint        {data.K} areas x {data.n:,} records, {data.N} kept targets: {answer.result.message}; "

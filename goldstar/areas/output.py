@@ -112,6 +112,21 @@ def read_marker(out: Path, name: str = MARKER, kind: str = MARKER_KIND) -> dict[
     return marker if isinstance(marker, dict) and marker.get("kind") == kind else None
 
 
+# Areas not ok named on stderr by a batch, at most this many (summary.csv has them all).
+SHOWN_NOT_OK = 10
+
+
+def say_not_ok(rows: list[dict[str, Any]], file: Any = None) -> list[dict[str, Any]]:
+    """The rows whose status is not ok; the first SHOWN_NOT_OK of them said on `file` (stderr by
+    default) as `ERROR: area A: status: message`."""
+    import sys
+
+    bad = [r for r in rows if r["status"] != "ok"]
+    for r in bad[:SHOWN_NOT_OK]:
+        print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=file or sys.stderr)
+    return bad
+
+
 def plain_json(value: Any) -> Any:
     """`value` as it reads back from JSON (tuples as lists, numpy scalars as Python's)."""
     return json.loads(json.dumps(value, default=_json_default))

@@ -62,7 +62,8 @@ def _the_state(areas: list[AreaSpec]) -> str:
     states = sorted({a.state for a in areas})
     if any(a.kind != "district" for a in areas) or len(states) != 1:
         raise InputError(f"{OPTION} solves the districts of a state within its state weights: give "
-                         f"--areas districts:ST, or districts:ST1,ST2 for several (found {', '.join(states[:5]) or 'no'} "
+                         "--areas districts:ST, or districts:ST1,ST2 for several "
+                         f"(found {', '.join(states[:5]) or 'no'} "
                          f"{'state' if len(states) == 1 else 'states'} and "
                          f"{sum(a.kind != 'district' for a in areas)} area(s) that are no district)")
     missing = sorted(set(d.upper() for d in district_names(states[0])) - {a.name.upper() for a in areas})

@@ -32,8 +32,8 @@ from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..store.atomic import atomic_write_text
 from ..store.lock import reference_lock
 from . import batch
-from .joint_run import check_coupling, check_joint_out, coupled, joint_after_batch, read_joint
-from .output import WITHIN_KIND, WITHIN_MARKER, check_out, check_settings, read_marker
+from .joint_run import check_coupling, check_joint_out, coupled, joint_after_batch
+from .output import WITHIN_KIND, WITHIN_MARKER, check_out, check_settings, read_marker, say_not_ok
 from .targets import AreaSpec
 from .within import within_state
 
@@ -111,19 +111,16 @@ def joint_task(args: argparse.Namespace, national: Any, areas: list, settings: l
                rows: list[dict[str, Any]], area_set: str, tmd_years: Any) -> tuple[int, list, dict | None]:
     """One state's joint solve on a worker (joint_run.joint_after_batch). Returns its exit code
     (bad input: 2, its message said), what it said as (stream, text) pieces in order, and the
-    solve that OUT/<ST>/joint/joint.json records when this task wrote one (else None)."""
-    record = Path(args.out) / "joint" / "joint.json"
-    before = record.stat().st_mtime_ns if record.exists() else None
+    solve as the OUT/<ST>/joint/joint.json it wrote records it (None when it wrote none)."""
     said: list[tuple[str, str]] = []
+    records: list[dict] = []
     try:
         code = joint_after_batch(args, national, areas, settings, hashes, rows, area_set, tmd_years,
-                                 out=_Said(said, "stdout"), err=_Said(said, "stderr"))
+                                 out=_Said(said, "stdout"), err=_Said(said, "stderr"), written=records.append)
     except InputError as exc:
         said.append(("stderr", f"ERROR: {exc}\n"))
         code = 2
-    written = record.exists() and record.stat().st_mtime_ns != before
-    found = read_joint(Path(args.out)) if written else None
-    solve = None if found is None else {"certified": found[0]["certified"], **found[0]["solve"]}
+    solve = {"certified": records[0]["certified"], **records[0]["solve"]} if records else None
     return code, said, solve
 
 
@@ -195,10 +192,7 @@ def _separate_codes(done: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
     not ok named as the one-state command names them."""
     codes = {}
     for state, rows in done.items():
-        bad = [r for r in rows if r["status"] != "ok"]
-        for r in bad[:10]:
-            print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)
-        codes[state] = EXIT_FAILED if bad else EXIT_OK
+        codes[state] = EXIT_FAILED if say_not_ok(rows) else EXIT_OK
     return codes
 
 
