@@ -382,6 +382,9 @@ def test_the_python_api_solves_a_states_districts_within_it_as_the_command_does(
         with pytest.raises(InputError, match="not a directory"):
             reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
                            areas=f"districts:{STATE}", within=tmp_path / "nowhere", client=client)
+        with pytest.raises(InputError, match="must be a directory's path, got int"):
+            reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
+                           areas=f"districts:{STATE}", within=123, client=client)
         with pytest.raises(InputError, match="one state a call"):
             reweight_areas(small_files / "records.parquet", small_files / "weights.parquet",
                            areas="districts:NH,VT", within=states, client=client)

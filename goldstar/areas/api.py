@@ -200,6 +200,8 @@ def reweight_areas(
     if within is not None:
         if args.targets_dir is not None:
             raise InputError("reweight_areas: within solves districts by the recipe's SOI shares, not target files")
+        if not isinstance(within, (str, os.PathLike)):
+            raise InputError(f"reweight_areas: within must be a directory's path, got {type(within).__name__}")
         if not Path(within).is_dir():
             raise InputError(f"reweight_areas: within {within}: not a directory; give the --out of a states batch")
         args.within = Path(within)
