@@ -261,7 +261,7 @@ def test_each_areas_step_length_is_the_root_of_its_own_line_search_where_no_coup
     length area_step_lengths gives area a along d is the root of the joint line search's h along
     d's part in area a alone: h <= 0 at it (to rounding) and >= 0 past its bracket (LINE_BRACKET
     of it)."""
-    from goldstar.solvers.additive_core import LINE_BRACKET, JointKernels, _along, area_step_lengths, joint_state
+    from goldstar.solvers.additive_core import LINE_BRACKET, JointKernels, JointLine, area_step_lengths, joint_state
     from goldstar.solvers.band_core import Subproblem
 
     data, l, u, rho = small(seed, n=60, J=5, K=4, mode=EXHAUSTION, bound=1e6, spread=0.3)
@@ -273,9 +273,10 @@ def test_each_areas_step_length_is_the_root_of_its_own_line_search_where_no_coup
     assert np.all(tau > 0) and len(set(np.round(tau, 6))) > 1  # each area its own length
     for a in range(data.K):
         part = np.where(k.area_of == a, d, 0.0)
-        evaluate, h0, _ = _along(k, sub, st, part)
-        at, _, size = evaluate(tau[a])
-        past = evaluate(tau[a] / (1 - LINE_BRACKET) * (1 + 1e-12))[0]
+        line = JointLine(k, sub, st, part)
+        h0 = line.h0
+        at, _, size = line(tau[a])
+        past = line(tau[a] / (1 - LINE_BRACKET) * (1 + 1e-12))[0]
         # at the root h is 0 up to the rounding of its terms (the two sums are ordered differently)
         assert h0 < 0 and at <= 1e-12 * size and past >= 0
 
@@ -322,3 +323,47 @@ def test_a_cap_that_binds_almost_everywhere_takes_newton_steps():
     assert cert.passed, cert.failures()
     binding = (result.x * data.shares).sum(axis=1) >= 1.05 - 1e-12
     assert binding.mean() > AREA_STEPS_MAX_BINDING
+
+
+class _CountedLine:
+    """A JointLine that counts the evaluations of its records' part (each solves every record's
+    coupling: what the line search spends its time on)."""
+
+    def __init__(self, line):
+        self.line, self.calls = line, 0
+        self.h0, self.V = line.h0, line.V
+        self.band, self.records_slope_at_start = line.band, line.records_slope_at_start
+
+    def records(self, t):
+        self.calls += 1
+        return self.line.records(t)
+
+    def __call__(self, t):
+        self.calls += 1
+        return self.line(t)
+
+
+@pytest.mark.parametrize("mode,bound", [(ADDITIVE, 1.0), (EXHAUSTION, 1.2)])
+@pytest.mark.parametrize("reach", [1.0, 50.0])
+def test_model_root_is_the_line_searchs_root_with_fewer_record_solves(mode, bound, reach):
+    """model_root, exact in the band part and linear in the records' between evaluations, ends at
+    the same root of h as newton_core.monotone_root on h itself (both exact: h is piecewise
+    linear, and where its slope is positive the root is unique), solving the records' coupling
+    no more often. `reach` scales the direction past many kinks of boxes and bands."""
+    from goldstar.solvers.additive_core import JointKernels, JointLine, joint_state, model_root, newton_direction
+    from goldstar.solvers.band_core import Subproblem
+    from goldstar.solvers.newton_core import monotone_root
+
+    data, l, u, rho = small(4, n=300, J=6, K=5, mode=mode, bound=bound, spread=0.3)
+    k = JointKernels(data)
+    sub = Subproblem(wk=np.clip(data.C(np.ones((data.n, data.K))), l, u), rho=rho, mu=prox_mu(data), l=l, u=u)
+    st = joint_state(k, sub, np.zeros(data.N))
+    d = newton_direction(k, sub, st) * reach
+    modelled, plain = _CountedLine(JointLine(k, sub, st, d)), _CountedLine(JointLine(k, sub, st, d))
+    assert modelled.h0 < 0
+    t = model_root(modelled, [], bracket_rtol=0.0)
+    t_plain = monotone_root(plain, plain.h0)
+    value, slope, size = plain.line(t)
+    assert slope > 0 and abs(value) <= 1e-13 * size  # h's root to its rounding
+    assert t == pytest.approx(t_plain, rel=1e-12)
+    assert modelled.calls <= plain.calls

@@ -20,8 +20,9 @@ three steps of its own (`JOINT_STEPS`):
   / 2]_a: the elimination of nu_i (a Schur complement). Every block is a weighted Gram matrix
   of A, so it is assembled from one national Gram plus Grams over the few records at a bound
   (`newton_matrix`), never from n outer products;
-- the exact line search: h(t) = d.G(y + t d) is monotone and piecewise linear; its root is
-  found by newton_core.monotone_root, each evaluation re-solving the nu_i exactly. When the
+- the exact line search: h(t) = d.G(y + t d) is monotone and piecewise linear, a cheap band
+  part and a records' part that re-solves every nu_i exactly (`JointLine`); its root is found
+  on models exact in the band part and linear in the records' (`model_root`). When the
   full Newton step overshoots and few records' coupling binds, the direction is first scaled
   area by area, each area's part by its own step length along it with the nu_i held
   (`area_step_lengths`): one common step would stop every area at the first kink of any of them.
@@ -39,6 +40,7 @@ default), and the last round has none, so its answer is the joint dual's own (do
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,16 +49,16 @@ import scipy.sparse as sp
 
 from .band_core import SIZE_FLOOR, BandResult, BandState, Steps, Subproblem, prox_newton, scaled_solve
 from .newton import cholesky_solve
-from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, monotone_root
+from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, _LINE_SEARCH_REL_TOL, monotone_root
 
 ADDITIVE, EXHAUSTION = "additive", "exhaustion"
 # The root of r_i is exact when |r_i| is within this many float64 roundings of its terms' size.
 ROOT_ULPS = 8
 ROOT_MAX_ROUNDS = 200
-# The line search stops once its bracket is this narrow next to its right end (newton_core's
-# monotone_root): an evaluation solves every record's coupling again (about a second for the 51
-# states), and far from the optimum the root sits among thousands of kinks; near it the Newton
-# step on the piece (t = 1) is exact at once.
+# The line search stops once its bracket is this narrow next to its right end (model_root): an
+# evaluation solves every record's coupling again (0.2 s for the 51 states), and far from the
+# optimum the root sits among thousands of kinks; near it the Newton step on the piece (t = 1)
+# is exact at once.
 LINE_BRACKET = 1e-3
 # area_step_lengths' rounds of Newton-or-bisection per root: bisection alone narrows a bracket
 # to LINE_BRACKET in ~10 rounds from [1, 4], and to it from [lo, 1e12] in ~50.
@@ -526,18 +528,17 @@ def joint_step(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndarray:
     """The loop's direction: the Newton direction, or, when its full step overshoots (h(1) > 0
     in joint_line_search's terms) and few records' coupling binds (AREA_STEPS_MAX_BINDING),
     each area's part scaled by its own step length (`area_step_lengths`) if the scaled direction
-    still descends; the exact line search then
-    runs along it. Near the optimum the full step is taken, and with it Newton's local
-    convergence."""
+    still descends; the exact line search then runs along it. Near the optimum the full step is
+    taken, and with it Newton's local convergence."""
     d = newton_direction(k, sub, st)
-    evaluate, h0, V = _along(k, sub, st, d)
-    if not h0 < 0:
+    if st.coupling.active.mean() > AREA_STEPS_MAX_BINDING:
+        return d  # too many records' nu move for area_step_lengths' model (nu held)
+    line = JointLine(k, sub, st, d)
+    if not line.h0 < 0:
         return d
-    at_one = evaluate(1.0)
-    if at_one[0] <= 0 or st.coupling.active.mean() > AREA_STEPS_MAX_BINDING:
-        # the full Newton step still descends, or too many records' nu move for area_step_lengths'
-        # model (nu held): take d (the line search reuses the two evaluations)
-        k.probe = (d, evaluate, h0, V, at_one)
+    at_one = line(1.0)
+    if at_one[0] <= 0:  # the full Newton step still descends: take d (the line search reuses h(1))
+        k.probe = (d, line, at_one)
         return d
     scaled = d * area_step_lengths(k, sub, st, d)[k.area_of]
     return scaled if float(scaled @ st.G) < 0 else d
@@ -615,62 +616,160 @@ def area_step_lengths(k: JointKernels, sub: Subproblem, st: BandState, d: np.nda
 
 
 def joint_line_search(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[float, Any]:
-    """The root t >= 0 of h(t) = d.G(u + t d), exactly (module docstring), with the flat
-    coordinates at their best at every t (d is zero there, joint_step); and the move of S.
-
-    h is the derivative along d of the dual with the flat coordinates eliminated: monotone and
-    piecewise linear. The cell's national total fixes sum_a c_a r_a, so the flat coordinates at t
-    need only the state's fit (flat_solve)."""
+    """The root t >= 0 of h(t) = d.G(u + t d) (`model_root`), with the flat coordinates at their
+    best at every t (d is zero there, joint_step); and the move of S."""
     probe, k.probe = k.probe, None
     if probe is not None and probe[0] is d:  # joint_step's h along d, already evaluated at t = 1
-        _, along, h0, V, at_one = probe
-
-        def evaluate(t: float) -> tuple[float, float, float]:
-            return at_one if t == 1.0 else along(t)
+        _, line, at_one = probe
+        known = [(1.0, at_one)]
     else:
-        evaluate, h0, V = _along(k, sub, st, d)
-    if not h0 < 0:
-        return 0.0, V
-    return monotone_root(evaluate, h0, bracket_rtol=LINE_BRACKET), V
+        line, known = JointLine(k, sub, st, d), []
+    if not line.h0 < 0:
+        return 0.0, line.V
+    return model_root(line, known, bracket_rtol=LINE_BRACKET), line.V
 
 
-def _along(k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray) -> tuple[Any, float, np.ndarray]:
-    """joint_line_search's h along d: its evaluation at t (value, slope, size of its terms),
-    h(0), and the move of S."""
-    data, gauge = k.data, k.gauge
-    V = data.CT(gauge.reduced(d))  # n x K: S moves by t V
-    S = st.s
-    s = data.shares
-    h0 = float(d @ st.G)
-    x0, w0, y0 = st.x, st.w, gauge.to_y(st.y)
-    prox_dd = k.prox_weight * float(d @ d)  # d is zero on the flat coordinates, outside the prox
+class JointLine:
+    """h(t) = d.G(u + t d) along a direction d, in two parts: h0 + band(t) + records(t).
 
-    def evaluate(t: float) -> tuple[float, float, float]:
-        cp = coupled_x(data, S + t * V, st.coupling.nu)
-        Vdx = cp.x - x0
-        Vdx *= V  # V * dx, each record's move of h
-        dy = gauge.to_y(gauge.best_flat(sub, st.y + t * d, st.r)) - y0
+    band(t), the band variables' and slacks' terms with the flat coordinates at their best
+    (flat_solve), costs a pass over the N targets; records(t) = -sum V (x(t) - x(0)), the
+    records' terms, costs every record's coupling root at S + t V (about 0.2 s for the 51
+    states). Both are monotone and piecewise linear, the records' part with few kinks near a
+    step (each a record entry reaching a bound), the band part with the kinks that bend h most
+    (a band whose fit enters its interior adds 1/(2 mu) times its d^2). Each part returns
+    (value, slope on its piece, the size of its terms); the records' terms V x and V x0 are
+    counted apart (x >= 0), since they are rounded before they cancel."""
+
+    def __init__(self, k: JointKernels, sub: Subproblem, st: BandState, d: np.ndarray):
+        self.k, self.sub, self.st, self.d = k, sub, st, d
+        data, gauge = k.data, k.gauge
+        self.V = data.CT(gauge.reduced(d))  # n x K: S moves by t V
+        self.h0 = float(d @ st.G)
+        self.y0 = gauge.to_y(st.y)
+        self.prox_dd = k.prox_weight * float(d @ d)  # d is zero on the flat coordinates, outside the prox
+        self.absV = np.abs(self.V)
+        self.Vx0 = float(np.vdot(self.absV, st.x))
+
+    def band(self, t: float) -> tuple[float, float, float]:
+        sub, st, d, gauge = self.sub, self.st, self.d, self.k.gauge
+        dy = gauge.to_y(gauge.best_flat(sub, st.y + t * d, st.r)) - self.y0
         wa = st.wa + dy / (2.0 * sub.mu)
         wt = wa.clip(sub.l, sub.u)
-        band = d * dy / (2.0 * sub.rho)
-        value = h0 + float(band.sum()) - float(Vdx.sum()) + float(d @ (wt - w0)) + t * prox_dd
-        # slope: sum over free entries of v (v + nu' s) / 2, nu' from the binding records
-        # (nu' is nonzero only where the coupling binds: every record under "additive", few under a cap)
+        slack = d * dy / (2.0 * sub.rho)
+        value = float(slack.sum()) + float(d @ (wt - st.w)) + t * self.prox_dd
+        # the flat coordinates move with t: y' = d + c q' on a flat cell
+        b = 1.0 / (2.0 * sub.rho) + ((wa > sub.l) & (wa < sub.u)) / (2.0 * sub.mu)
+        move = gauge.tangent(d, b)
+        slope = float((b * move * move).sum()) + self.prox_dd
+        size = float(np.abs(slack).sum()) + float(np.abs(d) @ (np.abs(wt) + np.abs(st.w))) + t * self.prox_dd
+        return value, slope, size
+
+    def records(self, t: float) -> tuple[float, float, float]:
+        cp = coupled_x(self.k.data, self.st.s + t * self.V, self.st.coupling.nu)
+        dx = cp.x - self.st.x
+        value = -float(np.vdot(self.V, dx))
+        return value, self._records_slope(cp), float(np.vdot(self.absV, cp.x)) + self.Vx0
+
+    def records_slope_at_start(self) -> float:
+        return self._records_slope(self.st.coupling)
+
+    def _records_slope(self, cp: Coupled) -> float:
+        """sum over free entries of v (v + nu' s) / 2, nu' from the binding records (nonzero only
+        where the coupling binds: every record under "additive", few under a cap)."""
+        V, s = self.V, self.k.data.shares
         on = slice(None) if cp.active.all() else np.flatnonzero(cp.active)
         Dvs = np.where(cp.free[on], V[on], 0.0) @ s
         Ds2 = cp.free[on] @ (s * s)
         with np.errstate(divide="ignore", invalid="ignore"):
             nu_dot = np.where(Ds2 > 0, -Dvs / np.where(Ds2 > 0, Ds2, 1.0), 0.0)
-        rec = (float(np.vdot(np.where(cp.free, V, 0.0), V)) + float(nu_dot @ Dvs)) / 2.0
-        # and the band terms', the flat coordinates moving with t: y' = d + c q' on a flat cell
-        b = 1.0 / (2.0 * sub.rho) + ((wa > sub.l) & (wa < sub.u)) / (2.0 * sub.mu)
-        move = gauge.tangent(d, b)
-        slope = rec + float((b * move * move).sum()) + prox_dd
-        size = (abs(h0) + float(np.abs(band).sum()) + float(np.abs(Vdx).sum()) + float(np.abs(d * (wt - w0)).sum())
-                + t * prox_dd)
-        return value, slope, size
+        return (float(np.vdot(np.where(cp.free, V, 0.0), V)) + float(nu_dot @ Dvs)) / 2.0
 
-    return evaluate, h0, V
+    def __call__(self, t: float) -> tuple[float, float, float]:
+        """h(t): (value, slope, size), as monotone_root asks."""
+        bv, bs, bz = self.band(t)
+        rv, rs, rz = self.records(t)
+        return self.h0 + bv + rv, bs + rs, abs(self.h0) + bz + rz
+
+
+# model_root's evaluations of h (each solving every record's coupling) before it returns its best;
+# and the evaluations in a row that may leave the bracket more than half as wide before the next
+# candidate is its midpoint.
+MODEL_MAX_EVALS = 60
+MODEL_SLOW_EVALS = 3
+
+
+def model_root(line: JointLine, known: list[tuple[float, tuple[float, float, float]]],
+               bracket_rtol: float) -> float:
+    """The root t >= 0 of the monotone, piecewise linear h = h0 + band + records (JointLine),
+    with h(0) = h0 < 0, evaluating the records' part as seldom as it can.
+
+    Each candidate is the root of a model that is exact in the cheap band part and linear in the
+    records' part: the records' tangent at the last point where h was evaluated (at t = 0, the
+    state's own), or, when that root leaves the bracket [a, b] (h(a) < 0 <= h(b)), their chord
+    between a and b, whose root is always inside. The model's root is found exactly by
+    monotone_root (the band part is piecewise linear). Within a piece of the records' part the
+    tangent's root is h's; the band's kinks, which stop a secant or a Newton step on h many times
+    over, cost nothing here. After MODEL_SLOW_EVALS evaluations that leave the bracket more than
+    half as wide, the midpoint. Stops as newton_core.monotone_root does: at |h| within its
+    rounding, or, with `bracket_rtol`, at a bracket that narrow next to b, returning a.
+    `known`: evaluations of h already made, (t, (value, slope, size))."""
+    h0 = line.h0
+    a, Ra = 0.0, 0.0  # the bracket's left end and the records' part there
+    b, Rb = math.inf, math.nan
+    last = (0.0, 0.0, line.records_slope_at_start())  # t, records(t), its slope: the tangent's point
+    best_t, best_f = 0.0, h0
+
+    def model_candidate(lo: float, hi: float, R0: float, slope: float, t0: float) -> float:
+        """The root in (lo, hi) of h0 + band(t) + R0 + slope (t - t0); NaN if none."""
+        def m(tau: float) -> tuple[float, float, float]:
+            t = lo + tau * scale
+            bv, bs, bz = line.band(t)
+            return h0 + bv + R0 + slope * (t - t0), (bs + slope) * scale, abs(h0) + bz + abs(R0) + abs(slope * (t - t0))
+        scale = (hi - lo) if math.isfinite(hi) else max(1.0 - lo, lo, 1.0)
+        f_lo = m(0.0)[0]
+        if not f_lo < 0:
+            return math.nan  # the model's root is not inside: the caller's next model
+        t = lo + monotone_root(m, f_lo) * scale
+        return t if lo < t < hi else math.nan
+
+    queue = list(known)
+    narrowed, width = 0, math.inf
+    for _ in range(MODEL_MAX_EVALS):
+        if queue:
+            t, (value, slope, size) = queue.pop()
+            bv, bs, _ = line.band(t)
+            R, Rs = value - h0 - bv, slope - bs
+        else:
+            t = model_candidate(a, b, last[1], last[2], last[0])
+            if math.isnan(t) and math.isfinite(b):
+                chord = (Rb - Ra) / (b - a)
+                t = model_candidate(a, b, Ra, chord, a)
+            if narrowed >= MODEL_SLOW_EVALS and math.isfinite(b) or math.isnan(t):
+                t = 0.5 * (a + b) if math.isfinite(b) else (2.0 * a if a > 0 else 1.0)
+                narrowed = 0
+            if not a < t < b:
+                break  # the bracket is down to adjacent floats
+            bv, bs, bz = line.band(t)
+            R, Rs, Rz = line.records(t)
+            value, size = h0 + bv + R, abs(h0) + bz + Rz
+        if abs(value) < abs(best_f):
+            best_t, best_f = t, value
+        if value == 0 or abs(value) <= _LINE_SEARCH_REL_TOL * size:
+            return t
+        if value < 0:
+            a, Ra = t, R
+        else:
+            b, Rb = t, R
+        last = (t, R, Rs)
+        if math.isfinite(b):
+            if b - a <= bracket_rtol * b and a > 0:
+                return a
+            narrowed = 0 if b - a <= width / 2 else narrowed + 1
+            width = min(width, b - a)
+        elif t >= _BRACKET_MAX_STEP:
+            return t
+    return a if a > 0 else best_t  # where h < 0, so that the step descends
 
 
 JOINT_STEPS = Steps(state=joint_state, step=joint_step, line_search=joint_line_search)

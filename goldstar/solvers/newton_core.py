@@ -308,6 +308,9 @@ def monotone_root(evaluate: Any, f0: float | None = None, bracket_rtol: float = 
     b, fb = t, ft
     x, fx, gx = t, ft, gt
     best_t, best_f = (a, fa) if abs(fa) < abs(fb) else (b, fb)
+    # the secant's values at a and b: an end kept while the other moves twice in a row has its
+    # value halved (Illinois), so a secant beside a kink of steep slope does not creep up on it
+    sa, sb, moved = fa, fb, 0
     for _ in range(_LINE_SEARCH_MAX_EVALS):
         if fx == 0 or abs(fx) <= _LINE_SEARCH_REL_TOL * size:
             return x
@@ -315,7 +318,7 @@ def monotone_root(evaluate: Any, f0: float | None = None, bracket_rtol: float = 
             return a
         cand = x - fx / gx if gx > 0 else math.nan
         if not a < cand < b:
-            cand = a - fa * (b - a) / (fb - fa)
+            cand = a - sa * (b - a) / (sb - sa)
         if not a < cand < b:
             cand = 0.5 * (a + b)
         if not a < cand < b:
@@ -323,9 +326,11 @@ def monotone_root(evaluate: Any, f0: float | None = None, bracket_rtol: float = 
         x = cand
         fx, gx, size = evaluate(x)
         if fx < 0:
-            a, fa = x, fx
+            a, fa, sa = x, fx, fx
+            sb, moved = (sb / 2 if moved < 0 else sb), -1
         else:
-            b, fb = x, fx
+            b, fb, sb = x, fx, fx
+            sa, moved = (sa / 2 if moved > 0 else sa), 1
         if abs(fx) < abs(best_f):
             best_t, best_f = x, fx
     return best_t
