@@ -633,7 +633,8 @@ class JointLine:
     """h(t) = d.G(u + t d) along a direction d, in two parts: h0 + band(t) + records(t).
 
     band(t), the band variables' and slacks' terms with the flat coordinates at their best
-    (flat_solve), costs a pass over the N targets; records(t) = -sum V (x(t) - x(0)), the
+    (flat_solve; the cell's national total fixes sum_a c_a r_a, so they need only the state's
+    fit and not the records' at t), costs a pass over the N targets; records(t) = -sum V (x(t) - x(0)), the
     records' terms, costs every record's coupling root at S + t V (about 0.2 s for the 51
     states). Both are monotone and piecewise linear, the records' part with few kinks near a
     step (each a record entry reaching a bound), the band part with the kinks that bend h most
