@@ -383,8 +383,9 @@ class FlatGauge:
         return data.w * (data.A @ q)
 
     def newton_matrix(self, c_part: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """T^T (H_c + diag(b)) T with T^T H_c T = H_c without the anchors' rows and columns."""
-        H = c_part.copy()
+        """T^T (H_c + diag(b)) T with T^T H_c T = H_c without the anchors' rows and columns,
+        written over `c_part` (newton_matrix's own array)."""
+        H = c_part
         H[self.anchor, :] = 0.0
         H[:, self.anchor] = 0.0
         H[np.diag_indices_from(H)] += b
