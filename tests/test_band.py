@@ -285,3 +285,26 @@ def test_a_small_target_in_target_units_keeps_a_soft_band_and_the_certificate_pa
     cert = certify(problem, solution.m, solution.y)
     assert cert.passed, cert.failures()
     assert cert.hard_targets == 0
+
+
+def test_scaled_solve_is_the_jacobi_scaled_solve_with_a_zero_row_moved_along_its_right_hand_side():
+    """band_core.scaled_solve scales H in place: the answer is H^-1 rhs where H has a diagonal,
+    and rhs itself on a row with none (its diagonal taken as 1 after the scaling)."""
+    from types import SimpleNamespace
+
+    from goldstar.solvers.band_core import scaled_solve
+    from goldstar.solvers.newton import cholesky_solve
+
+    numpy_kernels = SimpleNamespace(count=np.count_nonzero, diag_matrix=np.diag, solve=cholesky_solve)
+
+    rng = np.random.default_rng(5)
+    M = rng.normal(size=(6, 6))
+    H = M @ M.T * np.logspace(0, 12, 6)[:, None] ** 0.5 * np.logspace(0, 12, 6)[None, :] ** 0.5
+    H[3, :] = H[:, 3] = 0.0  # a target with no free record and its band clipped, at rho = inf
+    rhs = rng.normal(size=6)
+    keep = [0, 1, 2, 4, 5]
+    expected = np.empty(6)
+    expected[keep] = np.linalg.solve(H[np.ix_(keep, keep)], rhs[keep])
+    expected[3] = rhs[3]
+    got = scaled_solve(numpy_kernels, H.copy(), rhs)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
