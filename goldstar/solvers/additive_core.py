@@ -680,12 +680,13 @@ class JointLine:
         """sum over free entries of v (v + nu' s) / 2, nu' from the binding records (nonzero only
         where the coupling binds: every record under "additive", few under a cap)."""
         V, s = self.V, self.k.data.shares
+        free_V = np.where(cp.free, V, 0.0)
         on = slice(None) if cp.active.all() else np.flatnonzero(cp.active)
-        Dvs = np.where(cp.free[on], V[on], 0.0) @ s
+        Dvs = free_V[on] @ s
         Ds2 = cp.free[on] @ (s * s)
         with np.errstate(divide="ignore", invalid="ignore"):
             nu_dot = np.where(Ds2 > 0, -Dvs / np.where(Ds2 > 0, Ds2, 1.0), 0.0)
-        return (float(np.vdot(np.where(cp.free, V, 0.0), V)) + float(nu_dot @ Dvs)) / 2.0
+        return (float(np.vdot(free_V, V)) + float(nu_dot @ Dvs)) / 2.0
 
     def __call__(self, t: float) -> tuple[float, float, float]:
         """h(t): (value, slope, size), as monotone_root asks."""
