@@ -289,18 +289,21 @@ def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.nda
     if two.size == 0:
         return
     sub = data.A[two].tocsr()
-    rec, area = np.nonzero(Bnd[two] > 0)  # each (record, area at a bound), by record
+    sub.sort_indices()
+    rec, area = np.nonzero(Bnd[two] > 0)  # each (record, area at a bound), by record, areas in order
     starts, stops = sub.indptr[rec], sub.indptr[rec + 1]
     lengths = stops - starts
     entry = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    rows = np.repeat(rec, lengths)
     cols = np.repeat(area * J, lengths) + sub.indices[entry]
     vals = np.repeat(np.sqrt(phi[two])[rec], lengths) * sub.data[entry]
-    Z = sp.csr_matrix((vals, (rows, cols)), shape=(two.size, K * J))
-    M = (Z.T @ Z).tocoo()
-    M.sum_duplicates()
-    cross = (M.row // J) != (M.col // J)  # the pairs a != b; a = b is B_a itself, counted above
-    W.reshape(K * J, K * J)[M.row[cross], M.col[cross]] -= M.data[cross]
+    # Z's entries come row by row with their columns ascending and none twice: its CSR arrays
+    # as they are, without the sort a (row, column) construction would make
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rec, weights=lengths, minlength=two.size))]).astype(np.int64)
+    Z = sp.csr_matrix((vals, cols, indptr), shape=(two.size, K * J))
+    M = (Z.T @ Z).tocsr()  # a sparse product holds each (row, column) once
+    rows = np.repeat(np.arange(K * J), np.diff(M.indptr))
+    cross = (rows // J) != (M.indices // J)  # the pairs a != b; a = b is B_a itself, counted above
+    W.reshape(K * J, K * J)[rows[cross], M.indices[cross]] -= M.data[cross]
 
 
 class FlatGauge:
