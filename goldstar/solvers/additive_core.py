@@ -155,7 +155,11 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
         floor = 0.0
         nu = np.where(active, np.maximum(nu, 0.0), 0.0)
     todo = np.flatnonzero(active)
-    b = base[todo]
+    # every record in the first round (always under "additive"): its x and free are the answer's
+    # wherever nu does not move after it, and only the others are computed again at the end
+    whole = todo.size == n
+    first = None
+    b = base if whole else base[todo]
     lo, hi = np.full(todo.size, floor), np.full(todo.size, np.inf)
     tiny = ROOT_ULPS * np.finfo(float).eps
     for round_ in range(ROOT_MAX_ROUNDS):
@@ -173,7 +177,8 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
         done = np.abs(r) <= tiny * (sx + c)
         lo = np.where(r > 0, m, lo)
         hi = np.where(r < 0, m, hi)
-        slope = ((inner > 0.0) & (inner < U)) @ s2 / 2.0  # -dr/dnu on this piece
+        inside = (inner > 0.0) & (inner < U)
+        slope = inside @ s2 / 2.0  # -dr/dnu on this piece
         with np.errstate(divide="ignore", invalid="ignore"):
             step = m + r / slope
             ok = (slope > 0) & (step > lo) & (step < hi)
@@ -182,6 +187,8 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
         done |= (nxt == m) & np.isfinite(lo) & np.isfinite(hi)  # the bracket is down to adjacent floats
         nu[todo] = np.where(done, m, nxt)
         keep = ~done
+        if round_ == 0 and whole:
+            first = (x, inside, todo[keep])  # the rows whose nu moves after this round
         todo, lo, hi, b = todo[keep], lo[keep], hi[keep], b[keep]
     if data.mode == EXHAUSTION:  # nu = 0 leaves most records' x at clip(base): only the others move
         x, free = clipped, (base > 0.0) & (base < U)
@@ -189,6 +196,12 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
         inner = base[rows] - nu[rows, None] * (s / 2.0)
         x[rows] = np.clip(inner, 0.0, U)
         free[rows] = (inner > 0.0) & (inner < U)
+        return Coupled(x=x, nu=nu, free=free, active=active)
+    if first is not None:
+        x, free, moved = first
+        inner = base[moved] - nu[moved, None] * (s / 2.0)
+        x[moved] = np.clip(inner, 0.0, U)
+        free[moved] = (inner > 0.0) & (inner < U)
         return Coupled(x=x, nu=nu, free=free, active=active)
     inner = base - nu[:, None] * (s / 2.0)
     return Coupled(x=np.clip(inner, 0.0, U), nu=nu, free=(inner > 0.0) & (inner < U), active=active)
