@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import sys
 
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,6 @@ SHOWN_NOT_OK = 10
 def say_not_ok(rows: list[dict[str, Any]], file: Any = None) -> list[dict[str, Any]]:
     """The rows whose status is not ok; the first SHOWN_NOT_OK of them said on `file` (stderr by
     default) as `ERROR: area A: status: message`."""
-    import sys
-
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad[:SHOWN_NOT_OK]:
         print(f"ERROR: area {r['area']}: {r['status']}: {r.get('message', '')}", file=file or sys.stderr)
