@@ -194,6 +194,40 @@ def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound):
     assert np.abs(H - expected).max() <= 1e-12 * np.abs(expected).max()
 
 
+@pytest.mark.parametrize("mode, bound", [(ADDITIVE, 1.0), (EXHAUSTION, 1.02)])
+def test_the_newton_matrix_updated_record_by_record_is_the_one_built_again(mode, bound, monkeypatch):
+    """IncrementalNewtonMatrix: along a walk of duals that moves a few records' states a step
+    (some entries reach or leave a bound, some couplings start or stop binding), the C-part
+    updated from the last state's equals newton_matrix built afresh to rounding; past
+    UPDATE_MAX_ENTRIES it is built afresh."""
+    from goldstar.solvers import additive_core
+    from goldstar.solvers.additive_core import IncrementalNewtonMatrix
+
+    data, *_ = small(seed=3, n=60, J=5, K=4, mode=mode, bound=bound, spread=0.4, upper=1.6)
+    rng = np.random.default_rng(7)
+    y = rng.normal(0.0, 1.0, data.N)
+    y *= 4.0 / np.abs(data.CT(y)).max()
+    incremental = IncrementalNewtonMatrix(data, JointGrams(data))
+    states = changed = 0
+    last = None
+    for _ in range(8):
+        cp = coupled_x(data, data.CT(y))
+        if last is not None:
+            changed += int(((cp.free != last.free).any(axis=1) | (cp.active != last.active)).sum())
+        H = incremental.at(cp)
+        expected = newton_matrix(data, JointGrams(data), cp)
+        assert np.abs(H - expected).max() <= 1e-13 * np.abs(expected).max()
+        H[...] = np.nan  # the caller's to write over: the kept C-part is not touched
+        states, last = states + 1, cp
+        y = y + rng.normal(0.0, 0.5, data.N) * (rng.random(data.N) < 0.2) * np.abs(y).mean()
+    assert incremental.rebuilds == 1 and incremental.updates >= 4 and changed >= 8
+    monkeypatch.setattr(additive_core, "UPDATE_MAX_ENTRIES", 0)
+    cp = coupled_x(data, data.CT(-y))
+    H = incremental.at(cp)
+    assert incremental.rebuilds == 2
+    assert np.abs(H - newton_matrix(data, JointGrams(data), cp)).max() == 0.0
+
+
 def test_the_flat_gauge_is_the_change_of_coordinates_it_claims():
     """FlatGauge (additive_core): y = T u moves S only by a shift each record's nu absorbs, so x
     is the same at y and at the reduced u; T^T H T is H's C-part without the anchors' rows and

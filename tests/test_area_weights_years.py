@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldstar.areas.output import tmd_weights_csv_gz
+from goldstar.areas.output import tmd_weights_csv_gz, tmd_weights_files
 from goldstar.areas.years import DEFAULT_POPULATION, read_population, weight_years
 from goldstar.defaults import DEFAULT_RECORDS
 from goldstar.exceptions import InputError
@@ -46,6 +46,16 @@ def test_the_file_holds_every_year_as_tmd_writes_it():
     for column, factor in zip(years.columns, years.factors):
         # TMD's 5 decimals: each value reads back as exactly the rounded weight
         assert np.array_equal(table[column].to_numpy(), np.round(weight * factor, 5))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_files_made_in_threads_are_each_ones_own_in_order(threads):
+    """tmd_weights_files: the same bytes as tmd_weights_csv_gz, one a weight vector, in order."""
+    years = weight_years(2015, 2020, read_population())
+    weights = [np.random.default_rng(seed).lognormal(5, 2, 300) for seed in range(7)]
+    made = list(tmd_weights_files(years, iter(weights), threads=threads))
+    assert made == [tmd_weights_csv_gz(years, w) for w in weights]
+    assert len(set(made)) == len(weights)
 
 
 @pytest.mark.parametrize("text,message", [

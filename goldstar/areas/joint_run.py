@@ -44,7 +44,7 @@ from .joint import (
     JointProblem, check_cap, coupling_conflicts, joint_duals, joint_problem, joint_shares, kept_duals,
 )
 from .memory import keep_arrays_on_heap, peak_rss_mb
-from .output import area_files, file_stem, plain_json, say_not_ok, tmd_weights_csv_gz
+from .output import area_files, file_stem, plain_json, say_not_ok, tmd_weights_files
 from .reference import (
     FINGERPRINT_FIELDS, FINGERPRINT_RTOL, command_settings, fingerprint, manifest_check, relative_difference,
     write_reference,
@@ -231,9 +231,10 @@ def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any], national
         for a, area in enumerate(problem.areas):
             table = pa.table({"m": pa.array(answer.m[:, a], pa.float64())})
             pq.write_table(table, tmp / area_files(area)["m"], compression="zstd")
-            if tmd_years is not None:
-                weight = pop_shares[a] * national.weight * answer.m[:, a]
-                (tmp / area_files(area)["tmd"]).write_bytes(tmd_weights_csv_gz(tmd_years, weight))
+        if tmd_years is not None:
+            weights = (pop_shares[a] * national.weight * answer.m[:, a] for a in range(len(problem.areas)))
+            for area, text in zip(problem.areas, tmd_weights_files(tmd_years, weights)):
+                (tmp / area_files(area)["tmd"]).write_bytes(text)
         pq.write_table(duals_table(problem, answer.y), tmp / JOINT_DUALS, compression="zstd")
         (tmp / JOINT_JSON).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target

@@ -26,10 +26,14 @@ and `synthetic = true` in their rows.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import json
+import os
 import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from pathlib import Path
 from typing import Any
@@ -235,6 +239,21 @@ def tmd_weights_csv_gz(years: WeightYears, weight: np.ndarray) -> bytes:
     return gzip_pieces(itertools.chain([header], body), level=1)
 
 
+def tmd_weights_files(years: WeightYears, weights: Iterable[np.ndarray], threads: int | None = None) -> Iterator[bytes]:
+    """tmd_weights_csv_gz of each weight vector, in order, `threads` at a time (every core by
+    default): its table look-ups and gzip leave Python's lock, so two threads make the 51 states'
+    files in half the time of one. At most `threads` files wait to be taken."""
+    threads = threads or os.cpu_count() or 1
+    with ThreadPoolExecutor(threads) as pool:
+        pending: collections.deque = collections.deque()
+        for weight in weights:
+            pending.append(pool.submit(tmd_weights_csv_gz, years, weight))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
@@ -264,4 +283,4 @@ def read_m(out: Path, area: str) -> np.ndarray:
     return pq.read_table(Path(out) / "m" / f"{file_stem(area)}.parquet").column("m").to_numpy()
 
 
-__all__ = ["MARKER", "TMD_BYTES", "area_files", "check_out", "check_settings", "done_row", "prepare_out", "read_m", "tmd_weights_csv_gz", "write_area", "write_records", "write_summary"]
+__all__ = ["MARKER", "TMD_BYTES", "area_files", "check_out", "check_settings", "done_row", "prepare_out", "read_m", "tmd_weights_csv_gz", "tmd_weights_files", "write_area", "write_records", "write_summary"]

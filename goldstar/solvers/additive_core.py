@@ -141,10 +141,17 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
     piecewise-linear r_i from the root it has with every x_ia inside its box; the records still
     unresolved after NEWTON_ROUNDS take the root read off their sorted breakpoints, then Newton
     steps kept inside a bracket (bisection when a step leaves it) end on the piece of the root.
-    `nu0` is accepted for callers that hold the last roots; the start above is as good."""
-    s, U, c = data.shares, data.upper, data.bound
-    s2 = s * s
-    base = 1.0 - S / 2.0  # x_ia = clip(base_ia - nu s_a / 2, 0, U_a)
+    `nu0` is accepted for callers that hold the last roots; the start above is as good.
+
+    Each round's n x K passes are the fewest it needs (this is the joint method's most frequent
+    kernel: a Newton step and each line search evaluation solve every record): the slopes only
+    for the records whose root is not yet exact, the box's upper side as one number when every
+    area has the same (a pass over an array against a scalar bound is twice as fast)."""
+    s, c = data.shares, data.bound
+    U = float(data.upper[0]) if np.all(data.upper == data.upper[0]) else data.upper
+    half_s, s2 = s / 2.0, s * s
+    base = np.multiply(S, -0.5)  # x_ia = clip(base_ia - nu s_a / 2, 0, U_a)
+    base += 1.0
     n = S.shape[0]
     nu = (2.0 * (base @ s) - 2.0 * c) / s2.sum()
     active = np.ones(n, dtype=bool)
@@ -170,7 +177,8 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
             lo = np.maximum(lo, np.maximum(((b - U) * 2.0 / s).min(axis=1), floor))
             hi = np.minimum(hi, (b * 2.0 / s).max(axis=1))
         m = nu[todo]
-        inner = b - m[:, None] * (s / 2.0)
+        inner = np.multiply.outer(m, half_s)
+        np.subtract(b, inner, out=inner)
         x = np.clip(inner, 0.0, U)
         sx = x @ s
         r = sx - c
@@ -178,32 +186,34 @@ def coupled_x(data: JointData, S: np.ndarray, nu0: np.ndarray | None = None) -> 
         lo = np.where(r > 0, m, lo)
         hi = np.where(r < 0, m, hi)
         inside = (inner > 0.0) & (inner < U)
-        slope = inside @ s2 / 2.0  # -dr/dnu on this piece
+        keep = np.flatnonzero(~done)
+        slope = inside[keep] @ s2 / 2.0  # -dr/dnu on this piece
+        mk, lk, hk = m[keep], lo[keep], hi[keep]
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = m + r / slope
-            ok = (slope > 0) & (step > lo) & (step < hi)
-            nxt = np.where(ok, step, 0.5 * (lo + hi))
-        nxt = np.where(np.isfinite(nxt), nxt, m)  # an unbounded bracket waits for the sorted root
-        done |= (nxt == m) & np.isfinite(lo) & np.isfinite(hi)  # the bracket is down to adjacent floats
-        nu[todo] = np.where(done, m, nxt)
-        keep = ~done
+            step = mk + r[keep] / slope
+            ok = (slope > 0) & (step > lk) & (step < hk)
+            nxt = np.where(ok, step, 0.5 * (lk + hk))
+        nxt = np.where(np.isfinite(nxt), nxt, mk)  # an unbounded bracket waits for the sorted root
+        stuck = (nxt == mk) & np.isfinite(lk) & np.isfinite(hk)  # the bracket is down to adjacent floats
+        nu[todo[keep]] = nxt
+        keep = keep[~stuck]
         if round_ == 0 and whole:
             first = (x, inside, todo[keep])  # the rows whose nu moves after this round
         todo, lo, hi, b = todo[keep], lo[keep], hi[keep], b[keep]
     if data.mode == EXHAUSTION:  # nu = 0 leaves most records' x at clip(base): only the others move
         x, free = clipped, (base > 0.0) & (base < U)
         rows = np.flatnonzero(nu)
-        inner = base[rows] - nu[rows, None] * (s / 2.0)
+        inner = base[rows] - nu[rows, None] * half_s
         x[rows] = np.clip(inner, 0.0, U)
         free[rows] = (inner > 0.0) & (inner < U)
         return Coupled(x=x, nu=nu, free=free, active=active)
     if first is not None:
         x, free, moved = first
-        inner = base[moved] - nu[moved, None] * (s / 2.0)
+        inner = base[moved] - nu[moved, None] * half_s
         x[moved] = np.clip(inner, 0.0, U)
         free[moved] = (inner > 0.0) & (inner < U)
         return Coupled(x=x, nu=nu, free=free, active=active)
-    inner = base - nu[:, None] * (s / 2.0)
+    inner = base - nu[:, None] * half_s
     return Coupled(x=np.clip(inner, 0.0, U), nu=nu, free=(inner > 0.0) & (inner < U), active=active)
 
 
@@ -317,6 +327,103 @@ def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.nda
     rows = np.repeat(np.arange(K * J), np.diff(M.indptr))
     cross = (rows // J) != (M.indices // J)  # the pairs a != b; a = b is B_a itself, counted above
     W.reshape(K * J, K * J)[rows[cross], M.indices[cross]] -= M.data[cross]
+
+
+# IncrementalNewtonMatrix rebuilds the C-part from its Grams (about 0.6 s for the 51 states) when
+# the records whose state changed would put more than this many entries into the update's
+# sparse product (its cost; the rebuild's own pair Grams hold ~3e7 for the 51 states).
+UPDATE_MAX_ENTRIES = 5_000_000
+
+
+class IncrementalNewtonMatrix:
+    """newton_matrix's C-part kept from state to state and updated record by record.
+
+    The C-part is a sum over records of a term that depends only on the record's state: which
+    of its x_ia are strictly inside their box (D_i) and whether its coupling binds. From one
+    Newton step to the next a few records change state (tens out of 215,577 once the first
+    steps are taken), so the C-part at the new state is the last one plus, for each such record,
+    its new term minus its old one: every term is a sum of signed outer products u u^T of sparse
+    vectors over the kept targets,
+
+        blockdiag:  + w_i^2 / (2 s_a^2) g_a g_a^T for each area a with D_ia = 1,
+        coupling:   - phi_i (D_i o g)(D_i o g)^T,  phi_i = w_i^2 / (4 beta_i),
+
+    g holding f_aj A_ij (f = s_a^2 / ts_aj) at each kept (a, j) the record feeds; the update
+    is one sparse product U diag(sign) U^T over the changed records' vectors. Where it would be
+    large (UPDATE_MAX_ENTRIES) the C-part is built again from its Grams (newton_matrix)."""
+
+    def __init__(self, data: JointData, grams: JointGrams):
+        self.data, self.grams = data, grams
+        self.position = np.where(data.kept, np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1, -1)
+        self.f = data.shares[:, None] ** 2 / data.ts  # K x J
+        self.H: np.ndarray | None = None
+        self.work: np.ndarray | None = None  # the copy handed out, written over at each call
+        self.free: np.ndarray | None = None
+        self.active: np.ndarray | None = None
+        self.rebuilds = self.updates = 0
+
+    def at(self, cp: Coupled) -> np.ndarray:
+        """The C-part at cp's state, in an array the caller may write over until the next call."""
+        changed = None
+        if self.H is not None:
+            changed = np.flatnonzero((cp.free != self.free).any(axis=1) | (cp.active != self.active))
+        if changed is None or self._entries(changed, cp) > UPDATE_MAX_ENTRIES:
+            self.H = newton_matrix(self.data, self.grams, cp)
+            self.rebuilds += 1
+        elif changed.size:
+            self._update(changed, cp)
+            self.updates += 1
+        self.free, self.active = cp.free.copy(), cp.active.copy()
+        if self.work is None:
+            self.work = np.empty_like(self.H)
+        np.copyto(self.work, self.H)
+        return self.work
+
+    def _entries(self, rows: np.ndarray, cp: Coupled) -> int:
+        """The update's product size: each changed record's vectors' lengths, squared."""
+        cells = np.diff(self.data.A.indptr)[rows].astype(float)
+        new, old = cp.free[rows], self.free[rows]
+        return int((cells**2 * (new.sum(axis=1) ** 2 + old.sum(axis=1) ** 2 + (new != old).sum(axis=1))).sum())
+
+    def _phi(self, free: np.ndarray, active: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """phi_i (newton_matrix) for `rows`, from their state."""
+        s2 = self.data.shares**2
+        beta = (free * s2).sum(axis=1) / 2.0
+        w2 = self.data.w[rows] ** 2
+        return np.where(active & (beta > 0), w2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
+
+    def _update(self, rows: np.ndarray, cp: Coupled) -> None:
+        data = self.data
+        old_free, new_free = self.free[rows], cp.free[rows]
+        phi_old = self._phi(old_free, self.active[rows], rows)
+        phi_new = self._phi(new_free, cp.active[rows], rows)
+        flip = new_free != old_free
+        m = rows.size
+        # the columns of U: (record, area, scale, column) for every area each vector covers
+        parts = []
+        for free, phi, sign, first in ((new_free, phi_new, -1.0, 0), (old_free, phi_old, 1.0, m)):
+            rec, area = np.nonzero(free & (phi > 0)[:, None])
+            parts.append((rec, area, np.sqrt(phi[rec]), first + rec, np.full(m, sign)))
+        rec, area = np.nonzero(flip)
+        block = data.w[rows[rec]] / (math.sqrt(2.0) * data.shares[area])
+        parts.append((rec, area, block, 2 * m + np.arange(rec.size), np.where(new_free[rec, area], 1.0, -1.0)))
+        sub = data.A[rows].tocsr()
+        rec = np.concatenate([p[0] for p in parts])
+        area = np.concatenate([p[1] for p in parts])
+        scale = np.concatenate([p[2] for p in parts])
+        column = np.concatenate([p[3] for p in parts])
+        signs = np.concatenate([p[4] for p in parts])
+        starts, lengths = sub.indptr[rec], np.diff(sub.indptr)[rec]
+        entry = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        cell = sub.indices[entry]
+        area_e = np.repeat(area, lengths)
+        target = self.position[area_e, cell]
+        value = np.repeat(scale, lengths) * sub.data[entry] * self.f[area_e, cell]
+        keep = target >= 0
+        U = sp.csc_matrix((value[keep], (target[keep], np.repeat(column, lengths)[keep])),
+                          shape=(data.N, signs.size))
+        delta = (U @ sp.diags(signs) @ U.T).tocoo()
+        self.H[delta.row, delta.col] += delta.data
 
 
 class FlatGauge:
@@ -461,6 +568,7 @@ class JointKernels:
     def __init__(self, data: JointData):
         self.data = data
         self.grams = JointGrams(data)
+        self.c_part = IncrementalNewtonMatrix(data, self.grams)
         self.gauge = FlatGauge(data)
         self.last_nu: np.ndarray | None = None  # the last state's nu: where the next roots start
         # the dual prox term -prox_weight |P(u - center)|^2 / 2 (P: every coordinate but the flat
@@ -534,7 +642,7 @@ def newton_direction(k: JointKernels, sub: Subproblem, st: BandState) -> np.ndar
     direction of the dual with the flat coordinates eliminated (a Schur complement). The joint
     certificate's step."""
     b = 1.0 / (2.0 * sub.rho) + st.free_w / (2.0 * sub.mu)
-    H = k.gauge.newton_matrix(newton_matrix(k.data, k.grams, st.coupling), b)
+    H = k.gauge.newton_matrix(k.c_part.at(st.coupling), b)
     H[np.diag_indices_from(H)] += k.prox_weight * k.proxed
     d = -scaled_solve(k, H, st.G)
     d[k.gauge.anchor] = 0.0  # the flat coordinates follow the others exactly (joint_state)
@@ -696,7 +804,7 @@ class JointLine:
         """sum over free entries of v (v + nu' s) / 2, nu' from the binding records (nonzero only
         where the coupling binds: every record under "additive", few under a cap)."""
         V, s = self.V, self.k.data.shares
-        free_V = np.where(cp.free, V, 0.0)
+        free_V = V * cp.free  # V where free, else zero (a product: four times faster than np.where)
         on = slice(None) if cp.active.all() else np.flatnonzero(cp.active)
         Dvs = free_V[on] @ s
         Ds2 = cp.free[on] @ (s * s)
