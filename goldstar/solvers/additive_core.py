@@ -278,10 +278,8 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
     K x J x K x J array is filled in place, one pass a term."""
     K, J = data.kept.shape
     s2 = data.shares**2
-    D = cp.free.astype(float)
-    Bnd = 1.0 - D
-    beta = (D * s2).sum(axis=1) / 2.0
-    phi = np.where(cp.active & (beta > 0), data.w**2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
+    Bnd = 1.0 - cp.free
+    phi = _phi(data, cp.free, cp.active, data.w)
     w2 = data.w**2
     # a record inside its box in every area, its coupling binding, has phi = w^2 / (2 sum s^2):
     # one national Gram, corrected over the other records
@@ -303,6 +301,14 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
     return W.reshape(K * J, K * J)[np.ix_(flat, flat)]
 
 
+def _phi(data: JointData, free: np.ndarray, active: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """phi_i = w_i^2 / (4 beta_i), beta_i = sum_a s_a^2 D_ia / 2, for records whose coupling
+    binds (0 for the others and where no entry is free), from their states (rows of free, active)
+    and weights w."""
+    beta = (free * data.shares**2).sum(axis=1) / 2.0
+    return np.where(active & (beta > 0), w**2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
+
+
 def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray) -> None:
     """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over the records whose
     coupling binds with a bound in two areas or more: one sparse product Z^T Z, Z's row i
@@ -314,9 +320,7 @@ def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.nda
     sub = data.A[two].tocsr()
     sub.sort_indices()
     rec, area = np.nonzero(Bnd[two] > 0)  # each (record, area at a bound), by record, areas in order
-    starts, stops = sub.indptr[rec], sub.indptr[rec + 1]
-    lengths = stops - starts
-    entry = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    entry, lengths = _row_entries(sub, rec)
     cols = np.repeat(area * J, lengths) + sub.indices[entry]
     vals = np.repeat(np.sqrt(phi[two])[rec], lengths) * sub.data[entry]
     # Z's entries come row by row with their columns ascending and none twice: its CSR arrays
@@ -385,21 +389,15 @@ class IncrementalNewtonMatrix:
         new, old = cp.free[rows], self.free[rows]
         return int((cells**2 * (new.sum(axis=1) ** 2 + old.sum(axis=1) ** 2 + (new != old).sum(axis=1))).sum())
 
-    def _phi(self, free: np.ndarray, active: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """phi_i (newton_matrix) for `rows`, from their state."""
-        s2 = self.data.shares**2
-        beta = (free * s2).sum(axis=1) / 2.0
-        w2 = self.data.w[rows] ** 2
-        return np.where(active & (beta > 0), w2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
-
     def _update(self, rows: np.ndarray, cp: Coupled) -> None:
         data = self.data
         old_free, new_free = self.free[rows], cp.free[rows]
-        phi_old = self._phi(old_free, self.active[rows], rows)
-        phi_new = self._phi(new_free, cp.active[rows], rows)
+        phi_old = _phi(data, old_free, self.active[rows], data.w[rows])
+        phi_new = _phi(data, new_free, cp.active[rows], data.w[rows])
         flip = new_free != old_free
         m = rows.size
-        # the columns of U: (record, area, scale, column) for every area each vector covers
+        # U's entries a (record, area) pair at a time: (records, areas, scales, columns) and each
+        # column's sign; a record's coupling vector is one column over the areas it covers
         parts = []
         for free, phi, sign, first in ((new_free, phi_new, -1.0, 0), (old_free, phi_old, 1.0, m)):
             rec, area = np.nonzero(free & (phi > 0)[:, None])
@@ -413,8 +411,7 @@ class IncrementalNewtonMatrix:
         scale = np.concatenate([p[2] for p in parts])
         column = np.concatenate([p[3] for p in parts])
         signs = np.concatenate([p[4] for p in parts])
-        starts, lengths = sub.indptr[rec], np.diff(sub.indptr)[rec]
-        entry = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        entry, lengths = _row_entries(sub, rec)
         cell = sub.indices[entry]
         area_e = np.repeat(area, lengths)
         target = self.position[area_e, cell]
@@ -424,6 +421,13 @@ class IncrementalNewtonMatrix:
                           shape=(data.N, signs.size))
         delta = (U @ sp.diags(signs) @ U.T).tocoo()
         self.H[delta.row, delta.col] += delta.data
+
+
+def _row_entries(sub: sp.csr_matrix, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in sub.data and sub.indices of the entries of rows rec[0], rec[1], ... one
+    row after the other (a row as often as it appears), and each row's number of entries."""
+    starts, lengths = sub.indptr[rec], np.diff(sub.indptr)[rec]
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum()), lengths
 
 
 class FlatGauge:
