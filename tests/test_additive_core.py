@@ -114,6 +114,31 @@ def test_the_joint_optimum_is_a_generic_qp_solvers_and_certified(mode, bound, sh
         assert totals.max() <= bound * (1 + 1e-12) and totals.max() > bound - 1e-9  # the cap binds somewhere
 
 
+def test_a_stalled_loop_is_run_again_from_its_start_with_the_dual_proximal_rounds(monkeypatch):
+    """solve_from_start: the stall test itself on sequences of |G|; then, with the loop without
+    the dual term made to stall at its third state, the same start solved again with the
+    rounds: the generic QP solver's optimum to 1e-9, certified, every Newton step counted."""
+    from goldstar.solvers import additive_core
+    from goldstar.solvers.additive_core import STALL_STATES, solve_from_start, stalled, uncoupled_x
+
+    assert stalled([0.4] + [0.98] * (STALL_STATES - 1))
+    assert not stalled([0.4] + [0.98] * (STALL_STATES - 2) + [0.39])
+    assert not stalled([0.4] + [0.98] * (STALL_STATES - 2))  # not yet seen enough
+    data, l, u, rho = small(n=80, J=6, spread=0.3, upper=2.0)
+    y0 = np.random.default_rng(2).normal(0.0, 1.0, data.N)
+    plain = solve_from_start(data, l, u, [rho], OPTIONS, x0=uncoupled_x(data, y0), y0=y0)
+    assert "dual prox" not in plain.message
+    monkeypatch.setattr(additive_core, "stalled", lambda seen: len(seen) == 3)
+    result = solve_from_start(data, l, u, [rho], OPTIONS, x0=uncoupled_x(data, y0), y0=y0)
+    assert result.status == 0, result.message
+    assert result.message.startswith("without the dual term |G| stayed at or above its start's")
+    assert "dual prox round(s), then" in result.message
+    assert np.abs(result.x - clarabel_joint(data, l, u, rho)).max() < 1e-9
+    assert certify(data, l, u, rho, result.x, result.y).passed
+    rounds = run_joint(data, l, u, [rho], OPTIONS, x0=uncoupled_x(data, y0), y0=y0, dual_prox=1e-2)
+    assert result.inner == rounds.inner + 2  # the abandoned loop's two Newton steps (states 2 and 3)
+
+
 def test_a_perturbed_or_rescaled_answer_fails_the_certificate():
     data, l, u, rho = small(n=80, J=6, spread=0.3, upper=2.0)
     result = run_joint(data, l, u, [rho], OPTIONS)

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from ..certificate.additive import certify_joint
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..solvers import get_solver
-from ..solvers.additive_core import multipliers_of_dual, run_joint, uncoupled_x
+from ..solvers.additive_core import multipliers_of_dual, solve_from_start, uncoupled_x
 from ..store.atomic import atomic_directory
 from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
@@ -128,7 +128,8 @@ def sum_figures(m: np.ndarray, shares: np.ndarray, weight: np.ndarray) -> dict[s
 def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *,
                 time_limit: float | None = None, progress: Callable[[dict], None] | None = None) -> JointAnswer:
     """The joint optimum from the separate duals y0 at the last slack stage (band-newton's
-    options, `time_limit` seconds in all), certified."""
+    options, `time_limit` seconds in all; the dual proximal rounds where the loop without them
+    stalls, additive_core.solve_from_start), certified."""
     keep_arrays_on_heap(JOINT_HEAP_BYTES)
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
@@ -141,8 +142,8 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
         if progress is not None:
             progress({"state": states, "G_inf": G, "seconds": time.perf_counter() - start})
 
-    result = run_joint(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
-                       x0=uncoupled_x(data, y0), y0=y0, on_state=on_state)
+    result = solve_from_start(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
+                              x0=uncoupled_x(data, y0), y0=y0, on_state=on_state)
     cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
                          record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
     return JointAnswer(problem=problem, m=national_multipliers(national, problem, result.x), y=result.y,
@@ -310,7 +311,8 @@ PROGRESS_EVERY = 30.0
 
 class _Progress:
     """The joint solve's progress on stderr: each outer iteration's end, and between them the
-    latest state's |G| every PROGRESS_EVERY seconds (a first outer iteration can take minutes)."""
+    latest state's |G| every PROGRESS_EVERY seconds (a first outer iteration can take minutes);
+    each dual prox round's end, and the restart with them when the loop without them stalls."""
 
     def __init__(self) -> None:
         self.shown = 0.0
@@ -320,6 +322,12 @@ class _Progress:
             print(f"joint        step {entry['inner']} (outer {entry['outer']}): |G| {entry['G_inf']:.3g}, step length "
                   f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
             self.shown = entry["seconds"]
+        elif "round" in entry:
+            print(f"joint        dual prox round {entry['round']} (weight {entry['weight']:.3g}) solved; its centre "
+                  f"moved {entry['moved']:.3g}", file=sys.stderr, flush=True)
+        elif "stalled" in entry:
+            print(f"joint        |G| not below its start's {entry['G_start']:.3g} in {entry['stalled']} states (best "
+                  f"{entry['best']:.3g}): from the start again with the dual prox rounds", file=sys.stderr, flush=True)
         elif "state" in entry and entry["seconds"] - self.shown >= PROGRESS_EVERY:
             print(f"joint        state {entry['state']}: |G| {entry['G_inf']:.3g}, {entry['seconds']:.1f} s",
                   file=sys.stderr, flush=True)
