@@ -41,7 +41,7 @@ test-oldest:  ## the suite and the verify of every reference on the oldest versi
 # reference/areas is made from reference/band (every area's input hash covers its weights by
 # value), so it is regenerated after it; the 51 states' batch files go to a git-ignored build/.
 # The capped joint reference starts from that batch (its areas are skipped as already done); the
-# additive one from the states with every band soft (relative slack units), its own batch (~7 min).
+# additive one from the states with every band soft (relative slack units), its own batch (~5 min).
 goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, their joint solve capped at 2, and the additive states (relative slack units)
 	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar goldstar --objective band $(GOLDSTAR_ARGS)

@@ -993,7 +993,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
 # solve_from_start: the loop without the dual term is given up when none of its first
 # STALL_STATES states has a relative |G| below its start's, and the dual proximal rounds run from
 # the same start, from weight FALLBACK_DUAL_PROX. On the 51 additive states |G| is below the
-# start's from the first Newton step on; on California's 52 districts within their state the
+# start's after the second Newton step; on California's 52 districts within their state the
 # first step took it from 0.38 to 0.98 and 300 s of steps of 1e-3 of their direction to 0.94
 # (docs/additive.md, "When the loop stalls").
 STALL_STATES = 50
