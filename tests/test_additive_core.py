@@ -17,6 +17,7 @@ from goldstar.certificate.additive import certify_joint
 from goldstar.solvers.additive_core import (
     ADDITIVE, AREA_STEPS_MAX_BINDING, EXHAUSTION, PROX_SCALE, JointData, JointGrams, coupled_x, newton_matrix, prox_mu, run_joint,
 )
+from goldstar.solvers.base import LIMIT_REACHED
 
 OPTIONS = {"mu": 1.0, "tol": 1e-10, "outer_tol": 1e-10, "max_inner": 1000, "max_outer": 300}
 RHO = 1e4  # slack penalty in relative units: soft enough for Clarabel to reach its 1e-14 tolerances
@@ -137,6 +138,17 @@ def test_a_stalled_loop_is_run_again_from_its_start_with_the_dual_proximal_round
     assert certify(data, l, u, rho, result.x, result.y).passed
     rounds = run_joint(data, l, u, [rho], OPTIONS, x0=uncoupled_x(data, y0), y0=y0, dual_prox=1e-2)
     assert result.inner == rounds.inner + 2  # the abandoned loop's two Newton steps (states 2 and 3)
+
+
+def test_the_dual_proximal_rounds_share_one_time_limit():
+    """run_joint's time limit is the rounds' together: out of time within a round with the dual
+    term, the loop stops there (it does not start the next round with the whole limit again)
+    and says in which round."""
+    data, l, u, rho = small(n=80, J=6, spread=0.3, upper=2.0)
+    result = run_joint(data, l, u, [rho], {**OPTIONS, "time_limit": 0.0}, dual_prox=1e-2)
+    assert result.status == LIMIT_REACHED
+    assert result.message.startswith("in dual prox round 0 (weight 0.01): ")
+    assert "time limit" in result.message
 
 
 def test_a_perturbed_or_rescaled_answer_fails_the_certificate():
