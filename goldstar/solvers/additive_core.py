@@ -918,6 +918,12 @@ def prox_mu(data: JointData) -> np.ndarray:
     return PROX_SCALE / np.maximum(curvature, np.finfo(float).tiny)
 
 
+def _time_left(limit: float, deadline: float, *, first: bool) -> float:
+    """A round's time limit: the whole limit for the first (so that its message names the limit
+    the caller gave), what is left of it until the deadline for the others."""
+    return float(limit) if first else round(max(deadline - time.perf_counter(), 0.0), 1)
+
+
 class _Stalled(Exception):
     """The loop without the dual term made no progress (solve_from_start); `steps`: the Newton
     steps it took."""
@@ -967,7 +973,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
                 k, l, u, stages, point, wk,
                 mu=mu, tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
                 max_inner=int(options["max_inner"]), max_outer=1 if weight else int(options["max_outer"]),
-                time_limit=None if deadline is None else max(deadline - time.perf_counter(), 0.0),
+                time_limit=None if deadline is None else _time_left(limit, deadline, first=round_ == 0),
                 progress=progress, floor=floor, steps=JOINT_STEPS,
             )
         except _Stalled as gave_up:
@@ -1032,7 +1038,7 @@ def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: 
         progress({"stalled": len(seen), "G_start": seen[0], "best": min(seen[1:])})
     left = options.get("time_limit")
     if left is not None:
-        left = max(float(left) - (time.perf_counter() - start), 0.0)
+        left = round(max(float(left) - (time.perf_counter() - start), 0.0), 1)
     result = run_joint(data, l, u, rho_stages, {**options, "time_limit": left}, progress, x0=x0, y0=y0,
                        dual_prox=FALLBACK_DUAL_PROX, on_state=on_state)
     why = (f"without the dual term |G| stayed at or above its start's {seen[0]:.3g} for {len(seen)} states "
