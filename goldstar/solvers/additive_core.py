@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .base import LIMIT_REACHED
 from .band_core import SIZE_FLOOR, BandResult, BandState, Steps, Subproblem, prox_newton, scaled_solve
 from .newton import cholesky_solve
 from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, _LINE_SEARCH_REL_TOL, monotone_root
@@ -988,12 +989,13 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
             progress({"round": round_, "weight": weight, "moved": moved, "message": result.message})
         point, stages, weight = result.y, rho_stages[-1:], (weight * prox_decay if moved > 0.0 else 0.0)
         wk = np.clip(data.C(result.x), l, u)
-    if weight:  # the time ran out within a round with the term
-        rounds = f"in dual prox round {round_} (weight {weight:.3g}): "
+    status = result.status
+    if weight:  # the time ran out within a round with the term: its answer is not the joint one
+        rounds, status = f"in dual prox round {round_} (weight {weight:.3g}): ", LIMIT_REACHED
     else:
         rounds = f"{round_} dual prox round(s), then " if round_ else ""
-    return dataclasses.replace(result, y=k.gauge.to_y(result.y), outer=outer, inner=inner, history=history,
-                               message=rounds + result.message)
+    return dataclasses.replace(result, y=k.gauge.to_y(result.y), status=status, outer=outer, inner=inner,
+                               history=history, message=rounds + result.message)
 
 
 # solve_from_start: the loop without the dual term is given up when none of its first
