@@ -22,6 +22,7 @@ same targets kept).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -233,9 +234,10 @@ def write_joint(out: Path, answer: JointAnswer, record: dict[str, Any], national
             table = pa.table({"m": pa.array(answer.m[:, a], pa.float64())})
             pq.write_table(table, tmp / area_files(area)["m"], compression="zstd")
         if tmd_years is not None:
-            weights = (pop_shares[a] * national.weight * answer.m[:, a] for a in range(len(problem.areas)))
-            for area, text in zip(problem.areas, tmd_weights_files(tmd_years, weights)):
-                (tmp / area_files(area)["tmd"]).write_bytes(text)
+            weights = (share * national.weight * answer.m[:, a] for a, share in enumerate(pop_shares))
+            with contextlib.closing(tmd_weights_files(tmd_years, weights)) as files:
+                for area, text in zip(problem.areas, files):
+                    (tmp / area_files(area)["tmd"]).write_bytes(text)
         pq.write_table(duals_table(problem, answer.y), tmp / JOINT_DUALS, compression="zstd")
         (tmp / JOINT_JSON).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target
@@ -315,23 +317,25 @@ class _Progress:
     each dual prox round's end, and the restart with them when the loop without them stalls."""
 
     def __init__(self) -> None:
-        self.shown = 0.0
+        # its own clock: the entries' seconds count from different starts (each prox loop's, the solve's)
+        self.shown = time.perf_counter()
 
     def __call__(self, entry: dict) -> None:
+        now = time.perf_counter()
         if "stage" in entry:
             print(f"joint        step {entry['inner']} (outer {entry['outer']}): |G| {entry['G_inf']:.3g}, step length "
                   f"{entry['step']:.3g}, {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
-            self.shown = entry["seconds"]
+            self.shown = now
         elif "round" in entry:
             print(f"joint        dual prox round {entry['round']} (weight {entry['weight']:.3g}) solved; its centre "
                   f"moved {entry['moved']:.3g}", file=sys.stderr, flush=True)
         elif "stalled" in entry:
             print(f"joint        |G| not below its start's {entry['G_start']:.3g} in {entry['stalled']} states (best "
                   f"{entry['best']:.3g}): from the start again with the dual prox rounds", file=sys.stderr, flush=True)
-        elif "state" in entry and entry["seconds"] - self.shown >= PROGRESS_EVERY:
+        elif "state" in entry and now - self.shown >= PROGRESS_EVERY:
             print(f"joint        state {entry['state']}: |G| {entry['G_inf']:.3g}, {entry['seconds']:.1f} s",
                   file=sys.stderr, flush=True)
-            self.shown = entry["seconds"]
+            self.shown = now
 
 
 @dataclass

@@ -227,7 +227,7 @@ def tmd_weights_csv_gz(years: WeightYears, weight: np.ndarray) -> bytes:
     The text comes from goldstar.store.decimal_text (table look-ups, 0.29 s for 20 years of 280K
     weights on one core), or from Arrow's CSV writer (0.49 s) for weights outside its tables,
     and gzip runs at level 1 on each piece of text as it is made (goldstar.store.gzip_stream). It
-    runs on the worker (batch.area_task)."""
+    runs on the worker (batch.area_task), and in threads for a joint solve's files (tmd_weights_files)."""
     columns = year_columns(years, weight)
     header = (",".join(columns) + "\n").encode()
     body = decimal_csv_chunks(list(columns.values()), TMD_DECIMALS)

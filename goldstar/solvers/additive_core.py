@@ -110,6 +110,12 @@ class JointData:
     def N(self) -> int:
         return int(self.kept.sum())
 
+    @property
+    def target_factor(self) -> np.ndarray:
+        """f_aj = s_a^2 / ts_aj (K x J): the Newton matrix's entry (a, j), (b, k) is f_aj f_bk
+        times its unscaled Gram sum (newton_matrix)."""
+        return self.shares[:, None] ** 2 / self.ts
+
     def scatter(self, y: np.ndarray) -> np.ndarray:
         """y (N, area after area) -> K x J with zeros where a cell is not kept."""
         full = np.zeros(self.kept.shape)
@@ -232,7 +238,7 @@ def multipliers_of_dual(data: JointData, y: np.ndarray) -> np.ndarray:
     return coupled_x(data, data.CT(gauge.reduced(gauge.from_y(np.asarray(y, dtype=np.float64))))).x
 
 
-def _sorted_root(b: np.ndarray, s: np.ndarray, U: np.ndarray, c: float) -> np.ndarray:
+def _sorted_root(b: np.ndarray, s: np.ndarray, U: float | np.ndarray, c: float) -> np.ndarray:
     """The root of r(nu) = sum_a s_a clip(b_a - nu s_a / 2, 0, U_a) - c for each row of b, from its
     2K breakpoints sorted: x_a leaves U at 2 (b_a - U_a) / s_a (r's slope falls by s_a^2 / 2) and
     reaches 0 at 2 b_a / s_a (it rises back); r = sum s U - c before the first."""
@@ -296,7 +302,7 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
         W[a, :, a, :] += 0.5 / s2[a] * (grams.Gw - _gram(data.A, w2 * Bnd[:, a])) - Ga[a]
     _add_pair_grams(W, data, Bnd, phi)
     # W now holds H / (s_a^2 s_b^2) before the scaling by the targets': one pass for both
-    f = s2[:, None] / data.ts  # K x J
+    f = data.target_factor
     W *= f[:, :, None, None]
     W *= f[None, None, :, :]
     flat = data.kept.ravel()
@@ -361,7 +367,7 @@ class IncrementalNewtonMatrix:
     def __init__(self, data: JointData, grams: JointGrams):
         self.data, self.grams = data, grams
         self.position = np.where(data.kept, np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1, -1)
-        self.f = data.shares[:, None] ** 2 / data.ts  # K x J
+        self.f = data.target_factor
         self.H: np.ndarray | None = None
         self.work: np.ndarray | None = None  # the copy handed out, written over at each call
         self.free: np.ndarray | None = None
@@ -919,10 +925,9 @@ def prox_mu(data: JointData) -> np.ndarray:
     return PROX_SCALE / np.maximum(curvature, np.finfo(float).tiny)
 
 
-def _time_left(limit: float, deadline: float, *, first: bool) -> float:
-    """A round's time limit: the whole limit for the first (so that its message names the limit
-    the caller gave), what is left of it until the deadline for the others."""
-    return float(limit) if first else round(max(deadline - time.perf_counter(), 0.0), 1)
+def _time_left(deadline: float) -> float:
+    """The seconds left until `deadline` (time.perf_counter's), to 0.1 s, never below 0."""
+    return round(max(deadline - time.perf_counter(), 0.0), 1)
 
 
 class _Stalled(Exception):
@@ -974,7 +979,8 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
                 k, l, u, stages, point, wk,
                 mu=mu, tol=float(options["tol"]), outer_tol=float(options["outer_tol"]),
                 max_inner=int(options["max_inner"]), max_outer=1 if weight else int(options["max_outer"]),
-                time_limit=None if deadline is None else _time_left(limit, deadline, first=round_ == 0),
+                # the first round the caller's whole limit (its message names that limit), the others what is left
+                time_limit=None if deadline is None else float(limit) if round_ == 0 else _time_left(deadline),
                 progress=progress, floor=floor, steps=JOINT_STEPS,
             )
         except _Stalled as gave_up:
@@ -1040,7 +1046,7 @@ def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: 
         progress({"stalled": len(seen), "G_start": seen[0], "best": min(seen[1:])})
     left = options.get("time_limit")
     if left is not None:
-        left = round(max(float(left) - (time.perf_counter() - start), 0.0), 1)
+        left = _time_left(start + float(left))
     result = run_joint(data, l, u, rho_stages, {**options, "time_limit": left}, progress, x0=x0, y0=y0,
                        dual_prox=FALLBACK_DUAL_PROX, on_state=on_state)
     why = (f"without the dual term |G| stayed at or above its start's {seen[0]:.3g} for {len(seen)} states "
