@@ -256,8 +256,7 @@ def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, 
         return JointResult(coupling, False, f"not solved: {len(outcome.not_ok)} area(s) are not ok "
                            f"({', '.join(outcome.not_ok[:10])})", {}, {}, [])
     if outcome.conflicts:
-        return JointResult(coupling, False, f"not solved: {len(outcome.conflicts)} cell(s) whose bands no coupled "
-                           "weights meet together", {}, {}, outcome.conflicts)
+        return JointResult(coupling, False, outcome.conflicts_said(), {}, {}, outcome.conflicts)
     answer = outcome.answer
     cert = answer.certificate
     weights = {spec.name: pd.Series(spec.pop_share * national.weight * answer.m[:, a], index=index, name="weight")

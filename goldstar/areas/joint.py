@@ -14,6 +14,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from ..certificate.conflict import ConflictProof, proves
 from ..exceptions import InputError
 from ..problem.objectives.band import RHO_CAP
 from ..solvers.additive_core import ADDITIVE, EXHAUSTION, JointData
@@ -213,11 +214,83 @@ def nested_conflicts(problem: JointProblem) -> list[str]:
     return out
 
 
+def family_conflicts(problem: JointProblem) -> list[str]:
+    """Bands the coupling makes unreachable together through a cell that some areas bound through
+    a family of its nested cells (nested_cells) instead of their own band of it: an area that
+    keeps the single, joint and head-of-household returns of an AGI range bounds its count of
+    all returns in that range from below by its parts' bands (the other statuses' count is not
+    negative), whether it keeps that count or not, and that bound can be the tighter one.
+
+    For each cell j and family, the direction adding up over the areas the fit of j or of the
+    family's cells each area keeps is tested exactly on both sides (goldstar.certificate.conflict
+    .proves: the records' reach over the box and the coupling against the bands' need). From
+    below, each area counts by whichever of its own band's lower end and its parts' lower ends'
+    sum is larger; from above, by its own band where it keeps j (its parts bound j from below
+    only) and by its parts where it does not. A cell and family is named when either proves a
+    conflict; tested only where some area counts by its parts (otherwise aggregate_conflicts
+    tests the same direction)."""
+    data = problem.data
+    hard = problem.hard()
+    position = np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1  # index of (a, j) in y
+    lower = data.scatter(problem.l) * data.ts  # the lower band ends in target units (0 where not kept)
+    out = []
+    for j, families in nested_cells(data.A).items():
+        own = hard[:, j]
+        for kids in families:
+            parts = hard[:, kids]  # areas x family
+            has_parts = parts.any(axis=1)
+            by_parts_below = has_parts & (~own | ((lower[:, kids] * parts).sum(axis=1) > lower[:, j]))
+            for side, by_parts in ((1.0, by_parts_below), (-1.0, has_parts & ~own)):
+                if not by_parts.any():
+                    continue
+                y = np.zeros(data.N)
+                # a coefficient of 1 on each fit: entry ts_ak on the row fit / ts_ak
+                for a in np.flatnonzero(own & ~by_parts):
+                    y[position[a, j]] = data.ts[a, j]
+                for a, m in zip(*np.nonzero(parts & by_parts[:, None])):
+                    y[position[a, kids[m]]] = data.ts[a, kids[m]]
+                proof = proves(data, problem.l, problem.u, side * y)
+                if proof is not None:
+                    names = ", ".join(problem.cells[k] for k in kids)
+                    bound = ("need at least {need:.10g}, the coupled records reach at most {reach:.10g}" if side > 0
+                             else "allow at most {need:.10g}, the coupled records hold at least {reach:.10g}")
+                    out.append(f"{problem.cells[j]} by its own bands in {(own & ~by_parts).sum()} areas and by its "
+                               f"parts {names} in {by_parts.sum()}: their bands "
+                               + bound.format(need=side * proof.need, reach=side * proof.reach))
+                    break
+    return out
+
+
 def coupling_conflicts(problem: JointProblem) -> list[str]:
-    """Every conflict the totals show: aggregate_conflicts, then nested_conflicts. Both test the
-    bands meant to be met (JointProblem.hard); an area with soft bands counts among the areas
-    outside a cell's set, free to take what the others leave."""
-    return aggregate_conflicts(problem) + nested_conflicts(problem)
+    """The conflicts the totals show: aggregate_conflicts and nested_conflicts, and where they
+    find none, family_conflicts (where they do, its directions tend to prove the same conflict
+    again). All test the bands meant to be met (JointProblem.hard); an area with soft bands
+    counts among the areas outside a cell's set, free to take what the others leave."""
+    return aggregate_conflicts(problem) + nested_conflicts(problem) or family_conflicts(problem)
+
+
+# a proof's bands named one by one in its line, largest coefficient first; the count says how many more
+SHOWN_BANDS = 8
+
+
+def proof_line(problem: JointProblem, proof: ConflictProof) -> str:
+    """A ConflictProof (goldstar.certificate.conflict) said in target units: how many bands of how
+    many areas, the SHOWN_BANDS largest as "AREA:target [lower, upper] x coefficient" (the
+    coefficient on the area's fit of the target, the largest 1 in size), what their combination
+    needs at least and what the coupled records reach at most."""
+    data = problem.data
+    ts = data.ts[data.kept]
+    area_of = np.repeat(np.arange(data.K), data.kept.sum(axis=1))
+    coefficient = proof.y / ts[proof.bands]
+    size = float(np.abs(coefficient).max())
+    coefficient = coefficient / size
+    shown = np.argsort(-np.abs(coefficient), kind="stable")[:SHOWN_BANDS]
+    named = ", ".join(f"{problem.targets[j]} [{problem.l[j] * ts[j]:.8g}, {problem.u[j] * ts[j]:.8g}] x {c:.4g}"
+                      for j, c in zip(proof.bands[shown], coefficient[shown]))
+    more = proof.bands.size - SHOWN_BANDS
+    return (f"{proof.bands.size} band(s) of {np.unique(area_of[proof.bands]).size} area(s): {named}"
+            f"{f' and {more} more' if more > 0 else ''}: their combination needs at least "
+            f"{proof.need / size:.10g}, the coupled records reach at most {proof.reach / size:.10g}")
 
 
 def _weighted_parts(data: JointData, amounts: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:

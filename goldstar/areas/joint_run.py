@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..certificate.additive import certify_joint
+from ..certificate.conflict import conflict_proof
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..solvers import get_solver
 from ..solvers.additive_core import multipliers_of_dual, solve_from_start, uncoupled_x
@@ -42,7 +43,7 @@ from ..store.atomic import atomic_directory
 from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
 from .joint import (
-    JointProblem, check_cap, coupling_conflicts, joint_duals, joint_problem, joint_shares, kept_duals,
+    JointProblem, check_cap, coupling_conflicts, joint_duals, joint_problem, joint_shares, kept_duals, proof_line,
 )
 from .memory import keep_arrays_on_heap, peak_rss_mb
 from .output import area_files, file_stem, plain_json, say_not_ok, tmd_weights_files
@@ -126,25 +127,70 @@ def sum_figures(m: np.ndarray, shares: np.ndarray, weight: np.ndarray) -> dict[s
             "above": {f"{level:g}": int(above_cap(sums, level, shares.size).sum()) for level in SUM_LEVELS}}
 
 
+# While the joint solve runs, its dual is tested for a proof that some bands meant to be met are
+# unreachable together (goldstar.certificate.conflict): where they are, the dual has no maximum
+# and the loop cannot converge. A test costs about a line search evaluation and a sort of every
+# record's areas (1-2 s on the 51 states), so it runs at most once every CONFLICT_EVERY seconds of
+# the solve and never takes more than 1 / CONFLICT_SHARE of it.
+CONFLICT_EVERY = 60.0
+CONFLICT_SHARE = 20.0
+
+
+class CouplingConflict(Exception):
+    """The joint dual proved some bands meant to be met unreachable together: `line` names them
+    (goldstar.areas.joint.proof_line), `seconds` into the solve."""
+
+    def __init__(self, line: str, seconds: float):
+        super().__init__(line)
+        self.line, self.seconds = line, seconds
+
+
+class _ConflictWatch:
+    """Tests the dual of the states it is shown for a conflict's proof, on CONFLICT_EVERY's
+    schedule (`__call__`), and the final one (`final`); raises CouplingConflict."""
+
+    def __init__(self, problem: JointProblem, start: float):
+        self.problem, self.start = problem, start
+        self.hard = problem.hard()[problem.data.kept]
+        self.next = start + CONFLICT_EVERY
+
+    def __call__(self, y: np.ndarray) -> None:
+        now = time.perf_counter()
+        if now >= self.next and self.hard.any():
+            self.final(y)
+            self.next = time.perf_counter() + max(CONFLICT_EVERY, CONFLICT_SHARE * (time.perf_counter() - now))
+
+    def final(self, y: np.ndarray) -> None:
+        problem = self.problem
+        proof = conflict_proof(problem.data, problem.l, problem.u, self.hard, y)
+        if proof is not None:
+            raise CouplingConflict(proof_line(problem, proof), time.perf_counter() - self.start)
+
+
 def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *,
                 time_limit: float | None = None, progress: Callable[[dict], None] | None = None) -> JointAnswer:
     """The joint optimum from the separate duals y0 at the last slack stage (band-newton's
     options, `time_limit` seconds in all; the dual proximal rounds where the loop without them
-    stalls, additive_core.solve_from_start), certified."""
+    stalls, additive_core.solve_from_start), certified. CouplingConflict when the dual of a state
+    on the way, or the answer's, proves some bands meant to be met unreachable together
+    (_ConflictWatch): then there is no answer to write."""
     keep_arrays_on_heap(JOINT_HEAP_BYTES)
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
     data = problem.data
     states = 0
+    watch = _ConflictWatch(problem, start)
 
-    def on_state(G: float) -> None:
+    def on_state(G: float, y: np.ndarray) -> None:
         nonlocal states
         states += 1
         if progress is not None:
             progress({"state": states, "G_inf": G, "seconds": time.perf_counter() - start})
+        watch(y)
 
     result = solve_from_start(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
                               x0=uncoupled_x(data, y0), y0=y0, on_state=on_state)
+    watch.final(result.y)
     cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
                          record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
     return JointAnswer(problem=problem, m=national_multipliers(national, problem, result.x), y=result.y,
@@ -348,6 +394,14 @@ class JointOutcome:
     answer: JointAnswer | None
     not_ok: list[str]  # areas whose separate solve is not ok (then nothing is built)
     separate: dict[str, Any] | None = None  # the separate solves' per-record sums (sum_figures)
+    proven_after: float | None = None  # the conflict's proof came from the solve's dual, this many seconds in
+
+    def conflicts_said(self) -> str:
+        """How many conflicts, and what was done: nothing solved, or the solve stopped."""
+        if self.proven_after is None:
+            return f"{len(self.conflicts)} cell(s) whose bands no coupled weights meet together; nothing joint was solved"
+        return (f"bands no coupled weights meet together, proved by the joint dual {self.proven_after:.1f} s into the "
+                "solve; nothing joint was written")
 
 
 def joint_steps(national: NationalData, areas: list, settings: list, hashes: list[str], rows: list[dict[str, Any]],
@@ -366,7 +420,10 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
     y0 = row_duals(problem, rows)
     separate = sum_figures(national_multipliers(national, problem, uncoupled_x(problem.data, y0)),
                            problem.data.shares, national.weight)
-    answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress)
+    try:
+        answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress)
+    except CouplingConflict as found:
+        return JointOutcome(problem, [found.line], None, [], separate, proven_after=found.seconds)
     return JointOutcome(problem, [], answer, [], separate)
 
 
@@ -396,8 +453,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
         for line in outcome.conflicts[:SHOWN_CONFLICTS]:
             print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=err)
         more = len(outcome.conflicts) - SHOWN_CONFLICTS
-        print(f"ERROR: {what}: {len(outcome.conflicts)} cell(s) whose bands no coupled weights meet together"
-              f"{f' ({more} more not shown)' if more > 0 else ''}; nothing joint was solved", file=err)
+        print(f"ERROR: {what}: {outcome.conflicts_said()}{f' ({more} more not shown)' if more > 0 else ''}", file=err)
         if unwritten:
             print(unwritten, file=err)
         return EXIT_FAILED

@@ -122,10 +122,13 @@ class JointData:
         full[self.kept] = y
         return full
 
-    def CT(self, y: np.ndarray) -> np.ndarray:
-        """[C_a^T y_a]_a: n x K."""
+    def CT(self, y: np.ndarray, absolute: bool = False, rows: np.ndarray | None = None) -> np.ndarray:
+        """[C_a^T y_a]_a: n x K ([|C_a|^T y_a]_a with `absolute`; only the records `rows` if given)."""
         M = (self.scatter(y) * self.shares[:, None] / self.ts).T  # J x K
-        return self.w[:, None] * np.asarray(self.A @ M)
+        A, w = (self.absA if absolute else self.A), self.w
+        if rows is not None:
+            A, w = A[rows], w[rows]
+        return w[:, None] * np.asarray(A @ M)
 
     def C(self, X: np.ndarray, absolute: bool = False) -> np.ndarray:
         """[C_a x_a]_a (|C_a| x_a with `absolute`), area after area: N."""
@@ -644,7 +647,7 @@ def joint_state(k: JointKernels, sub: Subproblem, u: np.ndarray, s: Any = None) 
     else:  # the joint dual's: every entry of y's gradient
         Gnorm = float((abs(G) / scale).max())
     if k.on_state is not None:
-        k.on_state(Gnorm)
+        k.on_state(Gnorm, y)
     return BandState(y=u, s=S, unclipped=None, x=cp.x, wa=wa, w=w, r=r, G=Gu, Gnorm=Gnorm, free_x=cp.free,
                      free_w=(wa >= sub.l) & (wa <= sub.u), coupling=cp)
 
@@ -954,8 +957,9 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
     was), for `prox_rounds` rounds, and a last round without the term; the answer is that round's, the
     joint dual's own optimum. Each round's end goes to `progress` as {"round", "weight", "moved"}.
 
-    `on_state(G)`, if given, is called with the relative |G| of every state the loop computes
-    (each Newton step's, and its line search's end): progress between the outer iterations."""
+    `on_state(G, y)`, if given, is called with the relative |G| and the dual y of every state the
+    loop computes (each Newton step's, and its line search's end): progress between the outer
+    iterations, and what a caller watching for a conflict tests (goldstar.certificate.conflict)."""
     k = JointKernels(data)
     k.on_state = on_state
     limit = options.get("time_limit")
@@ -1031,10 +1035,10 @@ def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: 
     start = time.perf_counter()
     seen: list[float] = []
 
-    def watch(G: float) -> None:
+    def watch(G: float, y: np.ndarray) -> None:
         seen.append(G)
         if on_state is not None:
-            on_state(G)
+            on_state(G, y)
         if stalled(seen):
             raise _Stalled
 
