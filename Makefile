@@ -41,12 +41,15 @@ test-oldest:  ## the suite and the verify of every reference on the oldest versi
 # reference/areas is made from reference/band (every area's input hash covers its weights by
 # value), so it is regenerated after it; the 51 states' batch files go to a git-ignored build/.
 # The capped joint reference starts from that batch (its areas are skipped as already done); the
-# additive one from the states with every band soft (relative slack units), its own batch (~5 min).
-goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, their joint solve capped at 2, and the additive states (relative slack units)
+# additive ones each from their own batch (~5 min each): the states on goldstar-69 with hard bands
+# (goldstar-77 less the cells whose bands no additive weights meet together), and on goldstar-77
+# with every band soft (relative slack units).
+goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, their joint solve capped at 2, and the additive states (hard bands on goldstar-69; every band soft)
 	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar goldstar --objective band $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar areas --areas states --out build/areas-reference --write-reference reference/areas --force --rerun-all --quiet
 	$(BIN)/goldstar areas --areas states --max-exhaustion 2 --out build/areas-reference --write-reference reference/areas-max-exhaustion-2 --force --quiet
+	$(BIN)/goldstar areas --areas states --recipe goldstar-69 --additive --out build/areas-additive --write-reference reference/areas-additive --force --quiet
 	$(BIN)/goldstar areas --areas states --slack-units relative --additive --out build/areas-additive-relative --write-reference reference/areas-additive-relative --force --quiet
 
 verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate, numpy recompute
@@ -54,6 +57,7 @@ verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate
 	$(BIN)/goldstar verify --reference reference/band $(VERIFY_ARGS)
 	$(BIN)/goldstar verify --areas reference/areas
 	$(BIN)/goldstar verify --areas reference/areas-max-exhaustion-2
+	$(BIN)/goldstar verify --areas reference/areas-additive
 	$(BIN)/goldstar verify --areas reference/areas-additive-relative
 
 bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md

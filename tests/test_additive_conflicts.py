@@ -130,7 +130,7 @@ def test_a_cell_less_its_nested_cells_needing_more_than_the_records_hold_is_name
     assert len(out) == 1 and out[0].startswith("c0 less c1, c2 (the records it holds that they do not): "
                                                "the bands of its 2 areas add up to [4.6285, ")
     assert out[0].endswith("the coupled records reach [1.6, 4]")
-    assert coupling_conflicts(P) == out
+    assert coupling_conflicts(P)[:1] == out  # (then the family test's lines, proofs of their own)
     # X's need 1 lower (c0 5.5): [3.6335, ...] fits in [1.6, 4]; c0's total is then met by Z (1.5)
     fits = NESTED + np.array([[-1.0, 0, 0, 0], [0, 0, 0, 0], [1.0, 0, 0, 0]])
     assert coupling_conflicts(nested_problem(fits, NESTED_KEPT)) == []

@@ -130,8 +130,12 @@ def test_a_stalled_loop_is_run_again_from_its_start_with_the_dual_proximal_round
     plain = solve_from_start(data, l, u, [rho], OPTIONS, x0=uncoupled_x(data, y0), y0=y0)
     assert "dual prox" not in plain.message
     monkeypatch.setattr(additive_core, "stalled", lambda seen: len(seen) == 3)
-    result = solve_from_start(data, l, u, [rho], OPTIONS, x0=uncoupled_x(data, y0), y0=y0)
+    told: list[dict] = []
+    result = solve_from_start(data, l, u, [rho], OPTIONS, told.append, x0=uncoupled_x(data, y0), y0=y0)
     assert result.status == 0, result.message
+    restart = [entry for entry in told if "stalled" in entry]
+    assert len(restart) == 1 and restart[0]["stalled"] == 3 and restart[0]["best"] >= 0.0
+    assert told.index(restart[0]) < min(i for i, entry in enumerate(told) if "round" in entry)
     assert result.message.startswith("without the dual term |G| stayed at or above its start's")
     assert "dual prox round(s), then" in result.message
     assert np.abs(result.x - clarabel_joint(data, l, u, rho)).max() < 1e-9
@@ -253,6 +257,8 @@ def test_the_newton_matrix_updated_record_by_record_is_the_one_built_again(mode,
             changed += int(((cp.free != last.free).any(axis=1) | (cp.active != last.active)).sum())
         H = incremental.at(cp)
         expected = newton_matrix(data, JointGrams(data), cp)
+        # the same terms (each entry a sum over the 60 records' outer products) added in another
+        # order and partly subtracted again: tens of roundings of the largest entry, not more
         assert np.abs(H - expected).max() <= 1e-13 * np.abs(expected).max()
         H[...] = np.nan  # the caller's to write over: the kept C-part is not touched
         states, last = states + 1, cp

@@ -76,7 +76,7 @@ def test_a_repeated_cell_is_refused_by_line(tmp_path):
 
 def test_shipped_recipes_and_their_sharing_rows():
     sharing = read_sharing()
-    sizes = {"goldstar-77": 77, "tmd-states": 175, "tmd-districts": 107}
+    sizes = {"goldstar-77": 77, "goldstar-69": 69, "tmd-states": 175, "tmd-districts": 107}
     for name, size in sizes.items():
         cells = read_recipe(resolve_recipe(name))
         assert len(cells) == size
@@ -90,6 +90,20 @@ def test_shipped_recipes_and_their_sharing_rows():
     assert sharing.columns(ctc, "") == ("A07225", "A11070")
     top = next(c for c in read_recipe(RECIPES["tmd-districts"]) if c.agilo == 500000.0)
     assert soi_stubs(top, "") == (9, 10)  # the district spec's top bin is the state table's stubs 9 and 10
+
+
+def test_goldstar_69_is_goldstar_77_less_the_additive_states_conflicts():
+    """The eight cells docs/additive.md names as the additive coupling's conflicts on the states:
+    the returns of AGI $50K-$75K; single, joint and head-of-household returns of $75K-$100K and
+    $100K-$200K; returns with wages of AGI under $1. Otherwise the same cells in the same order."""
+    full = [c.name for c in read_recipe(RECIPES["goldstar-77"])]
+    less = [c.name for c in read_recipe(RECIPES["goldstar-69"])]
+    gone = [name for name in full if name not in less]
+    assert [name for name in full if name in less] == less
+    assert gone == ["c00100/cnt=1/scope=1/agi=[50000.0,75000.0)/fs=0"] + [
+        f"c00100/cnt=1/scope=1/agi=[{lo},{hi})/fs={fs}" for fs in (1, 2, 4)
+        for lo, hi in (("75000.0", "100000.0"), ("100000.0", "200000.0"))] + [
+        "e00200/cnt=3/scope=1/agi=[-9e+99,1.0)/fs=0"]
 
 
 def test_a_bin_off_the_soi_stub_edges_is_refused():

@@ -24,7 +24,7 @@ from goldstar.areas.reference import (  # noqa: E402
     DUALS, KEY, MANIFEST, check_reference_output, national_mismatch, write_reference,
 )
 from goldstar.cli import main  # noqa: E402
-from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.exceptions import EXIT_FAILED, InputError  # noqa: E402
 from goldstar.hashing import file_hash  # noqa: E402
 from goldstar.solvers import SOLVERS  # noqa: E402
 from tests.areas_helpers import small_records  # noqa: E402
@@ -418,3 +418,26 @@ def test_malformed_recorded_settings_are_named(made, tmp_path, capsys, edit):
     edit_duals(ref, edit_info=lambda info: edit(info["settings"]))
     assert main(["areas", "--verify", str(ref), "--quiet"]) == 2
     assert "metadata `settings" in capsys.readouterr().err
+
+
+def test_a_reference_records_its_recipe_and_verify_reads_it(made, tmp_path, capsys):
+    """Made from the shipped goldstar-69, a reference verifies without --recipe (verify finds the
+    shipped recipe by its file name and content hash); made from a recipe file of one's own, verify
+    without it names both recipes and exits 1, and with it passes."""
+    from goldstar.areas.recipe import RECIPES
+
+    assert run_areas(made, made / "national", tmp_path / "out69", tmp_path / "ref69", "--recipe", "goldstar-69") == 0
+    assert verify(made, tmp_path / "ref69") == 0
+    own = tmp_path / "mine.csv"
+    own.write_text("\n".join(RECIPES["goldstar-77"].read_text().splitlines()[:-3]) + "\n")
+    assert run_areas(made, made / "national", tmp_path / "outown", tmp_path / "refown", "--recipe", str(own)) == 0
+    capsys.readouterr()
+    assert verify(made, tmp_path / "refown") == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "made from the recipe mine.csv" in err and "no shipped recipe" in err and "goldstar-77.csv" in err
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--verify", str(tmp_path / "refown"), "--records", str(made / "records.parquet"),
+                              "--national-weights", str(made / "national" / "weights.parquet"), "--recipe", str(own),
+                              "--quiet"])
+    assert command.verify(args) == 0

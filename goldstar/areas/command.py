@@ -507,6 +507,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
 
     import numpy as np
 
+    from .recipe import shipped_recipe
     from .reference import MANIFEST, national_mismatch, read_reference, recorded_settings, verify_reference
     from .targets import area_names
 
@@ -515,12 +516,14 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     _, info = read_reference(reference)
     for name, value in recorded_settings(reference, info).items():  # the areas are rebuilt as they were made
         setattr(args, name, value)
+    if args.recipe is None:  # from the shipped recipe it records, if it was made from one
+        args.recipe = shipped_recipe(info.get("national", {}).get("recipe"))
     area_set = args.areas or info["areas"]
     if info.get("joint") is not None and sorted(area_names(area_set)) != sorted(area_names(info["areas"])):
         raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "
                          "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
-    mismatch = national_mismatch(info["national"], national.hashes)
+    mismatch = national_mismatch(info["national"], national.hashes) or _recipe_mismatch(reference, info, national)
     if mismatch is not None:  # every area's input hash would fail: say why once
         print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
         return EXIT_FAILED
@@ -588,6 +591,17 @@ def _print_verified(reference: Path, results: list[tuple[str, bool, str]], modes
               + (" ..." if len(failed) > 10 else ""), file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _recipe_mismatch(reference: Path, info: dict[str, Any], national: Any) -> str | None:
+    """A sentence naming both recipes when the reference was made from another recipe file than
+    the one this verify reads (every area's input hash covers its targets); None when they agree."""
+    recorded, found = info.get("national", {}).get("recipe"), national.hashes.get("recipe")
+    if not isinstance(recorded, dict) or found is None or recorded.get("hash") == found["hash"]:
+        return None
+    return (f"the areas reference was made from the recipe {recorded.get('file')} ({recorded.get('hash')}), which is "
+            f"no shipped recipe; this verify read {found['file']} ({found['hash']}): give that recipe with "
+            f"`goldstar areas --verify {reference} --recipe FILE`")
 
 
 def verify_directory(directory: Path, modes: tuple[str, ...]) -> int:

@@ -262,11 +262,11 @@ def family_conflicts(problem: JointProblem) -> list[str]:
 
 
 def coupling_conflicts(problem: JointProblem) -> list[str]:
-    """The conflicts the totals show: aggregate_conflicts and nested_conflicts, and where they
-    find none, family_conflicts (where they do, its directions tend to prove the same conflict
-    again). All test the bands meant to be met (JointProblem.hard); an area with soft bands
-    counts among the areas outside a cell's set, free to take what the others leave."""
-    return aggregate_conflicts(problem) + nested_conflicts(problem) or family_conflicts(problem)
+    """Every conflict the totals show: aggregate_conflicts, nested_conflicts, then
+    family_conflicts (a cell may be named by two of them: each line is a proof of its own). All
+    test the bands meant to be met (JointProblem.hard); an area with soft bands counts among the
+    areas outside a cell's set, free to take what the others leave."""
+    return aggregate_conflicts(problem) + nested_conflicts(problem) + family_conflicts(problem)
 
 
 # a proof's bands named one by one in its line, largest coefficient first; the count says how many more

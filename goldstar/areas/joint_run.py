@@ -399,7 +399,8 @@ class JointOutcome:
     def conflicts_said(self) -> str:
         """How many conflicts, and what was done: nothing solved, or the solve stopped."""
         if self.proven_after is None:
-            return f"{len(self.conflicts)} cell(s) whose bands no coupled weights meet together; nothing joint was solved"
+            return (f"{len(self.conflicts)} conflict(s) among bands no coupled weights meet together (each line a proof "
+                    "of its own; a cell may be named by two); nothing joint was solved")
         return (f"bands no coupled weights meet together, proved by the joint dual {self.proven_after:.1f} s into the "
                 "solve; nothing joint was written")
 

@@ -1,10 +1,13 @@
 """Area recipes: which target cells an area gets, in TMD's spec format (goldstar.areas.spec).
 
 A recipe is a CSV with the columns varname, count, scope, fstatus, agilo, agihi and an optional
-description, one row a cell. Three ship with goldstar (data/recipes/, source in data/README.md):
+description, one row a cell. Four ship with goldstar (data/recipes/, source in data/README.md):
 
     goldstar-77     goldstar's own 77 cells (returns, AGI, filing statuses and wages by AGI stub;
                     seven income amounts over all AGI), filers only
+    goldstar-69     goldstar-77 less the eight cells whose bands the additive coupling makes
+                    unreachable together on the 51 states (docs/additive.md): for --additive
+                    with hard bands
     tmd-states      TMD's state target spec (175 cells)
     tmd-districts   TMD's congressional-district spec (107 cells)
 
@@ -19,18 +22,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import InputError
+from ..hashing import file_hash
 from . import variables
 from .spec import SPEC_COLUMNS, Cell, check_unique, parse_cell, read_rows
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 RECIPES: dict[str, Path] = {
     "goldstar-77": DATA_DIR / "recipes" / "goldstar-77.csv",
+    "goldstar-69": DATA_DIR / "recipes" / "goldstar-69.csv",
     "tmd-states": DATA_DIR / "recipes" / "tmd-states.csv",
     "tmd-districts": DATA_DIR / "recipes" / "tmd-districts.csv",
 }
@@ -56,6 +62,15 @@ def resolve_recipe(text: str | os.PathLike[str]) -> Path:
         known = ", ".join(RECIPES)
         raise InputError(f"--recipe {text}: no such file, and not a shipped recipe ({known})")
     return path
+
+
+def shipped_recipe(recorded: Any) -> str | None:
+    """The name of the shipped recipe that `recorded` ({"file", "hash"}, as NationalData's hashes
+    record a recipe) was made from: the same file name and content hash; None when it is none."""
+    if not isinstance(recorded, dict):
+        return None
+    return next((name for name, path in RECIPES.items()
+                 if recorded.get("file") == path.name and recorded.get("hash") == file_hash(path)), None)
 
 
 def read_recipe(path: str | os.PathLike[str] = DEFAULT_RECIPE) -> list[Cell]:
