@@ -98,6 +98,7 @@ def test_the_areas_solved_jointly_under_a_cap(client, records):
         assert np.array_equal(result[a].weights.to_numpy(), separate[a].weights.to_numpy())
     low = goldstar.reweight_areas(records, national, areas=areas, client=client, max_exhaustion=0.285)
     assert not low.joint.certified and low.joint.conflicts and low.joint.weights == {}
+    assert low.joint.message.endswith("nothing joint was solved")
 
 
 @pytest.mark.parametrize("kwargs,message", [
