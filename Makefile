@@ -43,14 +43,16 @@ test-oldest:  ## the suite and the verify of every reference on the oldest versi
 # The capped joint reference starts from that batch (its areas are skipped as already done); the
 # additive ones each from their own batch (~5 min each): the states on goldstar-69 with hard bands
 # (goldstar-77 less the cells whose bands no additive weights meet together), and on goldstar-77
-# with every band soft (relative slack units).
-goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, their joint solve capped at 2, and the additive states (hard bands on goldstar-69; every band soft)
+# with every band soft (relative slack units); then PA's districts within the latter's state weights
+# (read from the committed reference, ~1.5 min).
+goldstar: $(BIN)/goldstar  ## (release manager) make every reference: default, band, the areas made from band, their joint solve capped at 2, the additive states (hard bands on goldstar-69; every band soft), and PA's districts additive within their state
 	$(BIN)/goldstar goldstar $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar goldstar --objective band $(GOLDSTAR_ARGS)
 	$(BIN)/goldstar areas --areas states --out build/areas-reference --write-reference reference/areas --force --rerun-all --quiet
 	$(BIN)/goldstar areas --areas states --max-exhaustion 2 --out build/areas-reference --write-reference reference/areas-max-exhaustion-2 --force --quiet
 	$(BIN)/goldstar areas --areas states --recipe goldstar-69 --additive --out build/areas-additive --write-reference reference/areas-additive --force --quiet
 	$(BIN)/goldstar areas --areas states --slack-units relative --additive --out build/areas-additive-relative --write-reference reference/areas-additive-relative --force --quiet
+	$(BIN)/goldstar areas --areas districts:PA --within reference/areas-additive-relative --slack-units relative --additive --out build/districts-PA-additive-relative --write-reference reference/districts-PA-additive-relative --force --quiet
 
 verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate, numpy recompute
 	$(BIN)/goldstar verify --reference reference/default $(VERIFY_ARGS)
@@ -59,6 +61,7 @@ verify: $(BIN)/goldstar  ## check every committed reference: hashes, certificate
 	$(BIN)/goldstar verify --areas reference/areas-max-exhaustion-2
 	$(BIN)/goldstar verify --areas reference/areas-additive
 	$(BIN)/goldstar verify --areas reference/areas-additive-relative
+	$(BIN)/goldstar verify --areas reference/districts-PA-additive-relative
 
 bench: $(BIN)/goldstar  ## every solver, default problem + synthetic series; band-newton vs Clarabel; writes BENCHMARKS.md
 	$(BIN)/python scripts/bench.py

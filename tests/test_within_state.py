@@ -5,6 +5,7 @@ add up to its state weight, certified, on small national data."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -145,7 +146,7 @@ def test_a_states_batch_from_other_national_weights_is_refused(small_files, runs
     (("--within", "{tmp}/nowhere"), "not a directory"),
     (("--within", "{tmp}/plain"), "not a goldstar areas output"),
     (("--within", "{tmp}"), "must not contain each other"),
-    (("--within", "{states}", "--write-reference", "{tmp}/ref"), "--write-reference do not apply"),
+    (("--within", "{states}", "--targets-dir", "{tmp}"), "--targets-dir does not apply"),
 ])
 def test_bad_within_arguments_exit_2(small_files, runs, tmp_path, capsys, extra, says):
     states = runs[0]
@@ -396,3 +397,85 @@ def test_the_python_api_solves_a_states_districts_within_it_as_the_command_does(
         assert np.allclose(result.joint.weights[d].to_numpy(), share * W * m[d], rtol=1e-9, atol=1e-9)
     total = sum(result.joint.weights[d].to_numpy() for d in DISTRICTS)
     assert np.all(np.abs(total - W) <= 1e-12 * W)
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory, small_files):
+    """The states of `runs` again, each writing its compact reference: separate (NH, VT) and
+    joint (capped at 1): (separate batch, separate reference, joint batch, joint reference)."""
+    root = tmp_path_factory.mktemp("within-refs")
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    try:
+        out = {}
+        for name, extra in (("separate", ()), ("joint", ("--max-exhaustion", "1"))):
+            assert areas_cli(small_files, root / name, "--areas", f"{STATE},VT", "--no-tmd-weights",
+                             "--write-reference", str(root / f"{name}-ref"), *extra) == 0
+            out[name] = (root / name, root / f"{name}-ref")
+    finally:
+        mp.undo()
+    return (*out["separate"], *out["joint"])
+
+
+@pytest.mark.parametrize("which", ["separate", "joint"])
+def test_districts_within_a_states_reference_sit_on_the_batchs_state_weights(small_files, references, which):
+    """--within a compact states reference: the state's weights rebuilt from its duals (a joint
+    reference's with every record's coupling multiplier solved again) are the batch's own, to
+    rounding (1e-13 of each weight), and the marker says where they came from."""
+    import argparse
+
+    from goldstar.areas import command
+
+    batch_dir, reference = references[:2] if which == "separate" else references[2:]
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    weights = []
+    for within in (batch_dir, reference):
+        args = parser.parse_args(["--areas", f"districts:{STATE}", "--within", str(within), "--records",
+                                  str(small_files / "records.parquet"), "--national-weights",
+                                  str(small_files / "weights.parquet")])
+        parent = command.batch_inputs(args, args.areas)[0]
+        weights.append(parent.weight)
+        source = parent.hashes["within"]["source"]
+    assert source == f"{which} reference"
+    assert np.all(np.abs(weights[1] - weights[0]) <= 1e-13 * weights[0])
+
+
+def test_a_districts_reference_within_a_states_reference_verifies_and_says_when_they_part(
+        small_files, references, tmp_path, capsys):
+    """--write-reference with --within: the districts' joint reference records the states'
+    source and verifies, rebuilding the state weights from it; once the states reference there
+    holds other duals, verify names both weights' hashes and exits 1. Several states' districts
+    with --write-reference exit 2."""
+    import argparse
+    import shutil
+
+    from goldstar.areas import command
+    from goldstar.exceptions import EXIT_FAILED
+
+    states_ref = Path(shutil.copytree(references[3], tmp_path / "states-ref"))
+    ref = tmp_path / "districts-ref"
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    try:
+        assert areas_cli(small_files, tmp_path / "out", "--areas", f"districts:{STATE}", "--within", str(states_ref),
+                         "--additive", "--no-tmd-weights", "--write-reference", str(ref)) == 0
+        assert areas_cli(small_files, tmp_path / "two", "--areas", f"districts:{STATE},VT", "--within",
+                         str(states_ref), "--additive", "--no-tmd-weights", "--write-reference",
+                         str(tmp_path / "two-ref")) == 2
+    finally:
+        mp.undo()
+    assert "writes one state's districts" in capsys.readouterr().err and not (tmp_path / "two-ref").exists()
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = ["--verify", str(ref), "--records", str(small_files / "records.parquet"), "--national-weights",
+            str(small_files / "weights.parquet"), "--quiet"]
+    assert command.verify(parser.parse_args(args)) == 0
+    assert "and the joint certificate" in capsys.readouterr().out
+    # the states reference replaced by the separate one: other state weights
+    shutil.rmtree(states_ref)
+    shutil.copytree(references[1], states_ref)
+    assert command.verify(parser.parse_args(args)) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert f"its districts were solved within {STATE}'s weights from {states_ref} (joint reference" in err
+    assert "but the weights found there now hash" in err

@@ -93,7 +93,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "to at most E times its national weight, exactly; written to OUT/joint")
     p.add_argument("--within", type=Path, default=None, metavar="DIR",
                    help="solve the districts of a state (--areas districts:ST) within its weights in the states "
-                        "batch DIR (its joint solve's when DIR has one) instead of the national weights; with "
+                        "batch DIR (its joint solve's when DIR has one) or the compact states reference DIR "
+                        "instead of the national weights; with "
                         "--additive each record's district weights add up to its state weight. Several states "
                         "(districts:NY,PA): each into OUT/<ST>, their joint solves as Dask tasks")
     p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
@@ -149,13 +150,14 @@ def check_arguments(args: argparse.Namespace) -> None:
 
         check_joint_out(args.out)  # a folder of anyone else's at OUT/joint: refused before any work
     if args.within is not None:
-        given = [flag for flag, value in (("--targets-dir", args.targets_dir),
-                                          ("--write-reference", args.write_reference)) if value is not None]
-        if given:
-            raise InputError(f"--within solves districts within a states batch's weights: {', '.join(given)} "
-                             "do not apply")
+        if args.targets_dir is not None:
+            raise InputError("--within solves districts within a states batch's weights: --targets-dir does not apply")
+        if several and args.write_reference is not None:
+            raise InputError(f"--write-reference writes one state's districts: give --areas districts:ST, not "
+                             f"the districts of {len(states)} states")
         if not args.within.is_dir():
-            raise InputError(f"--within {args.within}: not a directory; give the --out of a states batch")
+            raise InputError(f"--within {args.within}: not a directory; give the --out of a states batch or a "
+                             "compact states reference (--write-reference)")
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
     if args.joint_time_limit is not None:
@@ -395,8 +397,40 @@ def batch_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple
     if getattr(args, "within", None) is not None:
         from .within import within_state
 
-        national, areas = within_state(national, areas, args.within)
+        national, areas = within_state(national, areas, args.within,
+                                       lambda reference, info: _inputs_as_made(args, reference, info))
     return (national, areas, *settings_and_hashes(args, national, areas, overrides), seed)
+
+
+def as_made(args: argparse.Namespace, reference: Path, info: dict[str, Any]) -> argparse.Namespace:
+    """`args` with the settings an areas reference records (it was made with them; every area's
+    input hash covers them) and, unless args gives them, the shipped recipe it was made from and
+    the states batch or reference its districts were solved within (--within)."""
+    from .recipe import shipped_recipe
+    from .reference import recorded_settings as settings_made_with
+
+    made = argparse.Namespace(**vars(args))
+    for name, value in settings_made_with(reference, info).items():
+        setattr(made, name, value)
+    if made.recipe is None:
+        made.recipe = shipped_recipe(info.get("national", {}).get("recipe"))
+    within = info.get("national", {}).get("within")
+    if getattr(made, "within", None) is None and isinstance(within, dict):  # districts within their state's weights
+        made.within = Path(str(within.get("directory")))
+    return made
+
+
+def _inputs_as_made(args: argparse.Namespace, reference: Path, info: dict[str, Any]) -> tuple[Any, list, list, list[str]]:
+    """batch_inputs of the areas an areas reference holds, as it was made (as_made), on the
+    national inputs `args` names; InputError naming the reference when its recipe is not the
+    one found (_recipe_mismatch)."""
+    made = as_made(args, reference, info)
+    made.within, made.areas = None, info["areas"]
+    national, areas, settings, hashes = batch_inputs(made, info["areas"])[:4]
+    mismatch = _recipe_mismatch(reference, info, national)
+    if mismatch is not None:
+        raise InputError(f"{reference}: {mismatch}")
+    return national, areas, settings, hashes
 
 
 def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple[Any, list, Any, int]:
@@ -507,23 +541,20 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
 
     import numpy as np
 
-    from .recipe import shipped_recipe
-    from .reference import MANIFEST, national_mismatch, read_reference, recorded_settings, verify_reference
+    from .reference import MANIFEST, national_mismatch, read_reference, verify_reference
     from .targets import area_names
 
     start = time.perf_counter()
     reference = args.verify
     _, info = read_reference(reference)
-    for name, value in recorded_settings(reference, info).items():  # the areas are rebuilt as they were made
-        setattr(args, name, value)
-    if args.recipe is None:  # from the shipped recipe it records, if it was made from one
-        args.recipe = shipped_recipe(info.get("national", {}).get("recipe"))
+    args = as_made(args, reference, info)  # the areas are rebuilt as they were made
     area_set = args.areas or info["areas"]
     if info.get("joint") is not None and sorted(area_names(area_set)) != sorted(area_names(info["areas"])):
         raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "
                          "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
-    mismatch = national_mismatch(info["national"], national.hashes) or _recipe_mismatch(reference, info, national)
+    mismatch = (national_mismatch(info["national"], national.hashes) or _recipe_mismatch(reference, info, national)
+                or _within_mismatch(info, national))
     if mismatch is not None:  # every area's input hash would fail: say why once
         print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
         return EXIT_FAILED
@@ -602,6 +633,21 @@ def _recipe_mismatch(reference: Path, info: dict[str, Any], national: Any) -> st
     return (f"the areas reference was made from the recipe {recorded.get('file')} ({recorded.get('hash')}), which is "
             f"no shipped recipe; this verify read {found['file']} ({found['hash']}): give that recipe with "
             f"`goldstar areas --verify {reference} --recipe FILE`")
+
+
+def _within_mismatch(info: dict[str, Any], national: Any) -> str | None:
+    """A sentence naming the states' source when a districts reference was solved within other
+    state weights than the ones rebuilt now (their hash); None when they agree or it holds none."""
+    recorded = info.get("national", {})
+    within = recorded.get("within")
+    if not isinstance(within, dict):
+        return None
+    before, now = recorded.get("national_weights", {}).get("hash"), national.hashes["national_weights"]["hash"]
+    if before == now:
+        return None
+    return (f"its districts were solved within {within.get('state')}'s weights from {within.get('directory')} "
+            f"({within.get('source')}; hash {before}), but the weights found there now hash {now}: solve the "
+            "districts again within them and write the reference again")
 
 
 def verify_directory(directory: Path, modes: tuple[str, ...]) -> int:

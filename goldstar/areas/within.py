@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from ..exceptions import InputError
 from ..hashing import arrays_hash
+from ..solvers.additive_core import multipliers_of_dual
+from ..store.outputs import DUALS, MANIFEST
 from .inputs import NationalData
-from .joint_run import read_joint
+from .joint import joint_duals, joint_problem
+from .joint_run import national_multipliers, read_joint
+from .reference import read_reference, verify_reference
 from .report import area_multipliers, read_area_row, read_records, read_summary
 from .synthetic import district_names
 from .targets import AreaSpec, area_targets
@@ -35,12 +40,19 @@ from .targets import AreaSpec, area_targets
 OPTION = "--within"
 
 
-def within_state(national: NationalData, areas: list[AreaSpec], directory: Path) -> tuple[NationalData, list[AreaSpec]]:
+# rebuild(reference, info) -> (national data, areas, settings, input hashes) of the areas an
+# areas reference holds, as it was made (goldstar.areas.command gives it)
+Rebuild = Callable[[Path, dict[str, Any]], tuple[NationalData, list[AreaSpec], list[Any], list[str]]]
+
+
+def within_state(national: NationalData, areas: list[AreaSpec], directory: Path,
+                 rebuild: Rebuild | None = None) -> tuple[NationalData, list[AreaSpec]]:
     """(the state's data in the national data's place, the districts with their shares and
     targets relative to it) for `areas`, every district of one state (InputError otherwise,
-    naming --within), with the state's weights read from the states batch in `directory`."""
+    naming --within), with the state's weights read from the states batch or the compact states
+    reference in `directory` (state_weights)."""
     state = _the_state(areas)
-    weight, source = state_weights(Path(directory), state, national)
+    weight, source = state_weights(Path(directory), state, national, rebuild)
     totals = national.A.T @ weight
     hashes = {**national.hashes,
               "national_weights": {"file": f"{directory} ({state}, {source})", "hash": arrays_hash([("weight", weight)])},
@@ -74,11 +86,16 @@ def _the_state(areas: list[AreaSpec]) -> str:
     return states[0]
 
 
-def state_weights(directory: Path, state: str, national: NationalData) -> tuple[np.ndarray, str]:
-    """(W, where its multipliers came from: `joint` or `separate`): the state's weights in a
-    finished states batch, aligned with the national records; InputError naming the file and
-    --within when the batch is not there, not finished for the state, or from other national
-    records or weights (the files read and checked as `goldstar report --areas` reads them)."""
+def state_weights(directory: Path, state: str, national: NationalData,
+                  rebuild: Rebuild | None = None) -> tuple[np.ndarray, str]:
+    """(W, where its multipliers came from: `joint` or `separate`, or `joint reference` or
+    `separate reference`): the state's weights in a finished states batch, aligned with the
+    national records, or in a compact states reference (reference_state_weights, with
+    `rebuild`); InputError naming the file and --within when the batch is not there, not finished
+    for the state, or from other national records or weights (the files read and checked as
+    `goldstar report --areas` reads them)."""
+    if is_reference(directory) and rebuild is not None:
+        return reference_state_weights(directory, state, national, rebuild)
     where = f"{OPTION} {directory}"
     summary = read_summary(directory, option=OPTION)
     ids, weight = read_records(directory, option=OPTION)
@@ -98,3 +115,42 @@ def state_weights(directory: Path, state: str, national: NationalData) -> tuple[
         return share * national.weight * m[state], "joint"
     row = read_area_row(directory, state, option=OPTION)
     return share * national.weight * area_multipliers(directory, state, row, national.n, option=OPTION), "separate"
+
+
+def is_reference(directory: Path) -> bool:
+    """Whether `directory` is a compact areas reference (duals.parquet and MANIFEST.json) rather
+    than an areas output."""
+    return (Path(directory) / DUALS).is_file() and (Path(directory) / MANIFEST).is_file()
+
+
+def reference_state_weights(directory: Path, state: str, national: NationalData,
+                            rebuild: Rebuild) -> tuple[np.ndarray, str]:
+    """(W, `joint reference` or `separate reference`): the state's weights from a compact states
+    reference, rebuilt from its duals on the areas as the reference was made (`rebuild`): under
+    a joint reference's coupling, every record's coupling multiplier solved exactly from the
+    stored duals (its input hashes checked, as `goldstar verify --areas` does); from a separate
+    one, the state's weights as verify rebuilds them, certified. InputError naming --within when
+    the reference holds no such state, was made from other national records or weights, or its
+    state does not rebuild or certify."""
+    where = f"{OPTION} {directory}"
+    _, info = read_reference(directory)
+    if state not in info["by_area"]:
+        raise InputError(f"{where}: the reference holds no {state} (it holds {info['areas']!r})")
+    parent, specs, settings, hashes = rebuild(directory, info)
+    if not (np.array_equal(parent.record_ids, national.record_ids) and np.array_equal(parent.weight, national.weight)):
+        raise InputError(f"{where}: made from other national records or weights than this batch's; solve the "
+                         "districts from the same national inputs")
+    a = [spec.name for spec in specs].index(state)
+    try:
+        if info.get("joint") is not None:
+            problem = joint_problem(parent, specs, settings, hashes, max_exhaustion=info["joint"].get("max_exhaustion"))
+            joint_x = multipliers_of_dual(problem.data, joint_duals(problem, directory))
+            m = national_multipliers(parent, problem, joint_x)[:, problem.areas.index(state)]
+            return specs[a].pop_share * national.weight * m, "joint reference"
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    x: dict[str, np.ndarray] = {}
+    _, ok, what = verify_reference(directory, parent, [specs[a]], [settings[a]], [hashes[a]], x, complete=False)[0]
+    if not ok:
+        raise InputError(f"{where}: {state}'s weights do not rebuild from the reference: {what}")
+    return specs[a].pop_share * national.weight * x[state], "separate reference"
