@@ -97,7 +97,11 @@ def state_weights(directory: Path, state: str, national: NationalData,
     if is_reference(directory) and rebuild is not None:
         return reference_state_weights(directory, state, national, rebuild)
     where = f"{OPTION} {directory}"
-    summary = read_summary(directory, option=OPTION)
+    try:
+        summary = read_summary(directory, option=OPTION)
+    except InputError as exc:
+        raise InputError(f"{exc}; {OPTION} takes a states batch (the --out of goldstar areas --areas states) or a "
+                         "compact states reference (its --write-reference)") from exc
     ids, weight = read_records(directory, option=OPTION)
     if not (np.array_equal(ids, national.record_ids) and np.array_equal(weight, national.weight)):
         raise InputError(f"{where}: its records.parquet holds other records or national weights than this "
