@@ -479,3 +479,24 @@ def test_a_districts_reference_within_a_states_reference_verifies_and_says_when_
     err = capsys.readouterr().err
     assert f"its districts were solved within {STATE}'s weights from {states_ref} (joint reference" in err
     assert "but the weights found there now hash" in err
+
+
+def test_the_python_api_solves_districts_within_a_states_reference(small_files, references):
+    """reweight_areas(..., within=REFERENCE) with the national weights as a DataFrame: the state
+    weights rebuilt from the joint states reference on those weights, the districts certified and
+    adding up to them (the certificate's 1e-12 of a record's state weight)."""
+    import pandas as pd
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas.api import reweight_areas
+
+    national = pd.read_parquet(small_files / "weights.parquet")
+    with Client(LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")) as client:
+        result = reweight_areas(small_files / "records.parquet", national, areas=f"districts:{STATE}",
+                                within=references[3], additive=True, client=client)
+    assert result.joint.certified, result.joint.message
+    _, m = read_joint(references[2])
+    share = json.loads((references[2] / "areas" / f"{STATE}.json").read_text())["pop_share"]
+    W = share * national["weight"].to_numpy() * m[STATE]
+    total = sum(result.joint.weights[d].to_numpy() for d in DISTRICTS)
+    assert np.all(np.abs(total - W) <= 1e-12 * W + 1e-12)

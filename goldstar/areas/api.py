@@ -174,7 +174,8 @@ def reweight_areas(
     closed at the end. Nothing is written but the records engine's cache. `additive=True` or
     `max_exhaustion=E`: then the areas solved jointly from their separate solves (`.joint`, as
     `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most.
-    `within`: a finished states batch (the --out of `goldstar areas --areas states`): `areas`,
+    `within`: a finished states batch (the --out of `goldstar areas --areas states`) or a compact
+    states reference (its --write-reference, e.g. reference/areas-additive-relative): `areas`,
     every district of one state (`districts:NY`), are solved within that state's weights there,
     as `goldstar areas --within`; each area's weights are then shares of the state's.
     """
@@ -203,7 +204,8 @@ def reweight_areas(
         if not isinstance(within, (str, os.PathLike)):
             raise InputError(f"reweight_areas: within must be a directory's path, got {type(within).__name__}")
         if not Path(within).is_dir():
-            raise InputError(f"reweight_areas: within {within}: not a directory; give the --out of a states batch")
+            raise InputError(f"reweight_areas: within {within}: not a directory; give the --out of a states batch "
+                             "or a compact states reference")
         args.within = Path(within)
         states = command.within_states(args)
         if len(states) > 1:

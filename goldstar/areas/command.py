@@ -398,7 +398,7 @@ def batch_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tuple
         from .within import within_state
 
         national, areas = within_state(national, areas, args.within,
-                                       lambda reference, info: _inputs_as_made(args, reference, info))
+                                       lambda reference, info: _inputs_as_made(args, reference, info, weights))
     return (national, areas, *settings_and_hashes(args, national, areas, overrides), seed)
 
 
@@ -420,13 +420,14 @@ def as_made(args: argparse.Namespace, reference: Path, info: dict[str, Any]) -> 
     return made
 
 
-def _inputs_as_made(args: argparse.Namespace, reference: Path, info: dict[str, Any]) -> tuple[Any, list, list, list[str]]:
+def _inputs_as_made(args: argparse.Namespace, reference: Path, info: dict[str, Any],
+                    weights=None) -> tuple[Any, list, list, list[str]]:
     """batch_inputs of the areas an areas reference holds, as it was made (as_made), on the
-    national inputs `args` names; InputError naming the reference when its recipe is not the
-    one found (_recipe_mismatch)."""
+    national inputs `args` (and `weights`, as batch_inputs takes them) name; InputError naming
+    the reference when its recipe is not the one found (_recipe_mismatch)."""
     made = as_made(args, reference, info)
     made.within, made.areas = None, info["areas"]
-    national, areas, settings, hashes = batch_inputs(made, info["areas"])[:4]
+    national, areas, settings, hashes = batch_inputs(made, info["areas"], weights)[:4]
     mismatch = _recipe_mismatch(reference, info, national)
     if mismatch is not None:
         raise InputError(f"{reference}: {mismatch}")
