@@ -500,3 +500,21 @@ def test_the_python_api_solves_districts_within_a_states_reference(small_files, 
     W = share * national["weight"].to_numpy() * m[STATE]
     total = sum(result.joint.weights[d].to_numpy() for d in DISTRICTS)
     assert np.all(np.abs(total - W) <= 1e-12 * W + 1e-12)
+
+
+def test_several_states_districts_within_a_states_reference(small_files, references, tmp_path):
+    """districts:NH,VT --within a joint states reference: the states rebuilt from it once, each
+    state's districts into OUT/<ST>, additive and certified, within the reference's weights."""
+    mp = pytest.MonkeyPatch()
+    _threads(mp)
+    try:
+        assert areas_cli(small_files, tmp_path / "out", "--areas", f"districts:{STATE},VT", "--within",
+                         str(references[3]), "--additive", "--no-tmd-weights") == 0
+    finally:
+        mp.undo()
+    for state in (STATE, "VT"):
+        record, _ = read_joint(tmp_path / "out" / state)
+        assert record["certified"]
+        marker = json.loads((tmp_path / "out" / state / "AREAS.json").read_text())
+        assert marker["national"]["within"] == {"directory": str(references[3]), "state": state,
+                                                "source": "joint reference"}

@@ -275,7 +275,8 @@ def _run_locked(args: argparse.Namespace) -> int:
         from .within_batch import plan_states, run_within_states
 
         national, areas, overrides, seed = recipe_inputs(args, args.areas)
-        plans = plan_states(args, national, areas, overrides, seed, settings_and_hashes, recorded_settings)
+        plans = plan_states(args, national, areas, overrides, seed, settings_and_hashes, recorded_settings,
+                            lambda reference, info: _inputs_as_made(args, reference, info))
         return run_within_states(args, plans, separate_batch, weight_file_years(args), start)
     national, areas, settings, hashes, seed = batch_inputs(args, args.areas)
     from .joint_run import coupled

@@ -46,13 +46,16 @@ Rebuild = Callable[[Path, dict[str, Any]], tuple[NationalData, list[AreaSpec], l
 
 
 def within_state(national: NationalData, areas: list[AreaSpec], directory: Path,
-                 rebuild: Rebuild | None = None) -> tuple[NationalData, list[AreaSpec]]:
+                 rebuild: Rebuild | None = None,
+                 found: dict[str, tuple[np.ndarray, str]] | None = None) -> tuple[NationalData, list[AreaSpec]]:
     """(the state's data in the national data's place, the districts with their shares and
     targets relative to it) for `areas`, every district of one state (InputError otherwise,
     naming --within), with the state's weights read from the states batch or the compact states
-    reference in `directory` (state_weights)."""
+    reference in `directory` (state_weights), or taken from `found` (reference_state_weights'
+    answer for several states at once) when it holds the state."""
     state = _the_state(areas)
-    weight, source = state_weights(Path(directory), state, national, rebuild)
+    weight, source = found[state] if found and state in found else state_weights(Path(directory), state, national,
+                                                                                  rebuild)
     totals = national.A.T @ weight
     hashes = {**national.hashes,
               "national_weights": {"file": f"{directory} ({state}, {source})", "hash": arrays_hash([("weight", weight)])},
@@ -95,7 +98,7 @@ def state_weights(directory: Path, state: str, national: NationalData,
     for the state, or from other national records or weights (the files read and checked as
     `goldstar report --areas` reads them)."""
     if is_reference(directory) and rebuild is not None:
-        return reference_state_weights(directory, state, national, rebuild)
+        return reference_state_weights(directory, [state], national, rebuild)[state]
     where = f"{OPTION} {directory}"
     try:
         summary = read_summary(directory, option=OPTION)
@@ -127,34 +130,39 @@ def is_reference(directory: Path) -> bool:
     return (Path(directory) / DUALS).is_file() and (Path(directory) / MANIFEST).is_file()
 
 
-def reference_state_weights(directory: Path, state: str, national: NationalData,
-                            rebuild: Rebuild) -> tuple[np.ndarray, str]:
-    """(W, `joint reference` or `separate reference`): the state's weights from a compact states
-    reference, rebuilt from its duals on the areas as the reference was made (`rebuild`): under
-    a joint reference's coupling, every record's coupling multiplier solved exactly from the
-    stored duals (its input hashes checked, as `goldstar verify --areas` does); from a separate
-    one, the state's weights as verify rebuilds them, certified. InputError naming --within when
-    the reference holds no such state, was made from other national records or weights, or its
-    state does not rebuild or certify."""
+def reference_state_weights(directory: Path, states: list[str], national: NationalData,
+                            rebuild: Rebuild) -> dict[str, tuple[np.ndarray, str]]:
+    """{state: (W, `joint reference` or `separate reference`)} for `states`: their weights from a
+    compact states reference, rebuilt once from its duals on the areas as the reference was made
+    (`rebuild`): under a joint reference's coupling, every record's coupling multiplier solved
+    exactly from the stored duals (its input hashes checked, as `goldstar verify --areas` does);
+    from a separate one, each state's weights as verify rebuilds them, certified. InputError
+    naming --within when the reference holds no such state, was made from other national records
+    or weights, or a state does not rebuild or certify."""
     where = f"{OPTION} {directory}"
     _, info = read_reference(directory)
-    if state not in info["by_area"]:
-        raise InputError(f"{where}: the reference holds no {state} (it holds {info['areas']!r})")
+    missing = [state for state in states if state not in info["by_area"]]
+    if missing:
+        raise InputError(f"{where}: the reference holds no {', '.join(missing)} (it holds {info['areas']!r})")
     parent, specs, settings, hashes = rebuild(directory, info)
     if not (np.array_equal(parent.record_ids, national.record_ids) and np.array_equal(parent.weight, national.weight)):
         raise InputError(f"{where}: made from other national records or weights than this batch's; solve the "
                          "districts from the same national inputs")
-    a = [spec.name for spec in specs].index(state)
-    try:
-        if info.get("joint") is not None:
+    position = {spec.name: a for a, spec in enumerate(specs)}
+    if info.get("joint") is not None:
+        try:
             problem = joint_problem(parent, specs, settings, hashes, max_exhaustion=info["joint"].get("max_exhaustion"))
-            joint_x = multipliers_of_dual(problem.data, joint_duals(problem, directory))
-            m = national_multipliers(parent, problem, joint_x)[:, problem.areas.index(state)]
-            return specs[a].pop_share * national.weight * m, "joint reference"
-    except ValueError as exc:
-        raise InputError(f"{where}: {exc}") from exc
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from exc
+        m = national_multipliers(parent, problem, multipliers_of_dual(problem.data, joint_duals(problem, directory)))
+        return {state: (specs[position[state]].pop_share * national.weight * m[:, position[state]], "joint reference")
+                for state in states}
     x: dict[str, np.ndarray] = {}
-    _, ok, what = verify_reference(directory, parent, [specs[a]], [settings[a]], [hashes[a]], x, complete=False)[0]
-    if not ok:
-        raise InputError(f"{where}: {state}'s weights do not rebuild from the reference: {what}")
-    return specs[a].pop_share * national.weight * x[state], "separate reference"
+    asked = [position[state] for state in states]
+    results = verify_reference(directory, parent, [specs[a] for a in asked], [settings[a] for a in asked],
+                               [hashes[a] for a in asked], x, complete=False)
+    for name, ok, what in results[:len(asked)]:
+        if not ok:
+            raise InputError(f"{where}: {name}'s weights do not rebuild from the reference: {what}")
+    return {state: (specs[position[state]].pop_share * national.weight * x[state], "separate reference")
+            for state in states}

@@ -35,7 +35,7 @@ from . import batch
 from .joint_run import check_coupling, check_joint_out, coupled, joint_after_batch
 from .output import WITHIN_KIND, WITHIN_MARKER, check_out, check_settings, read_marker, say_not_ok
 from .targets import AreaSpec
-from .within import within_state
+from .within import Rebuild, is_reference, reference_state_weights, within_state
 
 def check_states_out(out: Path, states: list[str], within: Path) -> None:
     """Refuse OUT, before any work and without writing, unless it is new, empty (but for the
@@ -132,15 +132,20 @@ def _show(state: str, said: list[tuple[str, str]]) -> None:
 
 
 def plan_states(args: argparse.Namespace, national: Any, areas: list[AreaSpec], overrides: Any, seed: int,
-                settings_and_hashes: Callable, recorded_settings: Callable) -> list[StatePlan]:
-    """Each state's plan (the command's own `settings_and_hashes` and `recorded_settings`, passed
-    in), every state checked before anything is written: its districts complete and its weights
-    in --within (within_state), its coupling, OUT/<ST>/joint and OUT/<ST>'s recorded settings."""
+                settings_and_hashes: Callable, recorded_settings: Callable, rebuild: Rebuild) -> list[StatePlan]:
+    """Each state's plan (the command's own `settings_and_hashes`, `recorded_settings` and
+    `rebuild` of a states reference's areas, passed in), every state checked before anything is
+    written: its districts complete and its weights in --within (within_state; from a states
+    reference, every state's rebuilt at once), its coupling, OUT/<ST>/joint and OUT/<ST>'s
+    recorded settings."""
+    groups = by_state(areas)
+    found = (reference_state_weights(args.within, list(groups), national, rebuild) if is_reference(args.within)
+             else None)
     plans = []
-    for state, districts in by_state(areas).items():
+    for state, districts in groups.items():
         start = time.perf_counter()
         sub = state_args(args, state)
-        state_data, specs = within_state(national, districts, args.within)
+        state_data, specs = within_state(national, districts, args.within, found=found)
         settings, hashes = settings_and_hashes(sub, state_data, specs, overrides)
         if coupled(args):
             check_coupling(specs, args.max_exhaustion)
