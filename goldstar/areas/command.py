@@ -426,7 +426,9 @@ def _inputs_as_made(args: argparse.Namespace, reference: Path, info: dict[str, A
     """batch_inputs of the areas an areas reference holds, as it was made (as_made), on the
     national inputs `args` (and `weights`, as batch_inputs takes them) name; InputError naming
     the reference when its recipe is not the one found (_recipe_mismatch)."""
-    made = as_made(args, reference, info)
+    made = as_made(argparse.Namespace(**{**vars(args), "recipe": None}), reference, info)  # the states' own recipe
+    if made.recipe is None:  # made from no shipped recipe: the one args names may be it (checked below)
+        made.recipe = args.recipe
     made.within, made.areas = None, info["areas"]
     national, areas, settings, hashes = batch_inputs(made, info["areas"], weights)[:4]
     mismatch = _recipe_mismatch(reference, info, national)

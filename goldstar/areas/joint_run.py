@@ -141,7 +141,7 @@ class CouplingConflict(Exception):
     (goldstar.areas.joint.proof_line), `seconds` into the solve."""
 
     def __init__(self, line: str, seconds: float):
-        super().__init__(line)
+        super().__init__(line, seconds)
         self.line, self.seconds = line, seconds
 
 
@@ -455,8 +455,9 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
             print(f"ERROR: {what}: bands the coupling makes unreachable together: {line}", file=err)
         more = len(outcome.conflicts) - SHOWN_CONFLICTS
         print(f"ERROR: {what}: {outcome.conflicts_said()}{f' ({more} more not shown)' if more > 0 else ''}", file=err)
-        if unwritten:
-            print(unwritten, file=err)
+        if args.write_reference is not None:
+            why = "nothing joint was solved" if outcome.proven_after is None else "the joint solve stopped on a conflict"
+            print(f"ERROR: --write-reference {args.write_reference}: not written, {why}", file=err)
         return EXIT_FAILED
     answer, separate = outcome.answer, outcome.separate
     record = joint_record(answer, args.max_exhaustion, separate, national)

@@ -26,9 +26,10 @@ import numpy as np
 
 from ..solvers.additive_core import EXHAUSTION, JointData
 
-# reach and need are sums of up to n K float64 terms (pairwise summation: an error of a few
-# log2(n K) ~ 24 roundings of the terms' absolute sum); a conflict is claimed only beyond this
-# many roundings of that sum.
+# reach and need are sums of up to n K float64 terms, each from a product S = C^T y over a
+# record's cells (tens of terms) and a knapsack fill (K terms); pairwise summation adds a few
+# log2(n K) ~ 24 roundings. A conflict is claimed only beyond this many roundings of the terms'
+# absolute size.
 PROOF_ULPS = 256
 
 
@@ -58,8 +59,10 @@ def reach_and_need(data: JointData, l: np.ndarray, u: np.ndarray, y: np.ndarray)
     need = float(np.minimum(lower, upper).sum())
     if not reach < need:
         return reach, need, 0.0
+    # each record's reach is at most c times its largest |value| over the areas (filled or not: a
+    # near-tie that rounding swaps, or the part-filled area's share, moves it by roundings of that)
     size = data.CT(np.abs(y), absolute=True, rows=records)[:, areas] / data.shares[areas]
-    scale = float(np.sum(size * used[:, :areas.size])) + float(np.maximum(np.abs(lower), np.abs(upper)).sum())
+    scale = float(data.bound * size.max(axis=1).sum()) + float(np.maximum(np.abs(lower), np.abs(upper)).sum())
     return reach, need, PROOF_ULPS * np.finfo(float).eps * scale
 
 
