@@ -191,7 +191,7 @@ def test_the_states_bands_need_more_of_some_filing_statuses_than_the_records_hol
     assert cell not in stubs
     assert len(family) == 1
     need = float(family[0].split("need at least ")[1].split(",")[0])
-    reach = float(family[0].split("reach at most ")[1])
+    reach = float(family[0].split("reach at most ")[1].split(" (rounding margin ")[0])
     assert need > reach
     capped = dataclasses.replace(states, data=dataclasses.replace(states.data, mode=EXHAUSTION, bound=1.0))
     assert nested_conflicts(capped) == out

@@ -231,7 +231,7 @@ def family_conflicts(problem: JointProblem) -> list[str]:
     tests the same direction)."""
     data = problem.data
     hard = problem.hard()
-    position = np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1  # index of (a, j) in y
+    position = data.position
     lower = data.scatter(problem.l) * data.ts  # the lower band ends in target units (0 where not kept)
     out = []
     for j, families in nested_cells(data.A).items():
@@ -252,11 +252,9 @@ def family_conflicts(problem: JointProblem) -> list[str]:
                 proof = proves(data, problem.l, problem.u, side * y)
                 if proof is not None:
                     names = ", ".join(problem.cells[k] for k in kids)
-                    bound = ("need at least {need:.10g}, the coupled records reach at most {reach:.10g}" if side > 0
-                             else "allow at most {need:.10g}, the coupled records hold at least {reach:.10g}")
                     out.append(f"{problem.cells[j]} by its own bands in {(own & ~by_parts).sum()} areas and by its "
                                f"parts {names} in {by_parts.sum()}: their bands "
-                               + bound.format(need=side * proof.need, reach=side * proof.reach))
+                               + _proof_words(proof, side))
                     break
     return out
 
@@ -280,7 +278,6 @@ def proof_line(problem: JointProblem, proof: ConflictProof) -> str:
     needs at least and what the coupled records reach at most."""
     data = problem.data
     ts = data.ts[data.kept]
-    area_of = np.repeat(np.arange(data.K), data.kept.sum(axis=1))
     coefficient = proof.y / ts[proof.bands]
     size = float(np.abs(coefficient).max())
     coefficient = coefficient / size
@@ -288,9 +285,19 @@ def proof_line(problem: JointProblem, proof: ConflictProof) -> str:
     named = ", ".join(f"{problem.targets[j]} [{problem.l[j] * ts[j]:.8g}, {problem.u[j] * ts[j]:.8g}] x {c:.4g}"
                       for j, c in zip(proof.bands[shown], coefficient[shown]))
     more = proof.bands.size - SHOWN_BANDS
-    return (f"{proof.bands.size} band(s) of {np.unique(area_of[proof.bands]).size} area(s): {named}"
-            f"{f' and {more} more' if more > 0 else ''}: their combination needs at least "
-            f"{proof.need / size:.10g}, the coupled records reach at most {proof.reach / size:.10g}")
+    return (f"{proof.bands.size} band(s) of {np.unique(data.area_of[proof.bands]).size} area(s): {named}"
+            f"{f' and {more} more' if more > 0 else ''}: so combined, their bands " + _proof_words(proof, 1.0 / size))
+
+
+def _proof_words(proof: ConflictProof, scale: float) -> str:
+    """What a proof's direction, scaled by `scale` (its sign says which side the bands are on),
+    needs and what the coupled records can give, beyond the rounding margin."""
+    need, reach, margin = scale * proof.need, scale * proof.reach, abs(scale) * proof.margin
+    if scale > 0:
+        words = f"need at least {need:.10g}, the coupled records reach at most {reach:.10g}"
+    else:
+        words = f"allow at most {need:.10g}, the coupled records hold at least {reach:.10g}"
+    return words + f" (rounding margin {margin:.3g})"
 
 
 def _weighted_parts(data: JointData, amounts: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:

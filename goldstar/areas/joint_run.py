@@ -130,7 +130,7 @@ def sum_figures(m: np.ndarray, shares: np.ndarray, weight: np.ndarray) -> dict[s
 # While the joint solve runs, its dual is tested for a proof that some bands meant to be met are
 # unreachable together (goldstar.certificate.conflict): where they are, the dual has no maximum
 # and the loop cannot converge. A test costs about a line search evaluation and a sort of every
-# record's areas (1-2 s on the 51 states), so it runs at most once every CONFLICT_EVERY seconds of
+# record's areas (1.1 to 2.5 s on the 51 states), so it runs at most once every CONFLICT_EVERY seconds of
 # the solve and never takes more than 1 / CONFLICT_SHARE of it.
 CONFLICT_EVERY = 60.0
 CONFLICT_SHARE = 20.0

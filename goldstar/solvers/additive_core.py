@@ -43,7 +43,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +54,8 @@ from .newton import cholesky_solve
 from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, _LINE_SEARCH_REL_TOL, monotone_root
 
 ADDITIVE, EXHAUSTION = "additive", "exhaustion"
+# what run_joint calls with each state's relative |G| and dual y (progress, a conflict watch)
+StateWatch = Callable[[float, np.ndarray], None]
 # The root of r_i is exact when |r_i| is within this many float64 roundings of its terms' size.
 ROOT_ULPS = 8
 ROOT_MAX_ROUNDS = 200
@@ -109,6 +111,16 @@ class JointData:
     @property
     def N(self) -> int:
         return int(self.kept.sum())
+
+    @property
+    def area_of(self) -> np.ndarray:
+        """Each dual entry's area (N: y is area after area)."""
+        return np.repeat(np.arange(self.K), self.kept.sum(axis=1))
+
+    @property
+    def position(self) -> np.ndarray:
+        """K x J: the index in y of area a's band of cell j (meaningful where kept)."""
+        return np.cumsum(self.kept.ravel()).reshape(self.kept.shape) - 1
 
     @property
     def target_factor(self) -> np.ndarray:
@@ -592,9 +604,9 @@ class JointKernels:
         self.prox_weight = 0.0
         self.proxed = np.ones(data.N)
         self.proxed[self.gauge.anchor] = 0.0
-        self.area_of = np.repeat(np.arange(data.K), data.kept.sum(axis=1))  # each dual entry's area
+        self.area_of = data.area_of
         self.probe: tuple | None = None  # joint_step's h along its direction, for the line search
-        self.on_state: Any = None  # called with each state's |G| (run_joint's `on_state`)
+        self.on_state: StateWatch | None = None  # called with each state's |G| and y (run_joint's `on_state`)
         self.steps = 0  # Newton steps taken (one line search each)
 
     def prox_gradient(self, u: np.ndarray) -> np.ndarray:
@@ -943,7 +955,7 @@ class _Stalled(Exception):
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
               options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
               y0: np.ndarray | None = None, dual_prox: float = 0.0, prox_rounds: int = 12,
-              prox_decay: float = 0.1, on_state: Any = None) -> BandResult:
+              prox_decay: float = 0.1, on_state: StateWatch | None = None) -> BandResult:
     """band_core's prox loop with the joint steps, from x = 1 and y = 0, or from a start x0
     (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
     rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
@@ -1026,7 +1038,7 @@ def stalled(seen: list[float]) -> bool:
 
 def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
                      options: dict[str, Any], progress: Any = None, *, x0: np.ndarray, y0: np.ndarray,
-                     on_state: Any = None) -> BandResult:
+                     on_state: StateWatch | None = None) -> BandResult:
     """run_joint from the start (x0, y0) without the dual term; if that loop stalls (STALL_STATES
     states without a relative |G| below its first state's), run_joint again from the same start
     with the dual proximal rounds from FALLBACK_DUAL_PROX, in the time left (`progress` is told
