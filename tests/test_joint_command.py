@@ -4,6 +4,7 @@ OUT/joint and, certified, as a compact reference that `goldstar verify --areas` 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -19,6 +20,7 @@ from goldstar.store.outputs import DUALS  # noqa: E402
 from tests.areas_helpers import areas_cli, load_script, write_small_files  # noqa: E402
 
 AREAS = "AL,CA,NY,TX,WY"
+TORCH_CUDA = importlib.util.find_spec("torch") is not None and __import__("torch").cuda.is_available()
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +215,10 @@ def test_a_joint_reference_is_not_read_as_the_separate_solves(capped, small_file
     (["--max-exhaustion", "nan"], "`--max-exhaustion` must be a finite number"),
     (["--joint-time-limit", "5"], "--joint-time-limit limits the joint solve"),
     (["--additive", "--max-exhaustion", "2"], "argument --max-exhaustion: not allowed with argument --additive"),
+    (["--joint-device", "cpu"], "--joint-device cpu factors the joint solve's Newton systems: give --additive"),
+    (["--max-exhaustion", "2", "--joint-device", "tpu9"], "'tpu9' is not a torch device"),
+    pytest.param(["--max-exhaustion", "2", "--joint-device", "cuda"], "torch sees no CUDA device",
+                 marks=pytest.mark.skipif(TORCH_CUDA, reason="torch sees a GPU here")),
 ])
 def test_bad_couplings_exit_2_before_anything_is_written(small_files, tmp_path, threads, capsys, extra, says):
     out = tmp_path / "out"
@@ -274,6 +280,24 @@ def test_a_cap_above_every_separate_sum_gives_the_separate_weights(capped, small
     for area in AREAS.split(","):
         separate = read_m(out, area)
         assert np.max(np.abs(m[area] - separate) / np.maximum(separate, 1.0)) <= 1e-9
+
+
+def test_the_joint_newton_systems_factored_by_torch_give_the_same_certified_weights(capped, small_files, tmp_path,
+                                                                                    threads, capsys):
+    """--joint-device cpu: the same joint solve with its Newton systems factored by torch, said and
+    recorded; the weights are numpy's to 1e-9 (tests/test_additive_torch.py's reason)."""
+    pytest.importorskip("torch")
+    on_numpy, _, _, _, cap, _ = capped
+    out = tmp_path / "out"
+    assert areas_cli(small_files, out, "--areas", AREAS, "--no-tmd-weights", "--max-exhaustion", repr(cap),
+                     "--joint-device", "cpu") == 0
+    assert "Newton systems factored by torch, cpu" in capsys.readouterr().out
+    record, m = read_joint(out)
+    assert record["certified"] and record["solve"]["factored_on"] == "torch, cpu"
+    numpy_record, numpy_m = read_joint(on_numpy)
+    assert numpy_record["solve"]["factored_on"] == "numpy"
+    for area in AREAS.split(","):
+        assert np.max(np.abs(m[area] - numpy_m[area])) <= 1e-9
 
 
 def test_the_areas_report_puts_the_joint_solve_beside_the_separate_batch(capped, tmp_path):

@@ -31,7 +31,7 @@ from ..exceptions import InputError
 from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
-from .joint_run import check_coupling, coupling_name, joint_steps
+from .joint_run import check_coupling, coupling_name, joint_kernels, joint_steps
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
 
@@ -163,6 +163,7 @@ def reweight_areas(
     additive: bool = False,
     max_exhaustion: float | None = None,
     joint_time_limit: float | None = None,
+    joint_device: str | None = None,
     within: str | os.PathLike[str] | None = None,
 ) -> AreasResult:
     """Exact, certified area weights (module docstring); bad input raises goldstar.InputError.
@@ -173,7 +174,8 @@ def reweight_areas(
     `client`: a dask.distributed Client; by default a local cluster of `workers` processes,
     closed at the end. Nothing is written but the records engine's cache. `additive=True` or
     `max_exhaustion=E`: then the areas solved jointly from their separate solves (`.joint`, as
-    `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most.
+    `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most, its
+    Newton systems factored by torch on `joint_device` if given (`cuda`, `cpu`, `auto`).
     `within`: a finished states batch (the --out of `goldstar areas --areas states`) or a compact
     states reference (its --write-reference, e.g. reference/areas-additive-relative): `areas`,
     every district of one state (`districts:NY`), are solved within that state's weights there,
@@ -198,6 +200,11 @@ def reweight_areas(
             raise InputError("reweight_areas: joint_time_limit limits the joint solve: give additive=True or "
                              "max_exhaustion=E too")
         number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
+    if joint_device is not None:
+        if not coupled:
+            raise InputError(f"reweight_areas: joint_device {joint_device!r} factors the joint solve's Newton "
+                             "systems: give additive=True or max_exhaustion=E too")
+        joint_kernels(joint_device)  # an unknown or absent device is bad input, said before any solve
     if within is not None:
         if args.targets_dir is not None:
             raise InputError("reweight_areas: within solves districts by the recipe's SOI shares, not target files")
@@ -245,14 +252,15 @@ def reweight_areas(
     joint = None
     if coupled:
         joint = _joint(national, specs, settings, hashes, [rows[spec.name] for spec in specs], max_exhaustion,
-                       joint_time_limit, index)
+                       joint_time_limit, joint_device, index)
     return AreasResult(results, tuple(national.cell_names), tuple(national.dropped_cells), dict(national.hashes),
                        time.perf_counter() - start, joint)
 
 
-def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, index) -> JointResult:
+def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, device, index) -> JointResult:
     """The joint steps after the batch (goldstar.areas.joint_run.joint_steps) as a JointResult."""
-    outcome = joint_steps(national, specs, settings, hashes, rows, max_exhaustion, time_limit=time_limit)
+    outcome = joint_steps(national, specs, settings, hashes, rows, max_exhaustion, time_limit=time_limit,
+                          device=device)
     coupling = coupling_name(max_exhaustion)
     if outcome.not_ok:
         return JointResult(coupling, False, f"not solved: {len(outcome.not_ok)} area(s) are not ok "

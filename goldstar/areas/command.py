@@ -97,6 +97,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "instead of the national weights; with "
                         "--additive each record's district weights add up to its state weight. Several states "
                         "(districts:NY,PA): each into OUT/<ST>, their joint solves as Dask tasks")
+    p.add_argument("--joint-device", default=None, metavar="DEVICE",
+                   help="factor the joint solve's Newton systems with torch on DEVICE (cuda, cuda:N, cpu, auto: "
+                        "cuda when torch sees a GPU); default: numpy and scipy on the CPU")
     p.add_argument("--joint-time-limit", type=float, default=None, metavar="S",
                    help="seconds after which the joint solve stops, checked between its Newton steps (a step "
                         "of the 51 states takes 3 to 9 s); default: none")
@@ -160,6 +163,12 @@ def check_arguments(args: argparse.Namespace) -> None:
                              "compact states reference (--write-reference)")
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
+    if args.joint_device is not None:
+        if not (args.additive or args.max_exhaustion is not None):
+            raise InputError(f"--joint-device {args.joint_device} factors the joint solve's Newton systems: give "
+                             "--additive or --max-exhaustion too")
+        from .joint_run import joint_kernels
+        joint_kernels(args.joint_device)  # an unknown or absent device is bad input, said before any solve
     if args.joint_time_limit is not None:
         if not (args.additive or args.max_exhaustion is not None):
             raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")

@@ -38,7 +38,7 @@ from ..certificate.additive import certify_joint
 from ..certificate.conflict import conflict_proof
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..solvers import get_solver
-from ..solvers.additive_core import multipliers_of_dual, solve_from_start, uncoupled_x
+from ..solvers.additive_core import JointData, JointKernels, multipliers_of_dual, solve_from_start, uncoupled_x
 from ..store.atomic import atomic_directory
 from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
@@ -76,6 +76,7 @@ class JointAnswer:
     result: Any  # band_core.BandResult
     certificate: Any  # certificate.additive.JointCertificate
     seconds: float
+    factored_on: str  # where the Newton systems were factored: "numpy" or a torch device (--joint-device)
 
 
 def coupled(args: Any) -> bool:
@@ -168,13 +169,16 @@ class _ConflictWatch:
 
 
 def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *,
-                time_limit: float | None = None, progress: Callable[[dict], None] | None = None) -> JointAnswer:
+                time_limit: float | None = None, progress: Callable[[dict], None] | None = None,
+                device: str | None = None) -> JointAnswer:
     """The joint optimum from the separate duals y0 at the last slack stage (band-newton's
     options, `time_limit` seconds in all; the dual proximal rounds where the loop without them
     stalls, additive_core.solve_from_start), certified. CouplingConflict when the dual of a state
     on the way, or the answer's, proves some bands meant to be met unreachable together
-    (_ConflictWatch): then there is no answer to write."""
+    (_ConflictWatch): then there is no answer to write. `device`: the torch device that factors
+    the Newton systems (goldstar.solvers.additive_torch; None: numpy's)."""
     keep_arrays_on_heap(JOINT_HEAP_BYTES)
+    kernels, factored_on = joint_kernels(device)
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
     data = problem.data
@@ -189,12 +193,26 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
         watch(y)
 
     result = solve_from_start(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
-                              x0=uncoupled_x(data, y0), y0=y0, on_state=on_state)
+                              x0=uncoupled_x(data, y0), y0=y0, on_state=on_state, kernels=kernels)
     watch.final(result.y)
     cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
                          record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
     return JointAnswer(problem=problem, m=national_multipliers(national, problem, result.x), y=result.y,
-                       result=result, certificate=cert, seconds=time.perf_counter() - start)
+                       result=result, certificate=cert, seconds=time.perf_counter() - start,
+                       factored_on=factored_on)
+
+
+def joint_kernels(device: str | None) -> tuple[Callable[[JointData], JointKernels], str]:
+    """The joint loop's kernels for `device` (None: numpy's) and where they factor the Newton
+    systems; InputError when torch is missing or cannot use the device."""
+    if device is None:
+        return JointKernels, "numpy"
+    try:
+        from ..solvers.additive_torch import device_kernels
+    except ImportError:
+        raise InputError(f"joint device {device!r}: the Newton systems are factored there by torch, which is not "
+                         "installed (goldstar's torch extra)") from None
+    return device_kernels(device)
 
 
 def duals_table(problem: JointProblem, y: np.ndarray) -> pa.Table:
@@ -218,6 +236,7 @@ def joint_record(answer: JointAnswer, max_exhaustion: float | None, separate: di
         "records": problem.data.n, "targets_kept": problem.data.N,
         "solve": {"message": result.message, "outer": result.outer, "inner": result.inner,
                   "seconds": answer.seconds, "start": "the separate solves' duals, at the last slack stage",
+                  "factored_on": answer.factored_on,
                   "peak_rss_mb": peak_rss_mb()},
         "certified": bool(cert.passed), "certificate": cert.as_dict(), "failures": cert.failures(),
         "sums": {"separate": separate,
@@ -407,10 +426,11 @@ class JointOutcome:
 
 def joint_steps(national: NationalData, areas: list, settings: list, hashes: list[str], rows: list[dict[str, Any]],
                 max_exhaustion: float | None, *, time_limit: float | None = None,
-                progress: Callable[[dict], None] | None = None) -> JointOutcome:
+                progress: Callable[[dict], None] | None = None, device: str | None = None) -> JointOutcome:
     """What `--additive` or `--max-exhaustion E` does after the batch: nothing when an area's
     separate solve is not ok; else the joint problem, its coupling conflicts (then nothing is
-    solved), and the certified solve from the rows' duals."""
+    solved), and the certified solve from the rows' duals (its Newton systems on `device`,
+    solve_joint)."""
     not_ok = [r["area"] for r in rows if r["status"] != "ok"]
     if not_ok:
         return JointOutcome(None, [], None, not_ok)
@@ -422,7 +442,7 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
     separate = sum_figures(national_multipliers(national, problem, uncoupled_x(problem.data, y0)),
                            problem.data.shares, national.weight)
     try:
-        answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress)
+        answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress, device=device)
     except CouplingConflict as found:
         return JointOutcome(problem, [found.line], None, [], separate, proven_after=found.seconds)
     return JointOutcome(problem, [], answer, [], separate)
@@ -442,7 +462,8 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
                  if args.write_reference is not None else None)
     print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=err)
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
-                          time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress())
+                          time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress(),
+                          device=args.joint_device)
     if outcome.not_ok:
         say_not_ok([by_area[a] for a in outcome.not_ok], err)
         print(f"ERROR: the joint solve needs every area's separate solve: {len(outcome.not_ok)} area(s) are not ok; "
@@ -468,7 +489,8 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     data = answer.problem.data
     print(f"joint        {data.K} areas x {data.n:,} records, {data.N} kept targets: {answer.result.message}; "
           f"{answer.result.inner} Newton steps, {answer.seconds:.1f} s, peak memory "
-          f"{record['solve']['peak_rss_mb']:.0f} MB", file=out)
+          f"{record['solve']['peak_rss_mb']:.0f} MB"
+          f"{'' if answer.factored_on == 'numpy' else f'; Newton systems factored by {answer.factored_on}'}", file=out)
     print(f"certificate  {'passed' if cert.passed else 'FAILED'}: fixed point {cert.fixed_point_error:.3g}, "
           f"gap {cert.gap:.3g} of Q {cert.loss:.6g}, coupling {cert.coupling_residual:.3g}, "
           f"hard bands {cert.max_band_violation:.3g} widths", file=out)

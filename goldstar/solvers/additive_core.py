@@ -119,8 +119,8 @@ class JointData:
 
     @property
     def position(self) -> np.ndarray:
-        """K x J: the index in y of area a's band of cell j (meaningful where kept)."""
-        return np.cumsum(self.kept.ravel()).reshape(self.kept.shape) - 1
+        """K x J: the index in y of area a's band of cell j, -1 where a does not keep j."""
+        return np.where(self.kept, np.cumsum(self.kept.ravel()).reshape(self.kept.shape) - 1, -1)
 
     @property
     def target_factor(self) -> np.ndarray:
@@ -381,7 +381,7 @@ class IncrementalNewtonMatrix:
 
     def __init__(self, data: JointData, grams: JointGrams):
         self.data, self.grams = data, grams
-        self.position = np.where(data.kept, np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1, -1)
+        self.position = data.position
         self.f = data.target_factor
         self.H: np.ndarray | None = None
         self.work: np.ndarray | None = None  # the copy handed out, written over at each call
@@ -471,7 +471,7 @@ class FlatGauge:
 
     def __init__(self, data: JointData):
         flat = data.kept.all(axis=0) if data.mode == ADDITIVE else np.zeros(data.kept.shape[1], dtype=bool)
-        position = np.cumsum(data.kept.ravel()).reshape(data.kept.shape) - 1  # y's index of (a, j)
+        position = data.position  # y's index of (a, j); flat cells are kept everywhere
         anchor_area = int(np.argmax(data.shares))
         cells = np.flatnonzero(flat)
         others = [a for a in range(data.K) if a != anchor_area]
@@ -955,7 +955,8 @@ class _Stalled(Exception):
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
               options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
               y0: np.ndarray | None = None, dual_prox: float = 0.0, prox_rounds: int = 12,
-              prox_decay: float = 0.1, on_state: StateWatch | None = None) -> BandResult:
+              prox_decay: float = 0.1, on_state: StateWatch | None = None,
+              kernels: Callable[[JointData], JointKernels] | None = None) -> BandResult:
     """band_core's prox loop with the joint steps, from x = 1 and y = 0, or from a start x0
     (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
     rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
@@ -971,8 +972,11 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
 
     `on_state(G, y)`, if given, is called with the relative |G| and the dual y of every state the
     loop computes (each Newton step's, and its line search's end): progress between the outer
-    iterations, and what a caller watching for a conflict tests (goldstar.certificate.conflict)."""
-    k = JointKernels(data)
+    iterations, and what a caller watching for a conflict tests (goldstar.certificate.conflict).
+
+    `kernels(data)` makes the loop's kernels: JointKernels (numpy and scipy) by default, or
+    another factoring the Newton systems elsewhere (goldstar.solvers.additive_torch)."""
+    k = (kernels or JointKernels)(data)
     k.on_state = on_state
     limit = options.get("time_limit")
     deadline = None if limit is None else time.perf_counter() + float(limit)
@@ -1038,7 +1042,8 @@ def stalled(seen: list[float]) -> bool:
 
 def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
                      options: dict[str, Any], progress: Any = None, *, x0: np.ndarray, y0: np.ndarray,
-                     on_state: StateWatch | None = None) -> BandResult:
+                     on_state: StateWatch | None = None,
+                     kernels: Callable[[JointData], JointKernels] | None = None) -> BandResult:
     """run_joint from the start (x0, y0) without the dual term; if that loop stalls (STALL_STATES
     states without a relative |G| below its first state's), run_joint again from the same start
     with the dual proximal rounds from FALLBACK_DUAL_PROX, in the time left (`progress` is told
@@ -1055,7 +1060,7 @@ def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: 
             raise _Stalled
 
     try:
-        return run_joint(data, l, u, rho_stages, options, progress, x0=x0, y0=y0, on_state=watch)
+        return run_joint(data, l, u, rho_stages, options, progress, x0=x0, y0=y0, on_state=watch, kernels=kernels)
     except _Stalled as gave_up:
         abandoned = gave_up.steps
     if progress is not None:
@@ -1064,7 +1069,7 @@ def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: 
     if left is not None:
         left = _time_left(start + float(left))
     result = run_joint(data, l, u, rho_stages, {**options, "time_limit": left}, progress, x0=x0, y0=y0,
-                       dual_prox=FALLBACK_DUAL_PROX, on_state=on_state)
+                       dual_prox=FALLBACK_DUAL_PROX, on_state=on_state, kernels=kernels)
     why = (f"without the dual term |G| stayed at or above its start's {seen[0]:.3g} for {len(seen)} states "
            f"({abandoned} Newton steps, best {min(seen[1:]):.3g}); from the start again with the dual prox rounds: ")
     return dataclasses.replace(result, message=why + result.message, inner=result.inner + abandoned)

@@ -159,17 +159,24 @@ class TorchKernels(KernelBase):
     def full(like: torch.Tensor, value: float) -> torch.Tensor:
         return torch.full_like(like, value)
 
-    def solve(self, H: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-        L, info = torch.linalg.cholesky_ex(H)
+    @staticmethod
+    def solve(H: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+        return cholesky_solve(H, rhs)
+
+
+def cholesky_solve(H: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """H^-1 rhs for a symmetric positive semidefinite H on its device, by Cholesky, with the
+    ridges of the numpy backends' cholesky_solve (goldstar.solvers.newton) when it fails."""
+    L, info = torch.linalg.cholesky_ex(H)
+    if int(info) == 0:
+        return torch.cholesky_solve(rhs.unsqueeze(1), L).squeeze(1)
+    scale = float(H.diagonal().abs().max()) or 1.0
+    eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+    for ridge in RIDGES:
+        L, info = torch.linalg.cholesky_ex(H + (ridge * scale) * eye)
         if int(info) == 0:
             return torch.cholesky_solve(rhs.unsqueeze(1), L).squeeze(1)
-        scale = float(H.diagonal().abs().max()) or 1.0  # the ridges of NumpyKernels.solve, same reason
-        eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
-        for ridge in RIDGES:
-            L, info = torch.linalg.cholesky_ex(H + (ridge * scale) * eye)
-            if int(info) == 0:
-                return torch.cholesky_solve(rhs.unsqueeze(1), L).squeeze(1)
-        return torch.linalg.solve(H, rhs)
+    return torch.linalg.solve(H, rhs)
 
 
 def run(problem: Problem, options: dict[str, Any], progress: ProgressFn | None) -> Solution:

@@ -1,0 +1,117 @@
+"""The joint method's device check: the additive states solved jointly with the Newton systems
+factored by numpy and scipy, then by torch on a device, in one run (ratios compare like with
+like), from a finished separate batch.
+
+    goldstar areas --areas states --recipe goldstar-69 --out bench-areas/states69 --no-tmd-weights --quiet
+    python scripts/device_check_joint.py bench-areas/states69 --device cuda --out benchmarks/gpu-<device>-joint.json
+
+For each run: seconds, Newton steps, the seconds spent factoring (the kernel the device takes
+over), the joint certificate, and the largest difference of a record's area multiplier from
+numpy's run. Prints a line a run and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from goldstar.areas import command  # noqa: E402
+from goldstar.areas.joint import joint_problem  # noqa: E402
+from goldstar.areas.joint_run import JOINT_HEAP_BYTES, joint_kernels, row_duals  # noqa: E402
+from goldstar.areas.memory import keep_arrays_on_heap  # noqa: E402
+from goldstar.areas.output import done_row  # noqa: E402
+from goldstar.certificate.additive import certify_joint  # noqa: E402
+from goldstar.exceptions import EXIT_BAD_INPUT, InputError  # noqa: E402
+from goldstar.solvers import get_solver  # noqa: E402
+from goldstar.solvers.additive_core import solve_from_start, uncoupled_x  # noqa: E402
+
+
+def timed(kernels):
+    """`kernels` whose solve is timed: (the factory, the list its seconds go to)."""
+    spent: list[float] = []
+
+    def make(data):
+        k = kernels(data)
+        solve = k.solve
+
+        def timed_solve(H, rhs):
+            start = time.perf_counter()
+            out = solve(H, rhs)  # numpy back: a device's work is finished when it returns
+            spent.append(time.perf_counter() - start)
+            return out
+
+        k.solve = timed_solve
+        return k
+
+    return make, spent
+
+
+def run(problem, y0, device: str | None, baseline: np.ndarray | None) -> tuple[dict, np.ndarray]:
+    kernels, where = joint_kernels(device)
+    make, spent = timed(kernels)
+    data = problem.data
+    options = get_solver("band-newton").defaults
+    start = time.perf_counter()
+    result = solve_from_start(data, problem.l, problem.u, problem.stages[-1:], options,
+                              x0=uncoupled_x(data, y0), y0=y0, kernels=make)
+    seconds = time.perf_counter() - start
+    cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
+                         record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
+    row = {"factored_on": where, "seconds": seconds, "newton_steps": result.inner, "factor_seconds": sum(spent),
+           "factorizations": len(spent), "objective": cert.loss, "certificate_passed": bool(cert.passed),
+           "fixed_point": cert.fixed_point_error, "gap": cert.gap, "coupling": cert.coupling_residual,
+           "max_abs_diff": 0.0 if baseline is None else float(np.abs(result.x - baseline).max())}
+    print(f"{where:28s} {seconds:8.1f} s  steps={result.inner:4d}  factoring {row['factor_seconds']:7.1f} s "
+          f"({len(spent)})  Q={cert.loss:.12g}  cert={cert.passed}  max diff={row['max_abs_diff']:.3g}", flush=True)
+    return row, result.x
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("batch", type=Path, help="the --out of a finished `goldstar areas --areas states` batch")
+    parser.add_argument("--recipe", default="goldstar-69", help="the batch's recipe (default goldstar-69)")
+    parser.add_argument("--device", default="cuda", help="torch device for the second run (default cuda)")
+    parser.add_argument("--out", type=Path, default=Path("device_check_joint.json"))
+    options = parser.parse_args()
+    areas_parser = argparse.ArgumentParser()
+    command.add_arguments(areas_parser)
+    args = areas_parser.parse_args(["--areas", "states", "--recipe", options.recipe, "--out", str(options.batch)])
+    try:
+        joint_kernels(options.device)
+        national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]
+        rows = [done_row(options.batch, a.name, h) for a, h in zip(areas, hashes)]
+        missing = [a.name for a, row in zip(areas, rows) if row is None]
+        if missing:
+            raise InputError(f"{options.batch}: no finished separate solve of {', '.join(missing[:5])}"
+                             f"{' ...' if len(missing) > 5 else ''} with these inputs; run `goldstar areas --areas "
+                             f"states --recipe {options.recipe} --out {options.batch}` first")
+        problem = joint_problem(national, areas, settings, hashes, max_exhaustion=None)
+        y0 = row_duals(problem, rows)
+    except InputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    keep_arrays_on_heap(JOINT_HEAP_BYTES)
+    import torch
+
+    print(f"{problem.data.K} areas x {problem.data.n:,} records, {problem.data.N} kept targets", flush=True)
+    base_row, base_x = run(problem, y0, None, None)
+    device_row, _ = run(problem, y0, options.device, base_x)
+    figures = {"areas": problem.data.K, "records": problem.data.n, "kept_targets": problem.data.N,
+               "recipe": options.recipe, "torch": torch.__version__, "numpy": np.__version__,
+               "python": platform.python_version(), "runs": [base_row, device_row]}
+    options.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"factoring: {base_row['factor_seconds'] / max(device_row['factor_seconds'], 1e-9):.2f}x, whole solve: "
+          f"{base_row['seconds'] / device_row['seconds']:.2f}x; wrote {options.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The joint method with its Newton systems factored by torch (goldstar.solvers.additive_torch):
+the same certified optimum as numpy's, on the CPU here and on CUDA where torch sees a GPU.
+
+The tolerance: the joint optimum is unique (Q is 2-strongly convex in x) and both runs end at the
+float64 floor, certified; the factors differ only in rounding (reduction order), which moves the
+directions in their last bits and the answers by ~1e-12, so they agree to 1e-9, the verifier's
+rtol, with room to spare."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from goldstar.exceptions import InputError  # noqa: E402
+from goldstar.solvers import additive_torch  # noqa: E402
+from goldstar.solvers.additive_core import ADDITIVE, EXHAUSTION, run_joint  # noqa: E402
+from tests.test_additive_core import OPTIONS, certify, reachable, small  # noqa: E402
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("problem", ["reachable", "capped"])
+def test_the_newton_systems_factored_by_torch_give_numpys_certified_optimum(device, problem, monkeypatch):
+    if problem == "reachable":  # 20 areas x 20 cells, hard bands every coupled x can meet
+        data, l, u = reachable()
+        rho = np.full(data.N, 1e8)
+        assert data.mode == ADDITIVE
+    else:
+        data, l, u, rho = small(mode=EXHAUSTION, bound=1.05, n=300, J=8, K=6, spread=0.2)
+    factored = []
+    solve = additive_torch.TorchJointKernels.solve
+
+    def counted(self, H, rhs):
+        factored.append(H.shape[0])
+        return solve(self, H, rhs)
+
+    monkeypatch.setattr(additive_torch.TorchJointKernels, "solve", counted)
+    kernels, where = additive_torch.device_kernels(device)
+    assert where.startswith(f"torch, {device}")
+    on_numpy = run_joint(data, l, u, [rho], OPTIONS)
+    on_torch = run_joint(data, l, u, [rho], OPTIONS, kernels=kernels)
+    assert on_numpy.status == 0 and on_torch.status == 0, (on_numpy.message, on_torch.message)
+    assert len(factored) == on_torch.inner > 0  # every Newton step's system, and only those, on the device
+    assert set(factored) == {data.N}
+    for result in (on_numpy, on_torch):
+        cert = certify(data, l, u, rho, result.x, result.y)
+        assert cert.passed, cert.failures()
+    assert np.abs(on_torch.x - on_numpy.x).max() < 1e-9
+
+
+def test_a_device_torch_cannot_use_is_bad_input():
+    with pytest.raises(InputError, match="is not a torch device"):
+        additive_torch.device_kernels("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="torch sees no CUDA device"):
+            additive_torch.device_kernels("cuda")
+
+
+def test_auto_is_cuda_where_torch_sees_a_gpu_else_the_cpu():
+    _, where = additive_torch.device_kernels("auto")
+    assert where.startswith("torch, cuda" if torch.cuda.is_available() else "torch, cpu")
+
+
+def test_a_missing_torch_is_said_for_the_joint_device(monkeypatch):
+    from goldstar.areas.joint_run import joint_kernels
+
+    monkeypatch.setitem(sys.modules, "goldstar.solvers.additive_torch", None)  # import fails as without torch
+    with pytest.raises(InputError, match="joint device 'cuda': .* torch, which is not installed"):
+        joint_kernels("cuda")
+    kernels, where = joint_kernels(None)
+    assert where == "numpy" and kernels.__name__ == "JointKernels"
+
+
+
+@pytest.mark.parametrize("device, says", [
+    ("tpu9", "'tpu9' is not a torch device"),
+    ("cpu", "no finished separate solve of AL, AK, AZ, AR, CA ... with these inputs; run `goldstar areas"),
+])
+def test_the_device_check_names_what_it_lacks_and_exits_2(tmp_path, monkeypatch, capsys, device, says):
+    from tests.areas_helpers import load_script
+
+    script = load_script("device_check_joint")
+    monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(tmp_path), "--device", device,
+                                      "--out", str(tmp_path / "figures.json")])
+    assert script.main() == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "figures.json").exists()
