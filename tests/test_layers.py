@@ -54,6 +54,8 @@ LAZY = {
                     "when it runs, so `--help` and bad-argument errors stay fast",
     "goldstar.areas.command": "its parser is built with the CLI's; the batch's modules (numpy, "
                               "pandas, dask) load when the command runs",
+    "goldstar.areas.joint_run": "torch is an extra: the joint method's torch kernels "
+                                "(goldstar.solvers.additive_torch) load only when a joint device is asked for",
 }
 
 

@@ -130,6 +130,7 @@ BAD: dict[tuple[str, str], list[str]] = {
     ("areas", "--additive"): ["--additive"],  # WY alone is not a whole set
     ("areas", "--max-exhaustion"): ["--max-exhaustion", "inf"],
     ("areas", "--joint-time-limit"): ["--max-exhaustion", "2", "--joint-time-limit", "0"],
+    ("areas", "--joint-device"): ["--max-exhaustion", "2", "--joint-device", "tpu9"],
     ("areas", "--within"): ["--within", MISSING],
     ("areas", "--overrides"): ["--overrides", LATIN1],
     ("areas", "--reference"): ["--reference", f"{WS}/no-such-reference"],
