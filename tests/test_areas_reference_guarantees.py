@@ -441,3 +441,18 @@ def test_a_reference_records_its_recipe_and_verify_reads_it(made, tmp_path, caps
                               "--national-weights", str(made / "national" / "weights.parquet"), "--recipe", str(own),
                               "--quiet"])
     assert command.verify(args) == 0
+
+
+def test_a_committed_reference_verified_from_another_directory_names_its_national_reference(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """The committed references name the national reference they were made from by a path from
+    the repository's root; from another directory verify says so and how to point at it (exit 2,
+    before any work) instead of sending the user to regenerate it."""
+    reference = (Path(__file__).resolve().parents[1] / "reference" / "areas-additive-relative")
+    monkeypatch.chdir(tmp_path)
+    assert main(["verify", "--areas", str(reference)]) == 2
+    err = capsys.readouterr().err
+    assert (f"{reference}: made from the national reference reference/band (paths from the directory it was made "
+            f"in), not found from here; run verify from that directory, or `goldstar areas --verify {reference} "
+            "--reference DIR`") in err
+    assert "make goldstar" not in err

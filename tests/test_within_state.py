@@ -481,6 +481,37 @@ def test_a_districts_reference_within_a_states_reference_verifies_and_says_when_
     assert "but the weights found there now hash" in err
 
 
+def test_a_reference_verified_from_elsewhere_names_the_paths_it_was_made_with(small_files, references, tmp_path,
+                                                                               monkeypatch, capsys):
+    """A districts reference made with --within a relative path records that path, from the
+    directory it was made in; verified from another directory it names the path and the option
+    that says where it is (exit 2, before any work), and verifies with that option."""
+    import argparse
+    import shutil
+
+    from goldstar.areas import command
+
+    made = tmp_path / "made"
+    shutil.copytree(references[3], made / "states-ref")
+    monkeypatch.chdir(made)
+    _threads(monkeypatch)
+    assert areas_cli(small_files, Path("out"), "--areas", f"districts:{STATE}", "--within", "states-ref",
+                     "--additive", "--no-tmd-weights", "--write-reference", "ref") == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = ["--verify", str(made / "ref"), "--records", str(small_files / "records.parquet"), "--national-weights",
+            str(small_files / "weights.parquet"), "--quiet"]
+    with pytest.raises(InputError, match=r"made from the states at states-ref \(paths from the directory it was "
+                                         r"made in\), not found from here; .*--within DIR`"):
+        command.verify(parser.parse_args(args))
+    capsys.readouterr()
+    assert command.verify(parser.parse_args(args + ["--within", str(made / "states-ref")])) == 0
+    assert "and the joint certificate" in capsys.readouterr().out
+
+
 def test_the_python_api_solves_districts_within_a_states_reference(small_files, references):
     """reweight_areas(..., within=REFERENCE) with the national weights as a DataFrame: the state
     weights rebuilt from the joint states reference on those weights, the districts certified and

@@ -560,6 +560,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     start = time.perf_counter()
     reference = args.verify
     _, info = read_reference(reference)
+    _check_recorded_paths_found(args, reference, info)
     args = as_made(args, reference, info)  # the areas are rebuilt as they were made
     area_set = args.areas or info["areas"]
     if info.get("joint") is not None and sorted(area_names(area_set)) != sorted(area_names(info["areas"])):
@@ -613,6 +614,29 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
             checked.append((area, ok, what))
         results = checked
     return _print_verified(reference, results, modes, start)
+
+
+def _check_recorded_paths_found(args: argparse.Namespace, reference: Path, info: dict[str, Any]) -> None:
+    """InputError when verify would read a directory the areas reference names by a path from the
+    directory it was made in (its national reference, the default's; the states it was solved
+    within) and nothing is there from here, naming the option that says where it is."""
+    from .inputs import default_national_reference
+
+    national = info.get("national", {})
+    made_from, within = national.get("national_reference"), national.get("within")
+    missing = []
+    if (args.reference is None and args.national_weights is None and isinstance(made_from, dict)
+            and made_from.get("directory") and not default_national_reference().is_dir()):
+        missing.append((f"the national reference {made_from['directory']}", "--reference"))
+    if (getattr(args, "within", None) is None and isinstance(within, dict) and within.get("directory")
+            and not Path(str(within["directory"])).is_dir()):
+        missing.append((f"the states at {within['directory']}", "--within"))
+    if missing:
+        what = " and ".join(name for name, _ in missing)
+        options = " ".join(f"{option} DIR" for _, option in missing)
+        raise InputError(f"{reference}: made from {what} (paths from the directory it was made in), not found "
+                         f"from here; run verify from that directory, or `goldstar areas --verify {reference} "
+                         f"{options}`")
 
 
 def _print_verified(reference: Path, results: list[tuple[str, bool, str]], modes: tuple[str, ...], start: float) -> int:
