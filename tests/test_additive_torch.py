@@ -56,6 +56,9 @@ def test_the_newton_systems_factored_by_torch_give_numpys_certified_optimum(devi
 def test_a_device_torch_cannot_use_is_bad_input():
     with pytest.raises(InputError, match="is not a torch device"):
         additive_torch.device_kernels("tpu9")
+    for other in ("meta", "mps", "xpu"):  # parsed by torch, not run on by goldstar
+        with pytest.raises(InputError, match="goldstar runs on cpu or cuda"):
+            additive_torch.device_kernels(other)
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="torch sees no CUDA device"):
             additive_torch.device_kernels("cuda")

@@ -20,7 +20,8 @@ from goldstar.store.outputs import DUALS  # noqa: E402
 from tests.areas_helpers import areas_cli, load_script, write_small_files  # noqa: E402
 
 AREAS = "AL,CA,NY,TX,WY"
-TORCH_CUDA = importlib.util.find_spec("torch") is not None and __import__("torch").cuda.is_available()
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+TORCH_CUDA = HAS_TORCH and __import__("torch").cuda.is_available()
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +217,12 @@ def test_a_joint_reference_is_not_read_as_the_separate_solves(capped, small_file
     (["--joint-time-limit", "5"], "--joint-time-limit limits the joint solve"),
     (["--additive", "--max-exhaustion", "2"], "argument --max-exhaustion: not allowed with argument --additive"),
     (["--joint-device", "cpu"], "--joint-device cpu factors the joint solve's Newton systems: give --additive"),
-    (["--max-exhaustion", "2", "--joint-device", "tpu9"], "'tpu9' is not a torch device"),
+    pytest.param(["--max-exhaustion", "2", "--joint-device", "tpu9"], "'tpu9' is not a torch device",
+                 marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
+    pytest.param(["--max-exhaustion", "2", "--joint-device", "meta"], "goldstar runs on cpu or cuda",
+                 marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
     pytest.param(["--max-exhaustion", "2", "--joint-device", "cuda"], "torch sees no CUDA device",
-                 marks=pytest.mark.skipif(TORCH_CUDA, reason="torch sees a GPU here")),
+                 marks=pytest.mark.skipif(TORCH_CUDA or not HAS_TORCH, reason="torch sees a GPU here, or no torch")),
 ])
 def test_bad_couplings_exit_2_before_anything_is_written(small_files, tmp_path, threads, capsys, extra, says):
     out = tmp_path / "out"

@@ -2,7 +2,7 @@
 
 additive_core's loop spends about a quarter of its time on the 51 states (goldstar-69, 3,493 kept
 targets, 2 cores) in one kernel: the Cholesky factor of the N x N Newton matrix, once a Newton
-step; at N = 8,925 (TMD's 175-target state spec) the factor costs 19x the flops and the share
+step; at N = 8,925 (TMD's 175-target state spec) the factor costs about 17x the flops and the share
 grows. That kernel moves to a torch device here; the state, the line search and the matrix's
 assembly stay numpy's (they are sparse and per-record work). The matrix goes to the device and
 the direction comes back once a step: N^2 float64 out, N back.

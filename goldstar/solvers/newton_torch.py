@@ -37,21 +37,27 @@ _CUDA_BLOCK_ROWS = 65536
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' is CUDA when torch sees a GPU, else the CPU."""
+    """'auto' is CUDA when torch sees a GPU, else the CPU; otherwise `cpu` or `cuda[:N]` with N
+    among the GPUs torch sees (the devices goldstar's torch kernels are tested on)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as exc:
-        raise InputError(f"`device` {name!r} is not a torch device ({exc})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("`device` 'cuda' was asked for, but torch sees no CUDA device")
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"`device` {name!r} is not a torch device ({exc}); give cpu, cuda, cuda:N or auto") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"`device` {name!r}: goldstar runs on cpu or cuda (cuda:N, or auto), not {device.type}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"`device` {name!r} was asked for, but torch sees no CUDA device")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"`device` {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
+        return f"{device} ({torch.cuda.get_device_name(device)})"
     return "cpu"
 
 
