@@ -85,6 +85,8 @@ def main() -> int:
     command.add_arguments(areas_parser)
     args = areas_parser.parse_args(["--areas", "states", "--recipe", options.recipe, "--out", str(options.batch)])
     try:
+        if options.out.is_dir() or not options.out.parent.is_dir():
+            raise InputError(f"--out {options.out}: give a file in an existing directory (checked before the solves)")
         joint_kernels(options.device)
         national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]
         rows = [done_row(options.batch, a.name, h) for a, h in zip(areas, hashes)]

@@ -82,6 +82,7 @@ def test_a_missing_torch_is_said_for_the_joint_device(monkeypatch):
 
 @pytest.mark.parametrize("device, says", [
     ("tpu9", "'tpu9' is not a torch device"),
+    ("meta", "goldstar runs on cpu or cuda"),
     ("cpu", "no finished separate solve of AL, AK, AZ, AR, CA ... with these inputs; run `goldstar areas"),
 ])
 def test_the_device_check_names_what_it_lacks_and_exits_2(tmp_path, monkeypatch, capsys, device, says):
@@ -93,3 +94,13 @@ def test_the_device_check_names_what_it_lacks_and_exits_2(tmp_path, monkeypatch,
     assert script.main() == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "figures.json").exists()
+
+
+def test_the_device_check_refuses_an_out_it_could_not_write_before_solving(tmp_path, monkeypatch, capsys):
+    from tests.areas_helpers import load_script
+
+    script = load_script("device_check_joint")
+    for out in (tmp_path, tmp_path / "missing" / "figures.json"):
+        monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(tmp_path), "--device", "cpu", "--out", str(out)])
+        assert script.main() == 2
+        assert "give a file in an existing directory" in capsys.readouterr().err
