@@ -38,7 +38,7 @@ from ..certificate.additive import certify_joint
 from ..certificate.conflict import conflict_proof
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..solvers import get_solver
-from ..solvers.additive_core import JointData, JointKernels, multipliers_of_dual, solve_from_start, uncoupled_x
+from ..solvers.additive_core import JointKernels, KernelsFactory, multipliers_of_dual, solve_from_start, uncoupled_x
 from ..store.atomic import atomic_directory
 from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
@@ -202,7 +202,7 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
                        factored_on=factored_on)
 
 
-def joint_kernels(device: str | None) -> tuple[Callable[[JointData], JointKernels], str]:
+def joint_kernels(device: str | None) -> tuple[KernelsFactory, str]:
     """The joint loop's kernels for `device` (None: numpy's) and where they factor the Newton
     systems; InputError when torch is missing or cannot use the device."""
     if device is None:

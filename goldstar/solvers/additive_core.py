@@ -56,6 +56,8 @@ from .newton_core import _BRACKET_GROWTH, _BRACKET_MAX_STEP, _LINE_SEARCH_REL_TO
 ADDITIVE, EXHAUSTION = "additive", "exhaustion"
 # what run_joint calls with each state's relative |G| and dual y (progress, a conflict watch)
 StateWatch = Callable[[float, np.ndarray], None]
+# what run_joint makes its kernels with: JointKernels itself, or one factoring elsewhere (additive_torch)
+KernelsFactory = Callable[["JointData"], "JointKernels"]
 # The root of r_i is exact when |r_i| is within this many float64 roundings of its terms' size.
 ROOT_ULPS = 8
 ROOT_MAX_ROUNDS = 200
@@ -956,7 +958,7 @@ def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np
               options: dict[str, Any], progress: Any = None, *, x0: np.ndarray | None = None,
               y0: np.ndarray | None = None, dual_prox: float = 0.0, prox_rounds: int = 12,
               prox_decay: float = 0.1, on_state: StateWatch | None = None,
-              kernels: Callable[[JointData], JointKernels] | None = None) -> BandResult:
+              kernels: KernelsFactory | None = None) -> BandResult:
     """band_core's prox loop with the joint steps, from x = 1 and y = 0, or from a start x0
     (n x K: the band variable's first prox center is its fit) and y0; l, u, y0 and each stage's
     rho are N vectors (area after area, as JointData.scatter orders them); the dual comes back in
@@ -1043,7 +1045,7 @@ def stalled(seen: list[float]) -> bool:
 def solve_from_start(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],
                      options: dict[str, Any], progress: Any = None, *, x0: np.ndarray, y0: np.ndarray,
                      on_state: StateWatch | None = None,
-                     kernels: Callable[[JointData], JointKernels] | None = None) -> BandResult:
+                     kernels: KernelsFactory | None = None) -> BandResult:
     """run_joint from the start (x0, y0) without the dual term; if that loop stalls (STALL_STATES
     states without a relative |G| below its first state's), run_joint again from the same start
     with the dual proximal rounds from FALLBACK_DUAL_PROX, in the time left (`progress` is told

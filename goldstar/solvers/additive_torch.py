@@ -15,12 +15,10 @@ the answer as it does numpy's (docs/additive.md, "Devices").
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
-
 import numpy as np
 import torch
 
-from .additive_core import JointData, JointKernels
+from .additive_core import JointData, JointKernels, KernelsFactory
 from .newton_torch import cholesky_solve, describe_device, resolve_device
 
 
@@ -36,7 +34,7 @@ class TorchJointKernels(JointKernels):
         return cholesky_solve(on, torch.as_tensor(rhs, dtype=torch.float64, device=self.device)).cpu().numpy()
 
 
-def device_kernels(name: str) -> tuple[Callable[[JointData], JointKernels], str]:
+def device_kernels(name: str) -> tuple[KernelsFactory, str]:
     """The kernels for the torch device `name` ('cuda', 'cpu', 'auto', 'cuda:1', ...) and how a
     record names where the systems were factored; InputError for a device torch cannot use."""
     device = resolve_device(name)
