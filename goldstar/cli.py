@@ -414,7 +414,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         get_solver("newton-torch")  # SolverNotFound (exit 2) without torch
         from .solvers.newton_torch import resolve_device
 
-        resolve_device(args.device)
+        resolve_device(args.device, "--device")
     report = verify(args.reference or DEFAULT_REFERENCES["penalized"], modes, backend=args.backend,
                     device=args.device, problem_dir=args.problem)
     print(report.table())

@@ -5,9 +5,13 @@ like), from a finished separate batch.
     goldstar areas --areas states --recipe goldstar-69 --out bench-areas/states69 --no-tmd-weights --quiet
     python scripts/device_check_joint.py bench-areas/states69 --device cuda --out benchmarks/gpu-<device>-joint.json
 
+Run from the repository root, or give the batch's national reference with --reference.
+
 For each run: seconds, Newton steps, the seconds spent factoring (the kernel the device takes
 over), the joint certificate, and the largest difference of a record's area multiplier from
-numpy's run. Prints a line a run and writes the figures as JSON.
+numpy's run (the national multipliers, every record x area). The solves are the command's own
+(goldstar.areas.joint_run.solve_joint), with the factor timed. Prints a line a run and writes the
+figures as JSON.
 """
 
 from __future__ import annotations
@@ -25,21 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas import command  # noqa: E402
 from goldstar.areas.joint import joint_problem  # noqa: E402
-from goldstar.areas.joint_run import JOINT_HEAP_BYTES, joint_kernels, row_duals  # noqa: E402
-from goldstar.areas.memory import keep_arrays_on_heap  # noqa: E402
+from goldstar.areas.joint_run import ON_NUMPY, Factoring, joint_kernels, row_duals, solve_joint  # noqa: E402
 from goldstar.areas.output import done_row  # noqa: E402
-from goldstar.certificate.additive import certify_joint  # noqa: E402
 from goldstar.exceptions import EXIT_BAD_INPUT, InputError  # noqa: E402
-from goldstar.solvers import get_solver  # noqa: E402
-from goldstar.solvers.additive_core import solve_from_start, uncoupled_x  # noqa: E402
 
 
-def timed(kernels):
-    """`kernels` whose solve is timed: (the factory, the list its seconds go to)."""
+def timed(factoring: Factoring) -> tuple[Factoring, list[float]]:
+    """`factoring` whose kernels time their solves: (that factoring, the list its seconds go to)."""
     spent: list[float] = []
 
     def make(data):
-        k = kernels(data)
+        k = factoring.kernels(data)
         solve = k.solve
 
         def timed_solve(H, rhs):
@@ -51,43 +51,46 @@ def timed(kernels):
         k.solve = timed_solve
         return k
 
-    return make, spent
+    return Factoring(make, factoring.where), spent
 
 
-def run(problem, y0, device: str | None, baseline: np.ndarray | None) -> tuple[dict, np.ndarray]:
-    kernels, where = joint_kernels(device)
-    make, spent = timed(kernels)
-    data = problem.data
-    options = get_solver("band-newton").defaults
-    start = time.perf_counter()
-    result = solve_from_start(data, problem.l, problem.u, problem.stages[-1:], options,
-                              x0=uncoupled_x(data, y0), y0=y0, kernels=make)
-    seconds = time.perf_counter() - start
-    cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
-                         record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
-    row = {"factored_on": where, "seconds": seconds, "newton_steps": result.inner, "factor_seconds": sum(spent),
-           "factorizations": len(spent), "objective": cert.loss, "certificate_passed": bool(cert.passed),
-           "fixed_point": cert.fixed_point_error, "gap": cert.gap, "coupling": cert.coupling_residual,
-           "max_abs_diff": 0.0 if baseline is None else float(np.abs(result.x - baseline).max())}
-    print(f"{where:28s} {seconds:8.1f} s  steps={result.inner:4d}  factoring {row['factor_seconds']:7.1f} s "
-          f"({len(spent)})  Q={cert.loss:.12g}  cert={cert.passed}  max diff={row['max_abs_diff']:.3g}", flush=True)
-    return row, result.x
+def run(national, problem, y0, factoring: Factoring, baseline: np.ndarray | None) -> tuple[dict, np.ndarray]:
+    """The joint solve as the command runs it (joint_run.solve_joint), its factoring timed."""
+    factoring, spent = timed(factoring)
+    answer = solve_joint(national, problem, y0, factoring=factoring)
+    cert, result = answer.certificate, answer.result
+    row = {"factored_on": answer.factored_on, "seconds": answer.seconds, "newton_steps": result.inner,
+           "factor_seconds": sum(spent), "factorizations": len(spent), "objective": cert.loss,
+           "certificate_passed": bool(cert.passed), "fixed_point": cert.fixed_point_error, "gap": cert.gap,
+           "coupling": cert.coupling_residual,
+           "max_abs_diff": 0.0 if baseline is None else float(np.abs(answer.m - baseline).max())}
+    print(f"{answer.factored_on:28s} {answer.seconds:8.1f} s  steps={result.inner:4d}  factoring "
+          f"{row['factor_seconds']:7.1f} s ({len(spent)})  Q={cert.loss:.12g}  cert={cert.passed}  "
+          f"max diff={row['max_abs_diff']:.3g}", flush=True)
+    return row, answer.m
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("batch", type=Path, help="the --out of a finished `goldstar areas --areas states` batch")
     parser.add_argument("--recipe", default="goldstar-69", help="the batch's recipe (default goldstar-69)")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="the batch's national reference, as given to it (default: reference/band from here)")
     parser.add_argument("--device", default="cuda", help="torch device for the second run (default cuda)")
     parser.add_argument("--out", type=Path, default=Path("device_check_joint.json"))
     options = parser.parse_args()
     areas_parser = argparse.ArgumentParser()
     command.add_arguments(areas_parser)
-    args = areas_parser.parse_args(["--areas", "states", "--recipe", options.recipe, "--out", str(options.batch)])
+    given = ["--areas", "states", "--recipe", options.recipe, "--out", str(options.batch)]
+    if options.reference is not None:
+        given += ["--reference", str(options.reference)]
+    args = areas_parser.parse_args(given)
     try:
+        if not options.batch.is_dir():
+            raise InputError(f"{options.batch}: not a directory; give the --out of a finished states batch")
         if options.out.is_dir() or not options.out.parent.is_dir():
             raise InputError(f"--out {options.out}: give a file in an existing directory (checked before the solves)")
-        joint_kernels(options.device)
+        device = joint_kernels(options.device, "--device")
         national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]
         rows = [done_row(options.batch, a.name, h) for a, h in zip(areas, hashes)]
         missing = [a.name for a, row in zip(areas, rows) if row is None]
@@ -100,12 +103,11 @@ def main() -> int:
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    keep_arrays_on_heap(JOINT_HEAP_BYTES)
     import torch
 
     print(f"{problem.data.K} areas x {problem.data.n:,} records, {problem.data.N} kept targets", flush=True)
-    base_row, base_x = run(problem, y0, None, None)
-    device_row, _ = run(problem, y0, options.device, base_x)
+    base_row, base_m = run(national, problem, y0, ON_NUMPY, None)
+    device_row, _ = run(national, problem, y0, device, base_m)
     figures = {"areas": problem.data.K, "records": problem.data.n, "kept_targets": problem.data.N,
                "recipe": options.recipe, "torch": torch.__version__, "numpy": np.__version__,
                "python": platform.python_version(), "runs": [base_row, device_row]}

@@ -110,9 +110,13 @@ def test_the_areas_solved_jointly_under_a_cap(client, records):
     ({"max_exhaustion": True}, "max_exhaustion True: must be a finite number"),
     ({"joint_time_limit": 5}, "joint_time_limit limits the joint solve"),
     ({"max_exhaustion": 2.0, "joint_time_limit": -1}, "`joint_time_limit` must be > 0"),
-    ({"joint_device": "cpu"}, "joint_device 'cpu' factors the joint solve's Newton systems: give additive=True"),
-    pytest.param({"max_exhaustion": 2.0, "joint_device": "tpu9"}, "'tpu9' is not a torch device",
-                 marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")),
+    ({"joint_device": "cpu"}, "reweight_areas: joint_device 'cpu' factors the joint solve's Newton systems: give additive=True"),
+    pytest.param({"max_exhaustion": 2.0, "joint_device": "tpu9"}, "reweight_areas: joint_device 'tpu9' is not a torch "
+                 "device", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                                    reason="torch is not installed")),
+    pytest.param({"max_exhaustion": 2.0, "joint_device": 1.5}, "reweight_areas: joint_device must be a device's name "
+                 "(cpu, cuda, cuda:N or auto), got float", marks=pytest.mark.skipif(
+                     importlib.util.find_spec("torch") is None, reason="torch is not installed")),
     ({"national_weights": pd.DataFrame({"id": [1]})}, "lacks column(s) record_id, weight"),
     ({"national_weights": 3.5}, "national_weights: give a goldstar Result"),
     ({"engine": "taxcalc"}, "a DataFrame of records is taken as the record table itself"),

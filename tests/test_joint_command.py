@@ -17,6 +17,7 @@ from goldstar.areas.joint_run import JOINT_DIR, JOINT_JSON, read_joint  # noqa: 
 from goldstar.areas.output import read_m  # noqa: E402
 from goldstar.cli import main  # noqa: E402
 from goldstar.store.outputs import DUALS  # noqa: E402
+from goldstar.verify import RECOMPUTE_RTOL, multiplier_difference  # noqa: E402
 from tests.areas_helpers import areas_cli, load_script, write_small_files  # noqa: E402
 
 AREAS = "AL,CA,NY,TX,WY"
@@ -216,12 +217,13 @@ def test_a_joint_reference_is_not_read_as_the_separate_solves(capped, small_file
     (["--max-exhaustion", "nan"], "`--max-exhaustion` must be a finite number"),
     (["--joint-time-limit", "5"], "--joint-time-limit limits the joint solve"),
     (["--additive", "--max-exhaustion", "2"], "argument --max-exhaustion: not allowed with argument --additive"),
-    (["--joint-device", "cpu"], "--joint-device cpu factors the joint solve's Newton systems: give --additive"),
-    pytest.param(["--max-exhaustion", "2", "--joint-device", "tpu9"], "'tpu9' is not a torch device",
+    (["--joint-device", "cpu"], "--joint-device 'cpu' factors the joint solve's Newton systems: give --additive"),
+    pytest.param(["--max-exhaustion", "2", "--joint-device", "tpu9"], "--joint-device 'tpu9' is not a torch device",
                  marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
     pytest.param(["--max-exhaustion", "2", "--joint-device", "meta"], "goldstar runs on cpu or cuda",
                  marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
-    pytest.param(["--max-exhaustion", "2", "--joint-device", "cuda"], "torch sees no CUDA device",
+    pytest.param(["--max-exhaustion", "2", "--joint-device", "cuda"], "--joint-device 'cuda' was asked for, but torch "
+                 "sees no CUDA device",
                  marks=pytest.mark.skipif(TORCH_CUDA or not HAS_TORCH, reason="torch sees a GPU here, or no torch")),
 ])
 def test_bad_couplings_exit_2_before_anything_is_written(small_files, tmp_path, threads, capsys, extra, says):
@@ -283,13 +285,13 @@ def test_a_cap_above_every_separate_sum_gives_the_separate_weights(capped, small
     assert record["certified"]
     for area in AREAS.split(","):
         separate = read_m(out, area)
-        assert np.max(np.abs(m[area] - separate) / np.maximum(separate, 1.0)) <= 1e-9
+        assert multiplier_difference(m[area], separate) <= RECOMPUTE_RTOL  # 1e-9
 
 
 def test_the_joint_newton_systems_factored_by_torch_give_the_same_certified_weights(capped, small_files, tmp_path,
                                                                                     threads, capsys):
     """--joint-device cpu: the same joint solve with its Newton systems factored by torch, said and
-    recorded; the weights are numpy's to 1e-9 (tests/test_additive_torch.py's reason)."""
+    recorded; the multipliers are numpy's as a recompute must match (tests/test_additive_torch.py's reason)."""
     pytest.importorskip("torch")
     on_numpy, _, _, _, cap, _ = capped
     out = tmp_path / "out"
@@ -301,7 +303,7 @@ def test_the_joint_newton_systems_factored_by_torch_give_the_same_certified_weig
     numpy_record, numpy_m = read_joint(on_numpy)
     assert numpy_record["solve"]["factored_on"] == "numpy"
     for area in AREAS.split(","):
-        assert np.max(np.abs(m[area] - numpy_m[area])) <= 1e-9
+        assert multiplier_difference(m[area], numpy_m[area]) <= RECOMPUTE_RTOL
 
 
 def test_the_areas_report_puts_the_joint_solve_beside_the_separate_batch(capped, tmp_path):

@@ -31,9 +31,10 @@ from ..exceptions import InputError
 from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
-from .joint_run import check_coupling, coupling_name, joint_kernels, joint_steps
+from .joint_run import check_coupling, check_joint_device, coupling_name, joint_kernels, joint_steps
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
+API_JOINT_DEVICE = "reweight_areas: joint_device"  # how a bad joint_device is named
 
 
 @dataclass(frozen=True)
@@ -200,11 +201,7 @@ def reweight_areas(
             raise InputError("reweight_areas: joint_time_limit limits the joint solve: give additive=True or "
                              "max_exhaustion=E too")
         number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
-    if joint_device is not None:
-        if not coupled:
-            raise InputError(f"reweight_areas: joint_device {joint_device!r} factors the joint solve's Newton "
-                             "systems: give additive=True or max_exhaustion=E too")
-        joint_kernels(joint_device)  # an unknown or absent device is bad input, said before any solve
+    check_joint_device(joint_device, coupled, API_JOINT_DEVICE, "additive=True or max_exhaustion=E")
     if within is not None:
         if args.targets_dir is not None:
             raise InputError("reweight_areas: within solves districts by the recipe's SOI shares, not target files")
@@ -260,7 +257,7 @@ def reweight_areas(
 def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, device, index) -> JointResult:
     """The joint steps after the batch (goldstar.areas.joint_run.joint_steps) as a JointResult."""
     outcome = joint_steps(national, specs, settings, hashes, rows, max_exhaustion, time_limit=time_limit,
-                          device=device)
+                          factoring=joint_kernels(device, API_JOINT_DEVICE))
     coupling = coupling_name(max_exhaustion)
     if outcome.not_ok:
         return JointResult(coupling, False, f"not solved: {len(outcome.not_ok)} area(s) are not ok "

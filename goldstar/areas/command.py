@@ -163,12 +163,11 @@ def check_arguments(args: argparse.Namespace) -> None:
                              "compact states reference (--write-reference)")
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
-    if args.joint_device is not None:
-        if not (args.additive or args.max_exhaustion is not None):
-            raise InputError(f"--joint-device {args.joint_device} factors the joint solve's Newton systems: give "
-                             "--additive or --max-exhaustion too")
-        from .joint_run import joint_kernels
-        joint_kernels(args.joint_device)  # an unknown or absent device is bad input, said before any solve
+    if args.joint_device is not None:  # an unknown or absent device is bad input, said before any solve
+        from .joint_run import check_joint_device
+
+        check_joint_device(args.joint_device, args.additive or args.max_exhaustion is not None, "--joint-device",
+                           "--additive or --max-exhaustion")
     if args.joint_time_limit is not None:
         if not (args.additive or args.max_exhaustion is not None):
             raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")
@@ -561,14 +560,16 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     reference = args.verify
     _, info = read_reference(reference)
     _check_recorded_paths_found(args, reference, info)
+    given = ("--reference" if args.reference is not None else "--national-weights"  # the national weights' option
+             if args.national_weights is not None else None)
     args = as_made(args, reference, info)  # the areas are rebuilt as they were made
     area_set = args.areas or info["areas"]
     if info.get("joint") is not None and sorted(area_names(area_set)) != sorted(area_names(info["areas"])):
         raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "
                          "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
-    mismatch = (national_mismatch(info["national"], national.hashes) or _recipe_mismatch(reference, info, national)
-                or _within_mismatch(info, national))
+    mismatch = (national_mismatch(info["national"], national.hashes, given)
+                or _recipe_mismatch(reference, info, national) or _within_mismatch(info, national))
     if mismatch is not None:  # every area's input hash would fail: say why once
         print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
         return EXIT_FAILED
@@ -584,7 +585,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
     results = verify_reference(reference, national, areas, settings, hashes, rebuilt,
                                complete=area_set == info["areas"])
     if "recompute" in modes:
-        from ..verify import RECOMPUTE_RTOL  # and why |x - x_ref| is scaled by max(|x_ref|, 1)
+        from ..verify import RECOMPUTE_RTOL, multiplier_difference
         from . import batch
         from .output import prepare_out, read_m
 
@@ -608,7 +609,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
                     ok, what = False, what + f"; recompute {row['status']}: {row.get('message', '')}"
                 else:
                     x = rebuilt[area]
-                    diff = float(np.max(np.abs(m - x) / np.maximum(np.abs(x), 1.0)))
+                    diff = multiplier_difference(m, x)
                     ok = ok and diff <= RECOMPUTE_RTOL
                     what += f"; recompute within {diff:.2g} (rtol {RECOMPUTE_RTOL:g} of max(|x|, 1))"
             checked.append((area, ok, what))
@@ -683,8 +684,9 @@ def _within_mismatch(info: dict[str, Any], national: Any) -> str | None:
     if before == now:
         return None
     return (f"its districts were solved within {within.get('state')}'s weights from {within.get('directory')} "
-            f"({within.get('source')}; hash {before}), but the weights found there now hash {now}: solve the "
-            "districts again within them and write the reference again")
+            f"({within.get('source')}; hash {before}), but the weights found now hash {now}: give the states they "
+            "were solved within with --within DIR, or solve the districts again within these and write the "
+            "reference again")
 
 
 def verify_directory(directory: Path, modes: tuple[str, ...]) -> int:

@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -76,7 +76,7 @@ class JointAnswer:
     result: Any  # band_core.BandResult
     certificate: Any  # certificate.additive.JointCertificate
     seconds: float
-    factored_on: str  # where the Newton systems were factored: "numpy" or a torch device (--joint-device)
+    factored_on: str  # where the Newton systems were factored: Factoring.where
 
 
 def coupled(args: Any) -> bool:
@@ -168,17 +168,51 @@ class _ConflictWatch:
             raise CouplingConflict(proof_line(problem, proof), time.perf_counter() - self.start)
 
 
+class Factoring(NamedTuple):
+    """What factors the joint loop's Newton systems: the kernels' factory and how a record names
+    it (joint.json's solve.factored_on)."""
+
+    kernels: KernelsFactory
+    where: str
+
+
+ON_NUMPY = Factoring(JointKernels, "numpy")  # scipy's Cholesky factor, the default
+
+
+def joint_kernels(device: str | None, option: str = "--joint-device") -> Factoring:
+    """The joint loop's kernels for the torch `device` (None: ON_NUMPY); InputError naming it as
+    `option` when torch is missing or cannot use the device."""
+    if device is None:
+        return ON_NUMPY
+    try:
+        from ..solvers.additive_torch import device_kernels
+    except ImportError:
+        raise InputError(f"{option} {device!r}: the Newton systems are factored there by torch, which is not "
+                         "installed (goldstar's torch extra)") from None
+    return Factoring(*device_kernels(device, option))
+
+
+def check_joint_device(device: Any, coupled: bool, option: str, coupling: str) -> None:
+    """The joint device as the command (option `--joint-device`, `coupling` the options that ask
+    for a joint solve) or the API gave it: InputError before any work when there is no joint
+    solve, or the device is not one torch can use here (joint_kernels)."""
+    if device is None:
+        return
+    if not coupled:
+        raise InputError(f"{option} {device!r} factors the joint solve's Newton systems: give {coupling} too")
+    joint_kernels(device, option)
+
+
 def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *,
                 time_limit: float | None = None, progress: Callable[[dict], None] | None = None,
-                device: str | None = None) -> JointAnswer:
+                factoring: Factoring = ON_NUMPY) -> JointAnswer:
     """The joint optimum from the separate duals y0 at the last slack stage (band-newton's
     options, `time_limit` seconds in all; the dual proximal rounds where the loop without them
     stalls, additive_core.solve_from_start), certified. CouplingConflict when the dual of a state
     on the way, or the answer's, proves some bands meant to be met unreachable together
-    (_ConflictWatch): then there is no answer to write. `device`: the torch device that factors
-    the Newton systems (goldstar.solvers.additive_torch; None: numpy's)."""
+    (_ConflictWatch): then there is no answer to write. `factoring`: what factors the Newton
+    systems (joint_kernels: numpy's, or torch's on a device)."""
     keep_arrays_on_heap(JOINT_HEAP_BYTES)
-    kernels, factored_on = joint_kernels(device)
     start = time.perf_counter()
     options = {**get_solver("band-newton").defaults, "time_limit": time_limit}
     data = problem.data
@@ -193,26 +227,13 @@ def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *
         watch(y)
 
     result = solve_from_start(data, problem.l, problem.u, problem.stages[-1:], options, progress=progress,
-                              x0=uncoupled_x(data, y0), y0=y0, on_state=on_state, kernels=kernels)
+                              x0=uncoupled_x(data, y0), y0=y0, on_state=on_state, kernels=factoring.kernels)
     watch.final(result.y)
     cert = certify_joint(data, problem.l, problem.u, problem.stages[-1], result.x, result.y,
                          record_ids=problem.record_ids, areas=problem.areas, names=problem.targets)
     return JointAnswer(problem=problem, m=national_multipliers(national, problem, result.x), y=result.y,
                        result=result, certificate=cert, seconds=time.perf_counter() - start,
-                       factored_on=factored_on)
-
-
-def joint_kernels(device: str | None) -> tuple[KernelsFactory, str]:
-    """The joint loop's kernels for `device` (None: numpy's) and where they factor the Newton
-    systems; InputError when torch is missing or cannot use the device."""
-    if device is None:
-        return JointKernels, "numpy"
-    try:
-        from ..solvers.additive_torch import device_kernels
-    except ImportError:
-        raise InputError(f"joint device {device!r}: the Newton systems are factored there by torch, which is not "
-                         "installed (goldstar's torch extra)") from None
-    return device_kernels(device)
+                       factored_on=factoring.where)
 
 
 def duals_table(problem: JointProblem, y: np.ndarray) -> pa.Table:
@@ -426,11 +447,11 @@ class JointOutcome:
 
 def joint_steps(national: NationalData, areas: list, settings: list, hashes: list[str], rows: list[dict[str, Any]],
                 max_exhaustion: float | None, *, time_limit: float | None = None,
-                progress: Callable[[dict], None] | None = None, device: str | None = None) -> JointOutcome:
+                progress: Callable[[dict], None] | None = None, factoring: Factoring = ON_NUMPY) -> JointOutcome:
     """What `--additive` or `--max-exhaustion E` does after the batch: nothing when an area's
     separate solve is not ok; else the joint problem, its coupling conflicts (then nothing is
-    solved), and the certified solve from the rows' duals (its Newton systems on `device`,
-    solve_joint)."""
+    solved), and the certified solve from the rows' duals (its Newton systems factored by
+    `factoring`, solve_joint)."""
     not_ok = [r["area"] for r in rows if r["status"] != "ok"]
     if not_ok:
         return JointOutcome(None, [], None, not_ok)
@@ -442,7 +463,8 @@ def joint_steps(national: NationalData, areas: list, settings: list, hashes: lis
     separate = sum_figures(national_multipliers(national, problem, uncoupled_x(problem.data, y0)),
                            problem.data.shares, national.weight)
     try:
-        answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress, device=device)
+        answer = solve_joint(national, problem, y0, time_limit=time_limit, progress=progress,
+                             factoring=factoring)
     except CouplingConflict as found:
         return JointOutcome(problem, [found.line], None, [], separate, proven_after=found.seconds)
     return JointOutcome(problem, [], answer, [], separate)
@@ -463,7 +485,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=err)
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
                           time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress(),
-                          device=args.joint_device)
+                          factoring=joint_kernels(args.joint_device))
     if outcome.not_ok:
         say_not_ok([by_area[a] for a in outcome.not_ok], err)
         print(f"ERROR: the joint solve needs every area's separate solve: {len(outcome.not_ok)} area(s) are not ok; "

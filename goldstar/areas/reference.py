@@ -265,9 +265,11 @@ def _national_identity(hashes: Any, by_value: bool) -> tuple[str, str] | None:
     return None
 
 
-def national_mismatch(recorded: dict[str, Any], found: dict[str, Any]) -> str | None:
+def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], option: str | None = None) -> str | None:
     """A sentence naming both national references when the areas reference was made from
     another national reference than the one found now; None when they agree (or cannot be told).
+    `option`: the option that gave the one found now (`--reference`, `--national-weights`; None
+    for the default), which the sentence tells how to point at the recorded one.
 
     Compared by the national reference's by-value weights hash when both sides record it,
     else by the hash of the weights file."""
@@ -277,10 +279,11 @@ def national_mismatch(recorded: dict[str, Any], found: dict[str, Any]) -> str | 
             if before[1] == now[1]:
                 return None
             what = "weights hash" if by_value else "weights file hash"
+            here = "the national reference here is" if option is None else f"{option} gives"
             return (f"the areas reference was made from the national reference {before[0]} ({what} "
-                    f"{before[1]}), but the national reference here is {now[0]} ({what} {now[1]}); "
-                    f"every area's input hash covers the national weights, so regenerate both with "
-                    f"`{REGENERATE}`")
+                    f"{before[1]}), but {here} {now[0]} ({what} {now[1]}); every area's input hash covers "
+                    f"the national weights: give the one it was made from with {option or '--reference'}, or, if the "
+                    f"national weights changed on purpose, regenerate both with `{REGENERATE}`")
     return None
 
 

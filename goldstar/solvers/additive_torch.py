@@ -34,8 +34,9 @@ class TorchJointKernels(JointKernels):
         return cholesky_solve(on, torch.as_tensor(rhs, dtype=torch.float64, device=self.device)).cpu().numpy()
 
 
-def device_kernels(name: str) -> tuple[KernelsFactory, str]:
+def device_kernels(name: str, option: str = "`device`") -> tuple[KernelsFactory, str]:
     """The kernels for the torch device `name` ('cuda', 'cpu', 'auto', 'cuda:1', ...) and how a
-    record names where the systems were factored; InputError for a device torch cannot use."""
-    device = resolve_device(name)
+    record names where the systems were factored; InputError for a device torch cannot use,
+    naming it as `option` (newton_torch.resolve_device)."""
+    device = resolve_device(name, option)
     return partial(TorchJointKernels, device=device), f"torch, {describe_device(device)}"

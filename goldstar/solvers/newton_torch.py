@@ -36,22 +36,25 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 _CUDA_BLOCK_ROWS = 65536
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, option: str = "`device`") -> torch.device:
     """'auto' is CUDA when torch sees a GPU, else the CPU; otherwise `cpu` or `cuda[:N]` with N
-    among the GPUs torch sees (the devices goldstar's torch kernels are tested on)."""
+    among the GPUs torch sees (the devices goldstar's torch kernels are tested on). InputError
+    otherwise, naming the device as `option` (the option that gave it: `--device`, ...)."""
+    if not isinstance(name, str):
+        raise InputError(f"{option} must be a device's name (cpu, cuda, cuda:N or auto), got {type(name).__name__}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as exc:
-        raise InputError(f"`device` {name!r} is not a torch device ({exc}); give cpu, cuda, cuda:N or auto") from None
+        raise InputError(f"{option} {name!r} is not a torch device ({exc}); give cpu, cuda, cuda:N or auto") from None
     if device.type not in ("cpu", "cuda"):
-        raise InputError(f"`device` {name!r}: goldstar runs on cpu or cuda (cuda:N, or auto), not {device.type}")
+        raise InputError(f"{option} {name!r}: goldstar runs on cpu or cuda (cuda:N, or auto), not {device.type}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"`device` {name!r} was asked for, but torch sees no CUDA device")
+            raise InputError(f"{option} {name!r} was asked for, but torch sees no CUDA device")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"`device` {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+            raise InputError(f"{option} {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
