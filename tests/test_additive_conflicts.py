@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from goldstar.areas.joint import JointProblem, aggregate_conflicts
+from goldstar.certificate.conflict import PROOF_ULPS
 from goldstar.solvers.additive_core import ADDITIVE, EXHAUSTION, JointData, solve_from_start
 
 
@@ -321,7 +322,10 @@ def test_a_cell_bounded_by_its_parts_where_an_area_drops_it_is_named():
         "c0 by its own bands in 2 areas and by its parts c1, c2 in 1: their bands need at least 10.348, "
         "the coupled records reach at most 10 (rounding margin ")
     margin = float(out[0].split("rounding margin ")[1].rstrip(")"))
-    assert 0.0 < margin < 1e-10  # 256 roundings of terms of size ~10 (goldstar.certificate.conflict)
+    # PROOF_ULPS roundings of the terms' size: the 10 the records reach at most (the bound times
+    # each record's largest value) and the 10.4 x 1.005 of the bands' far ends (printed to 3 digits)
+    expected = PROOF_ULPS * np.finfo(float).eps * (10.0 + 1.005 * (6.5 + 1.5 + 1.2 + 1.2))
+    assert margin == pytest.approx(expected, rel=5e-3)
     assert coupling_conflicts(P) == out
     # Y's c1 and c2 at 1.05 (c1 and c2 are Y's alone, so every cell still adds up): 10.0495
     # still conflicts; at 1.0, 9.95 does not, and the LP finds weights
