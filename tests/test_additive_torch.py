@@ -111,6 +111,18 @@ def test_the_device_check_refuses_a_batch_that_is_not_a_directory(tmp_path, monk
     assert batch.read_text() == "not a batch\n" and not (tmp_path / "figures.json").exists()
 
 
+def test_the_device_check_reads_the_national_reference_it_is_given(tmp_path, monkeypatch, capsys):
+    from tests.areas_helpers import load_script
+
+    script = load_script("device_check_joint")
+    elsewhere = tmp_path / "no-reference"
+    monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(tmp_path), "--device", "cpu", "--reference",
+                                      str(elsewhere), "--out", str(tmp_path / "figures.json")])
+    assert script.main() == 2
+    assert f"--reference {elsewhere}" in capsys.readouterr().err
+    assert not (tmp_path / "figures.json").exists()
+
+
 def test_the_device_check_refuses_an_out_it_could_not_write_before_solving(tmp_path, monkeypatch, capsys):
     from tests.areas_helpers import load_script
 
