@@ -444,3 +444,26 @@ def test_model_root_is_the_line_searchs_root_with_fewer_record_solves(mode, boun
     assert slope > 0 and abs(value) <= 1e-13 * size  # h's root to its rounding
     assert t == pytest.approx(t_plain, rel=1e-12)
     assert modelled.calls <= plain.calls
+
+
+def test_a_band_of_zero_width_is_measured_in_the_floored_width_without_a_warning():
+    """A target of 0 has a band of zero width (eps |t| = 0): the joint certificate measures its
+    miss as the separate one does (band_widths' floor), a finite number, and says nothing of a
+    0 / 0 (TMD's state spec has such targets)."""
+    import warnings
+
+    from goldstar.problem.objectives.band import WIDTH_FLOOR
+
+    from goldstar.problem.objectives.band import RHO_CAP
+
+    data, l, u, _ = small(n=80, J=6)
+    l, u = l.copy(), u.copy()
+    l[0] = u[0] = 0.0
+    hard = np.full(data.N, RHO_CAP)
+    x = np.ones((data.n, data.K))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cert = certify(data, l, u, hard, x, np.zeros(data.N))
+    assert not cert.passed and cert.worst_target == "t0"
+    # its fitted value (about its share of the cell's national total, ~1 scaled) in floored widths
+    assert 0.1 / WIDTH_FLOOR < cert.max_band_violation < 10.0 / WIDTH_FLOOR

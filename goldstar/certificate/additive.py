@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import Check
-from ..problem.objectives.band import RHO_CAP
+from ..problem.objectives.band import RHO_CAP, band_widths
 from ..problem.prepass import BAND_TOL
 from ..solvers.additive_core import EXHAUSTION, JointData, JointKernels, coupled_x, joint_state, newton_direction
 from ..solvers.band_core import Subproblem
@@ -126,8 +126,7 @@ def certify_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho: np.ndarray
     total = (X * data.shares).sum(axis=1)
     residual = np.abs(total - 1.0) if data.mode != EXHAUSTION else np.maximum(total - data.bound, 0.0)
     worst_c = int(np.argmax(residual))
-    width = u - l
-    violation = np.abs(z - pz) / width
+    violation = np.abs(z - pz) / band_widths(l, u)  # as the separate certificate measures a miss
     hard = rho >= RHO_CAP
     worst_t = int(np.argmax(np.where(hard, violation, -1.0))) if hard.any() else int(np.argmax(violation))
     bound = float(np.maximum(np.maximum(-X, X - data.upper[None, :]), 0.0).max())

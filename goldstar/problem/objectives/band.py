@@ -159,6 +159,16 @@ def rho_stages(rho: np.ndarray, hard: bool, last: float = RHO_CAP) -> list[np.nd
         cap *= CONTINUATION_FACTOR
 
 
+# A band's width in scaled units is eps |t| / ts; where that vanishes (t = 0, or eps = 0) a miss
+# is measured in WIDTH_FLOOR of the scale instead, so that it is a finite number of widths.
+WIDTH_FLOOR = 1e-12
+
+
+def band_widths(l: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """u - l of scaled bands, floored at WIDTH_FLOOR."""
+    return np.maximum(u - l, WIDTH_FLOOR)
+
+
 class BandForm:
     """The module docstring's C, band and rho for one problem, with Q and the band status."""
 
@@ -256,8 +266,8 @@ class BandForm:
         return float(np.max(np.abs(x - np.clip(x - g, self.lower, self.upper))))
 
     def band_widths(self) -> np.ndarray:
-        """u - l, floored where eps |t| / ts vanishes (t = 0 or eps = 0) at 1e-12 of the scale."""
-        return np.maximum(self.u - self.l, 1e-12)
+        """Each kept band's width (band_widths)."""
+        return band_widths(self.l, self.u)
 
     def band_status(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Per kept target: fitted value in target units, band limits, violation in band widths."""
