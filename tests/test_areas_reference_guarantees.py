@@ -280,7 +280,9 @@ def test_another_national_reference_is_said_once_and_regenerating_mends_it(made,
     out, err = failed_lines(capsys)
     assert err.count("ERROR:") == 1 and "make goldstar" in err, err
     assert str(made / "national") in err and str(nudged) in err
-    assert f"but --national-weights gives {nudged}" in err and "made from with --national-weights" in err
+    weights = made / "national" / "weights.parquet"  # the file the reference was made from
+    assert f"but --national-weights gives {nudged}" in err
+    assert f"`goldstar areas --verify {made / 'ref'} --national-weights {weights}`" in err
     assert "WY" not in out and "differs from the recorded" not in out + err
     # regenerated against the nudged national reference, it verifies against it
     assert run_areas(made, nudged, tmp_path / "out", tmp_path / "ref") == 0
@@ -293,17 +295,18 @@ def test_national_mismatch_prefers_the_by_value_weights_hash():
     def hashes(file_hash: str, weights_hash: str | None, directory: str = "reference/band") -> dict:
         out = {"national_weights": {"file": f"{directory}/weights.parquet", "hash": file_hash}}
         if weights_hash is not None:
-            out["national_reference"] = {"directory": directory, "weights_hash": weights_hash}
+            out["national_reference"] = {"kind": "reference", "directory": directory, "weights_hash": weights_hash}
         return out
 
     # the same weights in another file (rewritten, another Parquet writer): no mismatch
     assert national_mismatch(hashes("f1", "w"), hashes("f2", "w")) is None
     message = national_mismatch(hashes("f1", "w1"), hashes("f1", "w2", "/elsewhere/band"))
     assert "reference/band" in message and "/elsewhere/band" in message and "w1" in message and "w2" in message
-    assert "make goldstar" in message and "give the one it was made from with --reference," in message
-    assert "but the national reference here is /elsewhere/band" in message
-    given = national_mismatch(hashes("f1", "w1"), hashes("f1", "w2", "/elsewhere/band"), "--reference")
-    assert "but --reference gives /elsewhere/band" in given
+    assert "make goldstar" in message and "but the national reference here is /elsewhere/band" in message
+    # the command that verifies against the recorded one, with the option of its kind
+    assert "`goldstar areas --verify DIR --reference reference/band`" in message
+    given = national_mismatch(hashes("f1", "w1"), hashes("f1", "w2", "/elsewhere/band"), "ref/areas", "--reference")
+    assert "but --reference gives /elsewhere/band" in given and "`goldstar areas --verify ref/areas --reference" in given
     # a reference recorded before the by-value hash: the file hash decides
     assert national_mismatch(hashes("f1", None), hashes("f1", "w")) is None
     assert "weights file hash f1" in national_mismatch(hashes("f1", None), hashes("f2", "w"))

@@ -568,8 +568,8 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
         raise InputError(f"--areas {area_set}: {reference} holds the joint solve of {info['areas']!r}, whose "
                          "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
-    mismatch = (national_mismatch(info["national"], national.hashes, given)
-                or _recipe_mismatch(reference, info, national) or _within_mismatch(info, national))
+    mismatch = (national_mismatch(info["national"], national.hashes, str(reference), given)
+                or _recipe_mismatch(reference, info, national) or _within_mismatch(reference, info, national))
     if mismatch is not None:  # every area's input hash would fail: say why once
         print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
         return EXIT_FAILED
@@ -673,7 +673,7 @@ def _recipe_mismatch(reference: Path, info: dict[str, Any], national: Any) -> st
             f"`goldstar areas --verify {reference} --recipe FILE`")
 
 
-def _within_mismatch(info: dict[str, Any], national: Any) -> str | None:
+def _within_mismatch(reference: Path, info: dict[str, Any], national: Any) -> str | None:
     """A sentence naming the states' source when a districts reference was solved within other
     state weights than the ones rebuilt now (their hash); None when they agree or it holds none."""
     recorded = info.get("national", {})
@@ -684,9 +684,9 @@ def _within_mismatch(info: dict[str, Any], national: Any) -> str | None:
     if before == now:
         return None
     return (f"its districts were solved within {within.get('state')}'s weights from {within.get('directory')} "
-            f"({within.get('source')}; hash {before}), but the weights found now hash {now}: give the states they "
-            "were solved within with --within DIR, or solve the districts again within these and write the "
-            "reference again")
+            f"({within.get('source')}; hash {before}), but the weights found now hash {now}: verify within the "
+            f"states they were solved within with `goldstar areas --verify {reference} --within STATES`, or solve "
+            "the districts again within these and write the reference again")
 
 
 def verify_directory(directory: Path, modes: tuple[str, ...]) -> int:

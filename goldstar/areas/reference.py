@@ -265,11 +265,14 @@ def _national_identity(hashes: Any, by_value: bool) -> tuple[str, str] | None:
     return None
 
 
-def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], option: str | None = None) -> str | None:
-    """A sentence naming both national references when the areas reference was made from
-    another national reference than the one found now; None when they agree (or cannot be told).
-    `option`: the option that gave the one found now (`--reference`, `--national-weights`; None
-    for the default), which the sentence tells how to point at the recorded one.
+def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], reference: str = "DIR",
+                      given: str | None = None) -> str | None:
+    """A sentence naming both national references when the areas reference (at `reference`)
+    was made from another national reference than the one found now; None when they agree (or
+    cannot be told). `given`: the option that gave the one found now (`--reference`,
+    `--national-weights`; None for the default). The sentence gives the command that verifies
+    against the recorded weights (_point_at_recorded) and `make goldstar` for a change made on
+    purpose.
 
     Compared by the national reference's by-value weights hash when both sides record it,
     else by the hash of the weights file."""
@@ -279,12 +282,26 @@ def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], option: s
             if before[1] == now[1]:
                 return None
             what = "weights hash" if by_value else "weights file hash"
-            here = "the national reference here is" if option is None else f"{option} gives"
+            here = "the national reference here is" if given is None else f"{given} gives"
             return (f"the areas reference was made from the national reference {before[0]} ({what} "
                     f"{before[1]}), but {here} {now[0]} ({what} {now[1]}); every area's input hash covers "
-                    f"the national weights: give the one it was made from with {option or '--reference'}, or, if the "
-                    f"national weights changed on purpose, regenerate both with `{REGENERATE}`")
+                    f"the national weights: {_point_at_recorded(recorded, reference)}, or, if the national "
+                    f"weights changed on purpose, regenerate both with `{REGENERATE}`")
     return None
+
+
+def _point_at_recorded(recorded: dict[str, Any], reference: str) -> str:
+    """How to verify against the national weights an areas reference records: the option of the
+    kind they were given as (a goldstar reference or a weights file), or, given as values
+    through the Python API, the same values again."""
+    made = recorded.get("national_reference") or recorded.get("national_weights") or {}
+    kind = made.get("kind") if isinstance(made, dict) else None
+    option = {"reference": "--reference", "file": "--national-weights"}.get(kind if isinstance(kind, str) else "")
+    if option is None:
+        return "verify with the weights it was made from (given as values: reweight_areas with the same weights)"
+    return (f"verify against the weights it was made from with `goldstar areas --verify {reference} {option} "
+            f"{made.get('directory') if option == '--reference' else made.get('file')}` (that path as the "
+            "reference records it, from the directory it was made in)")
 
 
 # -- verify ------------------------------------------------------------------------------
