@@ -8,10 +8,11 @@ like), from a finished separate batch.
 Run from the repository root, or give the batch's national reference with --reference.
 
 For each run: seconds, Newton steps, the seconds spent factoring (the kernel the device takes
-over), the joint certificate, and the largest difference of a record's area multiplier from
-numpy's run (the national multipliers, every record x area). The solves are the command's own
-(goldstar.areas.joint_run.solve_joint), with the factor timed. Prints a line a run and writes the
-figures as JSON.
+over), the joint certificate, and how far its multipliers (every record x area) are from numpy's
+run, absolutely and by the verifier's rule (goldstar.verify.multiplier_difference). The solves
+are the command's own (goldstar.areas.joint_run.solve_joint), with the factor timed. Prints a
+line a run and writes the figures as JSON with the command and the commit; exit 1 when a
+certificate fails or the runs differ by more than RECOMPUTE_RTOL, 2 for bad input.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas import command  # noqa: E402
 from goldstar.areas.joint import joint_problem  # noqa: E402
-from goldstar.areas.joint_run import ON_NUMPY, Factoring, joint_kernels, row_duals, solve_joint  # noqa: E402
+from goldstar.areas.joint_run import joint_kernels, row_duals, solve_joint  # noqa: E402
 from goldstar.areas.output import done_row  # noqa: E402
-from goldstar.exceptions import EXIT_BAD_INPUT, InputError  # noqa: E402
+from goldstar.exceptions import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InputError  # noqa: E402
+from goldstar.solvers.additive_core import ON_NUMPY, Factoring  # noqa: E402
+from goldstar.verify import RECOMPUTE_RTOL, multiplier_difference  # noqa: E402
 
 
 def timed(factoring: Factoring) -> tuple[Factoring, list[float]]:
@@ -63,7 +66,8 @@ def run(national, problem, y0, factoring: Factoring, baseline: np.ndarray | None
            "factor_seconds": sum(spent), "factorizations": len(spent), "objective": cert.loss,
            "certificate_passed": bool(cert.passed), "fixed_point": cert.fixed_point_error, "gap": cert.gap,
            "coupling": cert.coupling_residual,
-           "max_abs_diff": 0.0 if baseline is None else float(np.abs(answer.m - baseline).max())}
+           "max_abs_diff": 0.0 if baseline is None else float(np.abs(answer.m - baseline).max()),
+           "multiplier_difference": 0.0 if baseline is None else multiplier_difference(answer.m, baseline)}
     print(f"{answer.factored_on:28s} {answer.seconds:8.1f} s  steps={result.inner:4d}  factoring "
           f"{row['factor_seconds']:7.1f} s ({len(spent)})  Q={cert.loss:.12g}  cert={cert.passed}  "
           f"max diff={row['max_abs_diff']:.3g}", flush=True)
@@ -90,14 +94,14 @@ def main() -> int:
             raise InputError(f"{options.batch}: not a directory; give the --out of a finished states batch")
         if options.out.is_dir() or not options.out.parent.is_dir():
             raise InputError(f"--out {options.out}: give a file in an existing directory (checked before the solves)")
-        device = joint_kernels(options.device, "--device")
+        factoring = joint_kernels(options.device, "--device")
         national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]
         rows = [done_row(options.batch, a.name, h) for a, h in zip(areas, hashes)]
         missing = [a.name for a, row in zip(areas, rows) if row is None]
         if missing:
             raise InputError(f"{options.batch}: no finished separate solve of {', '.join(missing[:5])}"
-                             f"{' ...' if len(missing) > 5 else ''} with these inputs; run `goldstar areas --areas "
-                             f"states --recipe {options.recipe} --out {options.batch}` first")
+                             f"{' ...' if len(missing) > 5 else ''} with these inputs; run `goldstar areas "
+                             f"{' '.join(given)}` first")
         problem = joint_problem(national, areas, settings, hashes, max_exhaustion=None)
         y0 = row_duals(problem, rows)
     except InputError as exc:
@@ -107,14 +111,35 @@ def main() -> int:
 
     print(f"{problem.data.K} areas x {problem.data.n:,} records, {problem.data.N} kept targets", flush=True)
     base_row, base_m = run(national, problem, y0, ON_NUMPY, None)
-    device_row, _ = run(national, problem, y0, device, base_m)
-    figures = {"areas": problem.data.K, "records": problem.data.n, "kept_targets": problem.data.N,
-               "recipe": options.recipe, "torch": torch.__version__, "numpy": np.__version__,
-               "python": platform.python_version(), "runs": [base_row, device_row]}
+    device_row, _ = run(national, problem, y0, factoring, base_m)
+    figures = {"command": [Path(sys.argv[0]).name, *sys.argv[1:]], "commit": _commit(), "areas": problem.data.K,
+               "records": problem.data.n, "kept_targets": problem.data.N, "recipe": options.recipe,
+               "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+               "runs": [base_row, device_row]}
     options.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"factoring: {base_row['factor_seconds'] / max(device_row['factor_seconds'], 1e-9):.2f}x, whole solve: "
           f"{base_row['seconds'] / device_row['seconds']:.2f}x; wrote {options.out}")
-    return 0
+    failed = [row["factored_on"] for row in (base_row, device_row) if not row["certificate_passed"]]
+    apart = device_row["multiplier_difference"] > RECOMPUTE_RTOL
+    if failed or apart:
+        print(f"FAILED: {'certificate of ' + ', '.join(failed) if failed else ''}"
+              f"{'; ' if failed and apart else ''}{'the runs differ by more than a recompute may' if apart else ''}"
+              f" (multipliers {device_row['multiplier_difference']:.3g} apart, rtol {RECOMPUTE_RTOL:g} of "
+              "max(|x|, 1))", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _commit() -> str | None:
+    """The repository's commit the script runs from (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ of goldstar.certificate (1e-9 fixed point, 1e-12 x Q gap, 1e-12 coupling).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -448,13 +450,9 @@ def test_model_root_is_the_line_searchs_root_with_fewer_record_solves(mode, boun
 
 def test_a_band_of_zero_width_is_measured_in_the_floored_width_without_a_warning():
     """A target of 0 has a band of zero width (eps |t| = 0): the joint certificate measures its
-    miss as the separate one does (band_widths' floor), a finite number, and says nothing of a
+    miss as the separate one does (band_widths' floor, MIN_WIDTH_SCALE), a finite number, and says nothing of a
     0 / 0 (TMD's state spec has such targets)."""
-    import warnings
-
-    from goldstar.problem.objectives.band import WIDTH_FLOOR
-
-    from goldstar.problem.objectives.band import RHO_CAP
+    from goldstar.problem.objectives.band import MIN_WIDTH_SCALE, RHO_CAP
 
     data, l, u, _ = small(n=80, J=6)
     l, u = l.copy(), u.copy()
@@ -465,5 +463,5 @@ def test_a_band_of_zero_width_is_measured_in_the_floored_width_without_a_warning
         warnings.simplefilter("error")
         cert = certify(data, l, u, hard, x, np.zeros(data.N))
     assert not cert.passed and cert.worst_target == "t0"
-    # its fitted value (about its share of the cell's national total, ~1 scaled) in floored widths
-    assert 0.1 / WIDTH_FLOOR < cert.max_band_violation < 10.0 / WIDTH_FLOOR
+    # the miss is its fitted value C x (the band is [0, 0]) over the floored width: one division
+    assert cert.max_band_violation == pytest.approx(data.C(x)[0] / MIN_WIDTH_SCALE, rel=1e-15)

@@ -42,7 +42,7 @@ def test_the_newton_systems_factored_by_torch_give_numpys_certified_optimum(devi
         return solve(self, H, rhs)
 
     monkeypatch.setattr(additive_torch.TorchJointKernels, "solve", counted)
-    kernels, where = additive_torch.device_kernels(device)
+    kernels, where = additive_torch.device_kernels(device, "--device")
     assert where.startswith(f"torch, {device}")
     on_numpy = run_joint(data, l, u, [rho], OPTIONS)
     on_torch = run_joint(data, l, u, [rho], OPTIONS, kernels=kernels)
@@ -57,27 +57,27 @@ def test_the_newton_systems_factored_by_torch_give_numpys_certified_optimum(devi
 
 def test_a_device_torch_cannot_use_is_bad_input():
     with pytest.raises(InputError, match="is not a torch device"):
-        additive_torch.device_kernels("tpu9")
+        additive_torch.device_kernels("tpu9", "--device")
     for other in ("meta", "mps", "xpu"):  # parsed by torch, not run on by goldstar
         with pytest.raises(InputError, match="goldstar runs on cpu or cuda"):
-            additive_torch.device_kernels(other)
+            additive_torch.device_kernels(other, "--device")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="torch sees no CUDA device"):
-            additive_torch.device_kernels("cuda")
+            additive_torch.device_kernels("cuda", "--device")
 
 
 def test_auto_is_cuda_where_torch_sees_a_gpu_else_the_cpu():
-    _, where = additive_torch.device_kernels("auto")
+    _, where = additive_torch.device_kernels("auto", "--device")
     assert where.startswith("torch, cuda" if torch.cuda.is_available() else "torch, cpu")
 
 
 def test_a_missing_torch_is_said_for_the_joint_device(monkeypatch):
-    from goldstar.areas.joint_run import joint_kernels
+    from goldstar.areas.joint_run import JOINT_DEVICE, joint_kernels
 
     monkeypatch.setitem(sys.modules, "goldstar.solvers.additive_torch", None)  # import fails as without torch
     with pytest.raises(InputError, match="--joint-device 'cuda': .* torch, which is not installed"):
-        joint_kernels("cuda")
-    kernels, where = joint_kernels(None)
+        joint_kernels("cuda", JOINT_DEVICE)
+    kernels, where = joint_kernels(None, JOINT_DEVICE)
     assert where == "numpy" and kernels.__name__ == "JointKernels"
 
 

@@ -31,7 +31,7 @@ from ..exceptions import InputError
 from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
-from .joint_run import check_coupling, check_joint_device, coupling_name, joint_kernels, joint_steps
+from .joint_run import check_coupling, check_joint_device, coupling_name, joint_steps
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
 API_JOINT_DEVICE = "reweight_areas: joint_device"  # how a bad joint_device is named
@@ -201,7 +201,7 @@ def reweight_areas(
             raise InputError("reweight_areas: joint_time_limit limits the joint solve: give additive=True or "
                              "max_exhaustion=E too")
         number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
-    check_joint_device(joint_device, coupled, API_JOINT_DEVICE, "additive=True or max_exhaustion=E")
+    factoring = check_joint_device(joint_device, coupled, API_JOINT_DEVICE, "additive=True or max_exhaustion=E")
     if within is not None:
         if args.targets_dir is not None:
             raise InputError("reweight_areas: within solves districts by the recipe's SOI shares, not target files")
@@ -249,15 +249,15 @@ def reweight_areas(
     joint = None
     if coupled:
         joint = _joint(national, specs, settings, hashes, [rows[spec.name] for spec in specs], max_exhaustion,
-                       joint_time_limit, joint_device, index)
+                       joint_time_limit, factoring, index)
     return AreasResult(results, tuple(national.cell_names), tuple(national.dropped_cells), dict(national.hashes),
                        time.perf_counter() - start, joint)
 
 
-def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, device, index) -> JointResult:
+def _joint(national, specs, settings, hashes, rows, max_exhaustion, time_limit, factoring, index) -> JointResult:
     """The joint steps after the batch (goldstar.areas.joint_run.joint_steps) as a JointResult."""
     outcome = joint_steps(national, specs, settings, hashes, rows, max_exhaustion, time_limit=time_limit,
-                          factoring=joint_kernels(device, API_JOINT_DEVICE))
+                          factoring=factoring)
     coupling = coupling_name(max_exhaustion)
     if outcome.not_ok:
         return JointResult(coupling, False, f"not solved: {len(outcome.not_ok)} area(s) are not ok "

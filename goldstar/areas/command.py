@@ -164,10 +164,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
     if args.joint_device is not None:  # an unknown or absent device is bad input, said before any solve
-        from .joint_run import check_joint_device
+        from .joint_run import JOINT_DEVICE, check_joint_device, coupled
 
-        check_joint_device(args.joint_device, args.additive or args.max_exhaustion is not None, "--joint-device",
-                           "--additive or --max-exhaustion")
+        check_joint_device(args.joint_device, coupled(args), JOINT_DEVICE, "--additive or --max-exhaustion")
     if args.joint_time_limit is not None:
         if not (args.additive or args.max_exhaustion is not None):
             raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")

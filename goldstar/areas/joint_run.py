@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +38,7 @@ from ..certificate.additive import certify_joint
 from ..certificate.conflict import conflict_proof
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..solvers import get_solver
-from ..solvers.additive_core import JointKernels, KernelsFactory, multipliers_of_dual, solve_from_start, uncoupled_x
+from ..solvers.additive_core import ON_NUMPY, Factoring, multipliers_of_dual, solve_from_start, uncoupled_x
 from ..store.atomic import atomic_directory
 from .exhaustion import SUM_LEVELS, above_cap
 from .inputs import NationalData
@@ -168,20 +168,12 @@ class _ConflictWatch:
             raise CouplingConflict(proof_line(problem, proof), time.perf_counter() - self.start)
 
 
-class Factoring(NamedTuple):
-    """What factors the joint loop's Newton systems: the kernels' factory and how a record names
-    it (joint.json's solve.factored_on)."""
-
-    kernels: KernelsFactory
-    where: str
+JOINT_DEVICE = "--joint-device"  # the command's option, as a bad device is named
 
 
-ON_NUMPY = Factoring(JointKernels, "numpy")  # scipy's Cholesky factor, the default
-
-
-def joint_kernels(device: str | None, option: str = "--joint-device") -> Factoring:
+def joint_kernels(device: str | None, option: str) -> Factoring:
     """The joint loop's kernels for the torch `device` (None: ON_NUMPY); InputError naming it as
-    `option` when torch is missing or cannot use the device."""
+    `option` (the option that gave it) when torch is missing or cannot use the device."""
     if device is None:
         return ON_NUMPY
     try:
@@ -189,18 +181,21 @@ def joint_kernels(device: str | None, option: str = "--joint-device") -> Factori
     except ImportError:
         raise InputError(f"{option} {device!r}: the Newton systems are factored there by torch, which is not "
                          "installed (goldstar's torch extra)") from None
-    return Factoring(*device_kernels(device, option))
+    return device_kernels(device, option)
 
 
-def check_joint_device(device: Any, coupled: bool, option: str, coupling: str) -> None:
-    """The joint device as the command (option `--joint-device`, `coupling` the options that ask
-    for a joint solve) or the API gave it: InputError before any work when there is no joint
-    solve, or the device is not one torch can use here (joint_kernels)."""
+def check_joint_device(device: Any, is_coupled: bool, option: str, joint_options: str) -> Factoring:
+    """The factoring of a joint device as the command or the API gave it (`option`: the option
+    that gave it; `joint_options`: the options that ask for a joint solve, as its caller spells
+    them); InputError before any work for a device that is not a name, one without a joint
+    solve, or one torch cannot use here (joint_kernels)."""
     if device is None:
-        return
-    if not coupled:
-        raise InputError(f"{option} {device!r} factors the joint solve's Newton systems: give {coupling} too")
-    joint_kernels(device, option)
+        return ON_NUMPY
+    if not isinstance(device, str):
+        raise InputError(f"{option} must be a device's name (cpu, cuda, cuda:N or auto), got {type(device).__name__}")
+    if not is_coupled:
+        raise InputError(f"{option} {device!r} factors the joint solve's Newton systems: give {joint_options} too")
+    return joint_kernels(device, option)
 
 
 def solve_joint(national: NationalData, problem: JointProblem, y0: np.ndarray, *,
@@ -485,7 +480,7 @@ def joint_after_batch(args: Any, national: NationalData, areas: list, settings: 
     print(f"joint        {what}: {len(areas)} areas, from the separate solves", file=err)
     outcome = joint_steps(national, areas, settings, hashes, [by_area[a.name] for a in areas], args.max_exhaustion,
                           time_limit=args.joint_time_limit, progress=None if args.quiet else _Progress(),
-                          factoring=joint_kernels(args.joint_device))
+                          factoring=joint_kernels(args.joint_device, JOINT_DEVICE))
     if outcome.not_ok:
         say_not_ok([by_area[a] for a in outcome.not_ok], err)
         print(f"ERROR: the joint solve needs every area's separate solve: {len(outcome.not_ok)} area(s) are not ok; "

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import InputError, UnreachableTargets
+from .objectives.band import MIN_WIDTH_SCALE
 
 if TYPE_CHECKING:
     from .model import Problem
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 # violation; and at rho = RHO_CAP = 1e16 a kept hard band is missed by |y_j| / (2 rho) ~ 1e-13 of
 # the target (docs/band.md), ~1e-11 of a band width at eps = 0.005, far inside it.
 BAND_TOL = 1e-6
-# A band of zero width (t = 0, or eps = 0) still gets a scale: 1e-12 of max(|t|, 1).
-MIN_WIDTH_SCALE = 1e-12
 
 
 @dataclass

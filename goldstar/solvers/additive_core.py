@@ -43,7 +43,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -952,6 +952,17 @@ class _Stalled(Exception):
     steps it took."""
 
     steps = 0
+
+
+class Factoring(NamedTuple):
+    """What factors the joint loop's Newton systems: the kernels' factory (run_joint's `kernels`)
+    and how a record names it (joint.json's solve.factored_on)."""
+
+    kernels: KernelsFactory
+    where: str
+
+
+ON_NUMPY = Factoring(JointKernels, "numpy")  # scipy's Cholesky factor, the default
 
 
 def run_joint(data: JointData, l: np.ndarray, u: np.ndarray, rho_stages: list[np.ndarray],

@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from .additive_core import JointData, JointKernels, KernelsFactory
+from .additive_core import Factoring, JointData, JointKernels
 from .newton_torch import cholesky_solve, describe_device, resolve_device
 
 
@@ -34,9 +34,9 @@ class TorchJointKernels(JointKernels):
         return cholesky_solve(on, torch.as_tensor(rhs, dtype=torch.float64, device=self.device)).cpu().numpy()
 
 
-def device_kernels(name: str, option: str = "`device`") -> tuple[KernelsFactory, str]:
-    """The kernels for the torch device `name` ('cuda', 'cpu', 'auto', 'cuda:1', ...) and how a
-    record names where the systems were factored; InputError for a device torch cannot use,
-    naming it as `option` (newton_torch.resolve_device)."""
+def device_kernels(name: str, option: str) -> Factoring:
+    """The factoring on the torch device `name` ('cuda', 'cpu', 'auto', 'cuda:1', ...);
+    InputError for a device torch cannot use, naming it as `option` (the option that gave it;
+    newton_torch.resolve_device)."""
     device = resolve_device(name, option)
-    return partial(TorchJointKernels, device=device), f"torch, {describe_device(device)}"
+    return Factoring(partial(TorchJointKernels, device=device), f"torch, {describe_device(device)}")

@@ -47,6 +47,9 @@ DEFAULT_MODES = MODES
 # an area's box starts at 0, so a multiplier at 0 is held to the same 1e-9 (of its starting
 # value) as one near 1, where a relative test alone would compare rounding noise with 0.
 RECOMPUTE_RTOL = 1e-9
+# recompute backend -> the method that solves each objective with it
+BACKENDS = {**EXACT_SOLVERS, "lbfgsb": {"penalized": "lbfgsb", "band": "lbfgsb"}}
+WORST_ROWS = 5
 
 
 def multiplier_difference(x: np.ndarray, x_ref: np.ndarray) -> float:
@@ -54,9 +57,6 @@ def multiplier_difference(x: np.ndarray, x_ref: np.ndarray) -> float:
     when two solves of the same area problems are compared."""
     x, x_ref = np.asarray(x, dtype=np.float64), np.asarray(x_ref, dtype=np.float64)
     return float(np.max(np.abs(x - x_ref) / np.maximum(np.abs(x_ref), 1.0), initial=0.0))
-# recompute backend -> the method that solves each objective with it
-BACKENDS = {**EXACT_SOLVERS, "lbfgsb": {"penalized": "lbfgsb", "band": "lbfgsb"}}
-WORST_ROWS = 5
 
 
 def check(mode: str, name: str, passed: bool, figure: str, threshold: str, detail: str = "") -> Check:

@@ -159,14 +159,15 @@ def rho_stages(rho: np.ndarray, hard: bool, last: float = RHO_CAP) -> list[np.nd
         cap *= CONTINUATION_FACTOR
 
 
-# A band's width in scaled units is eps |t| / ts; where that vanishes (t = 0, or eps = 0) a miss
-# is measured in WIDTH_FLOOR of the scale instead, so that it is a finite number of widths.
-WIDTH_FLOOR = 1e-12
+# A band of zero width (t = 0, or eps = 0) still gets a scale: 1e-12 of max(|t|, 1) (the
+# pre-passes' widths in target units, band_widths' in scaled ones).
+MIN_WIDTH_SCALE = 1e-12
 
 
 def band_widths(l: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """u - l of scaled bands, floored at WIDTH_FLOOR."""
-    return np.maximum(u - l, WIDTH_FLOOR)
+    """u - l of scaled bands (eps |t| / ts), floored where that vanishes (t = 0, or eps = 0) at
+    MIN_WIDTH_SCALE of the scale (ts = max(|t|, 1)): a miss is then a finite number of widths."""
+    return np.maximum(u - l, MIN_WIDTH_SCALE)
 
 
 class BandForm:
