@@ -92,8 +92,7 @@ def main() -> int:
     try:
         if not options.batch.is_dir():
             raise InputError(f"{options.batch}: not a directory; give the --out of a finished states batch")
-        if options.out.is_dir() or not options.out.parent.is_dir():
-            raise InputError(f"--out {options.out}: give a file in an existing directory (checked before the solves)")
+        _check_writable(options.out)
         factoring = joint_kernels(options.device, "--device")
         national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]
         rows = [done_row(options.batch, a.name, h) for a, h in zip(areas, hashes)]
@@ -128,6 +127,21 @@ def main() -> int:
               "max(|x|, 1))", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _check_writable(out: Path) -> None:
+    """InputError unless `out` can be written (checked before the solves, by opening it to append:
+    an existing file is left as it is, one made for the check is removed)."""
+    if out.is_dir() or not out.parent.is_dir():
+        raise InputError(f"--out {out}: give a file in an existing directory (checked before the solves)")
+    existed = out.exists()
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot be written ({exc.strerror}; checked before the solves)") from None
+    if not existed:
+        out.unlink()
 
 
 def _commit() -> str | None:

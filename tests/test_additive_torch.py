@@ -10,6 +10,7 @@ as any two solves of the same problems must to pass `goldstar areas --verify --m
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +132,16 @@ def test_the_device_check_refuses_an_out_it_could_not_write_before_solving(tmp_p
         monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(tmp_path), "--device", "cpu", "--out", str(out)])
         assert script.main() == 2
         assert "give a file in an existing directory" in capsys.readouterr().err
+    # a directory that exists but takes no new file (as /proc): refused, not found out after the solves
+    if Path("/proc").is_dir():
+        monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(tmp_path), "--device", "cpu", "--out",
+                                          "/proc/figures.json"])
+        assert script.main() == 2
+        assert "--out /proc/figures.json: cannot be written" in capsys.readouterr().err
+    # an existing file is checked without being changed
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}\n")
+    monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(tmp_path / "no-batch"), "--device", "cpu",
+                                      "--out", str(kept)])
+    assert script.main() == 2
+    assert kept.read_text() == "{}\n"
