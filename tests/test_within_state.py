@@ -479,7 +479,7 @@ def test_a_districts_reference_within_a_states_reference_verifies_and_says_when_
     err = capsys.readouterr().err
     assert f"its districts were solved within {STATE}'s weights from {states_ref} (joint reference" in err
     assert "but the weights found now hash" in err
-    assert f"verify within the states they were solved within with `goldstar areas --verify {ref} --within STATES`" in err
+    assert f"verify within the states they were solved within with `goldstar areas --verify {ref} --within {states_ref}`" in err
 
 
 def test_a_reference_verified_from_elsewhere_names_the_paths_it_was_made_with(small_files, references, tmp_path,

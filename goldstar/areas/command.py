@@ -111,6 +111,44 @@ TMD_YEARS = range(1913, 2101)
 SEED_LIMIT = 2**63  # numpy's generators take any non-negative integer; JSON and int64 hold these
 
 
+def _defaults() -> argparse.Namespace:
+    """The command line's defaults (every option left out)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args([])
+
+
+def default_settings() -> dict[str, Any]:
+    """SETTING_OPTIONS at the command line's defaults: what an areas reference that records no
+    settings was made with."""
+    from .reference import command_settings
+
+    return command_settings(_defaults())
+
+
+# what `--verify DIR` does not take: it writes nothing, solves no joint problem, and rebuilds the
+# areas with the settings the reference records
+NOT_FOR_VERIFY = ("out", "write_reference", "force", "rerun_all", "additive", "max_exhaustion", "joint_device",
+                  "joint_time_limit", "targets_dir", "eps", "slack_penalty", "slack_units", "unreachable", "upper",
+                  "time_limit")
+
+
+def check_verify_arguments(args: argparse.Namespace) -> None:
+    """`--verify DIR`'s checks that need no file: InputError naming an option it does not take
+    (NOT_FOR_VERIFY, given other than its default) or a bad value, before any work."""
+    defaults = _defaults()
+    given = [f"--{name.replace('_', '-')}" for name in NOT_FOR_VERIFY if getattr(args, name) != getattr(defaults, name)]
+    if given:
+        raise InputError(f"--verify {args.verify}: {', '.join(given)} do(es) not apply: verify writes nothing and "
+                         "rebuilds each area with the settings the reference records")
+    if args.reference is not None and args.national_weights is not None:
+        raise InputError("give --reference (a goldstar reference) or --national-weights (a weights file), not both")
+    if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
+        raise InputError(f"`--seed` must be a whole number from 0 to 2**63 - 1, got {args.seed}")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"`--workers` must be >= 1, got {args.workers}")
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no file: InputError naming the option, before any work."""
     from ..params import number
@@ -262,6 +300,7 @@ def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str
 
 def run(args: argparse.Namespace) -> int:
     if args.verify is not None:
+        check_verify_arguments(args)
         return verify(args)
     check_arguments(args)
     with contextlib.ExitStack() as held:
@@ -418,7 +457,7 @@ def as_made(args: argparse.Namespace, reference: Path, info: dict[str, Any]) -> 
     from .reference import recorded_settings as settings_made_with
 
     made = argparse.Namespace(**vars(args))
-    for name, value in settings_made_with(reference, info).items():
+    for name, value in (settings_made_with(reference, info) or default_settings()).items():
         setattr(made, name, value)
     if made.recipe is None:
         made.recipe = shipped_recipe(info.get("national", {}).get("recipe"))
@@ -684,7 +723,8 @@ def _within_mismatch(reference: Path, info: dict[str, Any], national: Any) -> st
         return None
     return (f"its districts were solved within {within.get('state')}'s weights from {within.get('directory')} "
             f"({within.get('source')}; hash {before}), but the weights found now hash {now}: verify within the "
-            f"states they were solved within with `goldstar areas --verify {reference} --within STATES`, or solve "
+            f"states they were solved within with `goldstar areas --verify {reference} --within "
+            f"{within.get('directory')}` (that path from the directory it was made in), or solve "
             "the districts again within these and write the reference again")
 
 

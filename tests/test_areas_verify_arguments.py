@@ -1,0 +1,51 @@
+"""`goldstar areas --verify DIR`'s options: what it does not take is refused by name before any
+work (exit 2), and a reference that records no settings is rebuilt at the command's defaults,
+whatever the command line around it says."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from goldstar.areas import command
+from goldstar.cli import main
+
+REFERENCE = "reference/areas"  # committed; records no settings (made with the defaults)
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--out", "somewhere"], "--out do(es) not apply"),
+    (["--write-reference", "elsewhere", "--force"], "--write-reference, --force do(es) not apply"),
+    (["--additive"], "--additive do(es) not apply"),
+    (["--max-exhaustion", "nan"], "--max-exhaustion do(es) not apply"),
+    (["--joint-device", "tpu9"], "--joint-device do(es) not apply"),
+    (["--joint-time-limit", "-3"], "--joint-time-limit do(es) not apply"),
+    (["--eps", "0.01"], "--eps do(es) not apply: verify writes nothing and rebuilds each area with the settings"),
+    (["--slack-units", "relative"], "--slack-units do(es) not apply"),
+    (["--seed", "-5"], "`--seed` must be a whole number from 0 to 2**63 - 1, got -5"),
+    (["--workers", "0"], "`--workers` must be >= 1, got 0"),
+    (["--reference", "reference/band", "--national-weights", "w.csv"], "not both"),
+])
+def test_what_verify_does_not_take_exits_2_by_name(tmp_path, capsys, extra, says):
+    assert main(["areas", "--verify", REFERENCE, "--areas", "AL", *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert not (tmp_path / "somewhere").exists()
+
+
+def test_a_reference_that_records_no_settings_is_rebuilt_at_the_defaults():
+    """as_made fills the settings of a reference that records none (reference/areas) with the
+    command line's defaults, not with the command line it is read from: a districts batch
+    --within it at --slack-units relative rebuilds the states as they were made."""
+    from goldstar.areas.reference import read_reference
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--areas", "districts:PA", "--within", REFERENCE, "--slack-units", "relative",
+                              "--eps", "0.01"])
+    _, info = read_reference(REFERENCE)
+    assert "settings" not in info
+    made = command.as_made(args, REFERENCE, info)
+    assert {name: getattr(made, name) for name in command.default_settings()} == command.default_settings()
+    assert made.slack_units == "target" and made.eps == 0.005 and args.slack_units == "relative"
