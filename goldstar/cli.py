@@ -397,9 +397,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import DEFAULT_MODES, verify
 
     if args.areas is not None:
-        if args.reference is not None or args.problem is not None or args.backend != "numpy":
+        if args.reference is not None or args.problem is not None or args.backend != "numpy" or args.device != "auto":
             raise InputError("--areas verifies a compact areas reference on its own: "
-                             "drop --reference, --problem and --backend")
+                             "drop --reference, --problem, --backend and --device")
         from .areas.command import verify_directory
 
         return verify_directory(args.areas, tuple(dict.fromkeys(("hash", "certificate", *(args.mode or ())))))

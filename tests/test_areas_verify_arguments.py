@@ -49,3 +49,9 @@ def test_a_reference_that_records_no_settings_is_rebuilt_at_the_defaults():
     made = command.as_made(args, REFERENCE, info)
     assert {name: getattr(made, name) for name in command.default_settings()} == command.default_settings()
     assert made.slack_units == "target" and made.eps == 0.005 and args.slack_units == "relative"
+
+
+def test_verify_areas_refuses_the_national_verifys_options(capsys):
+    for extra in (["--device", "tpu9"], ["--backend", "torch"], ["--reference", "reference/band"]):
+        assert main(["verify", "--areas", REFERENCE, *extra]) == 2
+        assert "drop --reference, --problem, --backend and --device" in capsys.readouterr().err
