@@ -92,6 +92,9 @@ def main() -> int:
     try:
         if not options.batch.is_dir():
             raise InputError(f"{options.batch}: not a directory; give the --out of a finished states batch")
+        if (options.batch / "MANIFEST.json").is_file():
+            raise InputError(f"{options.batch}: a compact areas reference, not a batch; give the --out of a finished "
+                             "states batch")
         _check_writable(options.out)
         factoring = joint_kernels(options.device, "--device")
         national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]

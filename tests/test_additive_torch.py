@@ -112,6 +112,16 @@ def test_the_device_check_refuses_a_batch_that_is_not_a_directory(tmp_path, monk
     assert batch.read_text() == "not a batch\n" and not (tmp_path / "figures.json").exists()
 
 
+def test_the_device_check_refuses_a_compact_reference_for_a_batch(tmp_path, monkeypatch, capsys):
+    from tests.areas_helpers import load_script
+
+    script = load_script("device_check_joint")
+    monkeypatch.setattr(sys, "argv", ["device_check_joint.py", "reference/areas-additive", "--device", "cpu",
+                                      "--out", str(tmp_path / "figures.json")])
+    assert script.main() == 2
+    assert "reference/areas-additive: a compact areas reference, not a batch" in capsys.readouterr().err
+
+
 def test_the_device_check_reads_the_national_reference_it_is_given(tmp_path, monkeypatch, capsys):
     from tests.areas_helpers import load_script
 

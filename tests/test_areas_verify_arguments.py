@@ -55,3 +55,13 @@ def test_verify_areas_refuses_the_national_verifys_options(capsys):
     for extra in (["--device", "tpu9"], ["--backend", "torch"], ["--reference", "reference/band"]):
         assert main(["verify", "--areas", REFERENCE, *extra]) == 2
         assert "drop --reference, --problem, --backend and --device" in capsys.readouterr().err
+
+
+def test_another_shipped_recipe_is_said_as_such(capsys):
+    """reference/areas was made from the shipped goldstar-77: verify with --recipe goldstar-69
+    says so, and to drop --recipe, not that its recipe is no shipped one (exit 1: the inputs
+    differ, every area's input hash would fail)."""
+    assert main(["areas", "--verify", REFERENCE, "--recipe", "goldstar-69"]) == 1
+    err = capsys.readouterr().err
+    assert "the shipped goldstar-77; this verify read goldstar-69.csv" in err and "drop --recipe" in err
+    assert "no shipped recipe" not in err

@@ -706,8 +706,15 @@ def _recipe_mismatch(reference: Path, info: dict[str, Any], national: Any) -> st
     recorded, found = info.get("national", {}).get("recipe"), national.hashes.get("recipe")
     if not isinstance(recorded, dict) or found is None or recorded.get("hash") == found["hash"]:
         return None
-    return (f"the areas reference was made from the recipe {recorded.get('file')} ({recorded.get('hash')}), which is "
-            f"no shipped recipe; this verify read {found['file']} ({found['hash']}): give that recipe with "
+    from .recipe import shipped_recipe
+
+    made_from = f"the areas reference was made from the recipe {recorded.get('file')} ({recorded.get('hash')})"
+    read = f"this verify read {found['file']} ({found['hash']})"
+    shipped = shipped_recipe(recorded)
+    if shipped is not None:
+        return (f"{made_from}, the shipped {shipped}; {read}: drop --recipe (verify finds the shipped one), or "
+                f"give `--recipe {shipped}`")
+    return (f"{made_from}, which is no shipped recipe; {read}: give that recipe with "
             f"`goldstar areas --verify {reference} --recipe FILE`")
 
 
