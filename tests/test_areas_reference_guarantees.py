@@ -307,6 +307,10 @@ def test_national_mismatch_prefers_the_by_value_weights_hash():
     assert "`goldstar areas --verify DIR --reference reference/band`" in message
     given = national_mismatch(hashes("f1", "w1"), hashes("f1", "w2", "/elsewhere/band"), "ref/areas", "--reference")
     assert "but --reference gives /elsewhere/band" in given and "`goldstar areas --verify ref/areas --reference" in given
+    # the same national content however the weights were given: no mismatch
+    same = {**hashes("f1", "w1"), "content": "c"}
+    assert national_mismatch(same, {**hashes("f2", "w2", "/elsewhere/band"), "content": "c"}) is None
+    assert national_mismatch(same, {**hashes("f2", "w2", "/elsewhere/band"), "content": "d"}) is not None
     # a reference recorded before the by-value hash: the file hash decides
     assert national_mismatch(hashes("f1", None), hashes("f1", "w")) is None
     assert "weights file hash f1" in national_mismatch(hashes("f1", None), hashes("f2", "w"))

@@ -65,3 +65,15 @@ def test_another_shipped_recipe_is_said_as_such(capsys):
     err = capsys.readouterr().err
     assert "the shipped goldstar-77; this verify read goldstar-69.csv" in err and "drop --recipe" in err
     assert "no shipped recipe" not in err
+
+
+def test_the_same_weights_given_as_a_file_verify(tmp_path, capsys):
+    """reference/areas was made from the national reference reference/band; the same weights
+    written as a weights file (hashed by another scheme) are the same national content, so
+    verify with --national-weights passes."""
+    import pandas as pd
+
+    weights = tmp_path / "weights.parquet"
+    pd.read_parquet("reference/band/weights.parquet")[["record_id", "weight"]].to_parquet(weights)
+    assert main(["areas", "--verify", REFERENCE, "--areas", "AL", "--national-weights", str(weights)]) == 0
+    assert "verified     1 of 1 areas" in capsys.readouterr().out

@@ -274,8 +274,13 @@ def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], reference
     against the recorded weights (_point_at_recorded) and `make goldstar` for a change made on
     purpose.
 
-    Compared by the national reference's by-value weights hash when both sides record it,
-    else by the hash of the weights file."""
+    The same national content (records and weights by value, goldstar.areas.inputs.NationalData.
+    content_hash) is no mismatch, however the weights were given (a goldstar reference, a file,
+    values). Otherwise compared by the national reference's by-value weights hash when both sides
+    record it, else by the hash of the weights file."""
+    content = recorded.get("content") if isinstance(recorded, dict) else None
+    if isinstance(content, str) and isinstance(found, dict) and content == found.get("content"):
+        return None
     for by_value in (True, False):
         before, now = _national_identity(recorded, by_value), _national_identity(found, by_value)
         if before is not None and now is not None:
