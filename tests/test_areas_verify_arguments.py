@@ -5,6 +5,7 @@ whatever the command line around it says."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,17 @@ def test_the_same_weights_given_as_a_file_verify(tmp_path, capsys):
     pd.read_parquet("reference/band/weights.parquet")[["record_id", "weight"]].to_parquet(weights)
     assert main(["areas", "--verify", REFERENCE, "--areas", "AL", "--national-weights", str(weights)]) == 0
     assert "verified     1 of 1 areas" in capsys.readouterr().out
+
+
+def test_districts_within_states_name_the_national_reference_that_differs(tmp_path, capsys):
+    """A districts reference verified against another national reference: the states reference
+    they were solved within is rebuilt first, and what is said is that the national reference
+    differs (both named), not that some state's input hash does (exit 2, before any solve)."""
+    import shutil
+
+    other = Path(shutil.copytree("reference/default", tmp_path / "default"))
+    assert main(["areas", "--verify", "reference/districts-PA-additive-relative", "--reference", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "--within reference/areas-additive-relative: the areas reference was made from the national reference " \
+           f"reference/band" in err and f"but the national reference here is {other}" in err
+    assert "input hash" not in err.split("every area's input hash covers")[0]

@@ -32,7 +32,7 @@ from ..store.outputs import DUALS, MANIFEST
 from .inputs import NationalData
 from .joint import joint_duals, joint_problem
 from .joint_run import national_multipliers, read_joint
-from .reference import read_reference, verify_reference
+from .reference import national_mismatch, read_reference, verify_reference
 from .report import area_multipliers, read_area_row, read_records, read_summary
 from .synthetic import district_names
 from .targets import AreaSpec, area_targets
@@ -145,6 +145,9 @@ def reference_state_weights(directory: Path, states: list[str], national: Nation
     if missing:
         raise InputError(f"{where}: the reference holds no {', '.join(missing)} (it holds {info['areas']!r})")
     parent, specs, settings, hashes = rebuild(directory, info)
+    other_national = national_mismatch(info["national"], parent.hashes, str(directory))
+    if other_national is not None:  # every state's input hash would fail: say why, once
+        raise InputError(f"{where}: {other_national}")
     if not (np.array_equal(parent.record_ids, national.record_ids) and np.array_equal(parent.weight, national.weight)):
         raise InputError(f"{where}: made from other national records or weights than this batch's; solve the "
                          "districts from the same national inputs")
