@@ -607,7 +607,8 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
                          "areas were solved together: it is verified whole")
     national, areas, settings, hashes, _ = batch_inputs(args, area_set)
     mismatch = (national_mismatch(info["national"], national.hashes, str(reference), given)
-                or _recipe_mismatch(reference, info, national) or _within_mismatch(reference, info, national))
+                or _recipe_mismatch(reference, info, national) or _input_mismatch(info, national)
+                or _within_mismatch(reference, info, national))
     if mismatch is not None:  # every area's input hash would fail: say why once
         print(f"ERROR: {reference}: {mismatch}", file=sys.stderr)
         return EXIT_FAILED
@@ -716,6 +717,34 @@ def _recipe_mismatch(reference: Path, info: dict[str, Any], national: Any) -> st
                 f"give `--recipe {shipped}`")
     return (f"{made_from}, which is no shipped recipe; {read}: give that recipe with "
             f"`goldstar areas --verify {reference} --recipe FILE`")
+
+
+# the national inputs besides the weights and the recipe that every area's input hash covers, by
+# the key NationalData's hashes record them under, and the option that gives each
+RECORDED_INPUTS = {"records": "--records", "soi": "--soi", "sharing": "--sharing", "engine": "--engine"}
+
+
+def _input_mismatch(info: dict[str, Any], national: Any) -> str | None:
+    """A sentence naming the first of RECORDED_INPUTS that the reference was made from and this
+    verify reads differently (file and hash; the engine by name, options and version), and its
+    option; None when they agree or the reference does not record it."""
+    recorded = info.get("national", {})
+    for key, option in RECORDED_INPUTS.items():
+        before, now = recorded.get(key), national.hashes.get(key)
+        if not isinstance(before, dict) or not isinstance(now, dict):
+            continue
+        if key == "engine":
+            if before != now:
+                return (f"the areas reference was made with the engine {before.get('name')} (options "
+                        f"{before.get('options')}, version {before.get('version')}); this verify used {now.get('name')} "
+                        f"(options {now.get('options')}, version {now.get('version')}): "
+                        + (f"give {option} {before.get('name')}" if before.get("name") != now.get("name") else
+                           "verify where the engine's version and options are those it was made with"))
+        elif before.get("hash") != now.get("hash"):
+            return (f"the areas reference was made from the {option} file {before.get('file')} ({before.get('hash')}); "
+                    f"this verify read {now.get('file')} ({now.get('hash')}): give the one it was made from with "
+                    f"{option} FILE, or leave {option} out where it was the shipped one")
+    return None
 
 
 def _within_mismatch(reference: Path, info: dict[str, Any], national: Any) -> str | None:
