@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas import command  # noqa: E402
+from goldstar.areas.inputs import default_national_reference  # noqa: E402
 from goldstar.areas.joint import joint_problem  # noqa: E402
 from goldstar.areas.joint_run import joint_kernels, row_duals, solve_joint  # noqa: E402
 from goldstar.areas.output import done_row  # noqa: E402
@@ -96,6 +97,9 @@ def main() -> int:
             raise InputError(f"{options.batch}: a compact areas reference, not a batch; give the --out of a finished "
                              "states batch")
         _check_writable(options.out)
+        if options.reference is None and not default_national_reference().is_dir():
+            raise InputError(f"no national reference at {default_national_reference()} from here: run from the "
+                             "repository root, or give the batch's national reference with --reference DIR")
         factoring = joint_kernels(options.device, "--device")
         national, areas, settings, hashes = command.batch_inputs(args, "states")[:4]
         rows = [done_row(options.batch, a.name, h) for a, h in zip(areas, hashes)]

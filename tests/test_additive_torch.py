@@ -155,3 +155,17 @@ def test_the_device_check_refuses_an_out_it_could_not_write_before_solving(tmp_p
                                       "--out", str(kept)])
     assert script.main() == 2
     assert kept.read_text() == "{}\n"
+
+
+def test_the_device_check_outside_the_repository_asks_for_the_reference(tmp_path, monkeypatch, capsys):
+    from tests.areas_helpers import load_script
+
+    script = load_script("device_check_joint")
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["device_check_joint.py", str(batch), "--device", "cpu",
+                                      "--out", str(tmp_path / "figures.json")])
+    assert script.main() == 2
+    assert "run from the repository root, or give the batch's national reference with --reference DIR" in \
+        capsys.readouterr().err
