@@ -103,3 +103,13 @@ def test_another_soi_table_is_named_once(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert err.count("ERROR:") == 1 and f"this verify read {soi}" in err and "with --soi FILE" in err
     assert "input hash" not in out
+
+
+@pytest.mark.parametrize("directory, says", [
+    ("no/such/dir", "areas reference no/such/dir: not found (no such directory)"),
+    ("reference/band", "it holds weights.parquet, as a national reference does: verify that with "
+                       "`goldstar verify --reference reference/band`"),
+])
+def test_verify_says_what_a_directory_is_not(capsys, directory, says):
+    assert main(["verify", "--areas", directory]) == 2
+    assert says in capsys.readouterr().err

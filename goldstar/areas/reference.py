@@ -173,6 +173,11 @@ def _read_duals(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[
     """y and target names by area (in the file's order), and the metadata; InputError naming the file."""
     path = Path(directory) / DUALS
     if not path.is_file():
+        if not Path(directory).is_dir():
+            raise InputError(f"areas reference {directory}: not found (no such directory)")
+        if (Path(directory) / "weights.parquet").is_file():
+            raise InputError(f"areas reference {directory}: no {DUALS}; it holds weights.parquet, as a national "
+                             f"reference does: verify that with `goldstar verify --reference {directory}`")
         raise InputError(f"areas reference {directory}: no {DUALS}")
     try:
         table = pq.read_table(path)
