@@ -86,9 +86,10 @@ def main() -> int:
     options = parser.parse_args()
     areas_parser = argparse.ArgumentParser()
     command.add_arguments(areas_parser)
-    given = ["--areas", "states", "--recipe", options.recipe, "--out", str(options.batch)]
+    # option=value, so that a value starting with '-' is read as a value
+    given = ["--areas=states", f"--recipe={options.recipe}", f"--out={options.batch}"]
     if options.reference is not None:
-        given += ["--reference", str(options.reference)]
+        given.append(f"--reference={options.reference}")
     args = areas_parser.parse_args(given)
     try:
         if not options.batch.is_dir():
