@@ -113,3 +113,13 @@ def test_another_soi_table_is_named_once(tmp_path, capsys):
 def test_verify_says_what_a_directory_is_not(capsys, directory, says):
     assert main(["verify", "--areas", directory]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_failed_joint_check_before_any_area_is_said_as_such(capsys):
+    """A joint reference whose joint problem does not rebuild has no area lines: the summary says
+    no area was verified and why, not '0 of 0 areas and MANIFEST.json'."""
+    from goldstar.areas.joint_run import JOINT_CHECK
+
+    assert command._print_verified(Path("ref"), [(JOINT_CHECK, False, "input hash differs")], ("hash",), 0.0) == 1
+    out = capsys.readouterr().out
+    assert "verified     no area: the joint check failed first" in out and "MANIFEST" not in out

@@ -689,11 +689,14 @@ def _print_verified(reference: Path, results: list[tuple[str, bool, str]], modes
     checked = [a for a, _, _ in results if a not in (MANIFEST, JOINT_CHECK)]
     bad_areas = [a for a in failed if a not in (MANIFEST, JOINT_CHECK)]
     joint = any(a == JOINT_CHECK for a, _, _ in results)
-    print(f"verified     {len(checked) - len(bad_areas)} of {len(checked)} areas"
-          f"{'' if MANIFEST in failed else ' and ' + MANIFEST}"
-          f"{'' if not joint or JOINT_CHECK in failed else ' and the joint certificate'}"
-          f" in {time.perf_counter() - start:.1f} s"
-          f" ({', '.join(modes)})")
+    manifest = any(a == MANIFEST for a, _, _ in results)
+    if checked:
+        what = (f"{len(checked) - len(bad_areas)} of {len(checked)} areas"
+                f"{' and ' + MANIFEST if manifest and MANIFEST not in failed else ''}"
+                f"{' and the joint certificate' if joint and JOINT_CHECK not in failed else ''}")
+    else:  # a check of the whole (the joint problem's) failed before any area's
+        what = f"no area: the {', '.join(failed)} check failed first"
+    print(f"verified     {what} in {time.perf_counter() - start:.1f} s ({', '.join(modes)})")
     if failed:
         print(f"ERROR: {reference}: {len(failed)} failed verification: {', '.join(failed[:10])}"
               + (" ..." if len(failed) > 10 else ""), file=sys.stderr)
