@@ -123,3 +123,14 @@ def test_a_failed_joint_check_before_any_area_is_said_as_such(capsys):
     assert command._print_verified(Path("ref"), [(JOINT_CHECK, False, "input hash differs")], ("hash",), 0.0) == 1
     out = capsys.readouterr().out
     assert "verified     no area: the joint check failed first" in out and "MANIFEST" not in out
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--national-weights", "reference/band"], "--national-weights file reference/band: a directory; give a CSV"),
+    (["--reference", "reference/band/weights.parquet"], "reference/band/weights.parquet: a file; a reference is a "
+                                                         "directory (give reference/band)"),
+])
+def test_a_directory_for_a_file_and_a_file_for_a_directory_are_said(tmp_path, capsys, extra, says):
+    out = tmp_path / "out"
+    assert main(["areas", "--areas", "AL", "--out", str(out), *extra]) == 2
+    assert says in capsys.readouterr().err and not out.exists()

@@ -281,6 +281,8 @@ def resolve_reference_dir(directory: str | os.PathLike[str]) -> Path:
         raise ReferenceFormatError(str(exc)) from None
     if directory.is_dir():
         return directory
+    if directory.is_file():
+        raise ReferenceFormatError(f"{directory}: a file; a reference is a directory (give {directory.parent})")
     raise ReferenceFormatError(f"{directory}: no reference here (run `make goldstar` to create one)")
 
 

@@ -61,6 +61,8 @@ READS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".csv.gz": pd.read_cs
 def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
     """A CSV, CSV.gz or Parquet file as a DataFrame, or an InputError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} file {path}: a directory; give a CSV, CSV.gz or Parquet file")
     if not path.is_file():
         raise InputError(f"{what} file {path}: not found")
     name = path.name.lower()
