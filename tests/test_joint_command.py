@@ -300,6 +300,7 @@ def test_the_joint_newton_systems_factored_by_torch_give_the_same_certified_weig
     assert "Newton systems factored by torch, cpu" in capsys.readouterr().out
     record, m = read_joint(out)
     assert record["certified"] and record["solve"]["factored_on"] == "torch, cpu"
+    assert not (out / "tmd").exists()  # --no-tmd-weights: no TMD-layout folder, not an empty one
     numpy_record, numpy_m = read_joint(on_numpy)
     assert numpy_record["solve"]["factored_on"] == "numpy"
     for area in AREAS.split(","):

@@ -136,9 +136,10 @@ def plain_json(value: Any) -> Any:
 
 
 def prepare_out(out: Path, marker: dict[str, Any]) -> None:
-    """Create `out` (checked by check_out first) and write its marker."""
+    """Create `out` (checked by check_out first) and write its marker (tmd/ is made with its first
+    file: none with --no-tmd-weights)."""
     out = Path(out)
-    for sub in ("m", "areas", "tmd"):
+    for sub in ("m", "areas"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / MARKER, json.dumps({"kind": MARKER_KIND, "schema": SCHEMA, **marker},
                                                indent=2, sort_keys=True, default=_json_default) + "\n")
@@ -208,6 +209,7 @@ def write_area(out: Path, row: dict[str, Any]) -> dict[str, Any]:
         atomic_write(out / paths["m"], lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         files[paths["m"]] = file_hash(out / paths["m"])
         if tmd_bytes is not None:
+            (out / paths["tmd"]).parent.mkdir(exist_ok=True)
             atomic_write(out / paths["tmd"], lambda tmp: Path(tmp).write_bytes(tmd_bytes))
             files[paths["tmd"]] = file_hash(out / paths["tmd"])
     row["files"] = files
