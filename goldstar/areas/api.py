@@ -193,15 +193,15 @@ def reweight_areas(
     if isinstance(records, pd.DataFrame) and engine is not None:
         raise InputError("reweight_areas: a DataFrame of records is taken as the record table itself; "
                          "give engine=None, or the records as a path for an engine to read")
+    joint_options = "additive=True or max_exhaustion=E"  # the arguments that ask for a joint solve
     if additive and max_exhaustion is not None:
-        raise InputError("reweight_areas: give additive=True or max_exhaustion=E, not both")
+        raise InputError(f"reweight_areas: give {joint_options}, not both")
     coupled = additive or max_exhaustion is not None
     if joint_time_limit is not None:
         if not coupled:
-            raise InputError("reweight_areas: joint_time_limit limits the joint solve: give additive=True or "
-                             "max_exhaustion=E too")
+            raise InputError(f"reweight_areas: joint_time_limit limits the joint solve: give {joint_options} too")
         number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
-    factoring = check_joint_device(joint_device, coupled, API_JOINT_DEVICE, "additive=True or max_exhaustion=E")
+    factoring = check_joint_device(joint_device, coupled, API_JOINT_DEVICE, joint_options)
     if within is not None:
         if args.targets_dir is not None:
             raise InputError("reweight_areas: within solves districts by the recipe's SOI shares, not target files")

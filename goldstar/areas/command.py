@@ -141,12 +141,19 @@ def check_verify_arguments(args: argparse.Namespace) -> None:
     if given:
         raise InputError(f"--verify {args.verify}: {', '.join(given)} do(es) not apply: verify writes nothing and "
                          "rebuilds each area with the settings the reference records")
-    if args.reference is not None and args.national_weights is not None:
-        raise InputError("give --reference (a goldstar reference) or --national-weights (a weights file), not both")
+    _check_inputs_and_cluster(args)
+
+
+def _check_inputs_and_cluster(args: argparse.Namespace) -> None:
+    """The checks a batch and `--verify` share: the seed, the cluster's options, one national input."""
     if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
         raise InputError(f"`--seed` must be a whole number from 0 to 2**63 - 1, got {args.seed}")
     if args.workers is not None and args.workers < 1:
         raise InputError(f"`--workers` must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise InputError("`--workers` sizes a local cluster; with `--scheduler` the cluster has its own workers")
+    if args.reference is not None and args.national_weights is not None:
+        raise InputError("give --reference (a goldstar reference) or --national-weights (a weights file), not both")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -169,8 +176,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     base_settings(args)  # eps, slack penalty, units, policy, time limit: AreaSettings' own checks
     if args.upper is not None:
         number("--upper", args.upper, "the command line", above=AREA_LOWER)
-    if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
-        raise InputError(f"`--seed` must be a whole number from 0 to 2**63 - 1, got {args.seed}")
+    _check_inputs_and_cluster(args)
     if args.tmd_year not in TMD_YEARS:
         raise InputError(f"`--tmd-year` must be a year from {TMD_YEARS.start} to {TMD_YEARS.stop - 1}, "
                          f"got {args.tmd_year}")
@@ -201,20 +207,14 @@ def check_arguments(args: argparse.Namespace) -> None:
                              "compact states reference (--write-reference)")
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
-    if args.joint_device is not None:  # an unknown or absent device is bad input, said before any solve
-        from .joint_run import JOINT_DEVICE, check_joint_device, coupled
+    from .joint_run import JOINT_DEVICE, check_joint_device, coupled
 
-        check_joint_device(args.joint_device, coupled(args), JOINT_DEVICE, "--additive or --max-exhaustion")
+    joint_options = "--additive or --max-exhaustion"  # the options that ask for a joint solve
+    check_joint_device(args.joint_device, coupled(args), JOINT_DEVICE, joint_options)  # said before any solve
     if args.joint_time_limit is not None:
-        if not (args.additive or args.max_exhaustion is not None):
-            raise InputError("--joint-time-limit limits the joint solve: give --additive or --max-exhaustion too")
+        if not coupled(args):
+            raise InputError(f"--joint-time-limit limits the joint solve: give {joint_options} too")
         number("--joint-time-limit", args.joint_time_limit, "the command line", above=0.0)
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"`--workers` must be >= 1, got {args.workers}")
-    if args.workers is not None and args.scheduler:
-        raise InputError("`--workers` sizes a local cluster; with `--scheduler` the cluster has its own workers")
-    if args.reference is not None and args.national_weights is not None:
-        raise InputError("give --reference (a goldstar reference) or --national-weights (a weights file), not both")
     if args.force and args.write_reference is None:
         raise InputError("--force replaces the areas reference at --write-reference; give --write-reference too")
     if args.write_reference is not None:

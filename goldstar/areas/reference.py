@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from ..certificate import certify
 from ..exceptions import InputError
-from ..store.outputs import AREAS_KEY, AREAS_REFERENCE, DUALS, MANIFEST, output_directory, prepare_output
+from ..store.outputs import AREAS_KEY, AREAS_REFERENCE, DUALS, MANIFEST, WEIGHTS, output_directory, prepare_output
 from ..problem.objectives.band import RHO_CAP, RHO_CAP_MAX
 from .problem import build_area_problem
 
@@ -175,8 +175,8 @@ def _read_duals(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[
     if not path.is_file():
         if not Path(directory).is_dir():
             raise InputError(f"areas reference {directory}: not found (no such directory)")
-        if (Path(directory) / "weights.parquet").is_file():
-            raise InputError(f"areas reference {directory}: no {DUALS}; it holds weights.parquet, as a national "
+        if (Path(directory) / WEIGHTS).is_file():
+            raise InputError(f"areas reference {directory}: no {DUALS}; it holds {WEIGHTS}, as a national "
                              f"reference does: verify that with `goldstar verify --reference {directory}`")
         raise InputError(f"areas reference {directory}: no {DUALS}")
     try:
