@@ -10,7 +10,7 @@ Run from the repository root, or give the batch's national reference with --refe
 For each run: seconds, Newton steps, the seconds spent factoring (the kernel the device takes
 over), the joint certificate, and how far its multipliers (every record x area) are from numpy's
 run, absolutely and by the verifier's rule (goldstar.verify.multiplier_difference). The solves
-are the command's own (goldstar.areas.joint_run.solve_joint), with the factor timed. Prints a
+are the command's own (goldstar.areas.joint_run.joint_steps), with the factor timed. Prints a
 line a run and writes the figures as JSON with the command and the commit; exit 1 when a
 certificate fails or the runs differ by more than RECOMPUTE_RTOL, 2 for bad input.
 """
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from goldstar.areas import command  # noqa: E402
 from goldstar.areas.inputs import default_national_reference  # noqa: E402
-from goldstar.areas.joint import joint_problem  # noqa: E402
-from goldstar.areas.joint_run import joint_kernels, row_duals, solve_joint  # noqa: E402
+from goldstar.areas.joint_run import JointAnswer, joint_kernels, joint_steps  # noqa: E402
 from goldstar.areas.output import done_row  # noqa: E402
+from goldstar.areas.within import is_reference  # noqa: E402
 from goldstar.exceptions import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InputError  # noqa: E402
 from goldstar.solvers.additive_core import ON_NUMPY, Factoring  # noqa: E402
 from goldstar.verify import RECOMPUTE_RTOL, multiplier_difference  # noqa: E402
@@ -58,10 +58,16 @@ def timed(factoring: Factoring) -> tuple[Factoring, list[float]]:
     return Factoring(make, factoring.where), spent
 
 
-def run(national, problem, y0, factoring: Factoring, baseline: np.ndarray | None) -> tuple[dict, np.ndarray]:
-    """The joint solve as the command runs it (joint_run.solve_joint), its factoring timed."""
+def run(national, areas, settings, hashes, rows, factoring: Factoring,
+        baseline: np.ndarray | None) -> tuple[dict, JointAnswer] | str:
+    """The joint steps as the command runs them (joint_run.joint_steps: the coupling's conflicts,
+    then the certified solve from the rows' duals), its factoring timed; the conflicts' line when
+    there is nothing to solve."""
     factoring, spent = timed(factoring)
-    answer = solve_joint(national, problem, y0, factoring=factoring)
+    outcome = joint_steps(national, areas, settings, hashes, rows, None, factoring=factoring)
+    if outcome.answer is None:
+        return "; ".join(outcome.conflicts) + f": {outcome.conflicts_said()}"
+    answer = outcome.answer
     cert, result = answer.certificate, answer.result
     row = {"factored_on": answer.factored_on, "seconds": answer.seconds, "newton_steps": result.inner,
            "factor_seconds": sum(spent), "factorizations": len(spent), "objective": cert.loss,
@@ -72,7 +78,7 @@ def run(national, problem, y0, factoring: Factoring, baseline: np.ndarray | None
     print(f"{answer.factored_on:28s} {answer.seconds:8.1f} s  steps={result.inner:4d}  factoring "
           f"{row['factor_seconds']:7.1f} s ({len(spent)})  Q={cert.loss:.12g}  cert={cert.passed}  "
           f"max diff={row['max_abs_diff']:.3g}", flush=True)
-    return row, answer.m
+    return row, answer
 
 
 def main() -> int:
@@ -94,7 +100,7 @@ def main() -> int:
     try:
         if not options.batch.is_dir():
             raise InputError(f"{options.batch}: not a directory; give the --out of a finished states batch")
-        if (options.batch / "MANIFEST.json").is_file():
+        if is_reference(options.batch):
             raise InputError(f"{options.batch}: a compact areas reference, not a batch; give the --out of a finished "
                              "states batch")
         _check_writable(options.out)
@@ -109,18 +115,21 @@ def main() -> int:
             raise InputError(f"{options.batch}: no finished separate solve of {', '.join(missing[:5])}"
                              f"{' ...' if len(missing) > 5 else ''} with these inputs; run `goldstar areas "
                              f"{' '.join(given)}` first")
-        problem = joint_problem(national, areas, settings, hashes, max_exhaustion=None)
-        y0 = row_duals(problem, rows)
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     import torch
 
-    print(f"{problem.data.K} areas x {problem.data.n:,} records, {problem.data.N} kept targets", flush=True)
-    base_row, base_m = run(national, problem, y0, ON_NUMPY, None)
-    device_row, _ = run(national, problem, y0, factoring, base_m)
-    figures = {"command": [Path(sys.argv[0]).name, *sys.argv[1:]], "commit": _commit(), "areas": problem.data.K,
-               "records": problem.data.n, "kept_targets": problem.data.N, "recipe": options.recipe,
+    base = run(national, areas, settings, hashes, rows, ON_NUMPY, None)
+    if isinstance(base, str):  # bands the coupling makes unreachable together: nothing to time
+        print(f"ERROR: additive: {base}", file=sys.stderr)
+        return EXIT_FAILED
+    base_row, base_answer = base
+    data = base_answer.problem.data
+    print(f"{data.K} areas x {data.n:,} records, {data.N} kept targets", flush=True)
+    device_row, _ = run(national, areas, settings, hashes, rows, factoring, base_answer.m)
+    figures = {"command": [Path(sys.argv[0]).name, *sys.argv[1:]], "commit": _commit(), "areas": data.K,
+               "records": data.n, "kept_targets": data.N, "recipe": options.recipe,
                "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
                "runs": [base_row, device_row]}
     options.out.write_text(json.dumps(figures, indent=2) + "\n")

@@ -40,8 +40,6 @@ def resolve_device(name: str, option: str = "`device`") -> torch.device:
     """'auto' is CUDA when torch sees a GPU, else the CPU; otherwise `cpu` or `cuda[:N]` with N
     among the GPUs torch sees (the devices goldstar's torch kernels are tested on). InputError
     otherwise, naming the device as `option` (the option that gave it: `--device`, ...)."""
-    if not isinstance(name, str):
-        raise InputError(f"{option} must be a device's name (cpu, cuda, cuda:N or auto), got {type(name).__name__}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
