@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--device", default="cuda", help="torch device for the second run (default cuda)")
     parser.add_argument("--out", type=Path, default=Path("device_check_joint.json"))
     options = parser.parse_args()
+    commit = _commit()  # the code that runs: read before the minutes of solving
     areas_parser = argparse.ArgumentParser()
     command.add_arguments(areas_parser)
     # option=value, so that a value starting with '-' is read as a value
@@ -128,7 +129,7 @@ def main() -> int:
     data = base_answer.problem.data
     print(f"{data.K} areas x {data.n:,} records, {data.N} kept targets", flush=True)
     device_row, _ = run(national, areas, settings, hashes, rows, factoring, base_answer.m)
-    figures = {"command": [Path(sys.argv[0]).name, *sys.argv[1:]], "commit": _commit(), "areas": data.K,
+    figures = {"command": [Path(sys.argv[0]).name, *sys.argv[1:]], "commit": commit, "areas": data.K,
                "records": data.n, "kept_targets": data.N, "recipe": options.recipe,
                "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
                "runs": [base_row, device_row]}
