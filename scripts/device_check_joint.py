@@ -33,6 +33,7 @@ from goldstar.areas.inputs import default_national_reference  # noqa: E402
 from goldstar.areas.joint_run import JointAnswer, joint_kernels, joint_steps  # noqa: E402
 from goldstar.areas.output import done_row  # noqa: E402
 from goldstar.areas.within import is_reference  # noqa: E402
+from goldstar.store.atomic import atomic_write_text  # noqa: E402
 from goldstar.exceptions import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InputError  # noqa: E402
 from goldstar.solvers.additive_core import ON_NUMPY, Factoring  # noqa: E402
 from goldstar.verify import RECOMPUTE_RTOL, multiplier_difference  # noqa: E402
@@ -133,7 +134,7 @@ def main() -> int:
                "records": data.n, "kept_targets": data.N, "recipe": options.recipe,
                "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
                "runs": [base_row, device_row]}
-    options.out.write_text(json.dumps(figures, indent=2) + "\n")
+    atomic_write_text(options.out, json.dumps(figures, indent=2) + "\n")  # whole or not at all
     print(f"factoring: {base_row['factor_seconds'] / max(device_row['factor_seconds'], 1e-9):.2f}x, whole solve: "
           f"{base_row['seconds'] / device_row['seconds']:.2f}x; wrote {options.out}")
     failed = [row["factored_on"] for row in (base_row, device_row) if not row["certificate_passed"]]
