@@ -164,6 +164,24 @@ def test_national_weights_file_is_checked_by_row(tmp_path, small_files, capsys):
     assert not (tmp_path / "o2").exists()
 
 
+def test_a_bad_weight_far_down_a_large_csv_is_named_without_a_warning(tmp_path):
+    """A CSV whose weight column holds text only past pandas' first chunk: the row is named and no
+    DtypeWarning is printed on the way (the column is typed from all its rows)."""
+    import warnings
+
+    from goldstar.areas.inputs import file_weights
+
+    n = 300_000
+    weight = np.ones(n).astype(object)
+    weight[n - 5] = "abc"
+    path = tmp_path / "w.csv"
+    pd.DataFrame({"record_id": np.arange(n), "weight": weight}).to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=f"row {n - 3}, column weight: 'abc' is not a finite number"):
+            file_weights(path)
+
+
 # -- input files, checked before any work --------------------------------------------------------------
 
 

@@ -92,6 +92,9 @@ def test_districts_within_states_name_the_national_reference_that_differs(tmp_pa
     assert "--within reference/areas-additive-relative: the areas reference was made from the national reference " \
            f"reference/band" in err and f"but the national reference here is {other}" in err
     assert "input hash" not in err.split("every area's input hash covers")[0]
+    # what to do names the districts' own inputs, not a verify of the states reference
+    assert "give the districts the national weights the states were made from (--reference reference/band" in err
+    assert "--verify reference/areas-additive-relative" not in err
 
 
 def test_another_soi_table_is_named_once(tmp_path, capsys):
@@ -101,7 +104,7 @@ def test_another_soi_table_is_named_once(tmp_path, capsys):
     soi.write_bytes(Path("goldstar/data/soi_states_2022.csv").read_bytes() + b"\n")
     assert main(["areas", "--verify", REFERENCE, "--areas", "AL", "--soi", str(soi)]) == 1
     out, err = capsys.readouterr()
-    assert err.count("ERROR:") == 1 and f"this verify read {soi}" in err and "with --soi FILE" in err
+    assert err.count("ERROR:") == 1 and "this verify read soi.csv (" in err and "with --soi FILE" in err
     assert "input hash" not in out
 
 

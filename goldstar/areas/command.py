@@ -516,7 +516,7 @@ def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tupl
                              engine_options=engine_options(args))
     if kind == "synthetic":
         check_batch_memory(count, national.n, 0 if args.scheduler else args.workers)
-    national.hashes["soi"] = {**file_entry(soi_path), "file": str(soi_path)}
+    national.hashes["soi"] = file_entry(soi_path)
     national.hashes["sharing"] = file_entry(sharing_path)
     national.hashes["content"] = national.content_hash()
     _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)

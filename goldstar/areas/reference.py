@@ -271,13 +271,13 @@ def _national_identity(hashes: Any, by_value: bool) -> tuple[str, str] | None:
 
 
 def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], reference: str = "DIR",
-                      given: str | None = None) -> str | None:
+                      given: str | None = None, advice: str | None = None) -> str | None:
     """A sentence naming both national references when the areas reference (at `reference`)
     was made from another national reference than the one found now; None when they agree (or
     cannot be told). `given`: the option that gave the one found now (`--reference`,
-    `--national-weights`; None for the default). The sentence gives the command that verifies
-    against the recorded weights (_point_at_recorded) and `make goldstar` for a change made on
-    purpose.
+    `--national-weights`; None for the default). The sentence ends with `advice`, by default the
+    command that verifies against the recorded weights (_point_at_recorded) and `make goldstar`
+    for a change made on purpose.
 
     The same national content (records and weights by value, goldstar.areas.inputs.NationalData.
     content_hash) is no mismatch, however the weights were given (a goldstar reference, a file,
@@ -293,25 +293,37 @@ def national_mismatch(recorded: dict[str, Any], found: dict[str, Any], reference
                 return None
             what = "weights hash" if by_value else "weights file hash"
             here = "the national reference here is" if given is None else f"{given} gives"
+            if advice is None:
+                advice = (f"{_point_at_recorded(recorded, reference)}, or, if the national weights changed on "
+                          f"purpose, regenerate both with `{REGENERATE}`")
             return (f"the areas reference was made from the national reference {before[0]} ({what} "
                     f"{before[1]}), but {here} {now[0]} ({what} {now[1]}); every area's input hash covers "
-                    f"the national weights: {_point_at_recorded(recorded, reference)}, or, if the national "
-                    f"weights changed on purpose, regenerate both with `{REGENERATE}`")
+                    f"the national weights: {advice}")
+    return None
+
+
+def recorded_national_option(recorded: dict[str, Any]) -> str | None:
+    """The option and path that give the national weights an areas reference records
+    (`--reference DIR` or `--national-weights FILE`, the path as recorded), or None where they were
+    given as values (through the Python API)."""
+    made = recorded.get("national_reference") or recorded.get("national_weights") or {}
+    kind = made.get("kind") if isinstance(made, dict) else None
+    if kind == "reference":
+        return f"--reference {made.get('directory')}"
+    if kind == "file":
+        return f"--national-weights {made.get('file')}"
     return None
 
 
 def _point_at_recorded(recorded: dict[str, Any], reference: str) -> str:
     """How to verify against the national weights an areas reference records: the option of the
-    kind they were given as (a goldstar reference or a weights file), or, given as values
-    through the Python API, the same values again."""
-    made = recorded.get("national_reference") or recorded.get("national_weights") or {}
-    kind = made.get("kind") if isinstance(made, dict) else None
-    option = {"reference": "--reference", "file": "--national-weights"}.get(kind if isinstance(kind, str) else "")
+    kind they were given as (recorded_national_option), or, given as values through the Python
+    API, the same values again."""
+    option = recorded_national_option(recorded)
     if option is None:
         return "verify with the weights it was made from (given as values: reweight_areas with the same weights)"
-    return (f"verify against the weights it was made from with `goldstar areas --verify {reference} {option} "
-            f"{made.get('directory') if option == '--reference' else made.get('file')}` (that path as the "
-            "reference records it, from the directory it was made in)")
+    return (f"verify against the weights it was made from with `goldstar areas --verify {reference} {option}` "
+            "(that path as the reference records it, from the directory it was made in)")
 
 
 # -- verify ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ..store.outputs import DUALS, MANIFEST
 from .inputs import NationalData
 from .joint import joint_duals, joint_problem
 from .joint_run import national_multipliers, read_joint
-from .reference import national_mismatch, read_reference, verify_reference
+from .reference import national_mismatch, read_reference, recorded_national_option, verify_reference
 from .report import area_multipliers, read_area_row, read_records, read_summary
 from .synthetic import district_names
 from .targets import AreaSpec, area_targets
@@ -145,7 +145,12 @@ def reference_state_weights(directory: Path, states: list[str], national: Nation
     if missing:
         raise InputError(f"{where}: the reference holds no {', '.join(missing)} (it holds {info['areas']!r})")
     parent, specs, settings, hashes = rebuild(directory, info)
-    other_national = national_mismatch(info["national"], parent.hashes, str(directory))
+    made_from = recorded_national_option(info["national"])
+    other_national = national_mismatch(
+        info["national"], parent.hashes, str(directory),
+        advice=("give the districts the national weights the states were made from"
+                + (f" ({made_from}, that path from the directory it was made in)" if made_from else "")
+                + ", or make the states reference again from these"))
     if other_national is not None:  # every state's input hash would fail: say why, once
         raise InputError(f"{where}: {other_national}")
     if not (np.array_equal(parent.record_ids, national.record_ids) and np.array_equal(parent.weight, national.weight)):

@@ -55,7 +55,13 @@ def read_table_checked(
     return table
 
 
-READS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".csv.gz": pd.read_csv}
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV whole: each column's type from all its rows (pandas' chunked guess would warn, and type
+    a column by its first chunk, where a bad value sits further down)."""
+    return pd.read_csv(path, low_memory=False)
+
+
+READS = {".parquet": pd.read_parquet, ".csv": _read_csv, ".csv.gz": _read_csv}
 
 
 def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
