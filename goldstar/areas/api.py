@@ -28,10 +28,9 @@ from ..defaults import (
     DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
 )
 from ..exceptions import InputError
-from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
-from .joint_run import check_coupling, check_joint_device, coupling_name, joint_steps
+from .joint_run import check_coupling, check_joint_device, check_joint_time_limit, coupling_name, joint_steps
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
 API_JOINT_DEVICE = "reweight_areas: joint_device"  # how a bad joint_device is named
@@ -197,10 +196,7 @@ def reweight_areas(
     if additive and max_exhaustion is not None:
         raise InputError(f"reweight_areas: give {joint_options}, not both")
     coupled = additive or max_exhaustion is not None
-    if joint_time_limit is not None:
-        if not coupled:
-            raise InputError(f"reweight_areas: joint_time_limit limits the joint solve: give {joint_options} too")
-        number("joint_time_limit", joint_time_limit, "reweight_areas", above=0.0)
+    check_joint_time_limit(joint_time_limit, coupled, "reweight_areas", "joint_time_limit", joint_options)
     factoring = check_joint_device(joint_device, coupled, API_JOINT_DEVICE, joint_options)
     if within is not None:
         if args.targets_dir is not None:

@@ -207,14 +207,12 @@ def check_arguments(args: argparse.Namespace) -> None:
                              "compact states reference (--write-reference)")
         if _same_or_inside(args.within, args.out) or _same_or_inside(args.out, args.within):
             raise InputError(f"--within {args.within} and --out {args.out} must not contain each other")
-    from .joint_run import JOINT_DEVICE, check_joint_device, coupled
+    from .joint_run import JOINT_DEVICE, check_joint_device, check_joint_time_limit, coupled
 
     joint_options = "--additive or --max-exhaustion"  # the options that ask for a joint solve
     check_joint_device(args.joint_device, coupled(args), JOINT_DEVICE, joint_options)  # said before any solve
-    if args.joint_time_limit is not None:
-        if not coupled(args):
-            raise InputError(f"--joint-time-limit limits the joint solve: give {joint_options} too")
-        number("--joint-time-limit", args.joint_time_limit, "the command line", above=0.0)
+    check_joint_time_limit(args.joint_time_limit, coupled(args), "the command line", "--joint-time-limit",
+                           joint_options)
     if args.force and args.write_reference is None:
         raise InputError("--force replaces the areas reference at --write-reference; give --write-reference too")
     if args.write_reference is not None:

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from ..certificate.additive import certify_joint
 from ..certificate.conflict import conflict_proof
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
+from ..params import number
 from ..solvers import get_solver
 from ..solvers.additive_core import ON_NUMPY, Factoring, multipliers_of_dual, solve_from_start, uncoupled_x
 from ..store.atomic import atomic_directory
@@ -182,6 +183,16 @@ def joint_kernels(device: str | None, option: str) -> Factoring:
         raise InputError(f"{option} {device!r}: the Newton systems are factored there by torch, which is not "
                          "installed (goldstar's torch extra)") from None
     return device_kernels(device, option)
+
+
+def check_joint_time_limit(limit: Any, is_coupled: bool, where: str, name: str, joint_options: str) -> None:
+    """InputError before any work for a joint time limit (`name`, as the command or the API
+    spells it, given in `where`) without a joint solve, or one that is not a number of seconds > 0."""
+    if limit is None:
+        return
+    if not is_coupled:
+        raise InputError(f"{where}: {name} limits the joint solve: give {joint_options} too")
+    number(name, limit, where, above=0.0)
 
 
 def check_joint_device(device: Any, is_coupled: bool, option: str, joint_options: str) -> Factoring:
