@@ -127,3 +127,19 @@ def test_bad_input_raises_input_error_by_name(records, kwargs, message):
             "areas": ["AL"], **kwargs}
     with pytest.raises(goldstar.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         goldstar.reweight_areas(records, **args)
+
+
+def test_the_local_cluster_it_makes_is_closed_with_its_worker_processes(records):
+    """client=None: reweight_areas makes a local cluster of worker processes and closes it at the
+    end, processes and all (closing only its client used to leave a worker a call running)."""
+    import multiprocessing
+    import time
+
+    before = set(multiprocessing.active_children())
+    national = records[["record_id", "weight"]]
+    result = goldstar.reweight_areas(records, national, areas=["WY"], workers=1)
+    assert result.all_certified
+    deadline = time.monotonic() + 10.0
+    while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not set(multiprocessing.active_children()) - before

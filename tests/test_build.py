@@ -229,3 +229,24 @@ def test_cps_adapter_maps_the_raw_columns(cps_slice):
     assert set(cps_slice["filing_status"]) <= {"SINGLE", "JOINT", "SEPARATE", "HEAD_OF_HOUSEHOLD"}
     assert cps_slice.loc[raw["e00200"] > 0, "is_tax_filer"].all()
     assert 0.5 < cps_slice["is_tax_filer"].mean() < 1.0
+
+
+@pytest.mark.parametrize("bad", [np.nan, 5.5, "x"])
+def test_a_record_id_that_is_no_whole_number_is_named(bad):
+    """RECID with a gap, a fraction or text is refused by row, never cast (a NaN used to become
+    -2**63, a fraction its integer part, and the run went on)."""
+    cps = pd.read_csv(DEFAULT_RECORDS, nrows=50)
+    cps["RECID"] = cps["RECID"].astype(object)
+    cps.loc[5, "RECID"] = bad
+    with pytest.raises(InputError, match=r"CPS file: row 5, column RECID: .* is not a whole number"):
+        cps_to_soi(cps)
+
+
+def test_a_records_file_with_a_fractional_recid_exits_2(tmp_path, capsys):
+    cps = pd.read_csv(DEFAULT_RECORDS, nrows=50)
+    cps["RECID"] = cps["RECID"] + 0.5
+    path = tmp_path / "cps.csv"
+    cps.to_csv(path, index=False)
+    assert main(["build", "--engine", "cps", "--records", str(path), "--out", str(tmp_path / "p")]) == 2
+    assert "column RECID: 1.5 is not a whole number (50 such row(s))" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

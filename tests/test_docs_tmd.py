@@ -23,10 +23,12 @@ def test_the_page_has_its_four_examples():
 def test_every_example_runs(tmp_path, monkeypatch, capsys):
     pytest.importorskip("dask.distributed")
     monkeypatch.chdir(ROOT)
-    namespace = {"tmp": tmp_path, "__name__": "docs_tmd"}
+    # run as a script is: the areas example sits under `if __name__ == "__main__":`
+    namespace = {"tmp": tmp_path, "__name__": "__main__"}
     for block in blocks():
         exec(compile(block, str(PAGE), "exec"), namespace)
     out = capsys.readouterr().out
     assert "certificate passed" in out  # the national Result
     assert "weights do not match the reference" in out and "record_id" in out  # the moved weight, named
     assert "verified     2 of 2 areas" in out
+    assert re.search(r"WY +ok +True", out) and re.search(r"DC +ok +True", out)  # the areas batch, run

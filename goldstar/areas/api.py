@@ -223,7 +223,7 @@ def reweight_areas(
         rows = {spec.name: row for spec, row in batch.area_rows(client, national, list(zip(specs, settings, hashes)))}
     finally:
         if own:
-            client.close()
+            batch.close_client(client)
     index = pd.Index(national.record_ids, name="record_id")
     results = {}
     for spec in specs:

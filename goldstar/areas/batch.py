@@ -105,6 +105,18 @@ def make_client(scheduler: str | None = None, workers: int | None = None):
     return Client(cluster)
 
 
+def close_client(client) -> None:
+    """Close a client of make_client's and the local cluster it made, if it made one (a Client
+    given a cluster does not own it: closing the client alone leaves its worker processes
+    running until the interpreter exits)."""
+    cluster = getattr(client, "cluster", None)
+    try:
+        client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
 AREA_FN = run_area  # what each task runs; tests put a stand-in here
 
 

@@ -338,7 +338,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     try:
         rows = separate_batch(args, client, national, areas, settings, hashes, area_set, settings_record, start)
     finally:
-        client.close()
+        batch.close_client(client)
     bad = [r for r in rows if r["status"] != "ok"]
     if coupled(args):
         from .joint_run import joint_after_batch
@@ -636,7 +636,7 @@ def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certific
                                        [t[2] for t in todo], Path(tmp), tmd_years=None, skip_done=False,
                                        progress=not args.quiet)
             finally:
-                client.close()
+                batch.close_client(client)
             recomputed = {r["area"]: (r, read_m(Path(tmp), r["area"]) if r["status"] == "ok" else None) for r in rows}
         checked = []
         for area, ok, what in results:

@@ -29,7 +29,7 @@ from ..exceptions import InputError
 from ..hashing import arrays_hash, file_hash, frame_entry
 from .recipe import DEFAULT_RECIPE, cell_matrix, check_variables, read_recipe
 from .spec import Cell
-from ..store.tables import read_table
+from ..store.tables import read_table, whole_numbers
 from ..inputs.engines import run_engine
 from ..store.reference import read_reference, METADATA_KEY
 from ..verify.columns import file_checks
@@ -243,7 +243,7 @@ def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
         raise InputError(f"--national-weights {path}: lacks column(s) {', '.join(missing)}")
     if len(table) == 0:
         raise InputError(f"--national-weights {path}: has no rows")
-    ids = _integer_column(table["record_id"], path, "record_id")
+    ids = whole_numbers(table["record_id"], f"--national-weights {path}", "record_id", first_row=2)
     weight = pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
     if bad.size:
@@ -269,15 +269,6 @@ def value_weights(record_id: np.ndarray, weight: np.ndarray, where: str = "natio
         raise InputError(f"{where}: record_id {ids[bad[0]]}: weight {weight[bad[0]]!r} is not a finite number >= 0")
     return NationalWeights(ids, weight, {"kind": "values", "directory": where, "file": where,
                                          "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)])})
-
-
-def _integer_column(column: pd.Series, path: Path, name: str) -> np.ndarray:
-    values = pd.to_numeric(column, errors="coerce")
-    bad = np.flatnonzero(values.isna().to_numpy() | (values.to_numpy() != np.round(values.to_numpy())))
-    if bad.size:
-        raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column {name}: "
-                         f"{column.iloc[int(bad[0])]!r} is not a whole number")
-    return values.to_numpy().astype(np.int64)
 
 
 def load_national(

@@ -165,7 +165,7 @@ def run_within_states(args: argparse.Namespace, plans: list[StatePlan], separate
     states = [plan.state for plan in plans]
     client = batch.make_client(args.scheduler, args.workers)  # a dead scheduler is refused before any write
     with ExitStack() as held:
-        held.callback(client.close)
+        held.callback(batch.close_client, client)
         _write_marker(Path(args.out), states, args)  # first: OUT is then never a directory of locks alone
         for state in states:
             held.enter_context(reference_lock(Path(args.out) / state, run="goldstar areas"))

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
+from ..store.tables import whole_numbers
 
 FILING_STATUS_BY_MARS = {1: "SINGLE", 2: "JOINT", 3: "SEPARATE", 4: "HEAD_OF_HOUSEHOLD"}
 # The vendored CPS file stores s006 as the weight times 100 (goldstar/data/README.md).
@@ -117,7 +118,7 @@ def cps_to_soi(cps: pd.DataFrame) -> pd.DataFrame:
     business = g["e00900"]
     passed = {c: cps[c].to_numpy() for c in cps.columns if PASSED_THROUGH.match(str(c))}
     return pd.DataFrame({
-        "record_id": cps["RECID"].to_numpy(dtype=np.int64),
+        "record_id": whole_numbers(cps["RECID"], "CPS file", "RECID"),
         "weight": g["s006"] / S006_PER_WEIGHT,
         "is_tax_filer": filer,
         "filing_status": [FILING_STATUS_BY_MARS[int(k)] for k in mars],

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...store.tables import read_table
+from ...store.tables import read_table, whole_numbers
 from ...defaults import DEFAULT_RECORDS
 from ...defaults import DEFAULT_YEAR, TAXCALC_PIN
 from ...exceptions import InputError
@@ -314,6 +314,8 @@ def read_input(inputs: TaxcalcInputs) -> pd.DataFrame:
     data = read_table(inputs.records, "Tax-Calculator records") if inputs.in_file else inputs.records.copy()
     if "RECID" not in data.columns:
         raise InputError(f"Tax-Calculator records {inputs.label}: no RECID column")
+    whole_numbers(data["RECID"], f"Tax-Calculator records {inputs.label}", "RECID",
+                  first_row=2 if inputs.in_file else 0)
     if not data["RECID"].is_unique:
         raise InputError(f"Tax-Calculator records {inputs.label}: RECID values repeat")
     return data
