@@ -361,6 +361,18 @@ def _summary_without(out: Path, column: str) -> None:
     pd.read_csv(out / "summary.csv").drop(columns=column).to_csv(out / "summary.csv", index=False)
 
 
+def _summary_edit(out: Path, edit) -> None:
+    summary = pd.read_csv(out / "summary.csv")
+    edit(summary).to_csv(out / "summary.csv", index=False)
+
+
+def _cut_summary(out: Path) -> None:
+    """summary.csv cut inside its last row: the row keeps its first fields, pop_share is lost."""
+    text = (out / "summary.csv").read_text()
+    last = text.rstrip("\n").rfind("\n")
+    (out / "summary.csv").write_text(text[: last + 12])
+
+
 @pytest.mark.parametrize("damage, named", [
     (lambda out: (out / "m" / "WY.parquet").unlink(), r"m/WY.parquet is missing"),
     (lambda out: _truncate(out / "m" / "WY.parquet"), r"m/WY.parquet (cannot be read|changed since the batch wrote it)"),
@@ -374,6 +386,11 @@ def _summary_without(out: Path, column: str) -> None:
     (lambda out: _summary_without(out, "pop_share"), r"summary.csv lacks column\(s\) pop_share"),
     (lambda out: (out / "summary.csv").write_bytes(b""), r"summary.csv cannot be read"),
     (lambda out: (out / "summary.csv").write_bytes(b'area,status\n"WY,ok\n'), r"summary.csv"),
+    (lambda out: _summary_edit(out, lambda t: t.assign(pop_share=[None] + list(t["pop_share"][1:]))),
+     r"summary.csv, row 2, column 'pop_share': nan is not a population share"),
+    (lambda out: _summary_edit(out, lambda t: t.assign(pop_share=-t["pop_share"])),
+     r"summary.csv, row 2, column 'pop_share': -0\.\d+ is not a population share"),
+    (lambda out: _summary_edit(out, lambda t: pd.concat([t, t.iloc[:1]])), r"summary.csv, row \d+: area \w+ again"),
     (lambda out: (out / "records.parquet").unlink(), r"records.parquet is missing"),
     (lambda out: _truncate(out / "records.parquet"), r"records.parquet cannot be read"),
 ])

@@ -101,6 +101,17 @@ def read_summary(out: str | os.PathLike[str], option: str = "--areas") -> pd.Dat
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(f"{option} {out}: {path}, row {row + 2}, column {column!r}: missing")
         summary[column] = summary[column].astype(str)
+    share = summary["pop_share"].to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(share) & (share > 0))  # a cut row leaves it missing
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{option} {out}: {path}, row {row + 2}, column 'pop_share': {float(share[row])!r} is not a "
+                         "population share (a number > 0; a row cut short leaves it missing)")
+    repeated = summary["area"].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise InputError(f"{option} {out}: {path}, row {row + 2}: area {summary['area'].iloc[row]} again "
+                         "(the batch writes one row an area)")
     return summary
 
 
