@@ -2,10 +2,12 @@
 
 The `goldstar_reference` fixture is the goldstar.store.reference.Reference named by
 
-    pytest --goldstar-reference PATH        (relative to the directory pytest runs in), or
+    pytest --goldstar-reference=PATH        (relative to the directory pytest runs in), or
     goldstar_reference = PATH               (ini option; relative to the ini file's directory)
 
-the command line winning. A test that asks for it with neither given fails, saying how to name one.
+the command line winning. With `=`: pytest reads a value after a space as a path it may choose
+its rootdir (and its configuration file) by. A test that asks for the fixture with neither given,
+or with a path that holds no readable reference, fails saying so, without a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from .exceptions import InputError
 from .store.reference import Reference, read_reference
 
 OPTION = "--goldstar-reference"
@@ -42,6 +45,9 @@ def goldstar_reference(pytestconfig: pytest.Config) -> Reference:
     """The goldstar reference named by --goldstar-reference or the goldstar_reference ini option."""
     path = reference_path(pytestconfig)
     if path is None:
-        pytest.fail(f"no goldstar reference named: pass {OPTION} PATH, or set `{INI} = PATH` in the "
+        pytest.fail(f"no goldstar reference named: pass {OPTION}=PATH, or set `{INI} = PATH` in the "
                     "pytest configuration", pytrace=False)
-    return read_reference(path)
+    try:
+        return read_reference(path)
+    except InputError as exc:  # ReferenceFormatError among them: the path is named in the message
+        pytest.fail(f"goldstar_reference: {exc}", pytrace=False)

@@ -1,4 +1,4 @@
-"""The builder's hand approximation (goldstar/cps.py) against Tax-Calculator, on the vendored CPS file.
+"""The builder's hand approximation (goldstar/inputs/cps.py) against Tax-Calculator, on the vendored CPS file.
 
 Both for the same data year, unaged: Tax-Calculator runs the file for its data year
 (2014) with no growfactors and no weights file, so both tables have the file's

@@ -106,7 +106,7 @@ def test_the_fixture_loads_the_reference_named_by_option_or_ini(made, tmp_path, 
     (tmp_path / "test_downstream.py").write_text(PLUGIN_TEST.format(n=len(result.weights)))
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "goldstar.pytest_plugin"]
     if how == "option":
-        args += ["--goldstar-reference", str(base / "ref")]
+        args += [f"--goldstar-reference={base / 'ref'}"]  # as the docs give it
         (tmp_path / "pytest.ini").write_text("[pytest]\n")
     else:
         shutil.copytree(base / "ref", tmp_path / "ref")
@@ -125,4 +125,18 @@ def test_the_fixture_without_a_reference_says_how_to_name_one(tmp_path):
                            "goldstar.pytest_plugin"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1
-    assert "--goldstar-reference" in done.stdout and "goldstar_reference" in done.stdout
+    assert "--goldstar-reference=PATH" in done.stdout and "goldstar_reference" in done.stdout
+
+
+def test_the_fixture_with_a_path_that_is_no_reference_fails_naming_it(tmp_path):
+    """A named directory without a reference: the test fails with the reader's message, the path
+    in it, not a traceback from the fixture's set-up."""
+    (tmp_path / "test_downstream.py").write_text(PLUGIN_TEST.format(n=1))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                           "goldstar.pytest_plugin", f"--goldstar-reference={tmp_path / 'empty'}"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"goldstar_reference: {tmp_path / 'empty'}" in done.stdout and "Traceback" not in done.stdout

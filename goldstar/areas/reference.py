@@ -1,7 +1,7 @@
 """The compact certified areas reference: the duals y of every area, not its weights.
 
 At the band optimum an area's multipliers are a function of its dual y
-(goldstar.problem.model.objectives.band, goldstar.certificate.band):
+(goldstar.problem.objectives.band, goldstar.certificate.band):
 
     x(y) = clip(1 - (C^T y) / 2, lower, upper),
 

@@ -22,10 +22,10 @@ Hessian are
 
 Inner: semismooth Newton on G = 0 with a Jacobi-scaled Cholesky solve and an
 exact line search (d.G(y + t d) is monotone and piecewise linear in t: one
-sort of its breakpoints finds the root), stopped at its float64 floor as newton_core's
-rule does (two non-halving steps in a row: STALLED_STEPS), on G relative to the size of its terms (G_j / ((|C| x)_j + |w_j| +
+sort of its breakpoints finds the root), stopped at its float64 floor by newton_core's
+rule made patient (two non-halving steps in a row, not one: STALLED_STEPS), on G relative to the size of its terms (G_j / ((|C| x)_j + |w_j| +
 |y_j| / (2 rho_j)), whose float64 floor is a few eps whatever the problem's
-scale): below `tol`, stop at the first iteration that fails to halve it. Outer: w_{k+1} = w(y); at a fixed point the prox term vanishes and
+scale): below `tol`, stop once STALLED_STEPS iterations in a row fail to halve it. Outer: w_{k+1} = w(y); at a fixed point the prox term vanishes and
 (x, y) solves the band problem. Stop when ||w_{k+1} - w_k||_inf is 0, or
 below `outer_tol` and no longer halving.
 
