@@ -104,7 +104,8 @@ def target_label(row: pd.Series) -> str:
 
 
 def select_targets(targets: pd.DataFrame, year: int) -> pd.DataFrame:
-    """The SOI rows TMD targets for `year`, in table order, one per distinct label."""
+    """The SOI rows TMD targets for `year`, in table order, one per distinct label (a row repeated
+    with its Value is read once; repeated with another Value, InputError naming both rows)."""
     missing = [c for c in TARGET_COLUMNS if c not in targets.columns]
     if missing:
         raise InputError(f"target table lacks column(s): {', '.join(missing)}")
@@ -125,6 +126,13 @@ def select_targets(targets: pd.DataFrame, year: int) -> pd.DataFrame:
     if bad_value.any():
         raise InputError(f"target table: row {rows.index[np.flatnonzero(bad_value)[0]]} has no finite Value")
     rows["label"] = [target_label(r) for _, r in rows.iterrows()]
+    values = rows.groupby("label", sort=False)["Value"]
+    clash = values.nunique() > 1
+    if clash.any():  # one target, two values: no row may silently win
+        label = clash.index[clash.to_numpy()][0]
+        at = rows.index[rows["label"] == label]
+        raise InputError(f"target table: rows {', '.join(map(str, at))} are the same target ({label}) with different "
+                         f"Values ({', '.join(repr(float(v)) for v in rows.loc[at, 'Value'])})")
     return rows.drop_duplicates("label", keep="first")
 
 
