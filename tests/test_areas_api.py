@@ -121,12 +121,28 @@ def test_the_areas_solved_jointly_under_a_cap(client, records):
     ({"engine": "taxcalc"}, "a DataFrame of records is taken as the record table itself"),
     ({"recipe_or_targets": "no-such-recipe"}, "not a shipped recipe"),
     ({"areas": ["ZZ"]}, "unknown area(s) ZZ"),
+    # types and ranges, named as the call names them, before anything is read
+    ({"areas": 5}, "areas must be an area set's name"),
+    ({"recipe_or_targets": 77}, "recipe_or_targets must be a shipped recipe's name"),
+    ({"client": "tcp://127.0.0.1:1"}, "client must be a dask.distributed.Client (for a scheduler's address"),
+    ({"workers": "2"}, "reweight_areas: workers must be a whole number, got '2'"),
+    ({"workers": 0}, "workers must be from 1 to"),
+    ({"seed": -1}, "seed must be from 0 to"),
+    ({"seed": "x"}, "seed must be a whole number"),
+    ({"year": 1900}, "year must be from 1913 to 2100"),
+    ({"year": "2015"}, "year must be a whole number"),
+    ({"upper": "x"}, "reweight_areas: `upper` must be a number"),
+    ({"engine_options": [1]}, "engine_options must be a dict"),
+    ({"engine_options": {"bogus": 1}}, "engine_options has no bogus; known: aged, data_year"),
+    ({"records": 5}, "records must be None, a path or a DataFrame, got int"),
 ])
 def test_bad_input_raises_input_error_by_name(records, kwargs, message):
+    kwargs = dict(kwargs)
+    given = kwargs.pop("records", records)
     args = {"national_weights": records[["record_id", "weight"]], "recipe_or_targets": "goldstar-77",
             "areas": ["AL"], **kwargs}
     with pytest.raises(goldstar.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        goldstar.reweight_areas(records, **args)
+        goldstar.reweight_areas(given, **args)
 
 
 def test_the_local_cluster_it_makes_is_closed_with_its_worker_processes(records):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..defaults import (
-    DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
+    AREA_LOWER, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
 )
 from ..exceptions import InputError
 from . import batch, command
@@ -139,6 +139,51 @@ def _arguments(recipe_or_targets: Any, areas: Any, **options: Any) -> argparse.N
     return args
 
 
+WHERE = "reweight_areas"
+
+
+def _whole(name: str, value: Any, allowed: range) -> None:
+    """InputError unless `value` is None or an int (not a bool) within `allowed`."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{WHERE}: {name} must be a whole number, got {value!r}")
+    if int(value) not in allowed:
+        raise InputError(f"{WHERE}: {name} must be from {allowed.start} to {allowed.stop - 1}, got {value!r}")
+
+
+def _check_call(records: Any, recipe_or_targets: Any, areas: Any, client: Any, workers: Any, year: Any,
+                seed: Any, upper: Any, engine_options: Any) -> None:
+    """The arguments' types and ranges, named as the call names them, before anything is read."""
+    from ..params import number
+
+    paths = (str, os.PathLike)
+    if records is not None and not isinstance(records, (*paths, pd.DataFrame)):
+        raise InputError(f"{WHERE}: records must be None, a path or a DataFrame, got {type(records).__name__}")
+    if recipe_or_targets is not None and not isinstance(recipe_or_targets, paths):
+        raise InputError(f"{WHERE}: recipe_or_targets must be a shipped recipe's name, a spec CSV's path or a "
+                         f"target files directory, got {type(recipe_or_targets).__name__}")
+    if areas is not None and not (isinstance(areas, str) or isinstance(areas, (list, tuple))
+                                  and all(isinstance(a, str) for a in areas)):
+        raise InputError(f"{WHERE}: areas must be an area set's name (states, districts:NY, synthetic:N) or a "
+                         f"list of area names, got {areas!r}")
+    if client is not None and not (callable(getattr(client, "submit", None)) and callable(getattr(client, "run", None))):
+        raise InputError(f"{WHERE}: client must be a dask.distributed.Client (for a scheduler's address, pass "
+                         f"Client(address)), got {type(client).__name__}")
+    _whole("workers", workers, range(1, 2**31))
+    _whole("year", year, command.TMD_YEARS)
+    _whole("seed", seed, range(0, command.SEED_LIMIT))
+    if upper is not None:
+        number("upper", upper, WHERE, above=AREA_LOWER)
+    if engine_options is not None:
+        if not isinstance(engine_options, dict):
+            raise InputError(f"{WHERE}: engine_options must be a dict, got {type(engine_options).__name__}")
+        known = sorted(name[len("tc_"):] for name in vars(_arguments(None, None)) if name.startswith("tc_"))
+        unknown = sorted(str(k) for k in engine_options if k not in known)
+        if unknown:
+            raise InputError(f"{WHERE}: engine_options has no {', '.join(unknown)}; known: {', '.join(known)}")
+
+
 def reweight_areas(
     records: str | os.PathLike[str] | pd.DataFrame | None,
     national_weights: Any,
@@ -182,6 +227,7 @@ def reweight_areas(
     as `goldstar areas --within`; each area's weights are then shares of the state's.
     """
     start = time.perf_counter()
+    _check_call(records, recipe_or_targets, areas, client, workers, year, seed, upper, engine_options)
     options = engine_options or {}
     args = _arguments(recipe_or_targets, areas, records=records, engine=engine, tmd_year=year,
                       soi=None if soi is None else Path(soi), sharing=None if sharing is None else Path(sharing),
