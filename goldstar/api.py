@@ -102,11 +102,24 @@ class Result:
                              "files that `goldstar verify` can rebuild the problem from), not DataFrames: "
                              "write them to files and call goldstar.reweight with the paths")
         source = ProblemSource.given(path, kind="build", **self._source_fields)
+        self._check_inputs_unchanged(source.resolved(Path(path)).input_hashes())
         return make_reference(
             source, Path(path), force=force, lbfgsb_options=lbfgsb_options,
             progress_factory=(lambda name: Progress(name)) if progress else None,
             log=print if progress else _silent,
         )
+
+
+    def _check_inputs_unchanged(self, now: dict[str, dict[str, str]]) -> None:
+        """InputError when an input file no longer hashes as it did when these weights were made:
+        the reference would be another problem's, not this Result's."""
+        changed = [role for role, entry in now.items()
+                   if role in self.input_hashes and self.input_hashes[role]["hash"] != entry["hash"]]
+        if changed:
+            role = changed[0]
+            raise InputError(f"to_reference: the {role} file {now[role]['file']} changed since these weights were made "
+                             f"(hash {self.input_hashes[role]['hash']}, now {now[role]['hash']}); nothing written: call "
+                             "goldstar.reweight again on it")
 
 
 def _absolute(path: str | pd.DataFrame | None) -> str | pd.DataFrame | None:

@@ -245,3 +245,18 @@ def test_on_the_default_problem_the_weights_are_the_clis_bit_for_bit(tmp_path):
     assert np.array_equal(result.weights.to_numpy(), table["weight"].to_numpy())  # exact, not close
     assert result.problem_hash == read_problem(tmp_path / "problem").content_hash()
     assert result.certificate.passed
+
+
+def test_to_reference_after_an_input_file_changed_writes_nothing(made, tmp_path):
+    """The records file edited between reweight and to_reference: the reference would be made
+    from other inputs than these weights', so nothing is written and the file is named."""
+    records = tmp_path / "cps.csv"
+    pd.read_csv(made / "cps.csv", nrows=1500).to_csv(records, index=False)
+    result = goldstar.reweight(records, None, year=2015, objective="penalized")
+    edited = pd.read_csv(records)
+    edited["e00200"] *= 2
+    edited.to_csv(records, index=False)
+    with pytest.raises(InputError, match=r"to_reference: the records file .*cps.csv changed since these weights "
+                                         r"were made .* nothing written"):
+        result.to_reference(tmp_path / "ref")
+    assert not (tmp_path / "ref").exists()
