@@ -32,17 +32,36 @@ Weights = Result | pd.Series | Reference | str | os.PathLike[str]
 
 
 def _reference(reference: Reference | str | os.PathLike[str]) -> Reference:
-    return reference if isinstance(reference, Reference) else read_reference(reference)
+    if isinstance(reference, Reference):
+        return reference
+    if not isinstance(reference, (str, os.PathLike)):
+        raise TypeError(f"the reference must be a reference directory or a loaded Reference, got "
+                        f"{type(reference).__name__}")
+    return read_reference(reference)
 
 
 def _series(weights: Weights) -> pd.Series:
-    """The weights as a float64 Series indexed by record id."""
+    """The weights as a Series indexed by record id: one weight a record, the ids whole numbers."""
     if isinstance(weights, Result):
         return weights.weights
     if isinstance(weights, pd.Series):
+        if weights.index.dtype.kind not in "iu":
+            raise TypeError(f"the weights' index must hold the record ids as whole numbers, found dtype "
+                            f"{weights.index.dtype}")
+        if not weights.index.is_unique:
+            raise AssertionError(f"the weights' record ids repeat (e.g. {weights.index[weights.index.duplicated()][0]})")
         return weights
+    if not isinstance(weights, (Reference, str, os.PathLike)):
+        raise TypeError(f"the weights must be a goldstar Result, a Series indexed by record_id, a reference "
+                        f"directory or a loaded Reference, got {type(weights).__name__}")
     ref = _reference(weights)
     return pd.Series(ref.weight, index=pd.Index(ref.record_id, name="record_id"), name="weight")
+
+
+def _rtol(rtol: float) -> float:
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating)) or not np.isfinite(rtol) or rtol < 0:
+        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    return float(rtol)
 
 
 def assert_weights_match(weights: Weights, reference: Reference | str | os.PathLike[str],
@@ -55,12 +74,11 @@ def assert_weights_match(weights: Weights, reference: Reference | str | os.PathL
     far inside it (its certificate bounds each multiplier's error near 1e-11), and a weight moved
     by 1e-8 is caught.
     """
-    ref = _reference(reference)
+    rtol = _rtol(rtol)
     got = _series(weights)
+    ref = _reference(reference)
     expected = pd.Series(ref.weight, index=pd.Index(ref.record_id, name="record_id"))
     lines: list[str] = []
-    if not got.index.is_unique:
-        raise AssertionError(f"the weights' record ids repeat (e.g. {got.index[got.index.duplicated()][0]})")
     missing = expected.index.difference(got.index)
     extra = got.index.difference(expected.index)
     if len(missing):

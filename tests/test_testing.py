@@ -55,6 +55,27 @@ def test_one_weight_off_by_1e_8_is_named_by_its_record_id(made):
     assert_weights_match(weights, base / "ref", rtol=1e-7)  # within a looser tolerance
 
 
+@pytest.mark.parametrize("misuse, error, says", [
+    (lambda r, ref: assert_weights_match(r.weights.to_frame(), ref), TypeError, "got DataFrame"),
+    (lambda r, ref: assert_weights_match(r.weights.to_numpy(), ref), TypeError, "got ndarray"),
+    (lambda r, ref: assert_weights_match(r, None), TypeError, "reference directory or a loaded Reference, got NoneType"),
+    (lambda r, ref: assert_weights_match(r, r), TypeError, "got Result"),
+    (lambda r, ref: assert_weights_match(r, ref, rtol=float("nan")), ValueError, "rtol must be a finite number >= 0"),
+    (lambda r, ref: assert_weights_match(r, ref, rtol=-1), ValueError, "rtol must be a finite number >= 0"),
+    (lambda r, ref: assert_weights_match(r, ref, rtol="1e-9"), ValueError, "rtol must be a finite number >= 0"),
+    (lambda r, ref: assert_weights_match(r.weights.set_axis(r.weights.index.astype(str)), ref), TypeError,
+     "index must hold the record ids as whole numbers, found dtype "),
+    (lambda r, ref: assert_certified(pd.concat([r.weights, r.weights.iloc[:1]]), r.problem), AssertionError,
+     "the weights' record ids repeat"),
+])
+def test_a_misused_helper_says_what_it_takes(made, misuse, error, says):
+    """Wrong types, a tolerance that is no tolerance, ids as text, ids twice: said by the helper,
+    not by pathlib or pandas, and never a pass (a NaN rtol used to fail every record as off by 0)."""
+    base, result = made
+    with pytest.raises(error, match=re.escape(says)):
+        misuse(result, base / "ref")
+
+
 def test_changed_inputs_are_named_by_role_and_hash(made, tmp_path):
     base, result = made
     frame = pd.read_csv(base / "cps.csv")
