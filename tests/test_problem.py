@@ -58,6 +58,7 @@ GOOD = dict(A=np.array([[1.0, 0.0], [1.0, 2.0], [0.0, 3.0]]), w0=[1.0, 2.0, 3.0]
         (dict(penalty=0.0), "`penalty` must be > 0"),
         (dict(penalty=-1.0), "`penalty` must be > 0"),
         (dict(penalty=float("nan")), "`penalty` must be finite"),
+        (dict(objective="band"), "objective must be an objective of goldstar.problem.objectives"),
     ],
 )
 def test_bad_input_names_what_and_where(change, message):
@@ -94,3 +95,25 @@ def test_content_hash_changes_with_any_value(tiny):
     ]
     hashes = {p.content_hash() for p in changed}
     assert base not in hashes and len(hashes) == len(changed)
+
+
+def test_the_core_calls_say_what_they_were_given():
+    """solve, certify and with_objective name a wrong argument themselves (an InputError), not by
+    an AttributeError from inside; a dual of the wrong size or m left out are refused."""
+    import goldstar
+
+    problem = Problem.from_arrays(**GOOD)
+    with pytest.raises(InputError, match="solve: problem must be a goldstar Problem"):
+        goldstar.solve("x", "newton")
+    with pytest.raises(InputError, match="solve: progress must be a function"):
+        goldstar.solve(problem, "newton", progress="x")
+    with pytest.raises(InputError, match="certify: problem must be a goldstar Problem"):
+        goldstar.certify("x", np.ones(3))
+    with pytest.raises(InputError, match="m must be numeric, got None"):
+        goldstar.certify(problem, None)
+    with pytest.raises(InputError, match="y has 4 entries but the problem has 2 targets"):
+        goldstar.certify(problem, np.ones(3), np.zeros(4))
+    with pytest.raises(InputError, match="objective must be an objective"):
+        problem.with_objective(None)
+    solution = goldstar.solve(problem, "newton")
+    assert goldstar.certify(problem, solution.m, solution.y).passed

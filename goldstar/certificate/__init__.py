@@ -18,13 +18,22 @@ import numpy as np
 from .band import BandCertificate, certify_band
 from .checks import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL
 from .penalized import Certificate, certify_penalized, per_record_gap
-from ..problem.model import Problem
+from ..exceptions import InputError
+from ..problem.model import Problem, check_problem
+from ..problem.validate import as_float_vector
 
 CERTIFIERS: dict[str, Callable[..., Any]] = {"penalized": certify_penalized, "band": certify_band}
 
 
 def certify(problem: Problem, m: np.ndarray, y: np.ndarray | None = None) -> Certificate | BandCertificate:
-    """The certificate of m for the problem's objective; `y` a stored dual where one helps."""
+    """The certificate of m for the problem's objective; `y` a stored dual where one helps (one
+    entry a target). InputError for a problem that is none, or m or y of the wrong size."""
+    check_problem(problem, "certify")
+    m = problem.check_multipliers(m, "m")
+    if y is not None:
+        y = as_float_vector(y, "y")
+        if y.shape[0] != problem.J:
+            raise InputError(f"y has {y.shape[0]} entries but the problem has {problem.J} targets")
     return CERTIFIERS[problem.objective.name](problem, m, y)
 
 

@@ -21,9 +21,24 @@ import scipy.sparse as sp
 from ..exceptions import InputError
 from ..hashing import arrays_hash
 from . import validate
-from .objectives import Objective, Penalized
+from .objectives import OBJECTIVES, Objective, Penalized
 from ..defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 __all__ = ["DEFAULT_LOWER", "DEFAULT_PENALTY", "DEFAULT_UPPER", "Problem"]
+
+
+def check_objective(objective: Any) -> None:
+    """InputError unless `objective` is an objective object (a name is goldstar.reweight's)."""
+    if not isinstance(objective, tuple(OBJECTIVES.values())):
+        raise InputError(f"objective must be an objective of goldstar.problem.objectives ("
+                         f"{', '.join(cls.__name__ + '(...)' for cls in OBJECTIVES.values())}), got {objective!r}"
+                         " (a name such as 'band' is goldstar.reweight's objective argument)")
+
+
+def check_problem(problem: Any, where: str) -> None:
+    """InputError unless `problem` is a Problem (goldstar.Problem.from_arrays, goldstar.read_problem)."""
+    if not isinstance(problem, Problem):
+        raise InputError(f"{where}: problem must be a goldstar Problem (Problem.from_arrays, read_problem), "
+                         f"got {type(problem).__name__}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +110,7 @@ class Problem:
             objective = Penalized(DEFAULT_PENALTY if penalty is None else penalty)
         elif penalty is not None:
             raise InputError("give `penalty` through the objective (Penalized(penalty)), not beside it")
+        check_objective(objective)
         lower, upper = validate.check_bounds(lower, upper)
         objective.check_bounds(lower, upper)
         A = validate.as_csr(A)
@@ -142,6 +158,7 @@ class Problem:
 
     def with_objective(self, objective: Objective) -> "Problem":
         """The same data under another objective (or other parameters), validated."""
+        check_objective(objective)
         objective.check_bounds(self.lower, self.upper)
         problem = replace(self, objective=objective)
         problem.form

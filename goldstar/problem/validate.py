@@ -53,6 +53,8 @@ def as_csr(A: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
 
 def as_float_vector(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     """A flat float64 vector with every value finite."""
+    if values is None:
+        raise InputError(f"{what} must be numeric, got None")
     try:
         arr = np.array(values, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from ..exceptions import InputError
-from ..problem.model import Problem
+from ..problem.model import Problem, check_problem
 from . import EXACT_SOLVERS, SOLVERS, Solution, get_solver
 from .base import ProgressFn
 
@@ -40,6 +40,9 @@ def solve(
     returned loss and pg are recomputed here from the problem in float64 numpy,
     whatever backend solved it.
     """
+    check_problem(problem, "solve")
+    if progress is not None and not callable(progress):
+        raise InputError(f"solve: progress must be a function of one dict, got {type(progress).__name__}")
     method = method or exact_solver(problem)
     spec = get_solver(method)
     if problem.objective.name not in spec.objectives:
