@@ -192,6 +192,10 @@ def reweight(
     solver does not converge or its answer fails the certificate (a Result is always certified).
     """
     start = time.perf_counter()
+    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
+        raise InputError(f"reweight: year must be a whole number (the SOI year), got {year!r}")
+    if solver_options is not None and not isinstance(solver_options, dict):
+        raise InputError(f"reweight: solver_options must be a dict, got {type(solver_options).__name__}")
     spec = _objective_spec(objective, eps=eps, slack_penalty=slack_penalty, slack_units=slack_units,
                            unreachable=unreachable)
     records, targets = _table(records, "records"), _table(targets, "targets")

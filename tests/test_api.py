@@ -115,10 +115,12 @@ def test_a_negative_s006_names_the_column_and_the_row(made):
     ({"objective": "penalized", "engine": "spreadsheet"}, "spreadsheet"),
     ({"objective": "band", "slack_units": "dollars"}, "slack_units"),
     ({"objective": "penalized", "solver": "band-newton"}, "band-newton"),
+    ({"objective": "penalized", "year": "2015"}, "reweight: year must be a whole number .*, got '2015'"),
+    ({"objective": "penalized", "solver_options": [1, 2]}, "reweight: solver_options must be a dict, got list"),
 ])
 def test_bad_settings_raise_input_error_naming_them(made, bad, message):
     with pytest.raises(InputError, match=message):
-        goldstar.reweight(made / "cps.csv", None, year=2015, **bad)
+        goldstar.reweight(made / "cps.csv", None, **{"year": 2015, **bad})
 
 
 def test_the_objective_has_no_default(made):

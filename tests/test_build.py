@@ -262,3 +262,11 @@ def test_a_records_file_with_a_fractional_recid_exits_2(tmp_path, capsys):
     assert main(["build", "--engine", "cps", "--records", str(path), "--out", str(tmp_path / "p")]) == 2
     assert "column RECID: 1.5 is not a whole number (50 such row(s))" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_an_engine_input_file_given_as_the_record_table_points_at_the_engine():
+    """The CPS file itself (RECID, s006, ...) where the builder's table is expected: the missing
+    columns are named and the engine option suggested."""
+    raw = pd.read_csv(DEFAULT_RECORDS, nrows=50)
+    with pytest.raises(InputError, match="lacks column.*it holds RECID and s006.*give --engine cps or --engine taxcalc"):
+        build_problem(raw, hand_targets(), 2015)

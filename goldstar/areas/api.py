@@ -28,6 +28,7 @@ from ..defaults import (
     AREA_LOWER, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
 )
 from ..exceptions import InputError
+from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
 from .joint_run import check_coupling, check_joint_device, check_joint_time_limit, coupling_name, joint_steps
@@ -155,8 +156,6 @@ def _whole(name: str, value: Any, allowed: range) -> None:
 def _check_call(records: Any, recipe_or_targets: Any, areas: Any, client: Any, workers: Any, year: Any,
                 seed: Any, upper: Any, engine_options: Any) -> None:
     """The arguments' types and ranges, named as the call names them, before anything is read."""
-    from ..params import number
-
     paths = (str, os.PathLike)
     if records is not None and not isinstance(records, (*paths, pd.DataFrame)):
         raise InputError(f"{WHERE}: records must be None, a path or a DataFrame, got {type(records).__name__}")

@@ -20,7 +20,6 @@ from .checks import BOUND_TOL, FIXED_POINT_TOL, GAP_RTOL
 from .penalized import Certificate, certify_penalized, per_record_gap
 from ..exceptions import InputError
 from ..problem.model import Problem, check_problem
-from ..problem.validate import as_float_vector
 
 CERTIFIERS: dict[str, Callable[..., Any]] = {"penalized": certify_penalized, "band": certify_band}
 
@@ -30,8 +29,8 @@ def certify(problem: Problem, m: np.ndarray, y: np.ndarray | None = None) -> Cer
     entry a target). InputError for a problem that is none, or m or y of the wrong size."""
     check_problem(problem, "certify")
     m = problem.check_multipliers(m, "m")
-    if y is not None:
-        y = as_float_vector(y, "y")
+    if y is not None:  # NaN entries are allowed: a solver without a dual for a target leaves it NaN
+        y = np.asarray(y, dtype=np.float64).ravel()
         if y.shape[0] != problem.J:
             raise InputError(f"y has {y.shape[0]} entries but the problem has {problem.J} targets")
     return CERTIFIERS[problem.objective.name](problem, m, y)

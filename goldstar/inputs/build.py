@@ -140,7 +140,10 @@ def check_records(records: pd.DataFrame) -> None:
     """Every column the build needs, numeric, with valid weights and filing statuses."""
     missing = [c for c in RECORD_COLUMNS if c not in records.columns]
     if missing:
-        raise InputError(f"record table lacks column(s): {', '.join(missing)}")
+        engine_file = {"RECID", "s006"} <= set(records.columns)  # Tax-Calculator's names, not the builder's
+        raise InputError(f"record table lacks column(s): {', '.join(missing)}" + (
+            "; it holds RECID and s006, an input file for an engine: give --engine cps or --engine taxcalc "
+            "(engine='cps' or 'taxcalc' from Python)" if engine_file else ""))
     if len(records) == 0:
         raise InputError("record table has no rows")
     for column in RECORD_COLUMNS:
