@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import json
 
 import numpy as np
@@ -145,6 +146,19 @@ def test_one_target_with_two_values_is_refused_naming_both_rows():
     clash = pd.concat([targets, targets.iloc[[4]].assign(Value=31.0)], ignore_index=True)
     with pytest.raises(InputError, match=r"rows 4, 10 are the same target \(.*\) with different Values \(30.0, 31.0\)"):
         build_problem(hand_records(), clash, 2015)
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda t: t.assign(Count=t["Count"].astype(object).where(t.index != 2, "maybe")),
+     "row 2, column 'Count': 'maybe' is not True or False"),
+    (lambda t: t.assign(**{"AGI lower bound": t["AGI lower bound"].where(t.index != 1, 1e9)}),
+     "row 1: AGI lower bound 1000000000.0 is not below its upper bound 5000.0"),
+])
+def test_a_target_row_that_cannot_mean_what_it_says_is_named(edit, says):
+    """A Count that is neither true nor false, an AGI range upside down: refused by row, not read
+    as true or as a range no record falls in."""
+    with pytest.raises(InputError, match=re.escape(says)):
+        build_problem(hand_records(), edit(hand_targets()), 2015)
 
 
 def test_missing_year_names_the_years():

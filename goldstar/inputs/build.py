@@ -109,6 +109,11 @@ def select_targets(targets: pd.DataFrame, year: int) -> pd.DataFrame:
     missing = [c for c in TARGET_COLUMNS if c not in targets.columns]
     if missing:
         raise InputError(f"target table lacks column(s): {', '.join(missing)}")
+    for flag in ("Count", "Taxable only"):  # read as true or false below: nothing else may pass as one
+        bad = ~targets[flag].isin([True, False])
+        if bad.any():
+            at = targets.index[bad.to_numpy()][0]
+            raise InputError(f"target table: row {at}, column {flag!r}: {targets.loc[at, flag]!r} is not True or False")
     years = sorted(int(y) for y in pd.unique(targets["Year"]))
     if year not in years:
         raise InputError(f"the target table has no year {year}; it has {', '.join(map(str, years))}")
@@ -119,6 +124,11 @@ def select_targets(targets: pd.DataFrame, year: int) -> pd.DataFrame:
         rows["Variable"].isin(AGGREGATE_LEVEL_VARIABLES) & whole
     )
     rows = rows[keep].copy()
+    swapped = ~(rows["AGI lower bound"] < rows["AGI upper bound"])
+    if swapped.any():
+        at = rows.index[swapped.to_numpy()][0]
+        raise InputError(f"target table: row {at}: AGI lower bound {float(rows.loc[at, 'AGI lower bound'])!r} is not below "
+                         f"its upper bound {float(rows.loc[at, 'AGI upper bound'])!r}")
     unknown = sorted(set(rows["Filing status"]) - set(SOI_FILING_STATUS))
     if unknown:
         raise InputError(f"target table: unknown filing status(es) {unknown}")
