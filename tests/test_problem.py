@@ -115,5 +115,8 @@ def test_the_core_calls_say_what_they_were_given():
         goldstar.certify(problem, np.ones(3), np.zeros(4))
     with pytest.raises(InputError, match="objective must be an objective"):
         problem.with_objective(None)
+    for name in ("loss", "pg", "fitted", "bound_violation"):
+        with pytest.raises(InputError, match=f"{name}: m must have one entry a record \\(3\\), got shape \\(2,\\)"):
+            getattr(problem, name)(np.ones(2))
     solution = goldstar.solve(problem, "newton")
     assert goldstar.certify(problem, solution.m, solution.y).passed

@@ -168,19 +168,29 @@ class Problem:
 
     def loss(self, m: np.ndarray) -> float:
         """The objective's value at m (see its module)."""
+        self._sized(m, "loss")
         return self.form.loss(m)
 
     def pg(self, m: np.ndarray) -> float:
         """The objective's projected-gradient norm at m (reported beside the certificate)."""
+        self._sized(m, "pg")
         return self.form.pg(m)
 
     def bound_violation(self, m: np.ndarray) -> float:
         """Largest amount by which m leaves [lower, upper]; 0 when feasible."""
+        self._sized(m, "bound_violation")
         return float(max(0.0, np.max(self.lower - m), np.max(m - self.upper)))
 
     def fitted(self, m: np.ndarray) -> np.ndarray:
         """Weighted target totals sum_i w0_i m_i A_ij."""
+        self._sized(m, "fitted")
         return self.A.T @ (self.w0 * m)
+
+    def _sized(self, m: Any, where: str) -> None:
+        """InputError unless m has one entry a record (its values are the caller's to check)."""
+        size = np.shape(m)
+        if size != (self.n,):
+            raise InputError(f"{where}: m must have one entry a record ({self.n}), got shape {size}")
 
     def check_multipliers(self, m: np.ndarray, what: str = "m") -> np.ndarray:
         """Return m as a float64 vector of length n, or raise InputError saying why not."""
