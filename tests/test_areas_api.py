@@ -135,6 +135,8 @@ def test_the_areas_solved_jointly_under_a_cap(client, records):
     ({"engine_options": [1]}, "engine_options must be a dict"),
     ({"engine_options": {"bogus": 1}}, "engine_options has no bogus; known: aged, data_year"),
     ({"records": 5}, "records must be None, a path or a DataFrame, got int"),
+    ({"eps": -1}, "reweight_areas: `eps` must be"),
+    ({"slack_units": "dollars"}, "reweight_areas: `slack_units` must be one of"),
 ])
 def test_bad_input_raises_input_error_by_name(records, kwargs, message):
     kwargs = dict(kwargs)

@@ -32,6 +32,7 @@ from ..params import number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
 from .joint_run import check_coupling, check_joint_device, check_joint_time_limit, coupling_name, joint_steps
+from .problem import AreaSettings
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
 API_JOINT_DEVICE = "reweight_areas: joint_device"  # how a bad joint_device is named
@@ -227,6 +228,11 @@ def reweight_areas(
     """
     start = time.perf_counter()
     _check_call(records, recipe_or_targets, areas, client, workers, year, seed, upper, engine_options)
+    try:  # the band settings, named as the call names them (the command's own check names its options)
+        AreaSettings(eps=eps, slack_penalty=slack_penalty, slack_units=slack_units, unreachable=unreachable,
+                     time_limit=time_limit)
+    except InputError as exc:
+        raise InputError(f"{WHERE}: {str(exc).split(': ', 1)[-1]}") from None
     options = engine_options or {}
     args = _arguments(recipe_or_targets, areas, records=records, engine=engine, tmd_year=year,
                       soi=None if soi is None else Path(soi), sharing=None if sharing is None else Path(sharing),
