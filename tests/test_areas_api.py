@@ -136,6 +136,10 @@ def test_the_areas_solved_jointly_under_a_cap(client, records):
     ({"engine_options": {"bogus": 1}}, "engine_options has no bogus; known: aged, data_year"),
     ({"records": 5}, "records must be None, a path or a DataFrame, got int"),
     ({"eps": -1}, "reweight_areas: `eps` must be"),
+    ({"national_weights": pd.Series(["x", 1.0], index=[1, 2])}, "national_weights: record_id 1: weight 'x' is not a "
+                                                                 "finite number >= 0"),
+    ({"national_weights": "no/such/weights.csv"}, "national_weights file no/such/weights.csv: not found"),
+    ({"national_weights": "reference"}, "national_weights reference: "),
     ({"slack_units": "dollars"}, "reweight_areas: `slack_units` must be one of"),
 ])
 def test_bad_input_raises_input_error_by_name(records, kwargs, message):

@@ -118,7 +118,8 @@ def _national_weights(value: Any) -> NationalWeights:
         return value_weights(value["record_id"].to_numpy(), value["weight"].to_numpy(), "national_weights")
     if isinstance(value, (str, os.PathLike)):
         path = Path(value)
-        return reference_weights(path) if path.is_dir() else file_weights(path)
+        option = "national_weights"
+        return reference_weights(path, option) if path.is_dir() else file_weights(path, option)
     raise InputError("national_weights: give a goldstar Result, a Series indexed by record_id, a DataFrame "
                      "with record_id and weight, a reference directory or a weights file")
 
@@ -167,7 +168,8 @@ def _check_call(records: Any, recipe_or_targets: Any, areas: Any, client: Any, w
                                   and all(isinstance(a, str) for a in areas)):
         raise InputError(f"{WHERE}: areas must be an area set's name (states, districts:NY, synthetic:N) or a "
                          f"list of area names, got {areas!r}")
-    if client is not None and not (callable(getattr(client, "submit", None)) and callable(getattr(client, "run", None))):
+    is_client = callable(getattr(client, "submit", None)) and callable(getattr(client, "run", None))
+    if client is not None and not is_client:
         raise InputError(f"{WHERE}: client must be a dask.distributed.Client (for a scheduler's address, pass "
                          f"Client(address)), got {type(client).__name__}")
     _whole("workers", workers, range(1, 2**31))

@@ -195,13 +195,14 @@ def default_national_reference() -> Path:
     return DEFAULT_REFERENCES["band"]
 
 
-def reference_weights(reference: str | os.PathLike[str] | None = None) -> NationalWeights:
-    """The weights of a goldstar reference directory, refused (InputError, before any work)
-    unless they pass the hash checks of `goldstar verify --mode hash` on the files alone: the
-    recorded weights hash, weight = w0 x m, and MANIFEST.json against both."""
+def reference_weights(reference: str | os.PathLike[str] | None = None,
+                      option: str = "--reference") -> NationalWeights:
+    """The weights of a goldstar reference directory, refused (InputError naming `option`, before
+    any work) unless they pass the hash checks of `goldstar verify --mode hash` on the files alone:
+    the recorded weights hash, weight = w0 x m, and MANIFEST.json against both."""
 
     directory = Path(reference) if reference is not None else default_national_reference()
-    where = f"--reference {directory}"
+    where = f"{option} {directory}"
     if (directory / "weights.parquet").is_file() and not _has_goldstar_metadata(directory / "weights.parquet"):
         raise InputError(
             f"{where}: weights.parquet is not a goldstar reference (no goldstar metadata), so its weights "
@@ -232,22 +233,23 @@ def _has_goldstar_metadata(path: Path) -> bool:
         return True  # unreadable: let read_reference name what is wrong
 
 
-def file_weights(path: str | os.PathLike[str]) -> NationalWeights:
+def file_weights(path: str | os.PathLike[str], option: str = "--national-weights") -> NationalWeights:
     """National weights from elsewhere (e.g. TMD's own): a Parquet or CSV file with record_id and
-    weight. No certificate stands behind them; their hash by value identifies them."""
+    weight. No certificate stands behind them; their hash by value identifies them. Errors name
+    `option` (the command's --national-weights, or the API's argument) and the file."""
 
     path = Path(path)
-    table = read_table(path, "--national-weights")
+    table = read_table(path, option)
     missing = [c for c in ("record_id", "weight") if c not in table.columns]
     if missing:
-        raise InputError(f"--national-weights {path}: lacks column(s) {', '.join(missing)}")
+        raise InputError(f"{option} {path}: lacks column(s) {', '.join(missing)}")
     if len(table) == 0:
-        raise InputError(f"--national-weights {path}: has no rows")
-    ids = whole_numbers(table["record_id"], f"--national-weights {path}", "record_id", first_row=2)
+        raise InputError(f"{option} {path}: has no rows")
+    ids = whole_numbers(table["record_id"], f"{option} {path}", "record_id", first_row=2)
     weight = pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
     if bad.size:
-        raise InputError(f"--national-weights {path}: row {int(bad[0]) + 2}, column weight: "
+        raise InputError(f"{option} {path}: row {int(bad[0]) + 2}, column weight: "
                          f"{table['weight'].iloc[int(bad[0])]!r} is not a finite number >= 0")
     return NationalWeights(ids, weight, {"kind": "file", "directory": str(path),
                                          "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)]),
@@ -261,12 +263,18 @@ def value_weights(record_id: np.ndarray, weight: np.ndarray, where: str = "natio
     if ids.dtype.kind not in "iu" and not (ids.dtype.kind == "f" and np.all(ids == np.round(ids))):
         raise InputError(f"{where}: record_id must be whole numbers")
     ids = ids.astype(np.int64)
-    weight = np.asarray(weight, dtype=np.float64)
+    given = np.asarray(weight)
+    if given.dtype.kind in "biuf":
+        weight = given.astype(np.float64)
+    else:  # text or None: NaN here, named below with the value given
+        weight = pd.to_numeric(pd.Series(given.ravel()), errors="coerce").to_numpy(dtype=np.float64).reshape(given.shape)
     if ids.shape != weight.shape or ids.ndim != 1 or ids.size == 0:
         raise InputError(f"{where}: needs one weight a record_id, and at least one")
     bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
     if bad.size:
-        raise InputError(f"{where}: record_id {ids[bad[0]]}: weight {weight[bad[0]]!r} is not a finite number >= 0")
+        value = given[bad[0]]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise InputError(f"{where}: record_id {ids[bad[0]]}: weight {value!r} is not a finite number >= 0")
     return NationalWeights(ids, weight, {"kind": "values", "directory": where, "file": where,
                                          "weights_hash": arrays_hash([("record_id", ids), ("weight", weight)])})
 
