@@ -32,6 +32,8 @@ import pandas as pd
 
 from .defaults import DEFAULT_LOWER, DEFAULT_PENALTY, DEFAULT_UPPER
 from .exceptions import InputError, SolverError
+from .hashing import changed_inputs
+from .params import is_integer
 from .inputs.engines.cache import cache_disabled
 from .inputs.source import ProblemSource
 from .pipeline import GoldstarRun, make_reference
@@ -113,13 +115,11 @@ class Result:
     def _check_inputs_unchanged(self, now: dict[str, dict[str, str]]) -> None:
         """InputError when an input file no longer hashes as it did when these weights were made:
         the reference would be another problem's, not this Result's."""
-        changed = [role for role, entry in now.items()
-                   if role in self.input_hashes and self.input_hashes[role]["hash"] != entry["hash"]]
+        changed = changed_inputs(self.input_hashes, now)
         if changed:
-            role = changed[0]
-            raise InputError(f"to_reference: the {role} file {now[role]['file']} changed since these weights were made "
-                             f"(hash {self.input_hashes[role]['hash']}, now {now[role]['hash']}); nothing written: call "
-                             "goldstar.reweight again on it")
+            role, file, before, after = changed[0]
+            raise InputError(f"to_reference: the {role} file {file} changed since these weights were made "
+                             f"(hash {before}, now {after}); nothing written: call goldstar.reweight again on it")
 
 
 def _absolute(path: str | pd.DataFrame | None) -> str | pd.DataFrame | None:
@@ -192,7 +192,7 @@ def reweight(
     solver does not converge or its answer fails the certificate (a Result is always certified).
     """
     start = time.perf_counter()
-    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
+    if not is_integer(year):
         raise InputError(f"reweight: year must be a whole number (the SOI year), got {year!r}")
     if solver_options is not None and not isinstance(solver_options, dict):
         raise InputError(f"reweight: solver_options must be a dict, got {type(solver_options).__name__}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from .exceptions import InputError
@@ -15,8 +16,9 @@ def is_number(value: Any) -> bool:
 
 
 def is_integer(value: Any) -> bool:
-    """Whether `value` is a whole number as JSON means it (is_number: a bool is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """Whether `value` is a whole number as JSON means it (is_number: a bool is not one), numpy's
+    integers among them (an id or a year read from an array)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def number(name: str, value: Any, where: str, *, above: float | None = None,

@@ -13,6 +13,7 @@ The pytest plugin (goldstar.pytest_plugin) adds a `goldstar_reference` fixture.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pandas as pd
 from .api import Result
 from .certificate import certify
 from .hashing import changed_inputs
+from .params import is_number
 from .problem.model import Problem
 from .store.layout import read_problem
 from .store.reference import Reference, read_reference
@@ -59,7 +61,7 @@ def _series(weights: Weights) -> pd.Series:
 
 
 def _rtol(rtol: float) -> float:
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating)) or not np.isfinite(rtol) or rtol < 0:
+    if not (is_number(rtol) and math.isfinite(rtol) and rtol >= 0):
         raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
     return float(rtol)
 

@@ -28,7 +28,7 @@ from ..defaults import (
     AREA_LOWER, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
 )
 from ..exceptions import InputError
-from ..params import number
+from ..params import is_integer, number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
 from .joint_run import check_coupling, check_joint_device, check_joint_time_limit, coupling_name, joint_steps
@@ -126,9 +126,7 @@ def _national_weights(value: Any) -> NationalWeights:
 
 def _arguments(recipe_or_targets: Any, areas: Any, **options: Any) -> argparse.Namespace:
     """The areas command's own arguments, as its parser defaults them, with these options."""
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args([])
+    args = command.default_arguments()
     target = Path(recipe_or_targets) if isinstance(recipe_or_targets, (str, os.PathLike)) else None
     if target is not None and target.is_dir():
         args.targets_dir = target
@@ -149,7 +147,7 @@ def _whole(name: str, value: Any, allowed: range) -> None:
     """InputError unless `value` is None or an int (not a bool) within `allowed`."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise InputError(f"{WHERE}: {name} must be a whole number, got {value!r}")
     if int(value) not in allowed:
         raise InputError(f"{WHERE}: {name} must be from {allowed.start} to {allowed.stop - 1}, got {value!r}")
@@ -180,7 +178,7 @@ def _check_call(records: Any, recipe_or_targets: Any, areas: Any, client: Any, w
     if engine_options is not None:
         if not isinstance(engine_options, dict):
             raise InputError(f"{WHERE}: engine_options must be a dict, got {type(engine_options).__name__}")
-        known = sorted(name[len("tc_"):] for name in vars(_arguments(None, None)) if name.startswith("tc_"))
+        known = sorted(name[len("tc_"):] for name in vars(command.default_arguments()) if name.startswith("tc_"))
         unknown = sorted(str(k) for k in engine_options if k not in known)
         if unknown:
             raise InputError(f"{WHERE}: engine_options has no {', '.join(unknown)}; known: {', '.join(known)}")

@@ -111,7 +111,7 @@ TMD_YEARS = range(1913, 2101)
 SEED_LIMIT = 2**63  # numpy's generators take any non-negative integer; JSON and int64 hold these
 
 
-def _defaults() -> argparse.Namespace:
+def default_arguments() -> argparse.Namespace:
     """The command line's defaults (every option left out)."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -123,7 +123,7 @@ def default_settings() -> dict[str, Any]:
     settings was made with."""
     from .reference import command_settings
 
-    return command_settings(_defaults())
+    return command_settings(default_arguments())
 
 
 # what `--verify DIR` does not take: it writes nothing, solves no joint problem, and rebuilds the
@@ -136,7 +136,7 @@ NOT_FOR_VERIFY = ("out", "write_reference", "force", "rerun_all", "additive", "m
 def check_verify_arguments(args: argparse.Namespace) -> None:
     """`--verify DIR`'s checks that need no file: InputError naming an option it does not take
     (NOT_FOR_VERIFY, given other than its default) or a bad value, before any work."""
-    defaults = _defaults()
+    defaults = default_arguments()
     given = [f"--{name.replace('_', '-')}" for name in NOT_FOR_VERIFY if getattr(args, name) != getattr(defaults, name)]
     if given:
         raise InputError(f"--verify {args.verify}: {', '.join(given)} do(es) not apply: verify writes nothing and "

@@ -69,7 +69,8 @@ def whole_numbers(column: pd.Series, where: str, name: str, first_row: int = 0) 
     row (counted from `first_row`: 2 for a file's line with its header, 0 for a DataFrame's
     position) that holds no whole number: text, a missing value, a fraction. Nothing is rounded
     or cut: 1.5 is refused, not read as 1."""
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    exact = pd.to_numeric(column, errors="coerce")
+    values = exact.to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63))
     if bad.size:
@@ -77,7 +78,7 @@ def whole_numbers(column: pd.Series, where: str, name: str, first_row: int = 0) 
         value = value.item() if isinstance(value, np.generic) else value  # 1.5, not np.float64(1.5)
         raise InputError(f"{where}: row {int(bad[0]) + first_row}, column {name}: {value!r} is not "
                          f"a whole number ({bad.size} such row(s))")
-    exact = pd.to_numeric(column, errors="coerce")
+    # an integer column as it is (ids above 2**53 keep their digits), a float one from its values
     return exact.to_numpy().astype(np.int64) if exact.dtype.kind in "iu" else values.astype(np.int64)
 
 
