@@ -334,28 +334,86 @@ def _phi(data: JointData, free: np.ndarray, active: np.ndarray, w: np.ndarray) -
     return np.where(active & (beta > 0), w**2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
 
 
+# _add_pair_grams takes a record's pairs of areas at a bound in one sparse product over every such
+# record (its cost grows as the square of its areas at a bound times its cells), or, where that
+# square exceeds DENSE_PAIR_FACTOR times the areas, in dense products, one a pair of cells over
+# every record that feeds both (their cost grows with the areas alone). On TMD's 175-target state
+# spec (51 states, 99,319 records at a bound in two areas or more, some in 33) the sparse product
+# alone took 10.7 s; split at nB^2 > 2K, 2.4 s (docs/additive.md, "The Newton matrix's pairs").
+DENSE_PAIR_FACTOR = 2.0
+
+
 def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray) -> None:
     """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over the records whose
-    coupling binds with a bound in two areas or more: one sparse product Z^T Z, Z's row i
-    holding sqrt(phi_i) A_i in the column block of each area where record i is at a bound."""
-    K, J = data.kept.shape
-    two = np.flatnonzero((Bnd.sum(axis=1) >= 2) & (phi > 0))
-    if two.size == 0:
+    coupling binds with a bound in two areas or more: those at a bound in few areas by
+    `_sparse_pair_grams`, those in many by `_dense_pair_grams` (DENSE_PAIR_FACTOR)."""
+    at_bound = Bnd.sum(axis=1)
+    two = (at_bound >= 2) & (phi > 0)
+    many = two & (at_bound**2 > DENSE_PAIR_FACTOR * data.K)
+    _sparse_pair_grams(W, data, Bnd, phi, np.flatnonzero(two & ~many))
+    _dense_pair_grams(W, data, Bnd, phi, np.flatnonzero(many))
+
+
+def _sparse_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray, rows: np.ndarray) -> None:
+    """_add_pair_grams' term over `rows` as one sparse product Z^T Z, Z's row i holding
+    sqrt(phi_i) A_i in the column block of each area where record i is at a bound."""
+    if rows.size == 0:
         return
-    sub = data.A[two].tocsr()
+    K, J = data.kept.shape
+    sub = data.A[rows].tocsr()
     sub.sort_indices()
-    rec, area = np.nonzero(Bnd[two] > 0)  # each (record, area at a bound), by record, areas in order
+    rec, area = np.nonzero(Bnd[rows] > 0)  # each (record, area at a bound), by record, areas in order
     entry, lengths = _row_entries(sub, rec)
     cols = np.repeat(area * J, lengths) + sub.indices[entry]
-    vals = np.repeat(np.sqrt(phi[two])[rec], lengths) * sub.data[entry]
+    vals = np.repeat(np.sqrt(phi[rows])[rec], lengths) * sub.data[entry]
     # Z's entries come row by row with their columns ascending and none twice: its CSR arrays
     # as they are, without the sort a (row, column) construction would make
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rec, weights=lengths, minlength=two.size))]).astype(np.int64)
-    Z = sp.csr_matrix((vals, cols, indptr), shape=(two.size, K * J))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rec, weights=lengths, minlength=rows.size))]).astype(np.int64)
+    Z = sp.csr_matrix((vals, cols, indptr), shape=(rows.size, K * J))
     M = (Z.T @ Z).tocsr()  # a sparse product holds each (row, column) once
-    rows = np.repeat(np.arange(K * J), np.diff(M.indptr))
-    cross = (rows // J) != (M.indices // J)  # the pairs a != b; a = b is B_a itself, counted above
-    W.reshape(K * J, K * J)[rows[cross], M.indices[cross]] -= M.data[cross]
+    at = np.repeat(np.arange(K * J), np.diff(M.indptr))
+    cross = (at // J) != (M.indices // J)  # the pairs a != b; a = b is B_a itself, counted above
+    W.reshape(K * J, K * J)[at[cross], M.indices[cross]] -= M.data[cross]
+
+
+def _dense_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray, rows: np.ndarray) -> None:
+    """_add_pair_grams' term over `rows` a pair of cells (j, k), j <= k, at a time: the K x K
+    block W[:, j, :, k] takes B^T diag(c) B over the records feeding both cells, c_i =
+    phi_i A_ij A_ik and B their rows of Bnd (one dense product), its diagonal (a = b) left out;
+    W[:, k, :, j] its transpose. The records come a cell j at a time, so what is held at once
+    is one cell's records' pairs."""
+    if rows.size == 0:
+        return
+    J = data.kept.shape[1]
+    sub = (sp.diags(np.sqrt(phi[rows])) @ data.A[rows]).tocsr()  # entries sqrt(phi_i) A_ij
+    sub.sort_indices()
+    by_cell = sub.tocsc()
+    at_bound = np.ascontiguousarray(Bnd[rows])
+    most = int(np.diff(by_cell.indptr).max())
+    gathered, scaled = np.empty((most, data.K)), np.empty((most, data.K))
+    for j in range(J):
+        records = by_cell.indices[by_cell.indptr[j]:by_cell.indptr[j + 1]]
+        if records.size == 0:
+            continue
+        entry, lengths = _row_entries(sub, records)
+        k = sub.indices[entry]
+        which = np.repeat(np.arange(records.size), lengths)
+        later = k >= j
+        k, which = k[later], which[later]
+        c = sub.data[entry[later]] * by_cell.data[by_cell.indptr[j] + which]
+        order = np.argsort(k, kind="stable")
+        k, which, c = k[order], which[order], c[order]
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        for first, end in zip(starts, np.r_[starts[1:], k.size]):
+            m = end - first
+            B, Bc = gathered[:m], scaled[:m]
+            np.take(at_bound, records[which[first:end]], axis=0, out=B)
+            np.multiply(B, c[first:end, None], out=Bc)
+            block = Bc.T @ B
+            np.fill_diagonal(block, 0.0)
+            W[:, j, :, k[first]] -= block
+            if k[first] != j:
+                W[:, k[first], :, j] -= block.T
 
 
 # IncrementalNewtonMatrix rebuilds the C-part from its Grams (about 0.6 s for the 51 states) when
