@@ -454,9 +454,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if (args.weights is None) != (args.problem is None):
         raise InputError("--weights and --problem go together: the weights, and the problem they were solved on")
     if args.areas is not None:
-        from .areas.report import write_areas_report
+        from .areas.report import read_summary, unfinished, write_areas_report
 
         write_areas_report(args.areas, args.out)
+        summary = read_summary(args.areas)
+        started = unfinished(args.areas, summary)
+        if started is not None:
+            print(f"note: the batch in {args.areas} has not finished: {len(summary)} of its {started} areas have a "
+                  "row in summary.csv; the report is of those alone", file=sys.stderr)
     else:
         from .present.report import write_report
 

@@ -417,6 +417,20 @@ def test_report_checks_the_m_files_recorded_hash(made, tmp_path, capsys):
     assert "m/WY.parquet changed since the batch wrote it" in err and "areas/WY.json" in err
 
 
+def test_report_of_an_unfinished_batch_says_so(made, tmp_path, capsys):
+    """A batch stopped before its end has fewer rows in summary.csv than its marker's areas: the
+    page and the command say the figures are of the finished areas alone."""
+    out = copy_out(made, tmp_path)
+    assert report(out, tmp_path) == 0
+    assert "has not finished" not in (tmp_path / "areas.html").read_text() + capsys.readouterr().err
+    _summary_edit(out, lambda t: t.iloc[:1])
+    assert report(out, tmp_path) == 0
+    page = (tmp_path / "areas.html").read_text()
+    assert "The batch has not finished: 1 of its 2 areas have a row in summary.csv" in page
+    assert "<p>1 areas: ok 1." in page
+    assert "has not finished: 1 of its 2 areas" in capsys.readouterr().err
+
+
 # -- the settings a reference was made with --------------------------------------------------
 
 def test_a_reference_records_its_settings_and_verifies_with_them(made, tmp_path, capsys):

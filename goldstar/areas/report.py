@@ -245,9 +245,19 @@ def joint_section(out: str | os.PathLike[str], summary: pd.DataFrame, separate: 
     ]
 
 
-def render(out: str | os.PathLike[str]) -> str:
+def unfinished(out: str | os.PathLike[str], summary: pd.DataFrame) -> int | None:
+    """The number of areas the batch in `out` was started with (its marker's count) when
+    summary.csv holds fewer of them: the batch stopped before its end (summary.csv is rewritten
+    as each area finishes). None when every area has its row."""
+    count = (read_marker(Path(out)) or {}).get("count")
+    if isinstance(count, int) and not isinstance(count, bool) and count > len(summary):
+        return count
+    return None
 
+
+def render(out: str | os.PathLike[str]) -> str:
     summary = read_summary(out)
+    started = unfinished(out, summary)
     stored = {area: read_area_row(out, area) for area in summary["area"]}
     sums = weight_sums(out, summary, stored)
     fig = sums.figures()
@@ -265,6 +275,9 @@ def render(out: str | os.PathLike[str]) -> str:
         f"<h1>Areas: {esc(str(out))}</h1>",
         f"<p>{len(summary)} areas: " + ", ".join(f"{esc(k)} {v}" for k, v in sorted(status.items()))
         + (" (synthetic areas)" if bool(summary["synthetic"].any()) else "") + ".</p>",
+        *([] if started is None else [
+            f"<p><strong>The batch has not finished: {len(summary)} of its {started} areas have a row in "
+            "summary.csv, and every figure below is of those areas alone.</strong></p>"]),
         "<h2>Sum over the areas of each record's area weight, against its national weight</h2>",
         f"<p>Summed over the {fig['areas_summed']} areas with weights (status ok), for the "
         f"{fig['records']:,} records with a national weight. The ratio is sum over areas of pop_share x m "
@@ -283,4 +296,5 @@ def render(out: str | os.PathLike[str]) -> str:
 
 
 def write_areas_report(out_dir: str | os.PathLike[str], html_path: str | os.PathLike[str]) -> Path:
+    """The report page of the batch in `out_dir`, written whole to `html_path`."""
     return atomic_write_text(html_path, render(out_dir))
