@@ -337,9 +337,10 @@ def _phi(data: JointData, free: np.ndarray, active: np.ndarray, w: np.ndarray) -
 # _add_pair_grams takes a record's pairs of areas at a bound in one sparse product over every such
 # record (its cost grows as the square of its areas at a bound times its cells), or, where that
 # square exceeds DENSE_PAIR_FACTOR times the areas, in dense products, one a pair of cells over
-# every record that feeds both (their cost grows with the areas alone). On TMD's 175-target state
-# spec (51 states, 99,319 records at a bound in two areas or more, some in 33) the sparse product
-# alone took 10.7 s; split at nB^2 > 2K, 2.4 s (docs/additive.md, "The Newton matrix's pairs").
+# every record that feeds both (their cost grows with the areas alone). At the start of TMD's
+# 175-target state spec's joint solve (51 states, 99,319 records at a bound in two areas or more)
+# the Newton matrix took 12.9 s with the sparse product alone, 4.6 s split at nB^2 > 2K
+# (docs/additive.md, "The Newton matrix's pairs"; scripts/bench_newton_matrix.py).
 DENSE_PAIR_FACTOR = 2.0
 
 
