@@ -117,3 +117,34 @@ def test_bad_input_exits_2_with_a_message(problem_dir, tmp_path, capsys, argv, m
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "w.parquet").exists() and not (tmp_path / "new").exists()
+
+
+def test_an_interrupted_solve_exits_130_and_leaves_the_old_output(problem_dir, tmp_path, capsys, monkeypatch):
+    """Ctrl-C while solving or while writing: exit 130 with one line, the --out written before
+    left byte for byte, and no temporary file beside it (goldstar.store.atomic)."""
+    import pyarrow.parquet
+
+    from goldstar import workflow
+
+    out = tmp_path / "w.parquet"
+    assert main(["solve", str(problem_dir), "--out", str(out), "--quiet"]) == 0
+    before = out.read_bytes()
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real_write = pyarrow.parquet.write_table
+
+    def half_then_interrupt(table, where, *args, **kwargs):
+        real_write(table.slice(0, 10), where, *args, **kwargs)  # something is on disk when the key is hit
+        raise KeyboardInterrupt
+
+    for target, name, stop in ((workflow, "solve_certified", interrupt),
+                               (pyarrow.parquet, "write_table", half_then_interrupt)):
+        with monkeypatch.context() as patch:
+            patch.setattr(target, name, stop)
+            assert main(["solve", str(problem_dir), "--out", str(out), "--quiet"]) == 130
+        err = capsys.readouterr().err
+        assert err.strip() == "ERROR: interrupted; nothing was half-written", (name, err)
+        assert out.read_bytes() == before, name
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["p", "w.parquet"], name
