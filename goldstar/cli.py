@@ -456,8 +456,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.areas is not None:
         from .areas.report import read_summary, unfinished, write_areas_report
 
-        write_areas_report(args.areas, args.out)
         summary = read_summary(args.areas)
+        write_areas_report(args.areas, args.out, summary)
         started = unfinished(args.areas, summary)
         if started is not None:
             print(f"note: the batch in {args.areas} has not finished: {len(summary)} of its {started} areas have a "

@@ -79,7 +79,7 @@ def assert_weights_match(weights: Weights, reference: Reference | str | os.PathL
     rtol = _rtol(rtol)
     got = _series(weights)
     ref = _reference(reference)
-    expected = pd.Series(ref.weight, index=pd.Index(ref.record_id, name="record_id"))
+    expected = _series(ref)
     lines: list[str] = []
     missing = expected.index.difference(got.index)
     extra = got.index.difference(expected.index)

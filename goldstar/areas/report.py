@@ -255,8 +255,10 @@ def unfinished(out: str | os.PathLike[str], summary: pd.DataFrame) -> int | None
     return None
 
 
-def render(out: str | os.PathLike[str]) -> str:
-    summary = read_summary(out)
+def render(out: str | os.PathLike[str], summary: pd.DataFrame | None = None) -> str:
+    """The report page of the batch in `out` (its summary.csv as read_summary reads it, unless
+    given)."""
+    summary = read_summary(out) if summary is None else summary
     started = unfinished(out, summary)
     stored = {area: read_area_row(out, area) for area in summary["area"]}
     sums = weight_sums(out, summary, stored)
@@ -295,6 +297,7 @@ def render(out: str | os.PathLike[str]) -> str:
     ])
 
 
-def write_areas_report(out_dir: str | os.PathLike[str], html_path: str | os.PathLike[str]) -> Path:
+def write_areas_report(out_dir: str | os.PathLike[str], html_path: str | os.PathLike[str],
+                       summary: pd.DataFrame | None = None) -> Path:
     """The report page of the batch in `out_dir`, written whole to `html_path`."""
-    return atomic_write_text(html_path, render(out_dir))
+    return atomic_write_text(html_path, render(out_dir, summary))
