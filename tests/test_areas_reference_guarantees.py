@@ -441,7 +441,8 @@ def test_a_reference_records_its_settings_and_verifies_with_them(made, tmp_path,
     assert run_areas(made, made / "national", tmp_path / "out", ref, "--slack-units", "relative", "--eps", "0.01") == 0
     info = json.loads(pq.read_schema(ref / DUALS).metadata[KEY])
     assert info["settings"] == {"eps": 0.01, "slack_penalty": 1e6, "slack_units": "relative",
-                                "unreachable": "drop", "upper": None, "time_limit": None}
+                                "slack_penalty_rule": "uniform", "unreachable": "drop", "upper": None,
+                                "time_limit": None}
     assert verify(made, ref) == 0
     assert "verified     2 of 2 areas and MANIFEST.json" in capsys.readouterr().out
     edit_duals(ref, edit_info=lambda info: info["settings"].update(eps=0.005))
@@ -449,7 +450,30 @@ def test_a_reference_records_its_settings_and_verifies_with_them(made, tmp_path,
     assert "input hash" in capsys.readouterr().out
 
 
+def test_a_reference_made_under_the_tmd_rule_verifies_under_it(made, tmp_path, capsys):
+    """The rule prices goldstar-77's six filing-status counts under $10K at 1e3: the reference
+    records it and verify rebuilds the areas under it. Recorded as uniform, or not recorded (as a
+    reference made before the rules: made under uniform), every area's input hash fails."""
+    ref = tmp_path / "ref-tmd"
+    assert run_areas(made, made / "national", tmp_path / "out", ref, "--slack-penalty-rule", "tmd") == 0
+    assert json.loads(pq.read_schema(ref / DUALS).metadata[KEY])["settings"]["slack_penalty_rule"] == "tmd"
+    assert verify(made, ref) == 0
+    assert "verified     2 of 2 areas and MANIFEST.json" in capsys.readouterr().out
+    for edit in (lambda s: s.update(slack_penalty_rule="uniform"), lambda s: s.pop("slack_penalty_rule")):
+        changed = Path(shutil.copytree(ref, tmp_path / f"edited-{len(list(tmp_path.iterdir()))}"))
+        edit_duals(changed, edit_info=lambda info: edit(info["settings"]))
+        assert verify(made, changed) == 1
+        assert "input hash" in capsys.readouterr().out
+
+
+def test_a_reference_that_records_no_rule_was_made_under_uniform(made, tmp_path, capsys):
+    ref = copy_ref(made, tmp_path)
+    edit_duals(ref, edit_info=lambda info: info["settings"].pop("slack_penalty_rule"))
+    assert verify(made, ref) == 0
+
+
 @pytest.mark.parametrize("edit", [
+    lambda s: s.update(slack_penalty_rule="TMD"),
     lambda s: s.pop("eps"),
     lambda s: s.update(slack_units=3),
     lambda s: s.update(upper="25"),

@@ -24,6 +24,7 @@ REFERENCE = "reference/areas"  # committed; records no settings (made with the d
     (["--joint-time-limit", "-3"], "--joint-time-limit do(es) not apply"),
     (["--eps", "0.01"], "--eps do(es) not apply: verify writes nothing and rebuilds each area with the settings"),
     (["--slack-units", "relative"], "--slack-units do(es) not apply"),
+    (["--slack-penalty-rule", "tmd"], "--slack-penalty-rule do(es) not apply"),
     (["--seed", "-5"], "`--seed` must be a whole number from 0 to 2**63 - 1, got -5"),
     (["--workers", "0"], "`--workers` must be >= 1, got 0"),
     (["--reference", "reference/band", "--national-weights", "w.csv"], "not both"),

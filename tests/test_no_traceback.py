@@ -126,6 +126,7 @@ BAD: dict[tuple[str, str], list[str]] = {
     ("areas", "--eps"): ["--eps", "0"],
     ("areas", "--slack-penalty"): ["--slack-penalty", "-1"],
     ("areas", "--slack-units"): ["--slack-units", "x"],
+    ("areas", "--slack-penalty-rule"): ["--slack-penalty-rule", "x"],
     ("areas", "--upper"): ["--upper", "inf"],
     ("areas", "--additive"): ["--additive"],  # WY alone is not a whole set
     ("areas", "--max-exhaustion"): ["--max-exhaustion", "inf"],

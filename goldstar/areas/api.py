@@ -28,10 +28,11 @@ from ..defaults import (
     AREA_LOWER, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE, DEFAULT_YEAR,
 )
 from ..exceptions import InputError
-from ..params import is_integer, number
+from ..params import choice, is_integer, number
 from . import batch, command
 from .inputs import NationalWeights, file_weights, reference_weights, value_weights
 from .joint_run import check_coupling, check_joint_device, check_joint_time_limit, coupling_name, joint_steps
+from .penalties import DEFAULT_RULE as DEFAULT_PENALTY_RULE, RULES as PENALTY_RULES
 from .problem import AreaSettings
 
 DROPPED_COLUMNS = ("name", "reason", "low", "high", "distance_in_band_widths")
@@ -202,6 +203,7 @@ def reweight_areas(
     eps: float = DEFAULT_EPS,
     slack_penalty: float = DEFAULT_SLACK_PENALTY,
     slack_units: str = DEFAULT_SLACK_UNITS,
+    slack_penalty_rule: str = DEFAULT_PENALTY_RULE,
     upper: float | None = None,
     unreachable: str = DEFAULT_UNREACHABLE,
     time_limit: float | None = None,
@@ -221,6 +223,8 @@ def reweight_areas(
     `max_exhaustion=E`: then the areas solved jointly from their separate solves (`.joint`, as
     `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most, its
     Newton systems factored by torch on `joint_device` if given (`cuda`, `cpu`, `auto`).
+    `slack_penalty_rule`: `uniform` (every target at `slack_penalty`) or `tmd` (TMD's pricing of its
+    districts: M 1e3 on its noisy low-AGI cells, goldstar.areas.penalties).
     `within`: a finished states batch (the --out of `goldstar areas --areas states`) or a compact
     states reference (its --write-reference, e.g. reference/areas-additive-relative): `areas`,
     every district of one state (`districts:NY`), are solved within that state's weights there,
@@ -233,11 +237,13 @@ def reweight_areas(
                      time_limit=time_limit)
     except InputError as exc:
         raise InputError(f"{WHERE}: {str(exc).split(': ', 1)[-1]}") from None
+    choice("slack_penalty_rule", slack_penalty_rule, tuple(PENALTY_RULES), WHERE)
     options = engine_options or {}
     args = _arguments(recipe_or_targets, areas, records=records, engine=engine, tmd_year=year,
                       soi=None if soi is None else Path(soi), sharing=None if sharing is None else Path(sharing),
                       overrides=None if overrides is None else Path(overrides), seed=seed, eps=eps,
-                      slack_penalty=slack_penalty, slack_units=slack_units, upper=upper, unreachable=unreachable,
+                      slack_penalty=slack_penalty, slack_units=slack_units, slack_penalty_rule=slack_penalty_rule,
+                      upper=upper, unreachable=unreachable,
                       time_limit=time_limit, no_tmd_weights=True,
                       **{f"tc_{k}": v for k, v in options.items()})
     if isinstance(records, pd.DataFrame) and engine is not None:

@@ -18,6 +18,7 @@ from ..defaults import (
 )
 from ..exceptions import EXIT_FAILED, EXIT_OK, InputError
 from ..store.lock import reference_lock
+from .penalties import DEFAULT_RULE as DEFAULT_PENALTY_RULE, RULES as PENALTY_RULES
 
 # numpy, pandas, pyarrow and dask are imported inside the functions that use them: the CLI builds
 # this command's parser for every `goldstar` call, `--help` included.
@@ -44,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"M (default {DEFAULT_SLACK_PENALTY:g})")
     p.add_argument("--slack-units", choices=SLACK_UNITS, default=DEFAULT_SLACK_UNITS,
                    help="slack in target units (TMD, default) or relative")
+    p.add_argument("--slack-penalty-rule", choices=tuple(PENALTY_RULES), default=DEFAULT_PENALTY_RULE,
+                   help="uniform: every target at --slack-penalty (default); tmd: TMD's district pricing, "
+                        "M 1e3 on its noisy low-AGI cells (goldstar.areas.penalties)")
     p.add_argument("--upper", type=float, default=None,
                    help="multiplier cap for every area (default " + ", ".join(
                        f"{cap:g} for {kind}" for kind, cap in AREA_UPPER_BY_KIND.items()) + ")")
@@ -129,8 +133,8 @@ def default_settings() -> dict[str, Any]:
 # what `--verify DIR` does not take: it writes nothing, solves no joint problem, and rebuilds the
 # areas with the settings the reference records
 NOT_FOR_VERIFY = ("out", "write_reference", "force", "rerun_all", "additive", "max_exhaustion", "joint_device",
-                  "joint_time_limit", "targets_dir", "eps", "slack_penalty", "slack_units", "unreachable", "upper",
-                  "time_limit")
+                  "joint_time_limit", "targets_dir", "eps", "slack_penalty", "slack_units", "slack_penalty_rule",
+                  "unreachable", "upper", "time_limit")
 
 
 def check_verify_arguments(args: argparse.Namespace) -> None:
@@ -286,6 +290,7 @@ def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str
     years = weight_file_years(args)
     return {
         **{k: v for k, v in base_settings(args).as_dict().items() if k != "slack_penalty_by_target"},
+        "slack_penalty_rule": args.slack_penalty_rule,
         "upper": args.upper, "seed": seed, "tmd_year": None if args.no_tmd_weights else args.tmd_year,
         "weight_years": None if years is None else {**years.as_dict(), "population": file_hash(
             args.population or DEFAULT_POPULATION)},
@@ -523,10 +528,14 @@ def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tupl
 
 
 def settings_and_hashes(args: argparse.Namespace, national, areas: list, overrides) -> tuple[list, list[str]]:
-    """Each area's settings (command line, kind, overrides file) and its input hash."""
+    """Each area's settings (command line, slack-penalty rule, kind, overrides file) and its input hash."""
+    import dataclasses
+
+    from .penalties import rule_penalties
     from .problem import area_input_hash, settings_for
 
-    base = base_settings(args)
+    base = dataclasses.replace(base_settings(args),
+                               slack_penalty_by_target=rule_penalties(args.slack_penalty_rule, national.cells))
     settings = [settings_for(a, base, overrides, args.upper) for a in areas]
     national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
     hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]

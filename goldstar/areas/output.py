@@ -50,6 +50,7 @@ from ..store.gzip_stream import gzip_pieces
 from ..store.outputs import require_writable
 from ..exceptions import InputError
 from ..hashing import file_hash
+from .penalties import SETTINGS_BEFORE_RULES
 from .years import WeightYears, year_columns
 
 MARKER = "AREAS.json"
@@ -97,6 +98,7 @@ def check_settings(out: Path, settings: dict[str, Any], *, rerun_all: bool) -> N
     if not isinstance(recorded, dict):
         raise InputError(f"--out {out}: its {MARKER} records no settings (an older goldstar wrote it); "
                          "pass --rerun-all to re-solve every area in place, or give another --out")
+    recorded = {**SETTINGS_BEFORE_RULES, **recorded}
     differ = [f"{k} {recorded.get(k, '(none)')!r} there, {plain_json(settings[k])!r} now"
               for k in sorted(settings) if plain_json(settings[k]) != recorded.get(k)]
     differ += [f"{k} {recorded[k]!r} there, not set now" for k in sorted(set(recorded) - set(settings))]

@@ -47,6 +47,7 @@ from ..exceptions import InputError
 from ..store.outputs import AREAS_KEY, AREAS_REFERENCE, DUALS, MANIFEST, WEIGHTS, output_directory, prepare_output
 from ..problem.objectives.band import RHO_CAP, RHO_CAP_MAX
 from .problem import build_area_problem
+from .penalties import RULES as PENALTY_RULES, SETTINGS_BEFORE_RULES
 
 KEY = AREAS_KEY
 OPTION = "--write-reference"
@@ -85,8 +86,8 @@ def manifest_of(area_set: str, meta: dict[str, dict[str, Any]]) -> dict[str, Any
 
 # The command line's area settings that every area's input hash covers (goldstar.areas.command):
 # a reference records them, and its verify rebuilds the areas with them.
-SETTING_OPTIONS = {"eps": float, "slack_penalty": float, "slack_units": str, "unreachable": str,
-                   "upper": (float, type(None)), "time_limit": (float, type(None))}
+SETTING_OPTIONS = {"eps": float, "slack_penalty": float, "slack_units": str, "slack_penalty_rule": str,
+                   "unreachable": str, "upper": (float, type(None)), "time_limit": (float, type(None))}
 
 
 def command_settings(args: Any) -> dict[str, Any]:
@@ -230,8 +231,13 @@ def recorded_settings(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
     if "settings" not in info:
         return {}
     settings = info["settings"]
+    if isinstance(settings, dict):
+        settings = {**SETTINGS_BEFORE_RULES, **settings}
     if not isinstance(settings, dict) or set(settings) != set(SETTING_OPTIONS):
         raise InputError(f"{Path(directory) / DUALS}: metadata `settings` must name {', '.join(SETTING_OPTIONS)}")
+    if settings["slack_penalty_rule"] not in PENALTY_RULES:
+        raise InputError(f"{Path(directory) / DUALS}: metadata `settings.slack_penalty_rule` "
+                         f"{settings['slack_penalty_rule']!r} is not one of {', '.join(PENALTY_RULES)}")
     for name, kind in SETTING_OPTIONS.items():
         value = settings[name]
         if isinstance(value, int) and not isinstance(value, bool) and float in (kind if isinstance(kind, tuple) else (kind,)):
