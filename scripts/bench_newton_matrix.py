@@ -40,14 +40,9 @@ def build(data: additive_core.JointData, grams: additive_core.JointGrams, cp: ad
           factor: float) -> tuple[np.ndarray, float]:
     """newton_matrix at cp with the pairs split at `factor` (inf: every record in the sparse
     product); the matrix and its seconds."""
-    saved = additive_core.DENSE_PAIR_FACTOR
-    additive_core.DENSE_PAIR_FACTOR = factor
-    try:
-        start = time.perf_counter()
-        H = additive_core.newton_matrix(data, grams, cp)
-        return H, time.perf_counter() - start
-    finally:
-        additive_core.DENSE_PAIR_FACTOR = saved
+    start = time.perf_counter()
+    H = additive_core.newton_matrix(data, grams, cp, dense_pair_factor=factor)
+    return H, time.perf_counter() - start
 
 
 def main(argv: list[str]) -> int:
@@ -81,11 +76,10 @@ def main(argv: list[str]) -> int:
     data = problem.data
     cp = additive_core.coupled_x(data, data.CT(row_duals(problem, rows)))
     at_bound = (~cp.free).sum(axis=1)
-    pairs = cp.active & (at_bound >= 2)
-    dense = pairs & (at_bound**2 > additive_core.DENSE_PAIR_FACTOR * data.K)
+    sparse_rows, dense_rows = additive_core.pair_records(1.0 - cp.free, cp.active, additive_core.DENSE_PAIR_FACTOR)
+    pairs, dense = sparse_rows.size + dense_rows.size, dense_rows.size
     print(f"{data.K} areas x {data.n:,} records, {data.N} kept targets; records at a bound in two areas or more "
-          f"{int(pairs.sum()):,} (most {int(at_bound.max())}), of them through the dense products {int(dense.sum()):,}",
-          flush=True)
+          f"{pairs:,} (most {int(at_bound.max())}), of them through the dense products {dense:,}", flush=True)
     grams = additive_core.JointGrams(data)  # computed once a solve: outside the timings
     seconds: dict[str, list[float]] = {"sparse": [], "split": []}
     for _ in range(options.repeat):
@@ -99,8 +93,8 @@ def main(argv: list[str]) -> int:
     print(f"fastest: {best['sparse']:.2f} s and {best['split']:.2f} s ({best['sparse'] / best['split']:.2f}x); "
           f"the matrices {apart:.3g} apart (of the largest entry)")
     figures = {"command": [Path(sys.argv[0]).name, *argv], "machine": machine(), "areas": data.K,
-               "records": data.n, "kept_targets": data.N, "records_in_pairs": int(pairs.sum()),
-               "records_dense": int(dense.sum()), "most_areas_at_a_bound": int(at_bound.max()),
+               "records": data.n, "kept_targets": data.N, "records_in_pairs": pairs,
+               "records_dense": dense, "most_areas_at_a_bound": int(at_bound.max()),
                "dense_pair_factor": additive_core.DENSE_PAIR_FACTOR, "seconds": seconds, "fastest": best,
                "relative_difference": apart}
     atomic_write_text(options.out, json.dumps(figures, indent=2) + "\n")

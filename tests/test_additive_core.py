@@ -213,14 +213,11 @@ def test_each_records_coupling_multiplier_is_the_exact_root():
 
 @pytest.mark.parametrize("mode, bound", [(ADDITIVE, 1.0), (EXHAUSTION, 1.02)])
 @pytest.mark.parametrize("dense_pair_factor", [0.0, 2.0, np.inf])
-def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound, dense_pair_factor, monkeypatch):
+def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound, dense_pair_factor):
     """newton_matrix (Gram matrices) against the definition: blockdiag(C_a D_a C_a^T / 2) minus
     one rank-one term a record, built from dense rows; many records at a bound in some areas.
     The pairs of areas' term every record in dense products (factor 0), every one in the sparse
     product (inf), and split between them (the default, 2: here 4 areas at a bound or more)."""
-    from goldstar.solvers import additive_core
-
-    monkeypatch.setattr(additive_core, "DENSE_PAIR_FACTOR", dense_pair_factor)
     data, *_ = small(seed=3, n=60, J=5, K=5, mode=mode, bound=bound, spread=0.4, upper=1.6)
     rng = np.random.default_rng(1)
     y = rng.normal(0.0, 1.0, data.N)
@@ -230,7 +227,7 @@ def test_the_assembled_newton_matrix_is_the_schur_complement(mode, bound, dense_
     at_bound = (~cp.free).sum(axis=1)[cp.active]
     many = at_bound**2 > 2.0 * data.K
     assert many.any() and ((at_bound >= 2) & ~many).any()  # the pairs of areas' term both ways
-    H = newton_matrix(data, JointGrams(data), cp)
+    H = newton_matrix(data, JointGrams(data), cp, dense_pair_factor=dense_pair_factor)
     C = [np.asarray((data.shares[a] * sp.diags(1.0 / data.ts[a]) @ data.A.T @ sp.diags(data.w)).todense())[data.kept[a]]
          for a in range(data.K)]
     expected = np.zeros_like(H)

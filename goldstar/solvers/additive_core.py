@@ -292,14 +292,16 @@ class JointGrams:
         self.Gw = _gram(data.A, data.w**2)
 
 
-def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray:
+def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled, *,
+                  dense_pair_factor: float | None = None) -> np.ndarray:
     """The C-part of the Newton matrix (module docstring), N x N, assembled from Gram matrices.
 
     With B = 1 - D (at a bound) and phi_i = w_i^2 / (4 beta_i) for records whose coupling binds:
       block (a, a) of blockdiag: s_a^2 / 2 diag(1/ts_a) (Gw - A^T diag(w^2 B_a) A) diag(1/ts_a),
       block (a, b) of the coupling: s_a^2 s_b^2 diag(1/ts_a) A^T diag(phi D_a D_b) A diag(1/ts_b),
     and D_a D_b = 1 - B_a - B_b + B_a B_b: one Gram over every record, K over the records at a
-    bound in an area, and the B_a B_b terms of every pair of areas at once (`_pair_grams`). The
+    bound in an area, and the B_a B_b terms of every pair of areas at once (`_add_pair_grams`,
+    split between its two products at `dense_pair_factor`, DENSE_PAIR_FACTOR by default). The
     K x J x K x J array is filled in place, one pass a term."""
     K, J = data.kept.shape
     s2 = data.shares**2
@@ -317,7 +319,7 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled) -> np.ndarray
     W += np.transpose(Ga, (1, 0, 2))[None, :, :, :]
     for a in range(K):  # B_a B_a = B_a; the blockdiag part
         W[a, :, a, :] += 0.5 / s2[a] * (grams.Gw - _gram(data.A, w2 * Bnd[:, a])) - Ga[a]
-    _add_pair_grams(W, data, Bnd, phi)
+    _add_pair_grams(W, data, Bnd, phi, DENSE_PAIR_FACTOR if dense_pair_factor is None else dense_pair_factor)
     # W now holds H / (s_a^2 s_b^2) before the scaling by the targets': one pass for both
     f = data.target_factor
     W *= f[:, :, None, None]
@@ -344,15 +346,22 @@ def _phi(data: JointData, free: np.ndarray, active: np.ndarray, w: np.ndarray) -
 DENSE_PAIR_FACTOR = 2.0
 
 
-def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray) -> None:
-    """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over the records whose
-    coupling binds with a bound in two areas or more: those at a bound in few areas by
-    `_sparse_pair_grams`, those in many by `_dense_pair_grams` (DENSE_PAIR_FACTOR)."""
+def pair_records(Bnd: np.ndarray, binds: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The records in the pairs of areas' term (their coupling binds, `binds`, and they are at a
+    bound in two areas or more; Bnd records x areas, 1 at a bound): those for the sparse product
+    and those for the dense ones, at nB^2 > factor K (DENSE_PAIR_FACTOR above)."""
     at_bound = Bnd.sum(axis=1)
-    two = (at_bound >= 2) & (phi > 0)
-    many = two & (at_bound**2 > DENSE_PAIR_FACTOR * data.K)
-    _sparse_pair_grams(W, data, Bnd, phi, np.flatnonzero(two & ~many))
-    _dense_pair_grams(W, data, Bnd, phi, np.flatnonzero(many))
+    two = (at_bound >= 2) & binds
+    many = two & (at_bound**2 > factor * Bnd.shape[1])
+    return np.flatnonzero(two & ~many), np.flatnonzero(many)
+
+
+def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray, factor: float) -> None:
+    """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over `pair_records`: those
+    at a bound in few areas by `_sparse_pair_grams`, those in many by `_dense_pair_grams`."""
+    sparse_rows, dense_rows = pair_records(Bnd, phi > 0, factor)
+    _sparse_pair_grams(W, data, Bnd, phi, sparse_rows)
+    _dense_pair_grams(W, data, Bnd, phi, dense_rows)
 
 
 def _sparse_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray, rows: np.ndarray) -> None:
