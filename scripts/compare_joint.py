@@ -33,13 +33,17 @@ def joint_multipliers(out: Path) -> dict[str, np.ndarray]:
     return found[1]
 
 
+BATCH = "batch"  # how the readers' errors name a directory given here
+
+
 def separate_multipliers(out: Path) -> dict[str, np.ndarray]:
-    summary = read_summary(out)
-    n = read_records(out)[0].size
+    summary = read_summary(out, option=BATCH)
+    n = read_records(out, option=BATCH)[0].size
     solved = summary.loc[summary["status"] == "ok", "area"]
     if solved.empty:
-        raise InputError(f"{out}: no area with status ok in its summary.csv")
-    return {area: area_multipliers(out, area, read_area_row(out, area), n) for area in solved}
+        raise InputError(f"{BATCH} {out}: no area with status ok in its summary.csv")
+    return {area: area_multipliers(out, area, read_area_row(out, area, option=BATCH), n, option=BATCH)
+            for area in solved}
 
 
 def difference(first: Path, second: Path, separate: bool = False) -> tuple[float, str]:
