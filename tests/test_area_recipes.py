@@ -299,7 +299,8 @@ def test_a_bad_target_file_exits_2_naming_its_line(tmp_path, small_files, capsys
 
 
 def test_an_override_drops_a_target_named_in_tmds_form(tmp_path, small_files, capsys):
-    from goldstar.areas.problem import AreaSettings, read_overrides, run_area, settings_for
+    from goldstar.areas.overrides import read_overrides
+    from goldstar.areas.problem import AreaSettings, run_area, settings_for
     from goldstar.areas.targets import make_areas
     from goldstar.areas.inputs import read_soi_states
 

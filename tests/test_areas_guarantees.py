@@ -20,7 +20,7 @@ pytest.importorskip("dask.distributed")
 
 from goldstar.areas import batch, command, memory  # noqa: E402
 from goldstar.areas.output import area_files  # noqa: E402
-from goldstar.areas.problem import read_overrides  # noqa: E402
+from goldstar.areas.overrides import read_overrides  # noqa: E402
 from goldstar.cli import main  # noqa: E402
 from goldstar.exceptions import InputError  # noqa: E402
 from tests import areas_helpers  # noqa: E402

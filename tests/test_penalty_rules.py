@@ -13,7 +13,8 @@ import pytest
 
 import goldstar
 from goldstar.areas.penalties import REDUCED_PENALTY, RULES, rule_penalties
-from goldstar.areas.problem import AreaSettings, build_area_problem, read_overrides, settings_for
+from goldstar.areas.overrides import read_overrides
+from goldstar.areas.problem import AreaSettings, build_area_problem, settings_for
 from goldstar.areas.recipe import RECIPES, read_recipe
 from goldstar.areas.spec import Cell
 from goldstar.exceptions import InputError

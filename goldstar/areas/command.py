@@ -52,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="multiplier cap for every area (default " + ", ".join(
                        f"{cap:g} for {kind}" for kind, cap in AREA_UPPER_BY_KIND.items()) + ")")
     p.add_argument("--overrides", type=Path, default=None,
-                   help="per-area overrides CSV (default goldstar/areas/data/overrides.csv)")
+                   help="per-area overrides: goldstar's CSV (default goldstar/areas/data/overrides.csv) or TMD's "
+                        "solver-overrides YAML (.yaml, .yml)")
     p.add_argument("--reference", type=Path, default=None,
                    help="national goldstar reference directory, hash-checked before use "
                         "(default reference/band)")
@@ -283,7 +284,7 @@ def recorded_settings(args: argparse.Namespace, national, seed: int) -> dict[str
     """What a batch's areas depend on besides their names: compared with a later batch into the
     same --out (goldstar.areas.output.check_settings)."""
     from ..hashing import file_hash
-    from .problem import DEFAULT_OVERRIDES
+    from .overrides import DEFAULT_OVERRIDES
     from .years import DEFAULT_POPULATION
 
     overrides = args.overrides or DEFAULT_OVERRIDES
@@ -493,7 +494,7 @@ def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tupl
     from ..defaults import DEFAULT_SOI_STATES
     from .inputs import file_weights, load_national, read_soi_states, reference_weights
     from .memory import check_batch_memory
-    from .problem import DEFAULT_OVERRIDES, read_overrides
+    from .overrides import DEFAULT_OVERRIDES, read_overrides
     from ..inputs.engines import engine_options
     from .recipe import DEFAULT_RECIPE, read_recipe, resolve_recipe
     from .sharing import DEFAULT_SHARING, read_sharing
@@ -522,7 +523,7 @@ def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tupl
     national.hashes["soi"] = file_entry(soi_path)
     national.hashes["sharing"] = file_entry(sharing_path)
     national.hashes["content"] = national.content_hash()
-    _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
+    overrides = _checked_overrides(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     return national, make_areas(area_set, soi, national, sharing, seed), overrides, seed
 
@@ -549,7 +550,7 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
 
     from ..inputs.engines import engine_options
     from .inputs import STATES, file_weights, load_national, reference_weights
-    from .problem import DEFAULT_OVERRIDES, read_overrides
+    from .overrides import DEFAULT_OVERRIDES, read_overrides
     from .target_files import read_target_dir, target_dir_hash
     from .targets import AreaSpec
 
@@ -569,7 +570,7 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     national.hashes["recipe"] = {"file": str(args.targets_dir), "hash": target_dir_hash(files)}
     national.hashes["soi"] = {"file": None, "hash": "none"}
     national.hashes["content"] = national.content_hash()
-    _check_override_targets(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
+    overrides = _checked_overrides(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
     position = {c.name: k for k, c in enumerate(cells)}
     kept = [position[name] for name in national.cell_names]
     areas = [AreaSpec(f.area, "state" if f.area in STATES else "district", f.area[:2],
@@ -578,16 +579,25 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     return (national, areas, *settings_and_hashes(args, national, areas, overrides), 0)
 
 
-def _check_override_targets(overrides, cell_names: tuple[str, ...], path: Path) -> None:
-    """A recipe target no national record contributes to is no target of any area (NationalData):
-    an override naming one is refused by row, not failed in every area."""
+def _checked_overrides(overrides, cell_names: tuple[str, ...], path: Path):
+    """The overrides table for the national data's targets. A recipe target no national record
+    contributes to is no target of any area (NationalData): named in goldstar's CSV, it is refused
+    by row, not failed in every area; matched by one of TMD's drop patterns, its drop is moot
+    and left out (goldstar.areas.overrides)."""
+    from .overrides import DROPS_BY_PATTERN
+
     kept = set(cell_names)
+    if overrides.attrs.get(DROPS_BY_PATTERN):
+        overrides = overrides.copy()
+        overrides["drop"] = [";".join(x for x in drop.split(";") if x in kept) for drop in overrides["drop"]]
+        return overrides
     for k, row in overrides.iterrows():
         for column in ("targets", "drop"):
             for name in (x for x in row[column].split(";") if x):
                 if name not in kept:
                     raise InputError(f"overrides file {path}: row {k + 2}, `{column}`: {name!r} has no "
                                      "contributing record in the national data, so no area has it as a target")
+    return overrides
 
 
 def verify(args: argparse.Namespace, modes: tuple[str, ...] = ("hash", "certificate")) -> int:

@@ -35,7 +35,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -44,11 +44,8 @@ from ..defaults import (
     AREA_LOWER, AREA_UPPER_BY_KIND, DEFAULT_EPS, DEFAULT_SLACK_PENALTY, DEFAULT_SLACK_UNITS, DEFAULT_UNREACHABLE,
 )
 from ..exceptions import InputError
-from ..store.tables import read_text_table
 from ..hashing import arrays_hash
 from .inputs import NationalData
-from .recipe import DATA_DIR
-from .spec import parse_name
 from .memory import keep_arrays_on_heap, peak_rss_mb, reset_peak_rss
 from .targets import AreaSpec
 from ..certificate import certify
@@ -60,7 +57,6 @@ from ..solvers import get_solver
 from ..solvers.solve import solve
 from .prepass import find_unreachable_area
 
-DEFAULT_OVERRIDES = DATA_DIR / "overrides.csv"
 UPPER_BY_KIND = AREA_UPPER_BY_KIND
 STATUSES = ("ok", "infeasible", "failed", "time_limit")
 SOLVER = "band-newton"
@@ -101,87 +97,21 @@ class AreaSettings:
         return out
 
 
-OVERRIDE_COLUMNS = ("area", "eps", "upper", "targets", "slack_penalty", "note")
-OPTIONAL_OVERRIDE_COLUMNS = ("drop",)
-
-
-def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: Sequence[str] | None = None,
-                   targets: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per-area overrides: area, eps, upper, targets (';'-separated), slack_penalty, note, and
-    optionally drop (';'-separated targets to drop in that area, reason `override`).
-
-    An empty cell keeps the default. `slack_penalty` applies to the listed targets. Target
-    names are TMD's labels (goldstar.areas.spec), matched by the cell they name, so
-    `agi=[5e5,9e99)` names the same cell as `agi=[500000.0,9e+99)`; they are stored in
-    goldstar's spelling. With `areas` (the batch's areas) and `targets` (the recipe's target
-    names), a row naming an area outside the batch, a second row for one area, or a target
-    the recipe does not have is refused: InputError naming the file and row, before any work.
-    """
-    path = Path(path)
-    where = f"overrides file {path}"
-    table = read_text_table(path, "overrides file", OVERRIDE_COLUMNS)
-    for column in OPTIONAL_OVERRIDE_COLUMNS:
-        if column not in table.columns:
-            table[column] = ""
-    table["area"] = table["area"].str.strip().str.upper()
-    by_key = None if targets is None else {_target_key(name, where): name for name in targets}
-    seen: dict[str, int] = {}
-    for k, row in table.iterrows():
-        line = f"{where}: row {k + 2}"
-        for column in ("eps", "upper", "slack_penalty"):
-            if row[column].strip():
-                try:
-                    value = float(row[column])
-                except ValueError:
-                    value = float("nan")
-                if not np.isfinite(value) or value <= 0:
-                    raise InputError(f"{line}, `{column}`: {row[column]!r} is not a positive number")
-        if row["slack_penalty"].strip() and not row["targets"].strip():
-            raise InputError(f"{line}: `slack_penalty` needs `targets`")
-        if not row["area"]:
-            raise InputError(f"{line}: `area` is empty")
-        if row["area"] in seen:
-            raise InputError(f"{line}: area {row['area']} has a row already (row {seen[row['area']]}); "
-                             "give each area one row")
-        seen[row["area"]] = k + 2
-        if areas is not None and row["area"] not in areas:
-            raise InputError(f"{line}: area {row['area']} is not in this batch; remove the row, or run "
-                             "its area with the others")
-        for column in ("targets", "drop"):
-            names = [x.strip() for x in row[column].split(";") if x.strip()]
-            if by_key is not None:
-                names = [_known_target(name, by_key, f"{line}, `{column}`") for name in names]
-            table.loc[k, column] = ";".join(names)
-    return table
-
-
-def _target_key(name: str, where: str) -> tuple | str:
-    """A target's identity: its cell for a TMD label, else the name itself."""
-    try:
-        return parse_name(name)
-    except InputError:
-        return name
-
-
-def _known_target(name: str, by_key: dict, where: str) -> str:
-    key = _target_key(name, where)
-    if key not in by_key:
-        raise InputError(f"{where}: {name!r} is not a target of the recipe")
-    return by_key[key]
+# the overrides table's columns that set one of AreaSettings' numbers for the whole area
+SETTING_OF_COLUMN = {"eps": "eps", "upper": "upper", "lower": "lower", "area_slack_penalty": "slack_penalty"}
 
 
 def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | None,
                  upper: float | None = None) -> AreaSettings:
     """The settings of one area: the base, the kind's multiplier cap (unless `upper` is
-    given), then the area's rows of the overrides file."""
+    given), then the area's rows of the overrides table (goldstar.areas.overrides), in order."""
     s = dataclasses.replace(base, upper=float(upper) if upper is not None else UPPER_BY_KIND[spec.kind])
     if overrides is None:
         return s
     for _, row in overrides[overrides["area"] == spec.name.upper()].iterrows():
-        if row["eps"].strip():
-            s = dataclasses.replace(s, eps=float(row["eps"]))
-        if row["upper"].strip():
-            s = dataclasses.replace(s, upper=float(row["upper"]))
+        given = {setting: float(row[column]) for column, setting in SETTING_OF_COLUMN.items() if row[column].strip()}
+        if given:
+            s = dataclasses.replace(s, **given)
         if row["drop"].strip():
             drops = set(s.drop_targets) | {x for x in row["drop"].split(";") if x}
             s = dataclasses.replace(s, drop_targets=tuple(sorted(drops)))

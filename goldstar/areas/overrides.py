@@ -1,0 +1,226 @@
+"""Per-area overrides of the band settings, and targets dropped by hand, from one of two files.
+
+goldstar's CSV (`--overrides FILE`, default data/overrides.csv, empty): one row an area,
+
+    area, eps, upper, targets, slack_penalty, note     required columns
+    drop, lower, area_slack_penalty                     optional columns
+
+An empty cell keeps the default. `slack_penalty` is M for the `targets` listed (';'-separated),
+`area_slack_penalty` M for the area's other targets, `drop` the targets dropped by hand (reason
+`override`). Target names are TMD's labels (goldstar.areas.spec), matched by the cell they name,
+so `agi=[5e5,9e99)` names the same cell as `agi=[500000.0,9e+99)`, and stored in goldstar's
+spelling. A row naming an area outside the batch, a second row for an area, or a target the
+recipe does not have is refused by row.
+
+TMD's solver-overrides YAML (`--overrides FILE.yaml` or `.yml`), as TMD's developer mode writes it
+for its districts (tmd/areas/prepare/recipes/cd_solver_overrides.yaml): a `_defaults` mapping and
+one mapping an area, keyed by TMD's area code (`al01`, `ny12`, `ca`), each with any of
+
+    constraint_tol or target_ratio_tolerance    eps
+    multiplier_max, multiplier_min              upper, lower
+    slack_penalty                               area_slack_penalty (M for every target)
+    drop_targets                                drop: each entry a pattern, matched as TMD matches
+                                                it, as a substring of the target names
+    max_iter                                    Clarabel's iteration cap: band-newton solves to
+                                                the float64 floor and has none, so it changes nothing
+
+An area's mapping is laid over `_defaults`. The file's areas outside the batch are passed over
+(TMD's file holds every district); an unknown key, a value of the wrong kind, or a pattern that
+matches none of the recipe's targets is refused naming the file, the area and the key. A pattern
+may match a target no record feeds (a cell empty on these records is no area's target): such a
+drop is moot, and goldstar.areas.command leaves it out.
+
+Both read into one table of strings, TABLE_COLUMNS ("" where not given), which
+goldstar.areas.problem.settings_for applies area by area.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from ..exceptions import InputError
+from ..store.tables import read_text_table
+from .recipe import DATA_DIR
+from .spec import parse_name
+
+DEFAULT_OVERRIDES = DATA_DIR / "overrides.csv"
+CSV_COLUMNS = ("area", "eps", "upper", "targets", "slack_penalty", "note")
+OPTIONAL_CSV_COLUMNS = ("drop", "lower", "area_slack_penalty")
+TABLE_COLUMNS = CSV_COLUMNS + OPTIONAL_CSV_COLUMNS
+# the numbers a row may give: the least each may be, and whether that least is allowed
+NUMBER_COLUMNS = {"eps": (0.0, False), "upper": (0.0, False), "lower": (0.0, True),
+                  "slack_penalty": (0.0, False), "area_slack_penalty": (0.0, False)}
+# a table whose drops are TMD's patterns may drop a target no record feeds (module docstring)
+DROPS_BY_PATTERN = "drops_by_pattern"
+
+
+def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: Sequence[str] | None = None,
+                   targets: Sequence[str] | None = None) -> pd.DataFrame:
+    """The overrides table of `path` (module docstring), read by its kind (READERS, by suffix;
+    CSV otherwise), for the batch's `areas` with the recipe's `targets`; InputError naming the
+    file and where in it, before any work."""
+    return READERS.get(Path(path).suffix.lower(), read_csv_overrides)(Path(path), areas, targets)
+
+
+def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
+    where = f"overrides file {path}"
+    table = read_text_table(path, "overrides file", CSV_COLUMNS)
+    for column in OPTIONAL_CSV_COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
+    table["area"] = table["area"].str.strip().str.upper()
+    by_key = None if targets is None else {_target_key(name): name for name in targets}
+    seen: dict[str, int] = {}
+    for k, row in table.iterrows():
+        line = f"{where}: row {k + 2}"
+        for column in NUMBER_COLUMNS:
+            if row[column].strip():
+                try:
+                    value = float(row[column])
+                except ValueError:
+                    value = math.nan
+                _check_number(value, column, row[column], f"{line}, `{column}`")
+        if row["slack_penalty"].strip() and not row["targets"].strip():
+            raise InputError(f"{line}: `slack_penalty` needs `targets`")
+        if not row["area"]:
+            raise InputError(f"{line}: `area` is empty")
+        if row["area"] in seen:
+            raise InputError(f"{line}: area {row['area']} has a row already (row {seen[row['area']]}); "
+                             "give each area one row")
+        seen[row["area"]] = k + 2
+        if areas is not None and row["area"] not in areas:
+            raise InputError(f"{line}: area {row['area']} is not in this batch; remove the row, or run "
+                             "its area with the others")
+        for column in ("targets", "drop"):
+            names = [x.strip() for x in row[column].split(";") if x.strip()]
+            if by_key is not None:
+                names = [_known_target(name, by_key, f"{line}, `{column}`") for name in names]
+            table.loc[k, column] = ";".join(names)
+    return table[list(TABLE_COLUMNS)]
+
+
+def _check_number(value: float, column: str, text: Any, where: str) -> None:
+    """InputError `where` (the file, and the row or area and key) unless `value`, read from
+    `text`, is a number `column` may hold (NUMBER_COLUMNS)."""
+    least, allowed = NUMBER_COLUMNS[column]
+    if not math.isfinite(value) or value < least or (value == least and not allowed):
+        kind = "a number >= 0" if allowed else "a positive number"
+        raise InputError(f"{where}: {text!r} is not {kind}")
+
+
+def _target_key(name: str) -> tuple | str:
+    """A target's identity: its cell for a TMD label, else the name itself."""
+    try:
+        return parse_name(name)
+    except InputError:
+        return name
+
+
+def _known_target(name: str, by_key: dict, where: str) -> str:
+    key = _target_key(name)
+    if key not in by_key:
+        raise InputError(f"{where}: {name!r} is not a target of the recipe")
+    return by_key[key]
+
+
+# -- TMD's solver-overrides YAML --------------------------------------------------------------
+
+DEFAULTS_KEY = "_defaults"
+AREA_CODE = re.compile(r"^[a-z]{2}(\d{2})?$", re.IGNORECASE)  # TMD's: a state, or a state and district
+# each key of an area's mapping: the table column it fills (None: read, and changes nothing)
+YAML_KEYS: dict[str, str | None] = {
+    "constraint_tol": "eps", "target_ratio_tolerance": "eps", "multiplier_max": "upper",
+    "multiplier_min": "lower", "slack_penalty": "area_slack_penalty", "drop_targets": "drop", "max_iter": None,
+}
+
+
+def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
+    where = f"overrides file {path}"
+    try:
+        import yaml
+    except ImportError:
+        raise InputError(f"{where}: reading TMD's YAML overrides needs PyYAML (goldstar's areas extra)") from None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not YAML ({' '.join(str(exc).split())})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: must hold a mapping of `{DEFAULTS_KEY}` and area codes, found "
+                         f"{type(data).__name__}")
+    entries = {}
+    for key, entry in data.items():
+        if not isinstance(key, str) or (key != DEFAULTS_KEY and not AREA_CODE.match(key)):
+            raise InputError(f"{where}: {key!r} is neither `{DEFAULTS_KEY}` nor an area code like al01 or ca")
+        name = key if key == DEFAULTS_KEY else key.upper()
+        if name in entries:
+            raise InputError(f"{where}: area {key!r} appears twice (as {name.lower()})")
+        entries[name] = _yaml_entry(entry, f"{where}, {key}")
+    defaults = entries.pop(DEFAULTS_KEY, {})
+    wanted = sorted(entries) if areas is None else sorted(areas)
+    rows = []
+    for area in wanted:
+        row = {**defaults, **entries.get(area, {})}
+        patterns = row.pop("drop", [])
+        drops = patterns if targets is None else _matched(patterns, targets, f"{where}, {area.lower()}")
+        rows.append({**dict.fromkeys(TABLE_COLUMNS, ""), **{k: repr(v) for k, v in row.items()},
+                     "area": area, "drop": ";".join(drops)})
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS), dtype=str)
+    table.attrs[DROPS_BY_PATTERN] = True
+    return table
+
+
+def _yaml_entry(entry: Any, where: str) -> dict[str, Any]:
+    """One area's (or the defaults') mapping as table columns: numbers as floats, drop_targets as
+    its list of patterns; InputError naming the key for anything else."""
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: must be a mapping of settings, found {type(entry).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key not in YAML_KEYS:
+            raise InputError(f"{where}: {key!r} is not one of {', '.join(YAML_KEYS)}")
+        column = YAML_KEYS[key]
+        if column is None:
+            continue
+        if column in out:
+            raise InputError(f"{where}: `constraint_tol` and `target_ratio_tolerance` both set eps; give one")
+        if column == "drop":
+            if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+                raise InputError(f"{where}, `{key}`: must be a list of target names or parts of them, "
+                                 f"found {value!r}")
+            out[column] = [p.strip() for p in value]
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}, `{key}`: {value!r} is not a number")
+        _check_number(float(value), column, value, f"{where}, `{key}`")
+        out[column] = float(value)
+    return out
+
+
+def _matched(patterns: list[str], targets: Sequence[str], where: str) -> list[str]:
+    """The targets each pattern names (as TMD matches: a substring of the name), in the
+    recipe's order; InputError for a pattern that names none."""
+    for pattern in patterns:
+        if not any(pattern in name for name in targets):
+            raise InputError(f"{where}, `drop_targets`: {pattern!r} matches none of the recipe's targets")
+    return [name for name in targets if any(pattern in name for pattern in patterns)]
+
+
+# how each kind of overrides file is read, by its suffix (anything else: goldstar's CSV)
+READERS: dict[str, Callable[[Path, Sequence[str] | None, Sequence[str] | None], pd.DataFrame]] = {
+    ".yaml": read_tmd_overrides,
+    ".yml": read_tmd_overrides,
+}

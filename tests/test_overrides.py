@@ -1,0 +1,164 @@
+"""The overrides files (goldstar.areas.overrides): TMD's solver-overrides YAML read as TMD reads it
+(its own districts' file, every entry), applied to a batch as goldstar's CSV is, and refused by
+name when malformed; the CSV's optional columns."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from goldstar.areas.overrides import DROPS_BY_PATTERN, read_overrides
+from goldstar.areas.problem import AreaSettings, settings_for
+from goldstar.areas.recipe import RECIPES, read_recipe
+from goldstar.exceptions import InputError
+from tests import areas_helpers
+from tests.areas_helpers import small_records
+
+pytest.importorskip("dask.distributed")
+
+TMD_FILE = Path(__file__).parent / "fixtures" / "tmd_cd_solver_overrides.yaml"
+DISTRICT_TARGETS = [c.name for c in read_recipe(RECIPES["tmd-districts"])]
+
+
+def test_tmds_district_overrides_read_entry_by_entry():
+    """Every one of TMD's 99 district entries over its 107-cell district spec: each drop_targets
+    entry is a whole label there and names one cell; the caps and tolerances it raises are its
+    own, the others' come from _defaults (50, 0.005); a district without an entry gets those."""
+    data = yaml.safe_load(TMD_FILE.read_text(encoding="utf-8"))
+    districts = {key.upper(): entry for key, entry in data.items() if key != "_defaults"}
+    assert len(districts) == 99
+    table = read_overrides(TMD_FILE, areas=set(districts) | {"AK00"}, targets=DISTRICT_TARGETS).set_index("area")
+    assert table.attrs[DROPS_BY_PATTERN]
+    for area, entry in districts.items():
+        row = table.loc[area]
+        assert row["drop"].split(";") == [n for n in DISTRICT_TARGETS if n in entry.get("drop_targets", [])]
+        assert len(entry.get("drop_targets", [])) == len([x for x in row["drop"].split(";") if x])
+        assert float(row["upper"]) == entry.get("multiplier_max", 50.0)
+        assert float(row["eps"]) == entry.get("constraint_tol", 0.005)
+    assert collections.Counter(table["upper"]) == {"50.0": 77, "100.0": 23}
+    assert collections.Counter(table["eps"]) == {"0.005": 81, "0.01": 19}
+    assert table.loc["AK00", "drop"] == "" and table.loc["AK00", "upper"] == "50.0"
+    assert (table[["targets", "slack_penalty", "lower", "area_slack_penalty"]] == "").all().all()
+
+
+def write(tmp_path: Path, text: str, name: str = "overrides.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_pattern_drops_every_target_it_is_part_of_and_an_entry_lies_over_the_defaults(tmp_path):
+    path = write(tmp_path, "_defaults:\n  multiplier_max: 30\n  slack_penalty: 2.0e+6\n"
+                           "ny12:\n  target_ratio_tolerance: 0.02\n  multiplier_min: 0.5\n  max_iter: 9\n"
+                           "  drop_targets: ['e00300/cnt=0', 'fs=0']\n")
+    table = read_overrides(path, areas={"NY12", "NY13"}, targets=DISTRICT_TARGETS).set_index("area")
+    ny12 = settings_for(_spec("NY12"), AreaSettings(), table.reset_index())
+    assert (ny12.eps, ny12.upper, ny12.lower, ny12.slack_penalty) == (0.02, 30.0, 0.5, 2e6)
+    assert ny12.drop_targets == tuple(sorted(n for n in DISTRICT_TARGETS if "e00300/cnt=0" in n or "fs=0" in n))
+    assert len(ny12.drop_targets) < len(DISTRICT_TARGETS)  # the cells by filing status are kept
+    ny13 = settings_for(_spec("NY13"), AreaSettings(), table.reset_index())
+    assert (ny13.eps, ny13.upper, ny13.lower, ny13.slack_penalty, ny13.drop_targets) == (0.005, 30.0, 0.0, 2e6, ())
+    only_interest = write(tmp_path, "ny12:\n  drop_targets: ['e00300/cnt=0']\n", "interest.yaml")
+    drops = read_overrides(only_interest, areas={"NY12"}, targets=DISTRICT_TARGETS)["drop"].iloc[0].split(";")
+    assert drops == [n for n in DISTRICT_TARGETS if n.startswith("e00300/cnt=0/")] and len(drops) == 9
+
+
+def _spec(name: str):
+    from goldstar.areas.targets import AreaSpec
+    import numpy as np
+
+    return AreaSpec(name, "district", name[:2], 0.01, np.ones(1), np.ones(1), False)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("al01: [1, 2\n", "not YAML"),
+    ("- al01\n", "must hold a mapping of `_defaults` and area codes, found list"),
+    ("alabama:\n  multiplier_max: 30\n", "'alabama' is neither `_defaults` nor an area code"),
+    ("al01:\n  multiplier_maxx: 30\n", "al01: 'multiplier_maxx' is not one of constraint_tol"),
+    ("al01: 30\n", "al01: must be a mapping of settings, found int"),
+    ("al01:\n  multiplier_max: lots\n", "al01, `multiplier_max`: 'lots' is not a number"),
+    ("al01:\n  constraint_tol: true\n", "al01, `constraint_tol`: True is not a number"),
+    ("al01:\n  constraint_tol: -0.01\n", "al01, `constraint_tol`: -0.01 is not a positive number"),
+    ("al01:\n  multiplier_min: -1\n", "al01, `multiplier_min`: -1 is not a number >= 0"),
+    ("_defaults:\n  slack_penalty: .inf\n", "_defaults, `slack_penalty`: inf is not a positive number"),
+    ("al01:\n  constraint_tol: 0.01\n  target_ratio_tolerance: 0.02\n", "both set eps; give one"),
+    ("al01:\n  drop_targets: eitc\n", "al01, `drop_targets`: must be a list of target names"),
+    ("al01:\n  drop_targets: ['eitc/cnt=9']\n", "al01, `drop_targets`: 'eitc/cnt=9' matches none of the recipe's"),
+    ("al01: {}\nAL01: {}\n", "area 'AL01' appears twice (as al01)"),
+])
+def test_a_malformed_yaml_file_is_named_with_the_area_and_key(tmp_path, text, says):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError, match=r"overrides file .*overrides\.yaml") as raised:
+        read_overrides(path, areas={"AL01"}, targets=DISTRICT_TARGETS)
+    assert says in str(raised.value)
+
+
+def test_the_csvs_optional_columns_set_the_areas_floor_and_its_m(tmp_path):
+    path = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower,area_slack_penalty\n"
+                           "NY12,,,,,,0.25,3e6\n", "overrides.csv")
+    table = read_overrides(path, areas={"NY12"}, targets=DISTRICT_TARGETS)
+    s = settings_for(_spec("NY12"), AreaSettings(), table)
+    assert (s.lower, s.slack_penalty, s.upper) == (0.25, 3e6, 50.0)
+    bad = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower\nNY12,,,,,,-1\n", "bad.csv")
+    with pytest.raises(InputError, match=r"row 2, `lower`: '-1' is not a number >= 0"):
+        read_overrides(bad, areas={"NY12"}, targets=DISTRICT_TARGETS)
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch
+
+    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")))
+
+
+def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_process, capsys):
+    """Two areas from TMD-style target files and a YAML in TMD's form: the defaults' cap for both,
+    AA's own tolerance and its drop (reason override); a pattern matching a cell no record feeds
+    (AGI below -$1M) is moot. A second run with the file changed is refused (the batch records
+    the file's hash); a bad file exits 2 before anything is written."""
+    records = small_records()
+    w = records["weight"].to_numpy()
+    filer = records["is_tax_filer"].to_numpy()
+    wages = records["employment_income"].to_numpy()
+    population = float(records["XTOT"].to_numpy() @ w)
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    for area, share in (("aa", 0.3), ("bb", 0.7)):
+        rows = [f"XTOT,0,0,-9e99,9e99,0,{share * population!r}",
+                f"c00100,1,1,-9e99,9e99,0,{float(share * w[filer].sum())!r}",
+                f"e00200,0,1,-9e99,9e99,0,{float(share * (wages * w)[filer].sum())!r}",
+                "e00200,0,1,-9e99,-1e6,0,0.0"]
+        (targets / f"{area}_targets.csv").write_text("varname,count,scope,agilo,agihi,fstatus,target\n"
+                                                     + "\n".join(rows) + "\n", encoding="utf-8")
+    overrides = write(tmp_path, "_defaults:\n  multiplier_max: 30.0\n"
+                                "aa:\n  constraint_tol: 0.01\n  max_iter: 50\n"
+                                "  drop_targets:\n  - e00200/cnt=0/scope=1/agi=[-9e+99,9e+99)\n"
+                                "bb:\n  drop_targets: ['agi=[-9e+99,-1000000.0)']\n")
+    out = tmp_path / "out"
+    assert areas_helpers.areas_cli(small_files, out, "--targets-dir", str(targets), "--overrides", str(overrides)) == 0
+    aa, bb = (json.loads((out / "areas" / f"{a}.json").read_text()) for a in ("AA", "BB"))
+    assert (aa["eps"], aa["upper"], bb["eps"], bb["upper"]) == (0.01, 30.0, 0.005, 30.0)
+    assert [(d["name"], d["reason"]) for d in aa["dropped"]] == [("e00200/cnt=0/scope=1/agi=[-9e+99,9e+99)/fs=0",
+                                                                  "override")]
+    assert bb["dropped"] == [] and aa["certified"] and bb["certified"]
+    recorded = json.loads((out / "AREAS.json").read_text())["settings"]["overrides"]
+    overrides.write_text(overrides.read_text() + "  multiplier_max: 40.0\n", encoding="utf-8")
+    assert areas_helpers.areas_cli(small_files, out, "--targets-dir", str(targets), "--overrides", str(overrides)) == 2
+    assert f"overrides {recorded!r} there" in capsys.readouterr().err
+    overrides.write_text("bb:\n  drop_targets: ['no-such-cell']\n", encoding="utf-8")
+    fresh = tmp_path / "fresh"
+    assert areas_helpers.areas_cli(small_files, fresh, "--targets-dir", str(targets), "--overrides", str(overrides)) == 2
+    assert "bb, `drop_targets`: 'no-such-cell' matches none of the recipe's targets" in capsys.readouterr().err
+    assert not fresh.exists()
