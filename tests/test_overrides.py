@@ -123,11 +123,9 @@ def in_process(monkeypatch):
         LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")))
 
 
-def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_process, capsys):
-    """Two areas from TMD-style target files and a YAML in TMD's form: the defaults' cap for both,
-    AA's own tolerance and its drop (reason override); a pattern matching a cell no record feeds
-    (AGI below -$1M) is moot. A second run with the file changed is refused (the batch records
-    the file's hash); a bad file exits 2 before anything is written."""
+def target_files(tmp_path: Path) -> Path:
+    """Two areas' target files, AA and BB, TMD's form: population, returns, wages, and the wages
+    of AGI below -$1M, a cell no record feeds."""
     records = small_records()
     w = records["weight"].to_numpy()
     filer = records["is_tax_filer"].to_numpy()
@@ -142,6 +140,15 @@ def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_proce
                 "e00200,0,1,-9e99,-1e6,0,0.0"]
         (targets / f"{area}_targets.csv").write_text("varname,count,scope,agilo,agihi,fstatus,target\n"
                                                      + "\n".join(rows) + "\n", encoding="utf-8")
+    return targets
+
+
+def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_process, capsys):
+    """Two areas from TMD-style target files and a YAML in TMD's form: the defaults' cap for both,
+    AA's own tolerance and its drop (reason override); a pattern matching a cell no record feeds
+    (AGI below -$1M) is moot. A second run with the file changed is refused (the batch records
+    the file's hash); a bad file exits 2 before anything is written."""
+    targets = target_files(tmp_path)
     overrides = write(tmp_path, "_defaults:\n  multiplier_max: 30.0\n"
                                 "aa:\n  constraint_tol: 0.01\n  max_iter: 50\n"
                                 "  drop_targets:\n  - e00200/cnt=0/scope=1/agi=[-9e+99,9e+99)\n"
@@ -162,3 +169,27 @@ def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_proce
     assert areas_helpers.areas_cli(small_files, fresh, "--targets-dir", str(targets), "--overrides", str(overrides)) == 2
     assert "bb, `drop_targets`: 'no-such-cell' matches none of the recipe's targets" in capsys.readouterr().err
     assert not fresh.exists()
+
+
+def test_tmds_parameter_files_beside_the_targets_and_the_overrides_over_them(tmp_path, small_files, in_process,
+                                                                             capsys):
+    """aa_params.yaml sets AA's cap and tolerance (and an output knob, without effect); an
+    overrides file's cap lies over the parameter file's, as in TMD; BB has no file. A parameter
+    file with a key TMD's do not take (drop_targets) exits 2 naming it, before anything is written."""
+    targets = target_files(tmp_path)
+    (targets / "aa_params.yaml").write_text("multiplier_max: 20\nconstraint_tol: 0.02\n"
+                                            "dump_all_target_deviations: true\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert areas_helpers.areas_cli(small_files, out, "--targets-dir", str(targets)) == 0
+    aa, bb = (json.loads((out / "areas" / f"{a}.json").read_text()) for a in ("AA", "BB"))
+    assert (aa["eps"], aa["upper"], bb["eps"], bb["upper"]) == (0.02, 20.0, 0.005, 50.0)
+    overrides = write(tmp_path, "aa:\n  multiplier_max: 30\n")
+    out2 = tmp_path / "out2"
+    assert areas_helpers.areas_cli(small_files, out2, "--targets-dir", str(targets), "--overrides", str(overrides)) == 0
+    aa = json.loads((out2 / "areas" / "AA.json").read_text())
+    assert (aa["eps"], aa["upper"]) == (0.02, 30.0)
+    (targets / "aa_params.yaml").write_text("drop_targets: [c00100]\n", encoding="utf-8")
+    out3 = tmp_path / "out3"
+    assert areas_helpers.areas_cli(small_files, out3, "--targets-dir", str(targets)) == 2
+    assert "aa_params.yaml: 'drop_targets' is not one of constraint_tol" in capsys.readouterr().err
+    assert not out3.exists()

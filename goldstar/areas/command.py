@@ -550,7 +550,7 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
 
     from ..inputs.engines import engine_options
     from .inputs import STATES, file_weights, load_national, reference_weights
-    from .overrides import DEFAULT_OVERRIDES, read_overrides
+    from .overrides import DEFAULT_OVERRIDES, read_overrides, read_params_files, with_params_files
     from .target_files import read_target_dir, target_dir_hash
     from .targets import AreaSpec
 
@@ -559,6 +559,7 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     cells = list(files[0].cells)
     overrides = read_overrides(args.overrides or DEFAULT_OVERRIDES, areas={f.area for f in files},
                                targets=[c.name for c in cells])
+    overrides = with_params_files(overrides, read_params_files(args.targets_dir, [f.area for f in files]))
     if weights is None:  # given by the Python API (goldstar.areas.api), else from the command line
         weights = (file_weights(args.national_weights) if args.national_weights is not None
                    else reference_weights(args.reference))

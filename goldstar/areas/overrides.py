@@ -30,8 +30,13 @@ matches none of the recipe's targets is refused naming the file, the area and th
 may match a target no record feeds (a cell empty on these records is no area's target): such a
 drop is moot, and goldstar.areas.command leaves it out.
 
-Both read into one table of strings, TABLE_COLUMNS ("" where not given), which
-goldstar.areas.problem.settings_for applies area by area.
+TMD's per-area parameter files (`<area>_params.yaml` beside `<area>_targets.csv`, read with
+`--targets-dir`): the same keys less drop_targets, plus TMD's output and old-solver knobs
+(dump_all_target_deviations, delta_init_value, delta_max_loops, iprint), read and without
+effect. As in TMD, the overrides file lies over them.
+
+Each reads into one table of strings, TABLE_COLUMNS ("" where not given), which
+goldstar.areas.problem.settings_for applies area by area, row after row.
 """
 
 from __future__ import annotations
@@ -140,20 +145,33 @@ YAML_KEYS: dict[str, str | None] = {
 }
 
 
-def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
-    where = f"overrides file {path}"
+# a parameter file's keys: the overrides' less drop_targets, and TMD's knobs of its output and of
+# its earlier solver, read and without effect
+PARAMS_KEYS: dict[str, str | None] = {
+    **{k: v for k, v in YAML_KEYS.items() if k != "drop_targets"},
+    "dump_all_target_deviations": None, "delta_init_value": None, "delta_max_loops": None, "iprint": None,
+}
+PARAMS_SUFFIX = "_params.yaml"
+
+
+def _load_yaml(path: Path, where: str) -> Any:
     try:
         import yaml
     except ImportError:
-        raise InputError(f"{where}: reading TMD's YAML overrides needs PyYAML (goldstar's areas extra)") from None
+        raise InputError(f"{where}: reading TMD's YAML files needs PyYAML (goldstar's areas extra)") from None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{where}: not YAML ({' '.join(str(exc).split())})") from None
+
+
+def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
+    where = f"overrides file {path}"
+    data = _load_yaml(path, where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -166,7 +184,7 @@ def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
         name = key if key == DEFAULTS_KEY else key.upper()
         if name in entries:
             raise InputError(f"{where}: area {key!r} appears twice (as {name.lower()})")
-        entries[name] = _yaml_entry(entry, f"{where}, {key}")
+        entries[name] = _yaml_entry(entry, f"{where}, {key}", YAML_KEYS)
     defaults = entries.pop(DEFAULTS_KEY, {})
     wanted = sorted(entries) if areas is None else sorted(areas)
     rows = []
@@ -181,18 +199,40 @@ def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
     return table
 
 
-def _yaml_entry(entry: Any, where: str) -> dict[str, Any]:
-    """One area's (or the defaults') mapping as table columns: numbers as floats, drop_targets as
-    its list of patterns; InputError naming the key for anything else."""
+def read_params_files(directory: Path, areas: Sequence[str]) -> pd.DataFrame:
+    """The rows of TMD's parameter files in `directory` for `areas` (module docstring), one an
+    area that has a file; InputError naming the file and key when one is malformed."""
+    rows = []
+    for area in areas:
+        path = Path(directory) / f"{area.lower()}{PARAMS_SUFFIX}"
+        if path.is_file():
+            where = f"parameter file {path}"
+            entry = _yaml_entry(_load_yaml(path, where), where, PARAMS_KEYS)
+            rows.append({**dict.fromkeys(TABLE_COLUMNS, ""), **{k: repr(v) for k, v in entry.items()}, "area": area})
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS), dtype=str)
+
+
+def with_params_files(overrides: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:
+    """The parameter files' rows, then the overrides' (which so lie over them, as in TMD)."""
+    if params.empty:
+        return overrides
+    table = pd.concat([params, overrides])  # the overrides' rows keep their file's row numbers
+    table.attrs = dict(overrides.attrs)
+    return table
+
+
+def _yaml_entry(entry: Any, where: str, keys: dict[str, str | None]) -> dict[str, Any]:
+    """One area's (or the defaults') mapping of `keys` as table columns: numbers as floats,
+    drop_targets as its list of patterns; InputError naming the key for anything else."""
     if entry is None:
         return {}
     if not isinstance(entry, dict):
         raise InputError(f"{where}: must be a mapping of settings, found {type(entry).__name__}")
     out: dict[str, Any] = {}
     for key, value in entry.items():
-        if key not in YAML_KEYS:
-            raise InputError(f"{where}: {key!r} is not one of {', '.join(YAML_KEYS)}")
-        column = YAML_KEYS[key]
+        if key not in keys:
+            raise InputError(f"{where}: {key!r} is not one of {', '.join(keys)}")
+        column = keys[key]
         if column is None:
             continue
         if column in out:
