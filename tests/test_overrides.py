@@ -155,6 +155,7 @@ def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_proce
                                 "bb:\n  drop_targets: ['agi=[-9e+99,-1000000.0)']\n")
     out = tmp_path / "out"
     assert areas_helpers.areas_cli(small_files, out, "--targets-dir", str(targets), "--overrides", str(overrides)) == 0
+    assert "overrides    2 of 2 areas with settings of their own: AA, BB" in capsys.readouterr().err
     aa, bb = (json.loads((out / "areas" / f"{a}.json").read_text()) for a in ("AA", "BB"))
     assert (aa["eps"], aa["upper"], bb["eps"], bb["upper"]) == (0.01, 30.0, 0.005, 30.0)
     assert [(d["name"], d["reason"]) for d in aa["dropped"]] == [("e00200/cnt=0/scope=1/agi=[-9e+99,9e+99)/fs=0",
@@ -181,6 +182,7 @@ def test_tmds_parameter_files_beside_the_targets_and_the_overrides_over_them(tmp
                                             "dump_all_target_deviations: true\n", encoding="utf-8")
     out = tmp_path / "out"
     assert areas_helpers.areas_cli(small_files, out, "--targets-dir", str(targets)) == 0
+    assert "overrides    1 of 2 areas with settings of their own: AA" in capsys.readouterr().err
     aa, bb = (json.loads((out / "areas" / f"{a}.json").read_text()) for a in ("AA", "BB"))
     assert (aa["eps"], aa["upper"], bb["eps"], bb["upper"]) == (0.02, 20.0, 0.005, 50.0)
     overrides = write(tmp_path, "aa:\n  multiplier_max: 30\n")

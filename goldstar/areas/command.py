@@ -368,6 +368,19 @@ def _run_locked(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def say_own_settings(args: argparse.Namespace, national, areas: list, settings: list) -> None:
+    """How many areas an overrides file (or TMD's parameter files) gave settings of their own: a
+    file meant for other areas shows here as none, or, through its defaults, as all."""
+    from .problem import settings_for
+
+    base = batch_base_settings(args, national)
+    own = [a.name for a, s in zip(areas, settings) if s != settings_for(a, base, None, args.upper)]
+    if own:
+        shown = ", ".join(own[:SHOWN_DROPPED]) + (f" ... and {len(own) - SHOWN_DROPPED} more"
+                                                  if len(own) > SHOWN_DROPPED else "")
+        print(f"overrides    {len(own)} of {len(areas)} areas with settings of their own: {shown}", file=sys.stderr)
+
+
 def within_states(args: argparse.Namespace) -> list[str]:
     """The states whose districts `--within` solves (none without it), from --areas alone."""
     if getattr(args, "within", None) is None or args.areas is None:
@@ -400,6 +413,7 @@ def separate_batch(args: argparse.Namespace, client, national, areas: list, sett
     workers = len(client.scheduler_info().get("workers", {}))
     print(f"areas        {len(areas)} ({area_set}{'; SYNTHETIC' if any(a.synthetic for a in areas) else ''}) "
           f"on {workers} worker(s); set-up {setup:.1f} s", file=sys.stderr)
+    say_own_settings(args, national, areas, settings)
     t0 = time.perf_counter()
     rows = batch.run_batch(client, national, areas, settings, hashes, args.out,
                            tmd_years=weight_file_years(args),
@@ -528,15 +542,22 @@ def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tupl
     return national, make_areas(area_set, soi, national, sharing, seed), overrides, seed
 
 
-def settings_and_hashes(args: argparse.Namespace, national, areas: list, overrides) -> tuple[list, list[str]]:
-    """Each area's settings (command line, slack-penalty rule, kind, overrides file) and its input hash."""
+def batch_base_settings(args: argparse.Namespace, national):
+    """The settings every area starts from: the command line's, with the slack-penalty rule's
+    per-target M on the national data's cells."""
     import dataclasses
 
     from .penalties import rule_penalties
+
+    return dataclasses.replace(base_settings(args),
+                               slack_penalty_by_target=rule_penalties(args.slack_penalty_rule, national.cells))
+
+
+def settings_and_hashes(args: argparse.Namespace, national, areas: list, overrides) -> tuple[list, list[str]]:
+    """Each area's settings (command line, slack-penalty rule, kind, overrides file) and its input hash."""
     from .problem import area_input_hash, settings_for
 
-    base = dataclasses.replace(base_settings(args),
-                               slack_penalty_by_target=rule_penalties(args.slack_penalty_rule, national.cells))
+    base = batch_base_settings(args, national)
     settings = [settings_for(a, base, overrides, args.upper) for a in areas]
     national_hash = national.hashes["content"] + "|" + national.hashes["soi"]["hash"]
     hashes = [area_input_hash(national_hash, a, s, national.cell_names) for a, s in zip(areas, settings)]
