@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
     data = problem.data
     cp = additive_core.coupled_x(data, data.CT(row_duals(problem, rows)))
     at_bound = (~cp.free).sum(axis=1)
-    sparse_rows, dense_rows = additive_core.pair_records(1.0 - cp.free, cp.active, additive_core.DENSE_PAIR_FACTOR)
+    sparse_rows, dense_rows = additive_core.pair_records(data, cp)
     pairs, dense = sparse_rows.size + dense_rows.size, dense_rows.size
     print(f"{data.K} areas x {data.n:,} records, {data.N} kept targets; records at a bound in two areas or more "
           f"{pairs:,} (most {int(at_bound.max())}), of them through the dense products {dense:,}", flush=True)

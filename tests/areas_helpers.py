@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from goldstar.areas.inputs import national_from_arrays
 from goldstar.areas.recipe import read_recipe
@@ -98,6 +99,23 @@ def write_small_files(directory):
     records.to_parquet(directory / "records.parquet")
     records[["record_id", "weight"]].to_parquet(directory / "weights.parquet")
     return directory
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    """write_small_files in a directory of the module's (a fixture: import it into a test module)."""
+    return write_small_files(tmp_path_factory.mktemp("national"))
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """The real area task, on a thread cluster in this process (a fixture, as small_files)."""
+    from dask.distributed import Client, LocalCluster
+
+    from goldstar.areas import batch
+
+    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
 
 
 def areas_cli(small_files, out, *extra) -> int:

@@ -223,23 +223,8 @@ def test_files_of_one_batch_must_share_their_cells(tmp_path):
         read_target_dir(tmp_path, ["AA", "CC"])
 
 
-@pytest.fixture(scope="module")
-def small_files(tmp_path_factory):
-    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
-
-
+small_files, in_process = areas_helpers.small_files, areas_helpers.in_process  # the shared fixtures
 cli = areas_helpers.areas_cli
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    """The real area task, on a thread cluster in this process."""
-    from dask.distributed import Client, LocalCluster
-
-    from goldstar.areas import batch
-
-    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
-        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
 
 
 def test_targets_dir_solves_hand_written_areas_to_certified_weights_in_every_band(tmp_path, small_files,

@@ -474,6 +474,7 @@ def test_a_reference_that_records_no_rule_was_made_under_uniform(made, tmp_path,
 
 @pytest.mark.parametrize("edit", [
     lambda s: s.update(slack_penalty_rule="TMD"),
+    lambda s: s.update(slack_penalty_rule=[]),
     lambda s: s.pop("eps"),
     lambda s: s.update(slack_units=3),
     lambda s: s.update(upper="25"),

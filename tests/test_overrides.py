@@ -9,16 +9,16 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from goldstar.areas.overrides import DROPS_BY_PATTERN, read_overrides
 from goldstar.areas.problem import AreaSettings, settings_for
 from goldstar.areas.recipe import RECIPES, read_recipe
 from goldstar.exceptions import InputError
 from tests import areas_helpers
-from tests.areas_helpers import small_records
+from tests.areas_helpers import in_process, small_files, small_records  # noqa: F401 (fixtures)
 
 pytest.importorskip("dask.distributed")
+yaml = pytest.importorskip("yaml")
 
 TMD_FILE = Path(__file__).parent / "fixtures" / "tmd_cd_solver_overrides.yaml"
 DISTRICT_TARGETS = [c.name for c in read_recipe(RECIPES["tmd-districts"])]
@@ -53,7 +53,7 @@ def write(tmp_path: Path, text: str, name: str = "overrides.yaml") -> Path:
 
 def test_a_pattern_drops_every_target_it_is_part_of_and_an_entry_lies_over_the_defaults(tmp_path):
     path = write(tmp_path, "_defaults:\n  multiplier_max: 30\n  slack_penalty: 2.0e+6\n"
-                           "ny12:\n  target_ratio_tolerance: 0.02\n  multiplier_min: 0.5\n  max_iter: 9\n"
+                           "ny12:\n  constraint_tol: 0.02\n  multiplier_min: 0.5\n  max_iter: 9\n"
                            "  drop_targets: ['e00300/cnt=0', 'fs=0']\n")
     table = read_overrides(path, areas={"NY12", "NY13"}, targets=DISTRICT_TARGETS).set_index("area")
     ny12 = settings_for(_spec("NY12"), AreaSettings(), table.reset_index())
@@ -85,7 +85,10 @@ def _spec(name: str):
     ("al01:\n  constraint_tol: -0.01\n", "al01, `constraint_tol`: -0.01 is not a positive number"),
     ("al01:\n  multiplier_min: -1\n", "al01, `multiplier_min`: -1 is not a number >= 0"),
     ("_defaults:\n  slack_penalty: .inf\n", "_defaults, `slack_penalty`: inf is not a positive number"),
-    ("al01:\n  constraint_tol: 0.01\n  target_ratio_tolerance: 0.02\n", "both set eps; give one"),
+    ("al01:\n  target_ratio_tolerance: 0.02\n", "al01: 'target_ratio_tolerance' is not one of"),  # params only
+    ("al01:\n  slack_penalty: 1e6\n", "'1e6' is not a number (YAML reads 1e6 as text: write 1.0e+6)"),
+    ("al01:\n  max_iter: lots\n", "al01, `max_iter`: 'lots' is not a whole number >= 1"),
+    ("al01:\n  max_iter: 0\n", "al01, `max_iter`: 0 is not a whole number >= 1"),
     ("al01:\n  drop_targets: eitc\n", "al01, `drop_targets`: must be a list of target names"),
     ("al01:\n  drop_targets: ['eitc/cnt=9']\n", "al01, `drop_targets`: 'eitc/cnt=9' matches none of the recipe's"),
     ("al01: {}\nAL01: {}\n", "area 'AL01' appears twice (as al01)"),
@@ -106,21 +109,6 @@ def test_the_csvs_optional_columns_set_the_areas_floor_and_its_m(tmp_path):
     bad = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower\nNY12,,,,,,-1\n", "bad.csv")
     with pytest.raises(InputError, match=r"row 2, `lower`: '-1' is not a number >= 0"):
         read_overrides(bad, areas={"NY12"}, targets=DISTRICT_TARGETS)
-
-
-@pytest.fixture(scope="module")
-def small_files(tmp_path_factory):
-    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    from dask.distributed import Client, LocalCluster
-
-    from goldstar.areas import batch
-
-    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
-        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")))
 
 
 def target_files(tmp_path: Path) -> Path:
@@ -174,11 +162,12 @@ def test_a_batch_of_target_files_takes_tmds_yaml(tmp_path, small_files, in_proce
 
 def test_tmds_parameter_files_beside_the_targets_and_the_overrides_over_them(tmp_path, small_files, in_process,
                                                                              capsys):
-    """aa_params.yaml sets AA's cap and tolerance (and an output knob, without effect); an
-    overrides file's cap lies over the parameter file's, as in TMD; BB has no file. A parameter
-    file with a key TMD's do not take (drop_targets) exits 2 naming it, before anything is written."""
+    """aa_params.yaml sets AA's cap and tolerance (constraint_tol over its older name, as in TMD;
+    an output knob, without effect); an overrides file's cap lies over the parameter file's, as in
+    TMD; BB has no file. A parameter file with a key TMD's do not take (drop_targets), or a knob
+    of the wrong kind, exits 2 naming it, before anything is written."""
     targets = target_files(tmp_path)
-    (targets / "aa_params.yaml").write_text("multiplier_max: 20\nconstraint_tol: 0.02\n"
+    (targets / "aa_params.yaml").write_text("multiplier_max: 20\ntarget_ratio_tolerance: 0.03\nconstraint_tol: 0.02\n"
                                             "dump_all_target_deviations: true\n", encoding="utf-8")
     out = tmp_path / "out"
     assert areas_helpers.areas_cli(small_files, out, "--targets-dir", str(targets)) == 0
@@ -190,8 +179,39 @@ def test_tmds_parameter_files_beside_the_targets_and_the_overrides_over_them(tmp
     assert areas_helpers.areas_cli(small_files, out2, "--targets-dir", str(targets), "--overrides", str(overrides)) == 0
     aa = json.loads((out2 / "areas" / "AA.json").read_text())
     assert (aa["eps"], aa["upper"]) == (0.02, 30.0)
-    (targets / "aa_params.yaml").write_text("drop_targets: [c00100]\n", encoding="utf-8")
     out3 = tmp_path / "out3"
-    assert areas_helpers.areas_cli(small_files, out3, "--targets-dir", str(targets)) == 2
-    assert "aa_params.yaml: 'drop_targets' is not one of constraint_tol" in capsys.readouterr().err
-    assert not out3.exists()
+    for text, says in (("drop_targets: [c00100]\n", "aa_params.yaml: 'drop_targets' is not one of constraint_tol"),
+                       ("iprint: 1.5\n", "aa_params.yaml, `iprint`: 1.5 is not a whole number")):
+        (targets / "aa_params.yaml").write_text(text, encoding="utf-8")
+        assert areas_helpers.areas_cli(small_files, out3, "--targets-dir", str(targets)) == 2
+        assert says in capsys.readouterr().err
+        assert not out3.exists()
+
+
+def test_a_floor_at_the_cap_is_named_with_its_area(tmp_path):
+    path = write(tmp_path, "ny12:\n  multiplier_min: 60\n")
+    table = read_overrides(path, areas={"NY12"}, targets=DISTRICT_TARGETS)
+    with pytest.raises(InputError, match=r"area NY12: its overrides leave the multiplier box \[60, 50\] with no room"):
+        settings_for(_spec("NY12"), AreaSettings(), table)
+
+
+def test_a_floor_is_refused_for_a_joint_solve_before_anything_is_solved(tmp_path, small_files, capsys):
+    """The joint problem's box starts at 0: an overrides floor under --additive exits 2 naming the
+    area, before the separate batch (nothing is written)."""
+    path = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower\nAL,,,,,,0.1\n", "floor.csv")
+    out = tmp_path / "out"
+    assert areas_helpers.areas_cli(small_files, out, "--areas", "states", "--additive", "--overrides", str(path)) == 2
+    assert "--additive: the joint problem's multiplier box starts at 0, and the overrides give 1 area(s) a floor " \
+           "above it: AL (0.1)" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_file_that_names_none_of_the_batchs_areas_is_said(tmp_path, small_files, in_process, capsys):
+    """TMD's district codes never name the districts goldstar makes from a recipe (WY00-SYN): the
+    command says that only the file's defaults apply, and they do."""
+    path = write(tmp_path, "_defaults:\n  multiplier_max: 40.0\nwy00:\n  multiplier_max: 60.0\n")
+    out = tmp_path / "out"
+    assert areas_helpers.areas_cli(small_files, out, "--areas", "districts:WY", "--overrides", str(path)) == 0
+    err = capsys.readouterr().err
+    assert "names 1 area(s) (e.g. wy00) and none of this batch's, so only its _defaults apply" in err
+    assert json.loads((out / "areas" / "WY00-SYN.json").read_text())["upper"] == 40.0

@@ -20,7 +20,7 @@ from goldstar.areas.spec import Cell
 from goldstar.exceptions import InputError
 from goldstar.problem.objectives.band import BandForm
 from tests import areas_helpers
-from tests.areas_helpers import small_records
+from tests.areas_helpers import in_process, small_files, small_records  # noqa: F401 (fixtures)
 
 pytest.importorskip("dask.distributed")
 
@@ -102,27 +102,14 @@ def tilted_targets(directory: Path, tilt: float) -> Path:
     return targets
 
 
-@pytest.fixture(scope="module")
-def small_files(tmp_path_factory):
-    return areas_helpers.write_small_files(tmp_path_factory.mktemp("national"))
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    from dask.distributed import Client, LocalCluster
-
-    from goldstar.areas import batch
-
-    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
-        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")))
-
-
 def test_a_cell_priced_a_thousand_times_lower_gives_way_a_thousand_times_further(tmp_path, small_files, in_process,
                                                                                   capsys):
     """In relative slack units a band's miss at the optimum is s_j = y_j / (2 M_j) (band.md): the
     noisy cell, tilted 30% off its share, misses its band by about 1e-3 of a width at M = 1e6 and
-    by about one width at the rule's 1e3 (the dual y_j moves little), and the deviation falls.
-    Both answers certified; the rule is in the batch's recorded settings and the input hash."""
+    by about one width at the rule's 1e3. M falls 1000-fold; y_j, the deviation's marginal price of
+    the band, can only fall as the band gives way, so the miss grows at most 1000-fold, and, the
+    deviation falling by a tenth here, by more than 100-fold. Both answers certified; the rule is
+    in the batch's recorded settings and the input hash."""
     targets = tilted_targets(tmp_path, 1.3)
     rows = {}
     for rule in ("uniform", "tmd"):
@@ -134,7 +121,8 @@ def test_a_cell_priced_a_thousand_times_lower_gives_way_a_thousand_times_further
         assert json.loads((out / "AREAS.json").read_text())["settings"]["slack_penalty_rule"] == rule
     uniform, tmd = rows["uniform"], rows["tmd"]
     assert uniform["max_band_violation_widths"] < 0.01
-    assert tmd["max_band_violation_widths"] > 100 * uniform["max_band_violation_widths"]
+    grew = tmd["max_band_violation_widths"] / uniform["max_band_violation_widths"]
+    assert 100 < grew <= 1000 * (1 + 1e-9)
     assert tmd["deviation"] < uniform["deviation"]
     assert tmd["input_hash"] != uniform["input_hash"]
     # scripts/compare_joint.py --separate: the two optima apart, each batch from itself not at all

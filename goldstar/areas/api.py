@@ -271,7 +271,7 @@ def reweight_areas(
     weights = _national_weights(national_weights)
     national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
     if coupled:
-        check_coupling(specs, max_exhaustion, names=("additive", "max_exhaustion"))  # before anything is solved
+        check_coupling(specs, max_exhaustion, names=("additive", "max_exhaustion"), settings=settings)  # before any solve
     batch.check_solver(settings[0].solver if settings else "band-newton")
     own = client is None
     client = batch.make_client(None, workers) if own else client

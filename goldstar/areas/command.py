@@ -334,7 +334,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     if coupled(args):
         from .joint_run import check_coupling
 
-        check_coupling(areas, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
+        check_coupling(areas, args.max_exhaustion, settings=settings)  # a subset, a cap below the shares: exit 2
     area_set = args.areas if args.targets_dir is None else f"{args.areas or 'all'} of {args.targets_dir}"
     settings_record = recorded_settings(args, national, seed)
     from .output import check_settings
@@ -368,12 +368,12 @@ def _run_locked(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
-def say_own_settings(args: argparse.Namespace, national, areas: list, settings: list) -> None:
+def say_own_settings(args: argparse.Namespace, national: Any, areas: list, settings: list) -> None:
     """How many areas an overrides file (or TMD's parameter files) gave settings of their own: a
     file meant for other areas shows here as none, or, through its defaults, as all."""
     from .problem import settings_for
 
-    base = batch_base_settings(args, national)
+    base = batch_base_settings(args, national)  # cheap: the rule over the cells
     own = [a.name for a, s in zip(areas, settings) if s != settings_for(a, base, None, args.upper)]
     if own:
         shown = ", ".join(own[:SHOWN_DROPPED]) + (f" ... and {len(own) - SHOWN_DROPPED} more"
@@ -537,14 +537,15 @@ def recipe_inputs(args: argparse.Namespace, area_set: str, weights=None) -> tupl
     national.hashes["soi"] = file_entry(soi_path)
     national.hashes["sharing"] = file_entry(sharing_path)
     national.hashes["content"] = national.content_hash()
-    overrides = _checked_overrides(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
+    overrides = _checked_overrides(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES,
+                                   set(area_names(area_set)))
     seed = DEFAULT_SEED if args.seed is None else args.seed
     return national, make_areas(area_set, soi, national, sharing, seed), overrides, seed
 
 
-def batch_base_settings(args: argparse.Namespace, national):
-    """The settings every area starts from: the command line's, with the slack-penalty rule's
-    per-target M on the national data's cells."""
+def batch_base_settings(args: argparse.Namespace, national: Any) -> Any:
+    """The AreaSettings every area starts from: the command line's, with the slack-penalty
+    rule's per-target M on the national data's cells."""
     import dataclasses
 
     from .penalties import rule_penalties
@@ -592,7 +593,8 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     national.hashes["recipe"] = {"file": str(args.targets_dir), "hash": target_dir_hash(files)}
     national.hashes["soi"] = {"file": None, "hash": "none"}
     national.hashes["content"] = national.content_hash()
-    overrides = _checked_overrides(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES)
+    overrides = _checked_overrides(overrides, national.cell_names, args.overrides or DEFAULT_OVERRIDES,
+                                   {f.area for f in files})
     position = {c.name: k for k, c in enumerate(cells)}
     kept = [position[name] for name in national.cell_names]
     areas = [AreaSpec(f.area, "state" if f.area in STATES else "district", f.area[:2],
@@ -601,13 +603,19 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     return (national, areas, *settings_and_hashes(args, national, areas, overrides), 0)
 
 
-def _checked_overrides(overrides, cell_names: tuple[str, ...], path: Path):
-    """The overrides table for the national data's targets. A recipe target no national record
-    contributes to is no target of any area (NationalData): named in goldstar's CSV, it is refused
-    by row, not failed in every area; matched by one of TMD's drop patterns, its drop is moot
-    and left out (goldstar.areas.overrides)."""
-    from .overrides import DROPS_BY_PATTERN
+def _checked_overrides(overrides: Any, cell_names: tuple[str, ...], path: Path, areas: set[str]) -> Any:
+    """The overrides table (a DataFrame) for the national data's targets. A recipe target no
+    national record contributes to is no target of any area (NationalData): named in goldstar's
+    CSV, it is refused by row, not failed in every area; matched by one of TMD's drop patterns,
+    its drop is moot and left out (goldstar.areas.overrides). A TMD file that names areas, none
+    of them the batch's, is said: only its defaults apply."""
+    from .overrides import DROPS_BY_PATTERN, NAMED_AREAS
 
+    named = overrides.attrs.get(NAMED_AREAS, [])
+    if named and not set(named) & areas:
+        print(f"WARNING: overrides file {path} names {len(named)} area(s) (e.g. {named[0].lower()}) and none of "
+              "this batch's, so only its _defaults apply (TMD's districts are areas of --targets-dir; the "
+              "districts goldstar makes from a recipe are named like AL01-SYN)", file=sys.stderr)
     kept = set(cell_names)
     if overrides.attrs.get(DROPS_BY_PATTERN):
         overrides = overrides.copy()

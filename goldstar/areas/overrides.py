@@ -16,24 +16,26 @@ TMD's solver-overrides YAML (`--overrides FILE.yaml` or `.yml`), as TMD's develo
 for its districts (tmd/areas/prepare/recipes/cd_solver_overrides.yaml): a `_defaults` mapping and
 one mapping an area, keyed by TMD's area code (`al01`, `ny12`, `ca`), each with any of
 
-    constraint_tol or target_ratio_tolerance    eps
-    multiplier_max, multiplier_min              upper, lower
-    slack_penalty                               area_slack_penalty (M for every target)
-    drop_targets                                drop: each entry a pattern, matched as TMD matches
-                                                it, as a substring of the target names
-    max_iter                                    Clarabel's iteration cap: band-newton solves to
-                                                the float64 floor and has none, so it changes nothing
+    constraint_tol                  eps
+    multiplier_max, multiplier_min  upper, lower
+    slack_penalty                   area_slack_penalty (M for every target no rule or row prices)
+    drop_targets                    drop: each entry a pattern, matched as TMD matches it, as a
+                                    substring of the target names
+    max_iter                        Clarabel's iteration cap, a whole number >= 1: band-newton
+                                    solves to the float64 floor and has none, so it changes nothing
 
 An area's mapping is laid over `_defaults`. The file's areas outside the batch are passed over
-(TMD's file holds every district); an unknown key, a value of the wrong kind, or a pattern that
-matches none of the recipe's targets is refused naming the file, the area and the key. A pattern
-may match a target no record feeds (a cell empty on these records is no area's target): such a
-drop is moot, and goldstar.areas.command leaves it out.
+(TMD's file holds every district; the command warns when none of them is in the batch); an
+unknown key, a value of the wrong kind, or a pattern that matches none of the recipe's targets is
+refused naming the file, the area and the key. A pattern may match a target no record feeds (a
+cell empty on these records is no area's target): such a drop is moot, and
+goldstar.areas.command leaves it out.
 
 TMD's per-area parameter files (`<area>_params.yaml` beside `<area>_targets.csv`, read with
-`--targets-dir`): the same keys less drop_targets, plus TMD's output and old-solver knobs
-(dump_all_target_deviations, delta_init_value, delta_max_loops, iprint), read and without
-effect. As in TMD, the overrides file lies over them.
+`--targets-dir`): the same keys less drop_targets, with target_ratio_tolerance, the tolerance's
+older name (constraint_tol wins where both are given), and TMD's knobs of its output and of its
+earlier solver (dump_all_target_deviations, delta_init_value, delta_max_loops, iprint), checked
+and without effect. As in TMD, the overrides file lies over them.
 
 Each reads into one table of strings, TABLE_COLUMNS ("" where not given), which
 goldstar.areas.problem.settings_for applies area by area, row after row.
@@ -61,6 +63,8 @@ TABLE_COLUMNS = CSV_COLUMNS + OPTIONAL_CSV_COLUMNS
 # the numbers a row may give: the least each may be, and whether that least is allowed
 NUMBER_COLUMNS = {"eps": (0.0, False), "upper": (0.0, False), "lower": (0.0, True),
                   "slack_penalty": (0.0, False), "area_slack_penalty": (0.0, False)}
+# the columns that set one of the area's settings (goldstar.areas.problem.AreaSettings) for all its targets
+SETTING_OF_COLUMN = {"eps": "eps", "upper": "upper", "lower": "lower", "area_slack_penalty": "slack_penalty"}
 # a table whose drops are TMD's patterns may drop a target no record feeds (module docstring)
 DROPS_BY_PATTERN = "drops_by_pattern"
 
@@ -134,31 +138,51 @@ def _known_target(name: str, by_key: dict, where: str) -> str:
     return by_key[key]
 
 
-# -- TMD's solver-overrides YAML --------------------------------------------------------------
+# -- TMD's solver-overrides YAML and parameter files -----------------------------------------
 
 DEFAULTS_KEY = "_defaults"
 AREA_CODE = re.compile(r"^[a-z]{2}(\d{2})?$", re.IGNORECASE)  # TMD's: a state, or a state and district
-# each key of an area's mapping: the table column it fills (None: read, and changes nothing)
-YAML_KEYS: dict[str, str | None] = {
-    "constraint_tol": "eps", "target_ratio_tolerance": "eps", "multiplier_max": "upper",
-    "multiplier_min": "lower", "slack_penalty": "area_slack_penalty", "drop_targets": "drop", "max_iter": None,
+# each key TMD's overrides file takes: the table column it fills (None: checked, and without
+# effect) and the kind of value it holds (VALUE_KINDS)
+YAML_KEYS: dict[str, tuple[str | None, str]] = {
+    "constraint_tol": ("eps", "setting"), "multiplier_max": ("upper", "setting"),
+    "multiplier_min": ("lower", "setting"), "slack_penalty": ("area_slack_penalty", "setting"),
+    "drop_targets": ("drop", "patterns"), "max_iter": (None, "count"),
 }
-
-
-# a parameter file's keys: the overrides' less drop_targets, and TMD's knobs of its output and of
-# its earlier solver, read and without effect
-PARAMS_KEYS: dict[str, str | None] = {
+# a parameter file's: the same less drop_targets, TMD's older name of the tolerance (constraint_tol
+# wins where both are given, as in TMD), and TMD's knobs of its output and of its earlier solver
+PARAMS_KEYS: dict[str, tuple[str | None, str]] = {
     **{k: v for k, v in YAML_KEYS.items() if k != "drop_targets"},
-    "dump_all_target_deviations": None, "delta_init_value": None, "delta_max_loops": None, "iprint": None,
+    "target_ratio_tolerance": ("eps", "setting"), "dump_all_target_deviations": (None, "flag"),
+    "delta_init_value": (None, "real"), "delta_max_loops": (None, "count"), "iprint": (None, "whole"),
 }
 PARAMS_SUFFIX = "_params.yaml"
+# the areas a YAML file names, kept on its table for the command's warning (goldstar.areas.command)
+NAMED_AREAS = "named_areas"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# what each kind of value must be, and how an error says it
+VALUE_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "count": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+    "whole": (_whole, "a whole number"),
+    "flag": (lambda v: isinstance(v, bool), "true or false"),
+    "real": (_real, "a finite number"),
+}
 
 
 def _load_yaml(path: Path, where: str) -> Any:
     try:
         import yaml
     except ImportError:
-        raise InputError(f"{where}: reading TMD's YAML files needs PyYAML (goldstar's areas extra)") from None
+        raise InputError(f"{where}: reading TMD's YAML files needs PyYAML: pip install 'goldstar[areas]'") from None
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -170,6 +194,9 @@ def _load_yaml(path: Path, where: str) -> Any:
 
 
 def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
+    """TMD's solver-overrides YAML (module docstring) as the overrides table: one row for each of
+    the batch's `areas` (every area the file names when None), its entry over `_defaults`, its
+    drop patterns matched against `targets` (kept as written when None)."""
     where = f"overrides file {path}"
     data = _load_yaml(path, where)
     if data is None:
@@ -186,16 +213,15 @@ def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
             raise InputError(f"{where}: area {key!r} appears twice (as {name.lower()})")
         entries[name] = _yaml_entry(entry, f"{where}, {key}", YAML_KEYS)
     defaults = entries.pop(DEFAULTS_KEY, {})
-    wanted = sorted(entries) if areas is None else sorted(areas)
     rows = []
-    for area in wanted:
-        row = {**defaults, **entries.get(area, {})}
-        patterns = row.pop("drop", [])
+    for area in sorted(entries) if areas is None else sorted(areas):
+        entry = {**defaults, **entries.get(area, {})}
+        patterns = entry.pop("drop", [])
         drops = patterns if targets is None else _matched(patterns, targets, f"{where}, {area.lower()}")
-        rows.append({**dict.fromkeys(TABLE_COLUMNS, ""), **{k: repr(v) for k, v in row.items()},
-                     "area": area, "drop": ";".join(drops)})
+        rows.append(_row(area, entry, drops))
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS), dtype=str)
     table.attrs[DROPS_BY_PATTERN] = True
+    table.attrs[NAMED_AREAS] = sorted(entries)
     return table
 
 
@@ -207,9 +233,14 @@ def read_params_files(directory: Path, areas: Sequence[str]) -> pd.DataFrame:
         path = Path(directory) / f"{area.lower()}{PARAMS_SUFFIX}"
         if path.is_file():
             where = f"parameter file {path}"
-            entry = _yaml_entry(_load_yaml(path, where), where, PARAMS_KEYS)
-            rows.append({**dict.fromkeys(TABLE_COLUMNS, ""), **{k: repr(v) for k, v in entry.items()}, "area": area})
+            rows.append(_row(area, _yaml_entry(_load_yaml(path, where), where, PARAMS_KEYS), []))
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS), dtype=str)
+
+
+def _row(area: str, entry: dict[str, float], drops: list[str]) -> dict[str, str]:
+    """A table row: the area, its settings' numbers as text that reads back to the same float."""
+    return {**dict.fromkeys(TABLE_COLUMNS, ""), **{k: repr(v) for k, v in entry.items()},
+            "area": area, "drop": ";".join(drops)}
 
 
 def with_params_files(overrides: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:
@@ -221,8 +252,8 @@ def with_params_files(overrides: pd.DataFrame, params: pd.DataFrame) -> pd.DataF
     return table
 
 
-def _yaml_entry(entry: Any, where: str, keys: dict[str, str | None]) -> dict[str, Any]:
-    """One area's (or the defaults') mapping of `keys` as table columns: numbers as floats,
+def _yaml_entry(entry: Any, where: str, keys: dict[str, tuple[str | None, str]]) -> dict[str, Any]:
+    """One area's (or the defaults') mapping of `keys` as table columns: the settings as floats,
     drop_targets as its list of patterns; InputError naming the key for anything else."""
     if entry is None:
         return {}
@@ -232,22 +263,33 @@ def _yaml_entry(entry: Any, where: str, keys: dict[str, str | None]) -> dict[str
     for key, value in entry.items():
         if key not in keys:
             raise InputError(f"{where}: {key!r} is not one of {', '.join(keys)}")
-        column = keys[key]
-        if column is None:
-            continue
-        if column in out:
-            raise InputError(f"{where}: `constraint_tol` and `target_ratio_tolerance` both set eps; give one")
-        if column == "drop":
+        column, kind = keys[key]
+        if kind == "patterns":
             if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
                 raise InputError(f"{where}, `{key}`: must be a list of target names or parts of them, "
                                  f"found {value!r}")
             out[column] = [p.strip() for p in value]
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{where}, `{key}`: {value!r} is not a number")
-        _check_number(float(value), column, value, f"{where}, `{key}`")
-        out[column] = float(value)
+        elif kind == "setting":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                hint = (" (YAML reads 1e6 as text: write 1.0e+6)"
+                        if isinstance(value, str) and _reads_as_number(value) else "")
+                raise InputError(f"{where}, `{key}`: {value!r} is not a number{hint}")
+            _check_number(float(value), column, value, f"{where}, `{key}`")
+            if column not in out or key == "constraint_tol":  # constraint_tol over target_ratio_tolerance
+                out[column] = float(value)
+        else:
+            check, says = VALUE_KINDS[kind]
+            if not check(value):
+                raise InputError(f"{where}, `{key}`: {value!r} is not {says}")
     return out
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _matched(patterns: list[str], targets: Sequence[str], where: str) -> list[str]:

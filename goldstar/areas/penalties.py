@@ -5,9 +5,9 @@
               map onto TMD's records with the most noise, every other cell at the batch's M.
               Those cells are the e00300, e02400 and e26270 amounts with AGI under $25,000 (the
               bin's upper edge at most 25,000) and the counts of all returns by filing status
-              (count 1, fstatus above 0) with AGI under $10,000. TMD applies it to areas whose
-              multiplier cap is above 25, its districts; `--slack-penalty-rule tmd` applies it
-              to whatever batch asks.
+              (count 1, fstatus above 0) with AGI under $10,000. TMD's batch
+              (tmd/areas/batch_weights.py) applies it to areas whose multiplier cap is above
+              25, its districts; `--slack-penalty-rule tmd` applies it to whatever batch asks.
 
 The rule's 1e3 is in the batch's slack units (TMD's are target units, the default). A rule
 fills each area's per-target penalties before its rows of the overrides file, so an override

@@ -55,6 +55,7 @@ from ..problem.objectives import Band
 from ..problem.objectives.band import RHO_CAP, RHO_CAP_MAX
 from ..solvers import get_solver
 from ..solvers.solve import solve
+from .overrides import SETTING_OF_COLUMN
 from .prepass import find_unreachable_area
 
 UPPER_BY_KIND = AREA_UPPER_BY_KIND
@@ -97,10 +98,6 @@ class AreaSettings:
         return out
 
 
-# the overrides table's columns that set one of AreaSettings' numbers for the whole area
-SETTING_OF_COLUMN = {"eps": "eps", "upper": "upper", "lower": "lower", "area_slack_penalty": "slack_penalty"}
-
-
 def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | None,
                  upper: float | None = None) -> AreaSettings:
     """The settings of one area: the base, the kind's multiplier cap (unless `upper` is
@@ -110,6 +107,10 @@ def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | N
         return s
     for _, row in overrides[overrides["area"] == spec.name.upper()].iterrows():
         given = {setting: float(row[column]) for column, setting in SETTING_OF_COLUMN.items() if row[column].strip()}
+        lower, upper_now = given.get("lower", s.lower), given.get("upper", s.upper)
+        if not lower < upper_now:
+            raise InputError(f"area {spec.name}: its overrides leave the multiplier box [{lower:g}, {upper_now:g}] "
+                             "with no room; the floor (lower, multiplier_min) must be below the cap")
         if given:
             s = dataclasses.replace(s, **given)
         if row["drop"].strip():

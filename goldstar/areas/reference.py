@@ -235,7 +235,7 @@ def recorded_settings(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
         settings = {**SETTINGS_BEFORE_RULES, **settings}
     if not isinstance(settings, dict) or set(settings) != set(SETTING_OPTIONS):
         raise InputError(f"{Path(directory) / DUALS}: metadata `settings` must name {', '.join(SETTING_OPTIONS)}")
-    if settings["slack_penalty_rule"] not in PENALTY_RULES:
+    if not isinstance(settings["slack_penalty_rule"], str) or settings["slack_penalty_rule"] not in PENALTY_RULES:
         raise InputError(f"{Path(directory) / DUALS}: metadata `settings.slack_penalty_rule` "
                          f"{settings['slack_penalty_rule']!r} is not one of {', '.join(PENALTY_RULES)}")
     for name, kind in SETTING_OPTIONS.items():

@@ -292,8 +292,18 @@ class JointGrams:
         self.Gw = _gram(data.A, data.w**2)
 
 
+# _add_pair_grams takes a record's pairs of areas at a bound in one sparse product over every such
+# record (its cost grows as the square of its areas at a bound times its cells), or, where that
+# square exceeds DENSE_PAIR_FACTOR times the areas, in dense products, one a pair of cells over
+# every record that feeds both (their cost grows with the areas alone). At the start of TMD's
+# 175-target state spec's joint solve (51 states, 99,319 records at a bound in two areas or more)
+# the Newton matrix took 12.9 s with the sparse product alone, 4.6 s split at nB^2 > 2K
+# (docs/additive.md, "The Newton matrix's pairs"; scripts/bench_newton_matrix.py).
+DENSE_PAIR_FACTOR = 2.0
+
+
 def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled, *,
-                  dense_pair_factor: float | None = None) -> np.ndarray:
+                  dense_pair_factor: float = DENSE_PAIR_FACTOR) -> np.ndarray:
     """The C-part of the Newton matrix (module docstring), N x N, assembled from Gram matrices.
 
     With B = 1 - D (at a bound) and phi_i = w_i^2 / (4 beta_i) for records whose coupling binds:
@@ -301,7 +311,7 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled, *,
       block (a, b) of the coupling: s_a^2 s_b^2 diag(1/ts_a) A^T diag(phi D_a D_b) A diag(1/ts_b),
     and D_a D_b = 1 - B_a - B_b + B_a B_b: one Gram over every record, K over the records at a
     bound in an area, and the B_a B_b terms of every pair of areas at once (`_add_pair_grams`,
-    split between its two products at `dense_pair_factor`, DENSE_PAIR_FACTOR by default). The
+    split between its two products at `dense_pair_factor`). The
     K x J x K x J array is filled in place, one pass a term."""
     K, J = data.kept.shape
     s2 = data.shares**2
@@ -319,7 +329,7 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled, *,
     W += np.transpose(Ga, (1, 0, 2))[None, :, :, :]
     for a in range(K):  # B_a B_a = B_a; the blockdiag part
         W[a, :, a, :] += 0.5 / s2[a] * (grams.Gw - _gram(data.A, w2 * Bnd[:, a])) - Ga[a]
-    _add_pair_grams(W, data, Bnd, phi, DENSE_PAIR_FACTOR if dense_pair_factor is None else dense_pair_factor)
+    _add_pair_grams(W, data, Bnd, phi, pair_records(data, cp, dense_pair_factor))
     # W now holds H / (s_a^2 s_b^2) before the scaling by the targets': one pass for both
     f = data.target_factor
     W *= f[:, :, None, None]
@@ -336,30 +346,21 @@ def _phi(data: JointData, free: np.ndarray, active: np.ndarray, w: np.ndarray) -
     return np.where(active & (beta > 0), w**2 / np.where(beta > 0, 4.0 * beta, 1.0), 0.0)
 
 
-# _add_pair_grams takes a record's pairs of areas at a bound in one sparse product over every such
-# record (its cost grows as the square of its areas at a bound times its cells), or, where that
-# square exceeds DENSE_PAIR_FACTOR times the areas, in dense products, one a pair of cells over
-# every record that feeds both (their cost grows with the areas alone). At the start of TMD's
-# 175-target state spec's joint solve (51 states, 99,319 records at a bound in two areas or more)
-# the Newton matrix took 12.9 s with the sparse product alone, 4.6 s split at nB^2 > 2K
-# (docs/additive.md, "The Newton matrix's pairs"; scripts/bench_newton_matrix.py).
-DENSE_PAIR_FACTOR = 2.0
-
-
-def pair_records(Bnd: np.ndarray, binds: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """The records in the pairs of areas' term (their coupling binds, `binds`, and they are at a
-    bound in two areas or more; Bnd records x areas, 1 at a bound): those for the sparse product
-    and those for the dense ones, at nB^2 > factor K (DENSE_PAIR_FACTOR above)."""
-    at_bound = Bnd.sum(axis=1)
-    two = (at_bound >= 2) & binds
-    many = two & (at_bound**2 > factor * Bnd.shape[1])
+def pair_records(data: JointData, cp: Coupled, factor: float = DENSE_PAIR_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+    """The records in the pairs of areas' term at `cp` (their coupling binds, phi > 0, and they are
+    at a bound in two areas or more): those for the sparse product and those for the dense ones,
+    at nB^2 > factor K (DENSE_PAIR_FACTOR above)."""
+    at_bound = (~cp.free).sum(axis=1)
+    two = (at_bound >= 2) & (_phi(data, cp.free, cp.active, data.w) > 0)
+    many = two & (at_bound**2 > factor * data.K)
     return np.flatnonzero(two & ~many), np.flatnonzero(many)
 
 
-def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray, factor: float) -> None:
-    """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over `pair_records`: those
-    at a bound in few areas by `_sparse_pair_grams`, those in many by `_dense_pair_grams`."""
-    sparse_rows, dense_rows = pair_records(Bnd, phi > 0, factor)
+def _add_pair_grams(W: np.ndarray, data: JointData, Bnd: np.ndarray, phi: np.ndarray,
+                    rows: tuple[np.ndarray, np.ndarray]) -> None:
+    """W[a, :, b, :] -= A^T diag(phi B_a B_b) A for every pair a != b, over `pair_records`' rows:
+    those at a bound in few areas by `_sparse_pair_grams`, those in many by `_dense_pair_grams`."""
+    sparse_rows, dense_rows = rows
     _sparse_pair_grams(W, data, Bnd, phi, sparse_rows)
     _dense_pair_grams(W, data, Bnd, phi, dense_rows)
 
