@@ -18,27 +18,16 @@ from goldstar.areas.output import read_m  # noqa: E402
 from goldstar.cli import main  # noqa: E402
 from goldstar.store.outputs import DUALS  # noqa: E402
 from goldstar.verify import RECOMPUTE_RTOL, multiplier_difference  # noqa: E402
-from tests.areas_helpers import areas_cli, load_script, write_small_files  # noqa: E402
+from tests import areas_helpers  # noqa: E402
+from tests.areas_helpers import areas_cli, load_script  # noqa: E402
 
 AREAS = "AL,CA,NY,TX,WY"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 TORCH_CUDA = HAS_TORCH and __import__("torch").cuda.is_available()
 
 
-@pytest.fixture(scope="module")
-def small_files(tmp_path_factory):
-    return write_small_files(tmp_path_factory.mktemp("national"))
-
-
-@pytest.fixture
-def threads(monkeypatch):
-    """The batch on a thread cluster in this process (real areas, no worker processes to start)."""
-    from dask.distributed import Client, LocalCluster
-
-    from goldstar.areas import batch
-
-    monkeypatch.setattr(batch, "make_client", lambda scheduler=None, workers=None: Client(
-        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")))
+# the batch on a thread cluster in this process (real areas, no worker processes to start)
+small_files, threads = areas_helpers.small_files, areas_helpers.in_process
 
 
 def separate_sums(out) -> tuple[np.ndarray, np.ndarray]:
