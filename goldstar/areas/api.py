@@ -224,7 +224,8 @@ def reweight_areas(
     `goldstar areas --additive | --max-exhaustion E`), in `joint_time_limit` seconds at most, its
     Newton systems factored by torch on `joint_device` if given (`cuda`, `cpu`, `auto`).
     `slack_penalty_rule`: `uniform` (every target at `slack_penalty`) or `tmd` (TMD's pricing of its
-    districts: M 1e3 on its noisy low-AGI cells, goldstar.areas.penalties).
+    districts: M 1e3 on its noisy low-AGI cells, goldstar.areas.penalties). `overrides`: goldstar's
+    overrides CSV or TMD's solver-overrides YAML (goldstar.areas.overrides).
     `within`: a finished states batch (the --out of `goldstar areas --areas states`) or a compact
     states reference (its --write-reference, e.g. reference/areas-additive-relative): `areas`,
     every district of one state (`districts:NY`), are solved within that state's weights there,
