@@ -6,8 +6,9 @@ area by area, relative to max(|m|, 1) (the scale of goldstar's verify rtol).
 
 Reads each directory's OUT/joint (goldstar areas --additive or --max-exhaustion E), or with
 `--separate` the separate solves (OUT/m, the areas of OUT/summary.csv with status ok, each
-checked against the hash its row records); prints one line a pair and exits 2 when either has
-no such solves or their areas differ. Nothing is solved.
+checked against the hash its row records), and matches the records by record_id; prints one
+line a pair and exits 2 when either has no such solves or their areas or records differ.
+Nothing is solved.
 """
 
 from __future__ import annotations
@@ -46,12 +47,28 @@ def separate_multipliers(out: Path) -> dict[str, np.ndarray]:
             for area in solved}
 
 
+def same_records(first: Path, second: Path) -> np.ndarray:
+    """Where each of `first`'s records (OUT/records.parquet, whose order every m file follows)
+    is in `second`'s; InputError when the two hold other records."""
+    ids1, ids2 = read_records(first, option=BATCH)[0], read_records(second, option=BATCH)[0]
+    order1, order2 = np.argsort(ids1, kind="stable"), np.argsort(ids2, kind="stable")
+    if ids1.size != ids2.size or not np.array_equal(ids1[order1], ids2[order2]):
+        raise InputError(f"{first} and {second} hold other records ({ids1.size:,} and {ids2.size:,}, by record_id): "
+                         "compare solves of the same records")
+    position = np.empty_like(order1)
+    position[order1] = order2
+    return position
+
+
 def difference(first: Path, second: Path, separate: bool = False) -> tuple[float, str]:
-    """(the largest |m1 - m2| / max(|m2|, 1) over every area and record, the area where it is)."""
+    """(the largest |m1 - m2| / max(|m2|, 1) over every area and record, matched by record_id, and
+    the area where it is)."""
     read = separate_multipliers if separate else joint_multipliers
     m1, m2 = read(first), read(second)
     if sorted(m1) != sorted(m2):
         raise InputError(f"{first} and {second} hold other areas: {sorted(m1)[:5]} ... and {sorted(m2)[:5]} ...")
+    at = same_records(first, second)
+    m2 = {area: m[at] for area, m in m2.items()}
     worst = {area: float(np.max(np.abs(m1[area] - m2[area]) / np.maximum(np.abs(m2[area]), 1.0))) for area in m2}
     area = max(worst, key=worst.get)
     return worst[area], area

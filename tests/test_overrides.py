@@ -53,11 +53,11 @@ def write(tmp_path: Path, text: str, name: str = "overrides.yaml") -> Path:
 
 def test_a_pattern_drops_every_target_it_is_part_of_and_an_entry_lies_over_the_defaults(tmp_path):
     path = write(tmp_path, "_defaults:\n  multiplier_max: 30\n  slack_penalty: 2.0e+6\n"
-                           "ny12:\n  constraint_tol: 0.02\n  multiplier_min: 0.5\n  max_iter: 9\n"
+                           "ny12:\n  constraint_tol: 0.02\n  multiplier_min: 0\n  max_iter: 9\n"
                            "  drop_targets: ['e00300/cnt=0', 'fs=0']\n")
     table = read_overrides(path, areas={"NY12", "NY13"}, targets=DISTRICT_TARGETS).set_index("area")
     ny12 = settings_for(_spec("NY12"), AreaSettings(), table.reset_index())
-    assert (ny12.eps, ny12.upper, ny12.lower, ny12.slack_penalty) == (0.02, 30.0, 0.5, 2e6)
+    assert (ny12.eps, ny12.upper, ny12.lower, ny12.slack_penalty) == (0.02, 30.0, 0.0, 2e6)
     assert ny12.drop_targets == tuple(sorted(n for n in DISTRICT_TARGETS if "e00300/cnt=0" in n or "fs=0" in n))
     assert len(ny12.drop_targets) < len(DISTRICT_TARGETS)  # the cells by filing status are kept
     ny13 = settings_for(_spec("NY13"), AreaSettings(), table.reset_index())
@@ -92,6 +92,10 @@ def _spec(name: str):
     ("al01:\n  drop_targets: eitc\n", "al01, `drop_targets`: must be a list of target names"),
     ("al01:\n  drop_targets: ['eitc/cnt=9']\n", "al01, `drop_targets`: 'eitc/cnt=9' matches none of the recipe's"),
     ("al01: {}\nAL01: {}\n", "area 'AL01' appears twice (as al01)"),
+    ("al01: {}\nal01: {}\n", "key 'al01' given twice"),
+    ("_defaults:\n  multiplier_max: 30\n  multiplier_max: 40\n", "key 'multiplier_max' given twice"),
+    ("al01:\n  multiplier_min: 0.5\n", "al01, `multiplier_min`: 0.5: an area's multiplier floor must be 0"),
+    ("al01:\n  drop_targets: ['/']\n", "al01, `drop_targets`: drops every target of the recipe"),
 ])
 def test_a_malformed_yaml_file_is_named_with_the_area_and_key(tmp_path, text, says):
     path = write(tmp_path, text)
@@ -100,15 +104,18 @@ def test_a_malformed_yaml_file_is_named_with_the_area_and_key(tmp_path, text, sa
     assert says in str(raised.value)
 
 
-def test_the_csvs_optional_columns_set_the_areas_floor_and_its_m(tmp_path):
+def test_the_csvs_optional_columns_set_the_areas_m_and_no_others_are_taken(tmp_path):
     path = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower,area_slack_penalty\n"
-                           "NY12,,,,,,0.25,3e6\n", "overrides.csv")
+                           "NY12,,,,,,0,3e6\n", "overrides.csv")
     table = read_overrides(path, areas={"NY12"}, targets=DISTRICT_TARGETS)
     s = settings_for(_spec("NY12"), AreaSettings(), table)
-    assert (s.lower, s.slack_penalty, s.upper) == (0.25, 3e6, 50.0)
-    bad = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower\nNY12,,,,,,-1\n", "bad.csv")
-    with pytest.raises(InputError, match=r"row 2, `lower`: '-1' is not a number >= 0"):
-        read_overrides(bad, areas={"NY12"}, targets=DISTRICT_TARGETS)
+    assert (s.lower, s.slack_penalty, s.upper) == (0.0, 3e6, 50.0)
+    for text, says in (("lower\nNY12,,,,,,-1\n", r"row 2, `lower`: '-1' is not a number >= 0"),
+                       ("LOWER\nNY12,,,,,,0.5\n", r"column\(s\) 'LOWER' are not overrides columns"),
+                       ('drop\nNY12,,,,,,"' + ";".join(DISTRICT_TARGETS) + '"\n', r"row 2, `drop`: drops every target")):
+        bad = write(tmp_path, "area,eps,upper,targets,slack_penalty,note," + text, "bad.csv")
+        with pytest.raises(InputError, match=says):
+            read_overrides(bad, areas={"NY12"}, targets=DISTRICT_TARGETS)
 
 
 def target_files(tmp_path: Path) -> Path:
@@ -188,21 +195,13 @@ def test_tmds_parameter_files_beside_the_targets_and_the_overrides_over_them(tmp
         assert not out3.exists()
 
 
-def test_a_floor_at_the_cap_is_named_with_its_area(tmp_path):
-    path = write(tmp_path, "ny12:\n  multiplier_min: 60\n")
-    table = read_overrides(path, areas={"NY12"}, targets=DISTRICT_TARGETS)
-    with pytest.raises(InputError, match=r"area NY12: its overrides leave the multiplier box \[60, 50\] with no room"):
-        settings_for(_spec("NY12"), AreaSettings(), table)
-
-
-def test_a_floor_is_refused_for_a_joint_solve_before_anything_is_solved(tmp_path, small_files, capsys):
-    """The joint problem's box starts at 0: an overrides floor under --additive exits 2 naming the
-    area, before the separate batch (nothing is written)."""
-    path = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower\nAL,,,,,,0.1\n", "floor.csv")
+def test_a_floor_above_0_is_refused_before_any_work(tmp_path, small_files, capsys):
+    """An area's box starts at 0 (its pre-pass and the joint problem hold records at x = 0): a
+    floor above it exits 2 naming the file and row, before anything is solved or written."""
+    path = write(tmp_path, "area,eps,upper,targets,slack_penalty,note,lower\nWY,,,,,,0.1\n", "floor.csv")
     out = tmp_path / "out"
-    assert areas_helpers.areas_cli(small_files, out, "--areas", "states", "--additive", "--overrides", str(path)) == 2
-    assert "--additive: the joint problem's multiplier box starts at 0, and the overrides give 1 area(s) a floor " \
-           "above it: AL (0.1)" in capsys.readouterr().err
+    assert areas_helpers.areas_cli(small_files, out, "--areas", "WY", "--overrides", str(path)) == 2
+    assert "floor.csv: row 2, `lower`: 0.1: an area's multiplier floor must be 0" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -171,3 +171,19 @@ def test_reweight_areas_takes_the_rule_and_gives_the_commands_weights(small_file
                "--slack-penalty-rule", "tmd") == 0
     m = pd.read_parquet(tmp_path / "out" / "m" / "AA.parquet")["m"].to_numpy()
     assert np.array_equal(m, result["AA"].multipliers.to_numpy())  # bit for bit
+
+
+def test_compare_matches_records_by_id_and_refuses_other_records(tmp_path):
+    """scripts/compare_joint.py lines the second batch's records up with the first's by record_id
+    (every m file follows its batch's records.parquet), and refuses batches of other records."""
+    from goldstar.areas.output import write_records
+    from goldstar.exceptions import InputError as Refused
+
+    compare = areas_helpers.load_script("compare_joint")
+    for name, ids in (("a", [5, 1, 9, 3]), ("b", [9, 3, 5, 1]), ("c", [5, 1, 9, 4])):
+        (tmp_path / name).mkdir()
+        write_records(tmp_path / name, np.array(ids), np.ones(4))
+    at = compare.same_records(tmp_path / "a", tmp_path / "b")
+    np.testing.assert_array_equal(np.array([9, 3, 5, 1])[at], [5, 1, 9, 3])
+    with pytest.raises(Refused, match="hold other records"):
+        compare.same_records(tmp_path / "a", tmp_path / "c")

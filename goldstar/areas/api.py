@@ -155,11 +155,15 @@ def _whole(name: str, value: Any, allowed: range) -> None:
 
 
 def _check_call(records: Any, recipe_or_targets: Any, areas: Any, client: Any, workers: Any, year: Any,
-                seed: Any, upper: Any, engine_options: Any) -> None:
+                seed: Any, upper: Any, engine_options: Any, overrides: Any = None, soi: Any = None,
+                sharing: Any = None) -> None:
     """The arguments' types and ranges, named as the call names them, before anything is read."""
     paths = (str, os.PathLike)
     if records is not None and not isinstance(records, (*paths, pd.DataFrame)):
         raise InputError(f"{WHERE}: records must be None, a path or a DataFrame, got {type(records).__name__}")
+    for name, value in (("overrides", overrides), ("soi", soi), ("sharing", sharing)):
+        if value is not None and not isinstance(value, paths):
+            raise InputError(f"{WHERE}: {name} must be a file's path, got {type(value).__name__}")
     if recipe_or_targets is not None and not isinstance(recipe_or_targets, paths):
         raise InputError(f"{WHERE}: recipe_or_targets must be a shipped recipe's name, a spec CSV's path or a "
                          f"target files directory, got {type(recipe_or_targets).__name__}")
@@ -232,7 +236,8 @@ def reweight_areas(
     as `goldstar areas --within`; each area's weights are then shares of the state's.
     """
     start = time.perf_counter()
-    _check_call(records, recipe_or_targets, areas, client, workers, year, seed, upper, engine_options)
+    _check_call(records, recipe_or_targets, areas, client, workers, year, seed, upper, engine_options, overrides, soi,
+                sharing)
     try:  # the band settings, named as the call names them (the command's own check names its options)
         AreaSettings(eps=eps, slack_penalty=slack_penalty, slack_units=slack_units, unreachable=unreachable,
                      time_limit=time_limit)
@@ -272,7 +277,7 @@ def reweight_areas(
     weights = _national_weights(national_weights)
     national, specs, settings, hashes, _ = command.batch_inputs(args, args.areas, weights)
     if coupled:
-        check_coupling(specs, max_exhaustion, names=("additive", "max_exhaustion"), settings=settings)  # before any solve
+        check_coupling(specs, max_exhaustion, names=("additive", "max_exhaustion"))  # before anything is solved
     batch.check_solver(settings[0].solver if settings else "band-newton")
     own = client is None
     client = batch.make_client(None, workers) if own else client

@@ -334,7 +334,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     if coupled(args):
         from .joint_run import check_coupling
 
-        check_coupling(areas, args.max_exhaustion, settings=settings)  # a subset, a cap below the shares: exit 2
+        check_coupling(areas, args.max_exhaustion)  # a subset or a cap below the shares: exit 2, nothing written
     area_set = args.areas if args.targets_dir is None else f"{args.areas or 'all'} of {args.targets_dir}"
     settings_record = recorded_settings(args, national, seed)
     from .output import check_settings
@@ -573,7 +573,7 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     from ..inputs.engines import engine_options
     from .inputs import STATES, file_weights, load_national, reference_weights
     from .overrides import DEFAULT_OVERRIDES, read_overrides, read_params_files, with_params_files
-    from .target_files import read_target_dir, target_dir_hash
+    from .target_files import SUFFIX as TARGETS_SUFFIX, read_target_dir, target_dir_hash
     from .targets import AreaSpec
 
     wanted = None if args.areas is None else [x.strip().upper() for x in args.areas.split(",") if x.strip()]
@@ -581,7 +581,8 @@ def _target_file_inputs(args: argparse.Namespace, weights=None) -> tuple[Any, li
     cells = list(files[0].cells)
     overrides = read_overrides(args.overrides or DEFAULT_OVERRIDES, areas={f.area for f in files},
                                targets=[c.name for c in cells])
-    overrides = with_params_files(overrides, read_params_files(args.targets_dir, [f.area for f in files]))
+    overrides = with_params_files(overrides, read_params_files(
+        args.targets_dir, {f.area: f.path.name[: -len(TARGETS_SUFFIX)] for f in files}))
     if weights is None:  # given by the Python API (goldstar.areas.api), else from the command line
         weights = (file_weights(args.national_weights) if args.national_weights is not None
                    else reference_weights(args.reference))

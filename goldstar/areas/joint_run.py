@@ -386,16 +386,11 @@ def read_joint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None
 
 
 def check_coupling(areas: list, max_exhaustion: float | None, names: tuple[str, str] = ("--additive",
-                   "--max-exhaustion"), settings: list | None = None) -> None:
+                   "--max-exhaustion")) -> None:
     """What the joint problem refuses, before anything is solved or written: a subset under the
-    additive coupling, a cap that is not a number of at least the areas' shares' sum, an area whose
-    multiplier box does not start at 0 (its `settings`, from an overrides file); InputError naming
-    the option (`names`: the additive one's and the cap's, as the caller spells them)."""
+    additive coupling, a cap that is not a number of at least the areas' shares' sum; InputError
+    naming the option (`names`: the additive one's and the cap's, as the caller spells them)."""
     option = names[0] if max_exhaustion is None else names[1]
-    floored = [f"{a.name} ({s.lower:g})" for a, s in zip(areas, settings or []) if s.lower != 0.0]
-    if floored:
-        raise InputError(f"{option}: the joint problem's multiplier box starts at 0, and the overrides give "
-                         f"{len(floored)} area(s) a floor above it: {', '.join(floored[:5])}")
     try:
         shares = joint_shares(areas, additive=max_exhaustion is None)
         if max_exhaustion is not None:

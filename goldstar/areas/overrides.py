@@ -3,21 +3,22 @@
 goldstar's CSV (`--overrides FILE`, default data/overrides.csv, empty): one row an area,
 
     area, eps, upper, targets, slack_penalty, note     required columns
-    drop, lower, area_slack_penalty                     optional columns
+    drop, lower, area_slack_penalty                     optional columns (no others)
 
 An empty cell keeps the default. `slack_penalty` is M for the `targets` listed (';'-separated),
 `area_slack_penalty` M for the area's other targets, `drop` the targets dropped by hand (reason
-`override`). Target names are TMD's labels (goldstar.areas.spec), matched by the cell they name,
-so `agi=[5e5,9e99)` names the same cell as `agi=[500000.0,9e+99)`, and stored in goldstar's
-spelling. A row naming an area outside the batch, a second row for an area, or a target the
-recipe does not have is refused by row.
+`override`), `lower` the multiplier floor, which must be 0 (AREA_FLOOR below). Target names are
+TMD's labels (goldstar.areas.spec), matched by the cell they name, so `agi=[5e5,9e99)` names the
+same cell as `agi=[500000.0,9e+99)`, and stored in goldstar's spelling. A row naming an area
+outside the batch, a second row for an area, a target the recipe does not have, or drops of
+every target are refused by row.
 
 TMD's solver-overrides YAML (`--overrides FILE.yaml` or `.yml`), as TMD's developer mode writes it
 for its districts (tmd/areas/prepare/recipes/cd_solver_overrides.yaml): a `_defaults` mapping and
 one mapping an area, keyed by TMD's area code (`al01`, `ny12`, `ca`), each with any of
 
     constraint_tol                  eps
-    multiplier_max, multiplier_min  upper, lower
+    multiplier_max, multiplier_min  upper, lower (which must be 0)
     slack_penalty                   area_slack_penalty (M for every target no rule or row prices)
     drop_targets                    drop: each entry a pattern, matched as TMD matches it, as a
                                     substring of the target names
@@ -26,8 +27,9 @@ one mapping an area, keyed by TMD's area code (`al01`, `ny12`, `ca`), each with 
 
 An area's mapping is laid over `_defaults`. The file's areas outside the batch are passed over
 (TMD's file holds every district; the command warns when none of them is in the batch); an
-unknown key, a value of the wrong kind, or a pattern that matches none of the recipe's targets is
-refused naming the file, the area and the key. A pattern may match a target no record feeds (a
+unknown key, a key given twice, a value of the wrong kind, a pattern that matches none of the
+recipe's targets, or patterns that drop all of them, is refused naming the file, the area and the
+key. A pattern may match a target no record feeds (a
 cell empty on these records is no area's target): such a drop is moot, and
 goldstar.areas.command leaves it out.
 
@@ -63,6 +65,10 @@ TABLE_COLUMNS = CSV_COLUMNS + OPTIONAL_CSV_COLUMNS
 # the numbers a row may give: the least each may be, and whether that least is allowed
 NUMBER_COLUMNS = {"eps": (0.0, False), "upper": (0.0, False), "lower": (0.0, True),
                   "slack_penalty": (0.0, False), "area_slack_penalty": (0.0, False)}
+# An area's multiplier box starts at 0 (TMD's default floor too): its pre-pass proves what [0, cap]
+# cannot reach with records left out at x = 0, and the joint problem's box is [0, U_a]. A floor
+# is accepted only at that value.
+AREA_FLOOR = 0.0
 # the columns that set one of the area's settings (goldstar.areas.problem.AreaSettings) for all its targets
 SETTING_OF_COLUMN = {"eps": "eps", "upper": "upper", "lower": "lower", "area_slack_penalty": "slack_penalty"}
 # a table whose drops are TMD's patterns may drop a target no record feeds (module docstring)
@@ -80,6 +86,10 @@ def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: S
 def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
     where = f"overrides file {path}"
     table = read_text_table(path, "overrides file", CSV_COLUMNS)
+    unknown = [c for c in table.columns if c not in TABLE_COLUMNS]
+    if unknown:
+        raise InputError(f"{where}: column(s) {', '.join(repr(c) for c in unknown)} are not overrides columns "
+                         f"({', '.join(TABLE_COLUMNS)})")
     for column in OPTIONAL_CSV_COLUMNS:
         if column not in table.columns:
             table[column] = ""
@@ -95,6 +105,7 @@ def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
                 except ValueError:
                     value = math.nan
                 _check_number(value, column, row[column], f"{line}, `{column}`")
+                _check_floor(value, column, f"{line}, `{column}`")
         if row["slack_penalty"].strip() and not row["targets"].strip():
             raise InputError(f"{line}: `slack_penalty` needs `targets`")
         if not row["area"]:
@@ -111,6 +122,8 @@ def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
             if by_key is not None:
                 names = [_known_target(name, by_key, f"{line}, `{column}`") for name in names]
             table.loc[k, column] = ";".join(names)
+        if targets is not None:
+            _check_not_all(table.loc[k, "drop"].split(";"), targets, f"{line}, `drop`")
     return table[list(TABLE_COLUMNS)]
 
 
@@ -121,6 +134,17 @@ def _check_number(value: float, column: str, text: Any, where: str) -> None:
     if not math.isfinite(value) or value < least or (value == least and not allowed):
         kind = "a number >= 0" if allowed else "a positive number"
         raise InputError(f"{where}: {text!r} is not {kind}")
+
+
+def _check_floor(value: float, column: str, where: str) -> None:
+    if SETTING_OF_COLUMN.get(column) == "lower" and value != AREA_FLOOR:
+        raise InputError(f"{where}: {value:g}: an area's multiplier floor must be {AREA_FLOOR:g} (its pre-pass and the "
+                         "joint problem hold records at x = 0)")
+
+
+def _check_not_all(drops: list[str], targets: Sequence[str], where: str) -> None:
+    if set(targets) <= set(drops):
+        raise InputError(f"{where}: drops every target of the recipe; nothing would be left to fit")
 
 
 def _target_key(name: str) -> tuple | str:
@@ -183,8 +207,21 @@ def _load_yaml(path: Path, where: str) -> Any:
         import yaml
     except ImportError:
         raise InputError(f"{where}: reading TMD's YAML files needs PyYAML: pip install 'goldstar[areas]'") from None
+    class Loader(yaml.SafeLoader):
+        """yaml's safe loader, refusing a key given twice in one mapping (it keeps the last)."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 (a SafeLoader)
     except UnicodeDecodeError as exc:
         raise InputError(f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
@@ -225,12 +262,15 @@ def read_tmd_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
     return table
 
 
-def read_params_files(directory: Path, areas: Sequence[str]) -> pd.DataFrame:
-    """The rows of TMD's parameter files in `directory` for `areas` (module docstring), one an
-    area that has a file; InputError naming the file and key when one is malformed."""
+def read_params_files(directory: Path, prefixes: dict[str, str]) -> pd.DataFrame:
+    """The rows of TMD's parameter files in `directory` (module docstring), one an area that has
+    a file, `<prefix>_params.yaml` with `prefixes[area]` its target file's own prefix;
+    InputError naming the file and key when one is malformed."""
     rows = []
-    for area in areas:
-        path = Path(directory) / f"{area.lower()}{PARAMS_SUFFIX}"
+    for area, prefix in prefixes.items():
+        path = Path(directory) / f"{prefix}{PARAMS_SUFFIX}"
+        if path.exists() and not path.is_file():
+            raise InputError(f"parameter file {path}: not a file")
         if path.is_file():
             where = f"parameter file {path}"
             rows.append(_row(area, _yaml_entry(_load_yaml(path, where), where, PARAMS_KEYS), []))
@@ -275,6 +315,7 @@ def _yaml_entry(entry: Any, where: str, keys: dict[str, tuple[str | None, str]])
                         if isinstance(value, str) and _reads_as_number(value) else "")
                 raise InputError(f"{where}, `{key}`: {value!r} is not a number{hint}")
             _check_number(float(value), column, value, f"{where}, `{key}`")
+            _check_floor(float(value), column, f"{where}, `{key}`")
             if column not in out or key == "constraint_tol":  # constraint_tol over target_ratio_tolerance
                 out[column] = float(value)
         else:
@@ -298,7 +339,9 @@ def _matched(patterns: list[str], targets: Sequence[str], where: str) -> list[st
     for pattern in patterns:
         if not any(pattern in name for name in targets):
             raise InputError(f"{where}, `drop_targets`: {pattern!r} matches none of the recipe's targets")
-    return [name for name in targets if any(pattern in name for pattern in patterns)]
+    matched = [name for name in targets if any(pattern in name for pattern in patterns)]
+    _check_not_all(matched, targets, f"{where}, `drop_targets`")
+    return matched
 
 
 # how each kind of overrides file is read, by its suffix (anything else: goldstar's CSV)

@@ -107,10 +107,6 @@ def settings_for(spec: AreaSpec, base: AreaSettings, overrides: pd.DataFrame | N
         return s
     for _, row in overrides[overrides["area"] == spec.name.upper()].iterrows():
         given = {setting: float(row[column]) for column, setting in SETTING_OF_COLUMN.items() if row[column].strip()}
-        lower, upper_now = given.get("lower", s.lower), given.get("upper", s.upper)
-        if not lower < upper_now:
-            raise InputError(f"area {spec.name}: its overrides leave the multiplier box [{lower:g}, {upper_now:g}] "
-                             "with no room; the floor (lower, multiplier_min) must be below the cap")
         if given:
             s = dataclasses.replace(s, **given)
         if row["drop"].strip():

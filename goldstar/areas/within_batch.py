@@ -148,7 +148,7 @@ def plan_states(args: argparse.Namespace, national: Any, areas: list[AreaSpec], 
         state_data, specs = within_state(national, districts, args.within, found=found)
         settings, hashes = settings_and_hashes(sub, state_data, specs, overrides)
         if coupled(args):
-            check_coupling(specs, args.max_exhaustion, settings=settings)
+            check_coupling(specs, args.max_exhaustion)
             check_joint_out(sub.out)
         recorded = recorded_settings(sub, state_data, seed)
         check_settings(sub.out, recorded, rerun_all=args.rerun_all)
