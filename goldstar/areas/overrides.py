@@ -84,6 +84,8 @@ def read_overrides(path: str | os.PathLike[str] = DEFAULT_OVERRIDES, *, areas: S
 
 
 def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequence[str] | None) -> pd.DataFrame:
+    """goldstar's overrides CSV (module docstring) as the overrides table, its rows checked
+    against the batch's `areas` and the recipe's `targets` where given."""
     where = f"overrides file {path}"
     table = read_text_table(path, "overrides file", CSV_COLUMNS)
     unknown = [c for c in table.columns if c not in TABLE_COLUMNS]
