@@ -155,8 +155,7 @@ def _whole(name: str, value: Any, allowed: range) -> None:
 
 
 def _check_call(records: Any, recipe_or_targets: Any, areas: Any, client: Any, workers: Any, year: Any,
-                seed: Any, upper: Any, engine_options: Any, overrides: Any = None, soi: Any = None,
-                sharing: Any = None) -> None:
+                seed: Any, upper: Any, engine_options: Any, overrides: Any, soi: Any, sharing: Any) -> None:
     """The arguments' types and ranges, named as the call names them, before anything is read."""
     paths = (str, os.PathLike)
     if records is not None and not isinstance(records, (*paths, pd.DataFrame)):

@@ -67,10 +67,10 @@ NUMBER_COLUMNS = {"eps": (0.0, False), "upper": (0.0, False), "lower": (0.0, Tru
                   "slack_penalty": (0.0, False), "area_slack_penalty": (0.0, False)}
 # An area's multiplier box starts at 0 (TMD's default floor too): its pre-pass proves what [0, cap]
 # cannot reach with records left out at x = 0, and the joint problem's box is [0, U_a]. A floor
-# is accepted only at that value.
+# (`lower`) is accepted only at that value, which every area has already: it sets nothing.
 AREA_FLOOR = 0.0
 # the columns that set one of the area's settings (goldstar.areas.problem.AreaSettings) for all its targets
-SETTING_OF_COLUMN = {"eps": "eps", "upper": "upper", "lower": "lower", "area_slack_penalty": "slack_penalty"}
+SETTING_OF_COLUMN = {"eps": "eps", "upper": "upper", "area_slack_penalty": "slack_penalty"}
 # a table whose drops are TMD's patterns may drop a target no record feeds (module docstring)
 DROPS_BY_PATTERN = "drops_by_pattern"
 
@@ -107,7 +107,6 @@ def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
                 except ValueError:
                     value = math.nan
                 _check_number(value, column, row[column], f"{line}, `{column}`")
-                _check_floor(value, column, f"{line}, `{column}`")
         if row["slack_penalty"].strip() and not row["targets"].strip():
             raise InputError(f"{line}: `slack_penalty` needs `targets`")
         if not row["area"]:
@@ -131,15 +130,12 @@ def read_csv_overrides(path: Path, areas: Sequence[str] | None, targets: Sequenc
 
 def _check_number(value: float, column: str, text: Any, where: str) -> None:
     """InputError `where` (the file, and the row or area and key) unless `value`, read from
-    `text`, is a number `column` may hold (NUMBER_COLUMNS)."""
+    `text`, is a number `column` may hold (NUMBER_COLUMNS; a floor only AREA_FLOOR)."""
     least, allowed = NUMBER_COLUMNS[column]
     if not math.isfinite(value) or value < least or (value == least and not allowed):
         kind = "a number >= 0" if allowed else "a positive number"
         raise InputError(f"{where}: {text!r} is not {kind}")
-
-
-def _check_floor(value: float, column: str, where: str) -> None:
-    if SETTING_OF_COLUMN.get(column) == "lower" and value != AREA_FLOOR:
+    if column == "lower" and value != AREA_FLOOR:
         raise InputError(f"{where}: {value:g}: an area's multiplier floor must be {AREA_FLOOR:g} (its pre-pass and the "
                          "joint problem hold records at x = 0)")
 
@@ -317,7 +313,6 @@ def _yaml_entry(entry: Any, where: str, keys: dict[str, tuple[str | None, str]])
                         if isinstance(value, str) and _reads_as_number(value) else "")
                 raise InputError(f"{where}, `{key}`: {value!r} is not a number{hint}")
             _check_number(float(value), column, value, f"{where}, `{key}`")
-            _check_floor(float(value), column, f"{where}, `{key}`")
             if column not in out or key == "constraint_tol":  # constraint_tol over target_ratio_tolerance
                 out[column] = float(value)
         else:

@@ -329,7 +329,7 @@ def newton_matrix(data: JointData, grams: JointGrams, cp: Coupled, *,
     W += np.transpose(Ga, (1, 0, 2))[None, :, :, :]
     for a in range(K):  # B_a B_a = B_a; the blockdiag part
         W[a, :, a, :] += 0.5 / s2[a] * (grams.Gw - _gram(data.A, w2 * Bnd[:, a])) - Ga[a]
-    _add_pair_grams(W, data, Bnd, phi, pair_records(data, cp, dense_pair_factor))
+    _add_pair_grams(W, data, Bnd, phi, _pair_split(Bnd, phi, dense_pair_factor))
     # W now holds H / (s_a^2 s_b^2) before the scaling by the targets': one pass for both
     f = data.target_factor
     W *= f[:, :, None, None]
@@ -350,9 +350,14 @@ def pair_records(data: JointData, cp: Coupled, factor: float = DENSE_PAIR_FACTOR
     """The records in the pairs of areas' term at `cp` (their coupling binds, phi > 0, and they are
     at a bound in two areas or more): those for the sparse product and those for the dense ones,
     at nB^2 > factor K (DENSE_PAIR_FACTOR above)."""
-    at_bound = (~cp.free).sum(axis=1)
-    two = (at_bound >= 2) & (_phi(data, cp.free, cp.active, data.w) > 0)
-    many = two & (at_bound**2 > factor * data.K)
+    return _pair_split(1.0 - cp.free, _phi(data, cp.free, cp.active, data.w), factor)
+
+
+def _pair_split(Bnd: np.ndarray, phi: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """pair_records from newton_matrix's own Bnd (records x areas, 1 at a bound) and phi."""
+    at_bound = Bnd.sum(axis=1)
+    two = (at_bound >= 2) & (phi > 0)
+    many = two & (at_bound**2 > factor * Bnd.shape[1])
     return np.flatnonzero(two & ~many), np.flatnonzero(many)
 
 
